@@ -1,0 +1,3 @@
+"""Pyramid Explorer: Gaussian/Laplacian pyramids and upsampling methods, side by side."""
+
+__version__ = "0.1.0"
