@@ -1,0 +1,38 @@
+"""Command-line entry point: `pyramid-explorer [IMAGE]` opens the window; `export` and `info` run headless.
+
+The GUI is imported lazily so the headless sub-commands work without a display or Qt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+SUBCOMMANDS = ("export", "info")
+
+
+def build_gui_parser() -> argparse.ArgumentParser:
+    """Parser for the window: `pyramid-explorer [IMAGE] [--screenshot OUT.png --view V --level N]`."""
+    parser = argparse.ArgumentParser(
+        prog="pyramid-explorer",
+        description="Explore an image's Gaussian and Laplacian pyramids and compare upsampling methods. "
+        f"Sub-commands for headless work: {', '.join(SUBCOMMANDS)} (see `pyramid-explorer export --help`).",
+    )
+    parser.add_argument("image", nargs="?", help="image to open (a bundled sample when omitted)")
+    parser.add_argument("--screenshot", metavar="OUT.png", help="render the window, save a PNG of it and exit")
+    parser.add_argument("--view", default=None, help="view to show (pyramid, compare, ...)")
+    parser.add_argument("--level", type=int, default=None, help="pyramid level to select")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch to a headless sub-command or start the window; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        from pyramid_explorer import commands
+
+        return commands.main(argv)
+    args = build_gui_parser().parse_args(argv)
+    from pyramid_explorer.app.launch import run
+
+    return run(args)
