@@ -1,0 +1,607 @@
+"""Qt-free job layer: frozen requests go in, generators come out that yield `Progress`, then results.
+
+The window's worker runs one of these generators at a time and checks between two `yield`s whether
+the job was superseded, so every step here is one bounded piece of work. Results are immutable and
+carry the image id and level they answer, so the window can drop late ones and cache the rest.
+
+Placement convention (used by every `Layer`): an image whose pixels are `scale` source pixels wide
+has the outer edge of its pixel (0, 0) at source coordinate `origin`; pixel j of pyramid level i
+therefore has its centre at source coordinate (j + 0.5) * 2**i - 0.5, the half-pixel offset that
+pyrDown's sampling implies (scale 2**i, origin -0.5). Integer source coordinates are the centres of
+the source pixels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from pyramid_explorer.core.io import load_image
+from pyramid_explorer.core.metrics import psnr, ssim
+from pyramid_explorer.core.pyramid import (
+    gaussian_pyramid,
+    laplacian_pyramid,
+    max_levels,
+    reconstruct,
+    residual,
+)
+from pyramid_explorer.core.upsampling import (
+    MODES,
+    bilinear_kernel,
+    max_pool_with_indices,
+    transposed_conv2d,
+    upsample,
+)
+from pyramid_explorer.samples import load_sample
+
+THUMBNAIL_SIZE = 48
+"""Side of the square box level thumbnails are fitted into, in pixels."""
+
+KERNELS = ("bilinear", "box", "random")
+"""Kernels offered for the free transposed convolution; "random" uses a fixed seed (0)."""
+
+MOSAIC_KINDS = ("gaussian", "laplacian")
+
+_LIMIT_SAMPLES = 250_000  # pixels inspected to choose display limits; plenty for a percentile
+_SIGNED_PERCENTILE = 99.5  # signed limits clip the rarest 0.5 % so detail is not a faint wash
+
+
+# --- results -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a job is: `done` of `total` steps, and what it is doing now."""
+
+    done: int
+    total: int
+    text: str
+
+
+@dataclass(frozen=True, eq=False)
+class Layer:
+    """An image ready to draw: its values, the array drawn, display limits, and its place in the source.
+
+    `data` holds the values the readout reports; `display` is what is drawn: `data` itself, or for
+    signed data with colour channels their mean (a diverging colour map needs one value per pixel).
+    `scale` is the width of one pixel in source pixels and `origin` the source coordinate (x, y) of
+    the outer corner of pixel (0, 0) (see the module docstring).
+    """
+
+    data: np.ndarray
+    display: np.ndarray
+    limits: tuple[float, float]
+    signed: bool
+    level: int
+    scale: float
+    origin: tuple[float, float] = (-0.5, -0.5)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    def pixel_at(self, x: float, y: float) -> tuple[int, int] | None:
+        """(row, column) of the pixel under source coordinate (x, y), or None outside the image."""
+        col = math.floor((x - self.origin[0]) / self.scale)
+        row = math.floor((y - self.origin[1]) / self.scale)
+        if 0 <= row < self.data.shape[0] and 0 <= col < self.data.shape[1]:
+            return row, col
+        return None
+
+
+@dataclass(frozen=True)
+class LevelStats:
+    """One row of the level table: size and statistics of Gaussian level `level` and its band."""
+
+    level: int
+    width: int
+    height: int
+    minimum: float
+    maximum: float
+    mean: float
+    band_energy: float
+    """Mean square of the Laplacian band (for the last level, the coarsest Gaussian level itself)."""
+    max_abs_residual: float
+    """Largest |G[level] - image rebuilt from bands level..end|, after rounding to the input dtype."""
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedImage:
+    image_id: int
+    image: np.ndarray
+    name: str
+    path: str | None
+    source: Layer
+
+
+@dataclass(frozen=True, eq=False)
+class Pyramid:
+    image_id: int
+    gaussian: tuple[np.ndarray, ...]
+    laplacian: tuple[np.ndarray, ...]
+    stats: tuple[LevelStats, ...]
+    thumbnails: tuple[np.ndarray, ...]
+    data_range: float
+    """Value range used for PSNR/SSIM: the dtype's range for integers, the finite span for floats."""
+
+    @property
+    def levels(self) -> int:
+        return len(self.gaussian)
+
+
+@dataclass(frozen=True, eq=False)
+class LevelView:
+    """What the pyramid view shows for one level."""
+
+    image_id: int
+    levels: int
+    level: int
+    gaussian: Layer
+    laplacian: Layer
+    residual: Layer
+    max_abs_residual: float
+    differing_pixels: int
+
+
+@dataclass(frozen=True, eq=False)
+class Mosaic:
+    """All levels of one kind packed in the classic layout; `boxes` are (x, y, w, h) per level."""
+
+    image_id: int
+    levels: int
+    kind: str
+    layer: Layer
+    boxes: tuple[tuple[int, int, int, int], ...]
+
+
+@dataclass(frozen=True, eq=False)
+class ModeResult:
+    """G[level + 1] brought back to the size of G[level] by `mode`, and its difference from G[level].
+
+    The difference layer holds the mean over colour channels (what is drawn), to halve the memory
+    of a comparison; `psnr`/`ssim` are None until the metrics step has run. `cropped` says the
+    comparison covers a centred part of the level only (memory budget).
+    """
+
+    image_id: int
+    level: int
+    mode: str
+    image: Layer
+    difference: Layer
+    cropped: bool
+    psnr: float | None = None
+    ssim: float | None = None
+
+
+@dataclass(frozen=True)
+class DeconvSettings:
+    """Free transposed convolution: kernel size, stride and kernel kind (see `deconv_kernel`)."""
+
+    kernel_size: int = 4
+    stride: int = 2
+    kernel: str = "bilinear"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.kernel_size <= 16:
+            raise ValueError(f"kernel size must be 1..16, got {self.kernel_size}")
+        if not 1 <= self.stride <= 8:
+            raise ValueError(f"stride must be 1..8, got {self.stride}")
+        if self.kernel not in KERNELS:
+            raise ValueError(f"unknown kernel {self.kernel!r}; kernels: {', '.join(KERNELS)}")
+
+    @property
+    def uneven(self) -> bool:
+        """True when output phases receive different numbers of taps: the checkerboard case."""
+        return self.kernel_size % self.stride != 0
+
+
+@dataclass(frozen=True, eq=False)
+class DeconvResult:
+    """The free transposed convolution of G[level + 1]; difference and metrics only at stride 2."""
+
+    image_id: int
+    level: int
+    settings: DeconvSettings
+    kernel: np.ndarray
+    phase_sums: np.ndarray
+    """(stride, stride) sums of the taps each output phase receives; unequal sums are the checkerboard."""
+    image: Layer
+    difference: Layer | None
+    cropped: bool
+    psnr: float | None = None
+    ssim: float | None = None
+
+
+# --- requests ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    """Load a file (`path`) or a bundled sample (`sample`, a name from `samples.SAMPLES`)."""
+
+    image_id: int
+    path: str | None = None
+    sample: str | None = None
+    levels: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.path is None) == (self.sample is None):
+            raise ValueError("give exactly one of path and sample")
+
+
+@dataclass(frozen=True, eq=False)
+class PyramidRequest:
+    image_id: int
+    image: np.ndarray
+    levels: int | None = None
+    storage: str = "float32"
+
+
+@dataclass(frozen=True, eq=False)
+class LevelRequest:
+    pyramid: Pyramid
+    level: int
+
+
+@dataclass(frozen=True, eq=False)
+class MosaicRequest:
+    pyramid: Pyramid
+    kind: str = "gaussian"
+
+
+@dataclass(frozen=True, eq=False)
+class CompareRequest:
+    """Upsample G[level + 1] by each of `modes` (and the free transposed convolution unless None).
+
+    `max_pixels` bounds the part of G[level] compared (a centred crop), so a very large level
+    cannot exhaust memory; None compares the whole level.
+    """
+
+    pyramid: Pyramid
+    level: int
+    modes: tuple[str, ...] = MODES
+    deconv: DeconvSettings | None = DeconvSettings()
+    max_pixels: int | None = None
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def data_range_of(image: np.ndarray) -> float:
+    """The value range PSNR/SSIM are relative to: 255, 65535, or the finite span of a float image."""
+    if image.dtype.kind in "ui":
+        return float(np.iinfo(image.dtype).max - np.iinfo(image.dtype).min)
+    finite = image[np.isfinite(image)]
+    span = float(finite.max() - finite.min()) if finite.size else 0.0
+    return span if span > 0 else 1.0
+
+
+def _colour_channels(data: np.ndarray) -> np.ndarray:
+    """The colour part of an image: alpha (the last of 2 or 4 channels) is left out."""
+    if data.ndim == 3 and data.shape[2] in (2, 4):
+        return data[..., :-1]
+    return data
+
+
+def _subsample(a: np.ndarray) -> np.ndarray:
+    step = max(1, math.isqrt(a.shape[0] * a.shape[1] // _LIMIT_SAMPLES))
+    return a[::step, ::step]
+
+
+def display_limits(display: np.ndarray, signed: bool) -> tuple[float, float]:
+    """Display limits: symmetric about 0 for signed data, the dtype or finite span otherwise.
+
+    Signed limits are the 99.5th percentile of |value| (rare spikes would otherwise wash the band
+    out), falling back to the largest |value|, and to 1 for an all-zero image so it still shows.
+    """
+    if signed:
+        sample = _subsample(display)
+        mag = np.abs(sample[np.isfinite(sample)])
+        m = float(np.percentile(mag, _SIGNED_PERCENTILE)) if mag.size else 0.0
+        if m <= 0:
+            full = np.abs(display[np.isfinite(display)])
+            m = float(full.max()) if full.size else 0.0
+        return (-m, m) if m > 0 else (-1.0, 1.0)
+    if display.dtype == np.uint8:
+        return 0.0, 255.0
+    finite = display[np.isfinite(display)] if display.dtype.kind == "f" else display
+    if finite.size == 0:
+        return 0.0, 1.0
+    lo, hi = float(finite.min()), float(finite.max())
+    return (lo, hi) if hi > lo else (lo, lo + 1.0)
+
+
+def make_layer(
+    data: np.ndarray, level: int, *, signed: bool = False, scale: float | None = None,
+    origin: tuple[float, float] = (-0.5, -0.5),
+) -> Layer:
+    """Wrap an array as a Layer of pyramid level `level` (scale 2**level unless given)."""
+    if signed:
+        colour = _colour_channels(data)
+        display = colour.mean(axis=2, dtype=np.float32) if colour.ndim == 3 else colour
+    elif data.ndim == 3 and data.shape[2] == 2:
+        display = data[..., 0]
+    else:
+        display = data
+    return Layer(data=data, display=display, limits=display_limits(display, signed), signed=signed,
+                 level=level, scale=float(2**level if scale is None else scale), origin=origin)
+
+
+def _as_input_values(reconstruction: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """The reconstruction as the pixels one would save: rounded and clipped for integer dtypes."""
+    if dtype.kind not in "ui":
+        return reconstruction
+    info = np.iinfo(dtype)
+    return np.clip(np.rint(reconstruction), info.min, info.max).astype(np.float32)
+
+
+def _finite_stats(a: np.ndarray) -> tuple[float, float, float]:
+    """min, max, mean over the finite values (all values of an integer image)."""
+    if a.dtype.kind == "f":
+        a = a[np.isfinite(a)]
+        if a.size == 0:
+            return math.nan, math.nan, math.nan
+    return float(a.min()), float(a.max()), float(a.mean(dtype=np.float64))
+
+
+def thumbnail(image: np.ndarray, limits: tuple[float, float], box: int = THUMBNAIL_SIZE) -> np.ndarray:
+    """uint8 grey or RGB thumbnail fitted into box x box: area-averaged when shrinking, blocky when
+    enlarging, so a coarse level looks as coarse as it is."""
+    img = _colour_channels(image)
+    if img.dtype != np.uint8:
+        lo, hi = limits
+        img = np.clip((np.nan_to_num(img.astype(np.float32)) - lo) * (255.0 / (hi - lo)), 0, 255)
+        img = img.astype(np.uint8)
+    h, w = img.shape[:2]
+    f = box / max(h, w)
+    size = (max(1, round(w * f)), max(1, round(h * f)))
+    return cv2.resize(img, size, interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_NEAREST)
+
+
+def deconv_kernel(settings: DeconvSettings) -> np.ndarray:
+    """The kernel of the free transposed convolution, float32 (k, k).
+
+    `bilinear` is `bilinear_kernel(k)`, `box` a constant, `random` uniform noise from seed 0. All
+    are scaled so their taps sum to stride**2: on average a constant input keeps its level, and any
+    ripple left is the uneven overlap of the kernel, not a change of brightness.
+    """
+    k, s = settings.kernel_size, settings.stride
+    if settings.kernel == "bilinear":
+        kernel = bilinear_kernel(k).astype(np.float64)
+    elif settings.kernel == "box":
+        kernel = np.ones((k, k))
+    else:
+        kernel = np.random.default_rng(0).random((k, k))
+    return (kernel * (s * s / kernel.sum())).astype(np.float32)
+
+
+def phase_sums(kernel: np.ndarray, stride: int) -> np.ndarray:
+    """Sum of the taps that land on each output phase (py, px) of a stride-`stride` transposed
+    convolution: a constant input comes out as exactly this pattern, tiled."""
+    return np.array([[kernel[py::stride, px::stride].sum() for px in range(stride)] for py in range(stride)],
+                    np.float32)
+
+
+def _window(a: np.ndarray, top: int, left: int, height: int, width: int) -> np.ndarray:
+    """a[top:top+height, left:left+width], zero-filled where the window leaves the array."""
+    out = np.zeros((height, width, *a.shape[2:]), a.dtype)
+    y0, x0 = max(top, 0), max(left, 0)
+    y1, x1 = min(top + height, a.shape[0]), min(left + width, a.shape[1])
+    if y1 > y0 and x1 > x0:
+        out[y0 - top:y1 - top, x0 - left:x1 - left] = a[y0:y1, x0:x1]
+    return out
+
+
+def _compare_region(shape: tuple[int, ...], max_pixels: int | None) -> tuple[int, int, int, int] | None:
+    """(top, left, height, width) of a centred crop of a level with at most max_pixels, corners at
+    even coordinates so the crop of the next level is exactly its half; None when it all fits."""
+    h, w = shape[:2]
+    if max_pixels is None or h * w <= max_pixels:
+        return None
+    f = math.sqrt(max_pixels / (h * w))
+    ch, cw = max(2, int(h * f) & ~1), max(2, int(w * f) & ~1)
+    return ((h - ch) // 2) & ~1, ((w - cw) // 2) & ~1, min(ch, h), min(cw, w)
+
+
+# --- jobs ----------------------------------------------------------------------------------------
+
+
+def open_image(req: OpenRequest) -> Iterator[Progress | LoadedImage | Pyramid]:
+    """Load the file or sample, yield it, then build its pyramid."""
+    name = req.sample if req.sample is not None else str(req.path)
+    yield Progress(0, 1, f"Loading {name}")
+    image = load_sample(req.sample) if req.sample is not None else load_image(req.path)
+    image.flags.writeable = False  # shared between the worker and the GUI thread: read-only
+    yield LoadedImage(image_id=req.image_id, image=image, name=name, path=req.path,
+                      source=make_layer(image, 0))
+    yield from build_pyramid(PyramidRequest(req.image_id, image, req.levels))
+
+
+def build_pyramid(req: PyramidRequest) -> Iterator[Progress | Pyramid]:
+    """Gaussian and Laplacian pyramids, per-level statistics and thumbnails."""
+    image = req.image
+    n = max_levels(image.shape) if req.levels is None else max(1, min(req.levels, max_levels(image.shape)))
+    total = 2 + n
+    yield Progress(0, total, "Gaussian pyramid")
+    gaussian = [image, *gaussian_pyramid(image, n)[1:]]
+    yield Progress(1, total, "Laplacian pyramid")
+    laplacian = laplacian_pyramid(image, n, storage=req.storage)
+    for a in (*gaussian, *laplacian):
+        a.flags.writeable = False
+    limits = display_limits(image, signed=False)
+    stats, thumbs = [], []
+    for i in range(n):
+        yield Progress(2 + i, total, f"Statistics of level {i}")
+        g = gaussian[i]
+        res = residual(g, _as_input_values(reconstruct(laplacian[i:]), g.dtype))
+        lo, hi, mean = _finite_stats(g)
+        band = laplacian[i].astype(np.float32, copy=False)
+        stats.append(LevelStats(
+            level=i, width=g.shape[1], height=g.shape[0], minimum=lo, maximum=hi, mean=mean,
+            band_energy=float(np.mean(np.square(band, dtype=np.float64))),
+            max_abs_residual=float(np.nanmax(np.abs(res))) if res.size else 0.0,
+        ))
+        thumbs.append(thumbnail(g, limits))
+    yield Pyramid(image_id=req.image_id, gaussian=tuple(gaussian), laplacian=tuple(laplacian),
+                  stats=tuple(stats), thumbnails=tuple(thumbs), data_range=data_range_of(image))
+
+
+def level_view(req: LevelRequest) -> Iterator[Progress | LevelView]:
+    """Gaussian level, Laplacian band and reconstruction residual of one level, ready to draw.
+
+    The residual is G[level] minus the image rebuilt from bands level..end, rounded and clipped to
+    the input dtype for integer images (the pixels one would save): all zeros when exact.
+    """
+    p, i = req.pyramid, req.level
+    if not 0 <= i < p.levels:
+        raise ValueError(f"level {i} is out of range 0..{p.levels - 1}")
+    yield Progress(0, 3, f"Level {i}: Gaussian")
+    g = make_layer(p.gaussian[i], i)
+    yield Progress(1, 3, f"Level {i}: Laplacian band")
+    band = p.laplacian[i]
+    lap = make_layer(band, i, signed=i < p.levels - 1)
+    yield Progress(2, 3, f"Level {i}: reconstruction residual")
+    res = residual(p.gaussian[i], _as_input_values(reconstruct(p.laplacian[i:]), p.gaussian[i].dtype))
+    mag = np.abs(res)
+    differing = int(np.count_nonzero(mag.max(axis=2) if mag.ndim == 3 else mag))
+    yield LevelView(image_id=p.image_id, levels=p.levels, level=i, gaussian=g, laplacian=lap,
+                    residual=make_layer(res, i, signed=True),
+                    max_abs_residual=float(np.nanmax(mag)) if mag.size else 0.0,
+                    differing_pixels=differing)
+
+
+def mosaic(req: MosaicRequest) -> Iterator[Progress | Mosaic]:
+    """All Gaussian levels, or all Laplacian bands, packed in the classic pyramid layout.
+
+    Level 0 on the left, levels 1, 2, ... stacked top-down in a column to its right. Laplacian bands
+    are drawn as the mean over colour channels, each scaled by its own symmetric limit to [-1, 1]
+    (their ranges differ by orders of magnitude); the last one, the coarsest Gaussian level, is
+    mapped from its own range to [-1, 1].
+    """
+    if req.kind not in MOSAIC_KINDS:
+        raise ValueError(f"unknown mosaic kind {req.kind!r}; kinds: {', '.join(MOSAIC_KINDS)}")
+    p = req.pyramid
+    shapes = [g.shape[:2] for g in p.gaussian]
+    boxes, y = [(0, 0, shapes[0][1], shapes[0][0])], 0
+    for h, w in shapes[1:]:
+        boxes.append((shapes[0][1], y, w, h))
+        y += h
+    width = shapes[0][1] + (shapes[1][1] if len(shapes) > 1 else 0)
+    height = max(shapes[0][0], y)
+    yield Progress(0, p.levels, f"{req.kind.capitalize()} mosaic")
+    if req.kind == "gaussian":
+        src = p.gaussian
+        canvas = np.zeros((height, width, *src[0].shape[2:]), src[0].dtype)
+    else:
+        canvas = np.zeros((height, width), np.float32)
+    for i, (x, y0, w, h) in enumerate(boxes):
+        yield Progress(i, p.levels, f"{req.kind.capitalize()} mosaic: level {i}")
+        if req.kind == "gaussian":
+            canvas[y0:y0 + h, x:x + w] = p.gaussian[i]
+            continue
+        band = _colour_channels(p.laplacian[i])
+        band = band.mean(axis=2, dtype=np.float32) if band.ndim == 3 else band.astype(np.float32)
+        if i < p.levels - 1:
+            band = band / display_limits(band, signed=True)[1]
+        else:
+            lo, hi = display_limits(band, signed=False)
+            band = (band - lo) * (2 / (hi - lo)) - 1
+        canvas[y0:y0 + h, x:x + w] = np.clip(band, -1, 1)
+    layer = (make_layer(canvas, 0) if req.kind == "gaussian"
+             else Layer(canvas, canvas, (-1.0, 1.0), signed=True, level=0, scale=1.0))
+    yield Mosaic(image_id=p.image_id, levels=p.levels, kind=req.kind, layer=layer, boxes=tuple(boxes))
+
+
+def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResult]:
+    """Each mode's upsampling of G[level + 1] (unpool: of max-pooled G[level]) against G[level].
+
+    Yields every image first (so the panels fill quickly), then the same results again with PSNR
+    and SSIM filled in (SSIM is the slow part).
+    """
+    p, i = req.pyramid, req.level
+    if not 0 <= i < p.levels - 1:
+        raise ValueError(f"level {i} has no coarser level to compare from (levels 0..{p.levels - 2})")
+    region = _compare_region(p.gaussian[i].shape, req.max_pixels)
+    if region is None:
+        top, left, (height, width) = 0, 0, p.gaussian[i].shape[:2]
+        fine, coarse = p.gaussian[i], p.gaussian[i + 1]
+    else:
+        top, left, height, width = region
+        fine = p.gaussian[i][top:top + height, left:left + width]
+        coarse = p.gaussian[i + 1][top // 2:(top + height + 1) // 2, left // 2:(left + width + 1) // 2]
+    origin = (left * 2**i - 0.5, top * 2**i - 0.5)
+    reference = fine.astype(np.float32)
+    steps = len(req.modes) + (req.deconv is not None)
+    done = 0
+    results: list[ModeResult | DeconvResult] = []
+    for mode in req.modes:
+        yield Progress(done, 2 * steps, f"Level {i}: {mode}")
+        if mode == "unpool":
+            pooled, indices = max_pool_with_indices(fine)
+            up = upsample(pooled, "unpool", size=(width, height), indices=indices)
+        else:
+            up = upsample(coarse, mode, size=(width, height))
+        diff = _colour_channels(up - reference)
+        diff = diff.mean(axis=2, dtype=np.float32) if diff.ndim == 3 else diff
+        result = ModeResult(
+            image_id=p.image_id, level=i, mode=mode, cropped=region is not None,
+            image=make_layer(up, i, origin=origin),
+            difference=Layer(diff, diff, display_limits(diff, True), True, i, float(2**i), origin))
+        results.append(result)
+        done += 1
+        yield result
+    if req.deconv is not None:
+        yield Progress(done, 2 * steps, f"Level {i}: transposed convolution")
+        result = _deconv(p.image_id, i, req.deconv, coarse, reference, origin, region is not None)
+        results.append(result)
+        done += 1
+        yield result
+    for result in results:
+        if result.difference is None:
+            continue
+        name = result.mode if isinstance(result, ModeResult) else "transposed convolution"
+        yield Progress(done, 2 * steps, f"Level {i}: PSNR and SSIM of {name}")
+        up = result.image.data if isinstance(result, ModeResult) else _aligned_deconv(result, height, width)
+        done += 1
+        yield dataclasses.replace(result, psnr=psnr(up, reference, p.data_range),
+                                  ssim=ssim(up, reference, p.data_range))
+
+
+def _deconv_offset(settings: DeconvSettings) -> float:
+    """Output pixels by which the unpadded transposed convolution runs ahead of the input grid.
+
+    Input pixel j's kernel is centred on output (k - 1) / 2 + j * s, while the input pixel's own
+    centre falls on output j * s + (s - 1) / 2: the difference is (k - s) / 2.
+    """
+    return (settings.kernel_size - settings.stride) / 2
+
+
+def _aligned_deconv(result: DeconvResult, height: int, width: int) -> np.ndarray:
+    """The stride-2 output cut to the level's grid (rounding a half-pixel offset down)."""
+    shift = math.floor(_deconv_offset(result.settings))
+    return _window(result.image.data, shift, shift, height, width)
+
+
+def _deconv(image_id: int, level: int, settings: DeconvSettings, coarse: np.ndarray, reference: np.ndarray,
+            origin: tuple[float, float], cropped: bool) -> DeconvResult:
+    """Free transposed convolution of `coarse`, placed in source coordinates; difference at stride 2."""
+    kernel = deconv_kernel(settings)
+    out = transposed_conv2d(coarse.astype(np.float32), kernel, settings.stride)
+    pixel = 2 ** (level + 1) / settings.stride  # output pixel width in source pixels
+    shift = _deconv_offset(settings) * pixel
+    # the coarse crop's outer corner is the fine crop's (`origin`); the output starts `shift` before it
+    image = make_layer(out, level, scale=pixel, origin=(origin[0] - shift, origin[1] - shift))
+    result = DeconvResult(image_id=image_id, level=level, settings=settings, kernel=kernel,
+                          phase_sums=phase_sums(kernel, settings.stride), image=image, difference=None,
+                          cropped=cropped)
+    if settings.stride != 2:
+        return result
+    diff = _colour_channels(_aligned_deconv(result, *reference.shape[:2]) - reference)
+    diff = diff.mean(axis=2, dtype=np.float32) if diff.ndim == 3 else diff
+    return dataclasses.replace(result, difference=Layer(diff, diff, display_limits(diff, True), True, level,
+                                                        float(2**level), origin))
