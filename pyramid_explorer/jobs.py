@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -413,7 +414,7 @@ def _compare_region(shape: tuple[int, ...], max_pixels: int | None) -> tuple[int
 
 def open_image(req: OpenRequest) -> Iterator[Progress | LoadedImage | Pyramid]:
     """Load the file or sample, yield it, then build its pyramid."""
-    name = req.sample if req.sample is not None else str(req.path)
+    name = req.sample if req.sample is not None else os.path.basename(str(req.path))
     yield Progress(0, 1, f"Loading {name}")
     image = load_sample(req.sample) if req.sample is not None else load_image(req.path)
     image.flags.writeable = False  # shared between the worker and the GUI thread: read-only

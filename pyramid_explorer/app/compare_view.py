@@ -174,6 +174,11 @@ class CompareView(QWidget):
         self._level_label.setText(text)
 
     @property
+    def results(self) -> dict[str, ModeResult]:
+        """The mode results drawn now, by mode."""
+        return dict(self._modes)
+
+    @property
     def showing_difference(self) -> bool:
         return self.difference.isChecked()
 
