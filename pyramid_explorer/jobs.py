@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from pyramid_explorer.core.analysis import band_energy, overlap_verdict, polyphase_sums, value_range
 from pyramid_explorer.core.io import load_image
 from pyramid_explorer.core.metrics import psnr, ssim
 from pyramid_explorer.core.pyramid import (
@@ -128,7 +129,7 @@ class Pyramid:
     stats: tuple[LevelStats, ...]
     thumbnails: tuple[np.ndarray, ...]
     data_range: float
-    """Value range used for PSNR/SSIM: the dtype's range for integers, the finite span for floats."""
+    """Value range PSNR/SSIM are relative to: the core's `value_range` of the image's dtype."""
 
     @property
     def levels(self) -> int:
@@ -195,11 +196,6 @@ class DeconvSettings:
         if self.kernel not in KERNELS:
             raise ValueError(f"unknown kernel {self.kernel!r}; kernels: {', '.join(KERNELS)}")
 
-    @property
-    def uneven(self) -> bool:
-        """True when output phases receive different numbers of taps: the checkerboard case."""
-        return self.kernel_size % self.stride != 0
-
 
 @dataclass(frozen=True, eq=False)
 class DeconvResult:
@@ -211,6 +207,8 @@ class DeconvResult:
     kernel: np.ndarray
     phase_sums: np.ndarray
     """(stride, stride) sums of the taps each output phase receives; unequal sums are the checkerboard."""
+    verdict: str
+    """The core's one-line overlap verdict ("even: ..." or "uneven overlap: ...")."""
     image: Layer
     difference: Layer | None
     cropped: bool
@@ -273,20 +271,9 @@ class CompareRequest:
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def data_range_of(image: np.ndarray) -> float:
-    """The value range PSNR/SSIM are relative to: 255, 65535, or the finite span of a float image."""
-    if image.dtype.kind in "ui":
-        return float(np.iinfo(image.dtype).max - np.iinfo(image.dtype).min)
-    finite = image[np.isfinite(image)]
-    span = float(finite.max() - finite.min()) if finite.size else 0.0
-    return span if span > 0 else 1.0
-
-
 def _colour_channels(data: np.ndarray) -> np.ndarray:
-    """The colour part of an image: alpha (the last of 2 or 4 channels) is left out."""
-    if data.ndim == 3 and data.shape[2] in (2, 4):
-        return data[..., :-1]
-    return data
+    """The colour part of an image: RGBA loses its alpha."""
+    return data[..., :3] if data.ndim == 3 and data.shape[2] == 4 else data
 
 
 def _subsample(a: np.ndarray) -> np.ndarray:
@@ -325,20 +312,10 @@ def make_layer(
     if signed:
         colour = _colour_channels(data)
         display = colour.mean(axis=2, dtype=np.float32) if colour.ndim == 3 else colour
-    elif data.ndim == 3 and data.shape[2] == 2:
-        display = data[..., 0]
     else:
         display = data
     return Layer(data=data, display=display, limits=display_limits(display, signed), signed=signed,
                  level=level, scale=float(2**level if scale is None else scale), origin=origin)
-
-
-def _as_input_values(reconstruction: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """The reconstruction as the pixels one would save: rounded and clipped for integer dtypes."""
-    if dtype.kind not in "ui":
-        return reconstruction
-    info = np.iinfo(dtype)
-    return np.clip(np.rint(reconstruction), info.min, info.max).astype(np.float32)
 
 
 def _finite_stats(a: np.ndarray) -> tuple[float, float, float]:
@@ -379,13 +356,6 @@ def deconv_kernel(settings: DeconvSettings) -> np.ndarray:
     else:
         kernel = np.random.default_rng(0).random((k, k))
     return (kernel * (s * s / kernel.sum())).astype(np.float32)
-
-
-def phase_sums(kernel: np.ndarray, stride: int) -> np.ndarray:
-    """Sum of the taps that land on each output phase (py, px) of a stride-`stride` transposed
-    convolution: a constant input comes out as exactly this pattern, tiled."""
-    return np.array([[kernel[py::stride, px::stride].sum() for px in range(stride)] for py in range(stride)],
-                    np.float32)
 
 
 def _window(a: np.ndarray, top: int, left: int, height: int, width: int) -> np.ndarray:
@@ -429,7 +399,7 @@ def build_pyramid(req: PyramidRequest) -> Iterator[Progress | Pyramid]:
     n = max_levels(image.shape) if req.levels is None else max(1, min(req.levels, max_levels(image.shape)))
     total = 2 + n
     yield Progress(0, total, "Gaussian pyramid")
-    gaussian = [image, *gaussian_pyramid(image, n)[1:]]
+    gaussian = gaussian_pyramid(image, n)
     yield Progress(1, total, "Laplacian pyramid")
     laplacian = laplacian_pyramid(image, n, storage=req.storage)
     for a in (*gaussian, *laplacian):
@@ -439,24 +409,23 @@ def build_pyramid(req: PyramidRequest) -> Iterator[Progress | Pyramid]:
     for i in range(n):
         yield Progress(2 + i, total, f"Statistics of level {i}")
         g = gaussian[i]
-        res = residual(g, _as_input_values(reconstruct(laplacian[i:]), g.dtype))
+        res = residual(g, reconstruct(laplacian[i:]))
         lo, hi, mean = _finite_stats(g)
-        band = laplacian[i].astype(np.float32, copy=False)
         stats.append(LevelStats(
             level=i, width=g.shape[1], height=g.shape[0], minimum=lo, maximum=hi, mean=mean,
-            band_energy=float(np.mean(np.square(band, dtype=np.float64))),
+            band_energy=band_energy(laplacian[i]),
             max_abs_residual=float(np.nanmax(np.abs(res))) if res.size else 0.0,
         ))
         thumbs.append(thumbnail(g, limits))
     yield Pyramid(image_id=req.image_id, gaussian=tuple(gaussian), laplacian=tuple(laplacian),
-                  stats=tuple(stats), thumbnails=tuple(thumbs), data_range=data_range_of(image))
+                  stats=tuple(stats), thumbnails=tuple(thumbs), data_range=value_range(image.dtype))
 
 
 def level_view(req: LevelRequest) -> Iterator[Progress | LevelView]:
     """Gaussian level, Laplacian band and reconstruction residual of one level, ready to draw.
 
-    The residual is G[level] minus the image rebuilt from bands level..end, rounded and clipped to
-    the input dtype for integer images (the pixels one would save): all zeros when exact.
+    The residual is G[level] minus the image rebuilt from bands level..end (the core rounds and clips
+    the rebuild to the input dtype for integer images): all zeros when exact.
     """
     p, i = req.pyramid, req.level
     if not 0 <= i < p.levels:
@@ -467,7 +436,7 @@ def level_view(req: LevelRequest) -> Iterator[Progress | LevelView]:
     band = p.laplacian[i]
     lap = make_layer(band, i, signed=i < p.levels - 1)
     yield Progress(2, 3, f"Level {i}: reconstruction residual")
-    res = residual(p.gaussian[i], _as_input_values(reconstruct(p.laplacian[i:]), p.gaussian[i].dtype))
+    res = residual(p.gaussian[i], reconstruct(p.laplacian[i:]))
     mag = np.abs(res)
     differing = int(np.count_nonzero(mag.max(axis=2) if mag.ndim == 3 else mag))
     yield LevelView(image_id=p.image_id, levels=p.levels, level=i, gaussian=g, laplacian=lap,
@@ -598,7 +567,8 @@ def _deconv(image_id: int, level: int, settings: DeconvSettings, coarse: np.ndar
     # the coarse crop's outer corner is the fine crop's (`origin`); the output starts `shift` before it
     image = make_layer(out, level, scale=pixel, origin=(origin[0] - shift, origin[1] - shift))
     result = DeconvResult(image_id=image_id, level=level, settings=settings, kernel=kernel,
-                          phase_sums=phase_sums(kernel, settings.stride), image=image, difference=None,
+                          phase_sums=polyphase_sums(kernel, settings.stride).astype(np.float32),
+                          verdict=overlap_verdict(kernel, settings.stride), image=image, difference=None,
                           cropped=cropped)
     if settings.stride != 2:
         return result

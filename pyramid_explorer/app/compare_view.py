@@ -112,15 +112,7 @@ class DeconvControls(QGroupBox):
     def show_result(self, result: DeconvResult) -> None:
         self.kernel_map.set_array(result.kernel)
         self.phase_map.set_array(np.tile(result.phase_sums, (2, 2)))
-        sums = ", ".join(f"{v:.3g}" for v in np.unique(np.round(result.phase_sums, 6)))
-        s = result.settings
-        if s.uneven:
-            self.verdict.setText(f"Uneven overlap: k % s = {s.kernel_size % s.stride} != 0, so output phases "
-                                 f"get different tap sums ({sums}): a checkerboard.")
-        elif np.ptp(result.phase_sums) > 1e-6:
-            self.verdict.setText(f"Even overlap, but unequal phase sums ({sums}): a checkerboard.")
-        else:
-            self.verdict.setText(f"Even overlap: every output phase gets the same tap sum ({sums}).")
+        self.verdict.setText(result.verdict[0].upper() + result.verdict[1:])
 
     def _on_edited(self) -> None:
         self.settings_changed.emit(self.settings())

@@ -157,7 +157,7 @@ def test_transposed_conv_settings_show_kernel_and_checkerboard(qtbot, opened):
     assert layer.shape[:2] == ((19 - 1) * 2 + 3, (27 - 1) * 2 + 3)  # (n - 1) * s + k of G[1]
     controls.kernel_size.setValue(4)
     wait_idle(qtbot, opened)
-    assert controls.verdict.text().startswith("Even overlap")
+    assert controls.verdict.text().startswith("Even: every output phase sums to 1")
 
 
 def test_coarsest_level_has_nothing_to_compare(qtbot, opened):
