@@ -37,12 +37,15 @@ def nbytes_of(value: object) -> int:
 
 
 def default_memory_budget() -> int:
-    """A quarter of physical memory, at most 4 GiB (1 GiB when the size cannot be read)."""
+    """A quarter of physical memory, at most 2 GiB (1 GiB when the size cannot be read).
+
+    The window uses it as the most one view may hold; its result cache keeps half of it.
+    """
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):
         return 1 << 30
-    return int(min(total // 4, 4 << 30))
+    return int(min(total // 4, 2 << 30))
 
 
 class ResultCache:

@@ -24,7 +24,7 @@ import numpy as np
 
 from pyramid_explorer.core.analysis import band_energy, overlap_verdict, polyphase_sums, value_range
 from pyramid_explorer.core.io import load_image
-from pyramid_explorer.core.metrics import psnr, ssim
+from pyramid_explorer.core.metrics import mse, psnr, ssim
 from pyramid_explorer.core.pyramid import (
     gaussian_pyramid,
     laplacian_pyramid,
@@ -71,6 +71,8 @@ class Layer:
 
     `data` holds the values the readout reports; `display` is what is drawn: `data` itself, or for
     signed data with colour channels their mean (a diverging colour map needs one value per pixel).
+    `pixels` is `display` already mapped to uint8 codes between `limits` and `histogram` the
+    histogram of `display`, both made on the worker so the GUI thread only hands them to Qt.
     `scale` is the width of one pixel in source pixels and `origin` the source coordinate (x, y) of
     the outer corner of pixel (0, 0) (see the module docstring).
     """
@@ -81,7 +83,9 @@ class Layer:
     signed: bool
     level: int
     scale: float
-    origin: tuple[float, float] = (-0.5, -0.5)
+    origin: tuple[float, float]
+    pixels: np.ndarray
+    histogram: tuple[np.ndarray, np.ndarray]
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -304,18 +308,60 @@ def display_limits(display: np.ndarray, signed: bool) -> tuple[float, float]:
     return (lo, hi) if hi > lo else (lo, lo + 1.0)
 
 
+def quantize(display: np.ndarray, limits: tuple[float, float]) -> np.ndarray:
+    """uint8 codes to draw: limits[0] -> 0, limits[1] -> 255, rounded and saturated; NaN and
+    infinities draw as 0.
+
+    Colour channels are mapped by the limits; an alpha channel by its dtype's nominal range.
+    A uint8 image drawn between 0 and 255 is returned as it is (no copy). One OpenCV pass: at 4K it
+    is ~30 times faster than the same arithmetic in numpy.
+    """
+    lo, hi = limits
+    if display.dtype == np.uint8 and (lo, hi) == (0.0, 255.0):
+        return display
+    gain = 255.0 / (hi - lo)
+    out = cv2.addWeighted(display, gain, display, 0.0, -lo * gain, dtype=cv2.CV_8U)
+    if display.ndim == 3 and display.shape[2] == 4:
+        gain = 255.0 / value_range(display.dtype)
+        out[..., 3] = cv2.addWeighted(display[..., 3], gain, display[..., 3], 0.0, 0.0, dtype=cv2.CV_8U)
+    return out
+
+
+def channel_mean(data: np.ndarray) -> np.ndarray:
+    """float32 (H, W) mean over the colour channels (alpha left out); a grey image as float32."""
+    if data.ndim == 2:
+        return data.astype(np.float32, copy=False)
+    weights = np.full((1, data.shape[2]), 1.0 / min(data.shape[2], 3), np.float32)
+    if data.shape[2] == 4:
+        weights[0, 3] = 0.0
+    return cv2.transform(data.astype(np.float32, copy=False), weights)
+
+
+def value_histogram(display: np.ndarray, bins: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """(left bin edges, counts) of the finite colour values of `display`, from a subsample."""
+    sample = _subsample(_colour_channels(display))
+    sample = sample[np.isfinite(sample)] if sample.dtype.kind == "f" else sample.ravel()
+    if sample.size == 0:
+        return np.zeros(1, np.float32), np.zeros(1, np.int64)
+    lo, hi = float(sample.min()), float(sample.max())
+    counts, edges = np.histogram(sample, bins, range=(lo, hi if hi > lo else lo + 1))
+    return edges[:-1].astype(np.float32), counts
+
+
 def make_layer(
     data: np.ndarray, level: int, *, signed: bool = False, scale: float | None = None,
-    origin: tuple[float, float] = (-0.5, -0.5),
+    origin: tuple[float, float] = (-0.5, -0.5), display: np.ndarray | None = None,
 ) -> Layer:
-    """Wrap an array as a Layer of pyramid level `level` (scale 2**level unless given)."""
-    if signed:
-        colour = _colour_channels(data)
-        display = colour.mean(axis=2, dtype=np.float32) if colour.ndim == 3 else colour
-    else:
-        display = data
-    return Layer(data=data, display=display, limits=display_limits(display, signed), signed=signed,
-                 level=level, scale=float(2**level if scale is None else scale), origin=origin)
+    """Wrap an array as a Layer of pyramid level `level` (scale 2**level unless given).
+
+    `display` defaults to `data`, or for signed colour data to the mean over its colour channels.
+    """
+    if display is None:
+        display = channel_mean(data) if signed else data
+    limits = display_limits(display, signed)
+    return Layer(data=data, display=display, limits=limits, signed=signed, level=level,
+                 scale=float(2**level if scale is None else scale), origin=origin,
+                 pixels=quantize(display, limits), histogram=value_histogram(display))
 
 
 def _finite_stats(a: np.ndarray) -> tuple[float, float, float]:
@@ -474,16 +520,14 @@ def mosaic(req: MosaicRequest) -> Iterator[Progress | Mosaic]:
         if req.kind == "gaussian":
             canvas[y0:y0 + h, x:x + w] = p.gaussian[i]
             continue
-        band = _colour_channels(p.laplacian[i])
-        band = band.mean(axis=2, dtype=np.float32) if band.ndim == 3 else band.astype(np.float32)
+        band = channel_mean(p.laplacian[i])
         if i < p.levels - 1:
             band = band / display_limits(band, signed=True)[1]
         else:
             lo, hi = display_limits(band, signed=False)
             band = (band - lo) * (2 / (hi - lo)) - 1
         canvas[y0:y0 + h, x:x + w] = np.clip(band, -1, 1)
-    layer = (make_layer(canvas, 0) if req.kind == "gaussian"
-             else Layer(canvas, canvas, (-1.0, 1.0), signed=True, level=0, scale=1.0))
+    layer = make_layer(canvas, 0, signed=req.kind == "laplacian", scale=1.0)
     yield Mosaic(image_id=p.image_id, levels=p.levels, kind=req.kind, layer=layer, boxes=tuple(boxes))
 
 
@@ -506,6 +550,7 @@ def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResul
         coarse = p.gaussian[i + 1][top // 2:(top + height + 1) // 2, left // 2:(left + width + 1) // 2]
     origin = (left * 2**i - 0.5, top * 2**i - 0.5)
     reference = fine.astype(np.float32)
+    reference_mean = channel_mean(reference)  # difference of means = mean of differences, 3x cheaper
     steps = len(req.modes) + (req.deconv is not None)
     done = 0
     results: list[ModeResult | DeconvResult] = []
@@ -516,18 +561,17 @@ def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResul
             up = upsample(pooled, "unpool", size=(width, height), indices=indices)
         else:
             up = upsample(coarse, mode, size=(width, height))
-        diff = _colour_channels(up - reference)
-        diff = diff.mean(axis=2, dtype=np.float32) if diff.ndim == 3 else diff
+        diff = channel_mean(up) - reference_mean
         result = ModeResult(
             image_id=p.image_id, level=i, mode=mode, cropped=region is not None,
             image=make_layer(up, i, origin=origin),
-            difference=Layer(diff, diff, display_limits(diff, True), True, i, float(2**i), origin))
+            difference=make_layer(diff, i, signed=True, origin=origin))
         results.append(result)
         done += 1
         yield result
     if req.deconv is not None:
         yield Progress(done, 2 * steps, f"Level {i}: transposed convolution")
-        result = _deconv(p.image_id, i, req.deconv, coarse, reference, origin, region is not None)
+        result = _deconv(p.image_id, i, req.deconv, coarse, reference_mean, origin, region is not None)
         results.append(result)
         done += 1
         yield result
@@ -538,8 +582,22 @@ def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResul
         yield Progress(done, 2 * steps, f"Level {i}: PSNR and SSIM of {name}")
         up = result.image.data if isinstance(result, ModeResult) else _aligned_deconv(result, height, width)
         done += 1
-        yield dataclasses.replace(result, psnr=psnr(up, reference, p.data_range),
-                                  ssim=ssim(up, reference, p.data_range))
+        yield dataclasses.replace(result, **_metrics(up, reference, p.data_range))
+
+
+def _metrics(a: np.ndarray, b: np.ndarray, data_range: float) -> dict[str, float]:
+    """The core's PSNR and SSIM over all channels, computed one channel at a time.
+
+    Channels have equal pixel counts, so the mean of the per-channel MSEs is the MSE and the mean of
+    the per-channel SSIMs is the SSIM: the same numbers with a third of the core's float64
+    temporaries, which at 4K is the difference between ~0.6 and ~1.8 GB.
+    """
+    if a.ndim == 2:
+        return {"psnr": psnr(a, b, data_range), "ssim": ssim(a, b, data_range)}
+    channels = range(a.shape[2])
+    error = float(np.mean([mse(a[..., c], b[..., c]) for c in channels]))
+    return {"psnr": math.inf if error == 0 else 10.0 * math.log10(data_range**2 / error),
+            "ssim": float(np.mean([ssim(a[..., c], b[..., c], data_range) for c in channels]))}
 
 
 def _deconv_offset(settings: DeconvSettings) -> float:
@@ -557,9 +615,10 @@ def _aligned_deconv(result: DeconvResult, height: int, width: int) -> np.ndarray
     return _window(result.image.data, shift, shift, height, width)
 
 
-def _deconv(image_id: int, level: int, settings: DeconvSettings, coarse: np.ndarray, reference: np.ndarray,
-            origin: tuple[float, float], cropped: bool) -> DeconvResult:
-    """Free transposed convolution of `coarse`, placed in source coordinates; difference at stride 2."""
+def _deconv(image_id: int, level: int, settings: DeconvSettings, coarse: np.ndarray,
+            reference_mean: np.ndarray, origin: tuple[float, float], cropped: bool) -> DeconvResult:
+    """Free transposed convolution of `coarse`, placed in source coordinates; at stride 2 also its
+    difference from the finer level (`reference_mean`: that level's channel mean)."""
     kernel = deconv_kernel(settings)
     out = transposed_conv2d(coarse.astype(np.float32), kernel, settings.stride)
     pixel = 2 ** (level + 1) / settings.stride  # output pixel width in source pixels
@@ -572,7 +631,5 @@ def _deconv(image_id: int, level: int, settings: DeconvSettings, coarse: np.ndar
                           cropped=cropped)
     if settings.stride != 2:
         return result
-    diff = _colour_channels(_aligned_deconv(result, *reference.shape[:2]) - reference)
-    diff = diff.mean(axis=2, dtype=np.float32) if diff.ndim == 3 else diff
-    return dataclasses.replace(result, difference=Layer(diff, diff, display_limits(diff, True), True, level,
-                                                        float(2**level), origin))
+    diff = channel_mean(_aligned_deconv(result, *reference_mean.shape[:2])) - reference_mean
+    return dataclasses.replace(result, difference=make_layer(diff, level, signed=True, origin=origin))

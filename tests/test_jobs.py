@@ -235,3 +235,21 @@ def test_display_limits():
     spike = np.zeros((100, 100), np.float32)
     spike[5, 5] = -9
     assert jobs.display_limits(spike, signed=True) == (-9.0, 9.0)
+
+
+def test_quantize_maps_limits_to_codes():
+    data = np.array([[-2.0, -1.0, 0.0], [1.0, 3.0, np.nan]], np.float32)
+    codes = jobs.quantize(data, (-1.0, 1.0))
+    np.testing.assert_array_equal(codes, [[0, 0, 128], [255, 255, 0]])
+    img = image((4, 5, 3))
+    assert jobs.quantize(img, (0.0, 255.0)) is img
+    rgba = image((3, 3, 4), np.uint16)
+    out = jobs.quantize(rgba, (0.0, 65535.0))
+    assert out.shape == (3, 3, 4)
+    np.testing.assert_array_equal(out[..., 3], np.round(rgba[..., 3].astype(float) * 255 / 65535))
+
+
+def test_value_histogram_counts_every_sampled_value():
+    img = image((40, 30, 3))
+    edges, counts = jobs.value_histogram(img)
+    assert counts.sum() == img.size and edges[0] == img.min()

@@ -21,8 +21,9 @@ from PySide6.QtWidgets import (
 )
 
 from pyramid_explorer.app.image_panel import ImagePanel
+from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.core.upsampling import MODES
-from pyramid_explorer.jobs import KERNELS, DeconvResult, DeconvSettings, ModeResult
+from pyramid_explorer.jobs import KERNELS, DeconvResult, DeconvSettings, Layer, ModeResult
 
 _COLUMNS = 3
 
@@ -123,8 +124,9 @@ class CompareView(QWidget):
 
     difference_toggled = Signal(bool)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, queue: RenderQueue, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._queue = queue
         self.mode_panels = {mode: ImagePanel(mode, histogram=False) for mode in MODES}
         self.deconv_panel = ImagePanel("transposed conv", histogram=False)
         self.controls = DeconvControls()
@@ -176,38 +178,39 @@ class CompareView(QWidget):
 
     def show_mode(self, result: ModeResult, *, keep_limits: bool = False) -> None:
         self._modes[result.mode] = result
-        difference = self.showing_difference
+        i, crop = result.level, " [centre crop]" if result.cropped else ""
+        name = f"unpool of maxpool G[{i}]" if result.mode == "unpool" else result.mode
+        layer, minus = self._pick(result.image, result.difference, i)
         panel = self.mode_panels[result.mode]
-        i = result.level
-        source = f"unpool of maxpool G[{i}]" if result.mode == "unpool" else result.mode
-        crop = " [centre crop]" if result.cropped else ""
-        panel.name = f"{result.mode}{' - G' if difference else ''}[{i}]"
-        title = f"{source}{' - G[' + str(i) + ']' if difference else ''}: " \
-                f"{metrics_text(result.psnr, result.ssim)}{crop}"
-        panel.show_layer(result.difference if difference else result.image, title, keep_limits=keep_limits)
+        panel.name = f"{result.mode}{minus}[{i}]"
+        title = f"{name}{minus}: {metrics_text(result.psnr, result.ssim)}{crop}"
+        self._queue.show(panel, layer, title, keep_limits=keep_limits)
 
     def show_deconv(self, result: DeconvResult, *, keep_limits: bool = False) -> None:
         self._deconv = result
-        difference = self.showing_difference
-        s, i = result.settings, result.level
-        what = f"transposed conv k={s.kernel_size} s={s.stride} {s.kernel}"
-        crop = " [centre crop]" if result.cropped else ""
         self.controls.show_result(result)
+        s, i = result.settings, result.level
+        crop = " [centre crop]" if result.cropped else ""
+        layer, minus = self._pick(result.image, result.difference, i)
         if result.difference is None:
-            note = "difference and metrics need stride 2" if difference else "metrics need stride 2"
-            self.deconv_panel.name = f"deconv[{i}]"
-            self.deconv_panel.show_layer(result.image, f"{what}: {note}{crop}", keep_limits=keep_limits)
-            return
-        layer = result.difference if difference else result.image
-        self.deconv_panel.name = f"deconv{' - G' if difference else ''}[{i}]"
-        self.deconv_panel.show_layer(layer, f"{what}{' - G[' + str(i) + ']' if difference else ''}: "
-                                            f"{metrics_text(result.psnr, result.ssim)}{crop}",
-                                     keep_limits=keep_limits)
+            metrics = "difference and metrics need stride 2"
+        else:
+            metrics = metrics_text(result.psnr, result.ssim)
+        self.deconv_panel.name = f"deconv{minus}[{i}]"
+        title = f"transposed conv k={s.kernel_size} s={s.stride} {s.kernel}{minus}: {metrics}{crop}"
+        self._queue.show(self.deconv_panel, layer, title, keep_limits=keep_limits)
+
+    def _pick(self, image: Layer, difference: Layer | None, level: int) -> tuple[Layer, str]:
+        """The layer to draw (difference when asked and available) and the title's ' - G[i]' part."""
+        if self.showing_difference and difference is not None:
+            return difference, f" - G[{level}]"
+        return image, ""
 
     def show_message(self, text: str) -> None:
         self._modes.clear()
         self._deconv = None
         for panel in self.panels:
+            self._queue.discard(panel)
             panel.show_message(text, title=panel.name)
 
     def _on_difference_toggled(self, checked: bool) -> None:

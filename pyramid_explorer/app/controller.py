@@ -57,7 +57,10 @@ class Controller(QObject):
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.runner = runner if runner is not None else JobRunner(self)
-        self.cache = ResultCache(default_memory_budget() if memory_budget is None else memory_budget)
+        # The budget bounds what one view may hold (the Compare panels of a level); the cache keeps
+        # earlier results within half of it, so going back is instant without doubling the peak.
+        self.memory_budget = default_memory_budget() if memory_budget is None else memory_budget
+        self.cache = ResultCache(self.memory_budget // 2)
         self.loaded: LoadedImage | None = None
         self.pyramid: Pyramid | None = None
         self.level = 0
@@ -219,11 +222,12 @@ class Controller(QObject):
         self.runner.submit(_VIEW, compare, request, self._on_view_item, self._on_job_error)
 
     def _compare_pixel_budget(self, p: Pyramid) -> int:
-        """Largest level area compared whole: the panels' float images must fit in half the cache."""
+        """Largest level area compared whole: every panel's float image and uint8 pixels, and its
+        one-channel float difference and pixels, must fit in the memory budget (2 GiB: 4K fits)."""
         shape = p.gaussian[0].shape
         channels = shape[2] if len(shape) == 3 else 1
-        bytes_per_pixel = (len(MODES) + 1) * 4 * (channels + 1)
-        return max(1, math.floor(self.cache.budget / 2 / bytes_per_pixel))
+        bytes_per_pixel = (len(MODES) + 1) * (5 * channels + 5)
+        return max(1, math.floor(self.memory_budget / bytes_per_pixel))
 
     # --- results ---------------------------------------------------------------------------------
 

@@ -12,9 +12,17 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QLabel, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
 
-from pyramid_explorer.jobs import Layer
+from pyramid_explorer.jobs import Layer, quantize
 
-DIVERGING = "CET-D1"  # blue - white - red, zero in the middle
+
+def _sampled(name: str, stops: int = 11) -> pg.ColorMap:
+    """A named colour map reduced to a few stops: the gradient editor makes one item per stop, and
+    the 256 of a CET map cost ~30 ms of GUI time on every switch between signed and unsigned."""
+    pos = np.linspace(0.0, 1.0, stops)
+    return pg.ColorMap(pos=pos, color=pg.colormap.get(name).map(pos, mode="byte"))
+
+
+DIVERGING = _sampled("CET-D1")  # blue - white - red, zero in the middle
 _GREY = pg.ColorMap(pos=[0.0, 1.0], color=[(0, 0, 0), (255, 255, 255)])
 
 
@@ -60,9 +68,15 @@ class ImagePanel(QWidget):
         self.view_box.setDefaultPadding(0.0)
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.view_box.addItem(self.image_item)
-        self.histogram = pg.HistogramLUTItem(image=self.image_item)
+        # The histogram is fed the layer's precomputed histogram and drives the display limits;
+        # it is not linked to the image item, which only ever receives ready uint8 pixels.
+        self.histogram = pg.HistogramLUTItem()
+        self.histogram.sigLevelsChanged.connect(self._on_levels_dragged)
+        self.histogram.sigLookupTableChanged.connect(self._on_lookup_table_changed)
         self._canvas.addItem(self.histogram, row=0, col=1)
         self.histogram.setVisible(histogram)
+        self._setting_levels = False
+        self._on_lookup_table_changed()
         self._canvas.scene().sigMouseMoved.connect(self._on_mouse_moved)
 
         self._stack = QStackedWidget()
@@ -85,34 +99,51 @@ class ImagePanel(QWidget):
         self._title.setText(text)
         self._title.setToolTip(text)
 
+    def limits(self) -> tuple[float, float]:
+        """The display limits in use (the histogram's region), in data units."""
+        lo, hi = self.histogram.getLevels()
+        return float(lo), float(hi)
+
     def show_layer(self, layer: Layer, title: str, *, keep_limits: bool = False) -> None:
         """Draw `layer` (unless it is already drawn) and set the title.
 
         With `keep_limits`, the display limits in use stay (if the new layer is signed the same way),
-        so stepping through levels keeps one contrast.
+        so stepping through levels keeps one contrast; the pixels are then re-mapped here.
         """
         self.set_title(title)
         self._stack.setCurrentWidget(self._canvas)
         if layer is self._layer:
             return
         keep = keep_limits and self._layer is not None and self._signed == layer.signed
-        levels = self.image_item.getLevels() if keep else layer.limits
+        limits = self.limits() if keep else layer.limits
         if layer.signed != self._signed:
-            self.histogram.gradient.setColorMap(pg.colormap.get(DIVERGING) if layer.signed else _GREY)
+            self.histogram.gradient.setColorMap(DIVERGING if layer.signed else _GREY)
             self._signed = layer.signed
         self._layer = layer
-        self.image_item.setImage(layer.display, autoLevels=False, levels=levels)
-        h, w = layer.display.shape[:2]
+        pixels = layer.pixels if limits == layer.limits else quantize(layer.display, limits)
+        self.image_item.setImage(pixels, autoLevels=False, levels=None)
+        h, w = pixels.shape[:2]
         self.image_item.setRect(QRectF(layer.origin[0], layer.origin[1], w * layer.scale, h * layer.scale))
+        self._setting_levels = True
+        try:
+            self.histogram.plot.setData(*layer.histogram)
+            self.histogram.setLevels(*limits)
+        finally:
+            self._setting_levels = False
 
     def show_message(self, text: str, title: str | None = None) -> None:
         """Show `text` instead of an image (nothing to draw for this selection)."""
         self._layer = None
         self.image_item.clear()
+        self.histogram.plot.setData([], [])
         self._message.setText(text)
         self._stack.setCurrentWidget(self._message)
         if title is not None:
             self.set_title(title)
+
+    def paint_now(self) -> None:
+        """Paint the panel at once (pyqtgraph renders the image's QImage during the paint)."""
+        self._canvas.viewport().repaint()
 
     def set_histogram_visible(self, visible: bool) -> None:
         self.histogram.setVisible(visible)
@@ -127,6 +158,15 @@ class ImagePanel(QWidget):
             return None
         row, col = pixel
         return f"{self.name} ({col}, {row}): {format_values(layer.data[row, col])}"
+
+    def _on_levels_dragged(self) -> None:
+        """The user moved the histogram's limits: re-map the pixels (as pyqtgraph itself would)."""
+        if self._setting_levels or self._layer is None:
+            return
+        self.image_item.setImage(quantize(self._layer.display, self.limits()), autoLevels=False, levels=None)
+
+    def _on_lookup_table_changed(self) -> None:
+        self.image_item.setLookupTable(self.histogram.getLookupTable(n=256))
 
     def _on_mouse_moved(self, pos: QPointF) -> None:
         if self._layer is None or not self.view_box.sceneBoundingRect().contains(pos):

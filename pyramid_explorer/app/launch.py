@@ -52,7 +52,7 @@ class ScreenshotTaker:
         if self._elapsed > SCREENSHOT_TIMEOUT_MS:
             self._finish(1, "pyramid-explorer: timed out waiting for the computations")
             return
-        if not c.is_idle() or c.pyramid is None:
+        if not self.window.is_settled() or c.pyramid is None:
             return
         if not self._level_set:
             self._level_set = True

@@ -30,6 +30,7 @@ from pyramid_explorer.app.level_panel import LevelPanel
 from pyramid_explorer.app.linking import ViewLinker
 from pyramid_explorer.app.pyramid_view import PyramidView
 from pyramid_explorer.app.readout import PixelReadout
+from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.settings import AppSettings
 from pyramid_explorer.core.pyramid import max_levels
 from pyramid_explorer.jobs import DeconvResult, LevelView, LoadedImage, ModeResult, Mosaic, Pyramid
@@ -91,8 +92,9 @@ class MainWindow(QMainWindow):
         self.settings = AppSettings(store)
         self._persist = persist
         self.controller = controller if controller is not None else Controller(parent=self)
-        self.pyramid_view = PyramidView()
-        self.compare_view = CompareView()
+        self.render_queue = RenderQueue(self)
+        self.pyramid_view = PyramidView(self.render_queue)
+        self.compare_view = CompareView(self.render_queue)
         self.linker = ViewLinker(self)
         self._source_shape: tuple[int, ...] | None = None
 
@@ -244,6 +246,10 @@ class MainWindow(QMainWindow):
         if view not in VIEWS:
             raise ValueError(f"unknown view {view!r}; views: {', '.join(VIEWS)}")
         self.tabs.setCurrentIndex(VIEWS.index(view))
+
+    def is_settled(self) -> bool:
+        """Nothing computing, nothing waiting to be computed or drawn: what is shown is final."""
+        return self.controller.is_idle() and self.render_queue.empty
 
     @property
     def lock_contrast(self) -> bool:

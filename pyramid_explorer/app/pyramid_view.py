@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from pyramid_explorer.app.image_panel import ImagePanel
+from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.jobs import LevelView, LoadedImage, Mosaic
 
 LAYOUTS = {"panels": "Level panels", "gaussian": "Gaussian mosaic", "laplacian": "Laplacian mosaic"}
@@ -42,8 +43,9 @@ class PyramidView(QWidget):
 
     layout_changed = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, queue: RenderQueue, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._queue = queue
         self.source = ImagePanel("source")
         self.gaussian = ImagePanel("G")
         self.laplacian = ImagePanel("L")
@@ -101,20 +103,20 @@ class PyramidView(QWidget):
 
     def show_source(self, loaded: LoadedImage) -> None:
         what = describe_image(loaded.image.shape, loaded.image.dtype.name)
-        self.source.show_layer(loaded.source, f"Source: {what} - {loaded.name}")
+        self._queue.show(self.source, loaded.source, f"Source: {what} - {loaded.name}")
 
     def show_level(self, view: LevelView, *, keep_limits: bool = False) -> None:
         i, g = view.level, view.gaussian
         self.gaussian.name, self.laplacian.name, self.residual.name = f"G[{i}]", f"L[{i}]", f"residual[{i}]"
-        self.gaussian.show_layer(g, f"Gaussian G[{i}]: {g.shape[1]} x {g.shape[0]} (1/{2**i} scale)",
-                                 keep_limits=keep_limits)
+        self._queue.show(self.gaussian, g, f"Gaussian G[{i}]: {g.shape[1]} x {g.shape[0]} (1/{2**i} scale)",
+                         keep_limits=keep_limits)
         if i == view.levels - 1:
             band_title = f"Laplacian L[{i}] = G[{i}], the coarsest level"
         else:
             limit = view.laplacian.limits[1]
             band_title = f"Laplacian L[{i}] = G[{i}] - pyrUp(G[{i + 1}]), limits +/-{limit:.3g}"
-        self.laplacian.show_layer(view.laplacian, band_title, keep_limits=keep_limits)
-        self.residual.show_layer(view.residual, residual_title(view), keep_limits=keep_limits)
+        self._queue.show(self.laplacian, view.laplacian, band_title, keep_limits=keep_limits)
+        self._queue.show(self.residual, view.residual, residual_title(view), keep_limits=keep_limits)
 
     def show_mosaic(self, mosaic: Mosaic, level: int) -> None:
         what = ("Gaussian levels" if mosaic.kind == "gaussian"
@@ -135,6 +137,7 @@ class PyramidView(QWidget):
 
     def show_message(self, text: str) -> None:
         for panel in self.panels:
+            self._queue.discard(panel)
             panel.show_message(text)
 
     def _on_layout_index_changed(self, index: int) -> None:

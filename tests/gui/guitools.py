@@ -10,8 +10,7 @@ from pyramid_explorer.app.main_window import MainWindow
 
 def wait_idle(qtbot, window: MainWindow, timeout: int = 20_000) -> None:
     """Wait until the window has an image, a pyramid, and no computation pending."""
-    c = window.controller
-    qtbot.waitUntil(lambda: c.pyramid is not None and c.is_idle(), timeout=timeout)
+    qtbot.waitUntil(lambda: window.controller.pyramid is not None and window.is_settled(), timeout=timeout)
 
 
 def write_png(path, image: np.ndarray) -> str:

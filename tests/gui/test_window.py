@@ -17,7 +17,7 @@ from pyramid_explorer.app import controller as controller_module
 from pyramid_explorer.app.dialogs import ShortcutsDialog
 from pyramid_explorer.core.pyramid import max_levels
 from pyramid_explorer.core.upsampling import MODES
-from pyramid_explorer.jobs import deconv_kernel
+from pyramid_explorer.jobs import deconv_kernel, quantize
 
 
 def pyrdown_chain(image: np.ndarray) -> list[np.ndarray]:
@@ -133,6 +133,7 @@ def test_difference_toggle_shows_signed_differences(qtbot, opened):
     opened.show_view("compare")
     wait_idle(qtbot, opened)
     qtbot.keyClick(opened, Qt.Key.Key_D)
+    qtbot.waitUntil(opened.is_settled)
     view = opened.compare_view
     assert view.difference.isChecked()
     for mode, panel in view.mode_panels.items():
@@ -306,25 +307,31 @@ def test_lock_contrast_keeps_display_limits_across_levels(qtbot, opened):
     panel = opened.pyramid_view.laplacian
     qtbot.keyClick(opened, Qt.Key.Key_L)
     assert opened.level_panel.lock_contrast.isChecked()
-    locked = tuple(panel.image_item.getLevels())
+    locked = panel.limits()
     opened.controller.set_level(1)
     wait_idle(qtbot, opened)
-    assert panel.layer.level == 1
-    assert tuple(panel.image_item.getLevels()) == pytest.approx(locked)
+    assert panel.layer.level == 1 and panel.layer.limits != pytest.approx(locked)
+    assert panel.limits() == pytest.approx(locked)
+    np.testing.assert_array_equal(panel.image_item.image, quantize(panel.layer.display, locked))
     qtbot.keyClick(opened, Qt.Key.Key_L)
     opened.controller.set_level(2)
     wait_idle(qtbot, opened)
-    assert tuple(panel.image_item.getLevels()) == pytest.approx(panel.layer.limits)
+    assert panel.limits() == pytest.approx(panel.layer.limits)
+    assert np.shares_memory(panel.image_item.image, panel.layer.pixels)  # no re-mapping
 
 
 def test_signed_panels_use_a_diverging_map_with_symmetric_limits(opened):
     view = opened.pyramid_view
     for panel in (view.laplacian, view.residual):
-        lo, hi = panel.image_item.getLevels()
+        lo, hi = panel.limits()
         assert lo == -hi and hi > 0
-        lut = panel.image_item.lut(panel.layer.display, 256) if callable(panel.image_item.lut) else None
-        assert lut is not None and not np.array_equal(lut[0], lut[-1])  # coloured ends, not grey
+        lut = panel.image_item.lut
         assert lut[0][2] > lut[0][0] and lut[-1][0] > lut[-1][2]  # blue below zero, red above
+        middle = lut[len(lut) // 2][:3].astype(int)
+        assert middle.min() > 200  # zero is (nearly) white
+        codes = panel.image_item.image
+        assert codes.dtype == np.uint8 and codes.ndim == 2
+    assert view.gaussian.image_item.lut is not None and view.gaussian.image_item.image.ndim == 3
 
 
 def test_mosaic_layouts(qtbot, opened):
@@ -371,7 +378,7 @@ def test_cancel_stops_a_running_job(qtbot, opened, monkeypatch):
     opened.controller.set_level(2)
     qtbot.waitUntil(lambda: opened.cancel_button.isVisible())
     qtbot.mouseClick(opened.cancel_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: opened.controller.is_idle())
+    qtbot.waitUntil(opened.is_settled)
     assert not opened.cancel_button.isVisible()
     assert opened.controller.runner.active_threads() == 0
 
