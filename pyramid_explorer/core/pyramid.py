@@ -148,17 +148,17 @@ def reconstruct(laplacian: Sequence[np.ndarray], border: int = cv2.BORDER_REFLEC
     integer = laplacian[0].dtype != np.float32
 
     def weighted(i: int) -> np.ndarray:
-        band = laplacian[i].astype(np.float32)
+        band = laplacian[i].astype(np.float32, copy=False)
         return band if gains[i] == 1 else band * np.float32(gains[i])
 
-    result = weighted(len(laplacian) - 1)
+    result = weighted(len(laplacian) - 1).copy()
     for i in range(len(laplacian) - 2, -1, -1):
         size = _size_of(laplacian[i])
         if integer:
-            up = expand(to_dtype(result, np.uint8), size, border).astype(np.float32)
+            result = expand(to_dtype(result, np.uint8), size, border).astype(np.float32)
         else:
-            up = expand(result, size, border)
-        result = weighted(i) + up
+            result = expand(result, size, border)
+        result += weighted(i)
     return result
 
 

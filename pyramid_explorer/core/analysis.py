@@ -1,0 +1,144 @@
+"""Numbers behind the analysis tools: reconstruction integrity, polyphase overlap of transposed
+convolutions (the checkerboard), and spectra with their Nyquist peaks. Qt-free, arrays in, values out."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from pyramid_explorer.core.arrays import check_image
+from pyramid_explorer.core.pyramid import (
+    expand,
+    gaussian_pyramid,
+    laplacian_pyramid,
+    max_levels,
+    reconstruct,
+    residual,
+)
+
+
+def value_range(dtype: np.dtype | type) -> float:
+    """Nominal value range of a dtype: its integer maximum, or 1.0 for floats."""
+    dtype = np.dtype(dtype)
+    return 1.0 if dtype.kind == "f" else float(np.iinfo(dtype).max)
+
+
+@dataclass(frozen=True)
+class Integrity:
+    """How far a reconstruction is from its source, and why."""
+
+    max_abs_error: float
+    rmse: float
+    psnr: float
+    differing_pixels: int
+    clipped_levels: tuple[int, ...]  # levels whose negative detail was clipped (uint8_saturate storage)
+    residual: np.ndarray
+
+    @property
+    def sentence(self) -> str:
+        """What the user sees, in one plain sentence."""
+        if self.differing_pixels == 0:
+            return "exact: every pixel identical"
+        text = f"{self.differing_pixels} pixels differ (largest error {self.max_abs_error:.4g})"
+        if self.clipped_levels:
+            text += "; negative detail was clipped at levels " + ", ".join(map(str, self.clipped_levels))
+        return text
+
+
+def integrity(image: np.ndarray, levels: int | None = None, border: int = cv2.BORDER_REFLECT_101,
+              storage: str = "float32") -> Integrity:
+    """Build the Laplacian pyramid with `storage`, collapse it, and measure what came back."""
+    check_image(image)
+    bands = laplacian_pyramid(image, levels, border, storage)
+    lost = residual(image, reconstruct(bands, border))
+    clipped: tuple[int, ...] = ()
+    if storage == "uint8_saturate":
+        signed = laplacian_pyramid(image, levels, border, "int16")
+        clipped = tuple(i for i, band in enumerate(signed[:-1]) if np.any(band < 0))
+    return _measure(image, lost, clipped)
+
+
+def gaussian_round_trip(image: np.ndarray, border: int = cv2.BORDER_REFLECT_101) -> Integrity:
+    """pyrUp(pyrDown(x)) against x: what the Gaussian level alone cannot give back (never exact)."""
+    check_image(image)
+    coarse = gaussian_pyramid(image, min(2, max_levels(image.shape)), border)[-1]
+    up = expand(coarse.astype(np.float32), (image.shape[1], image.shape[0]), border)
+    return _measure(image, residual(image, up), ())
+
+
+def _measure(image: np.ndarray, lost: np.ndarray, clipped: tuple[int, ...]) -> Integrity:
+    finite = np.isfinite(lost)
+    errors = np.abs(lost[finite])
+    max_error = float(errors.max()) if errors.size else 0.0
+    rmse = float(np.sqrt(np.mean(np.square(errors, dtype=np.float64)))) if errors.size else 0.0
+    differing = lost != 0
+    per_pixel = differing if differing.ndim == 2 else differing.any(axis=2)
+    return Integrity(max_error, rmse,
+                     math.inf if rmse == 0 else 20 * math.log10(value_range(image.dtype) / rmse),
+                     int(np.count_nonzero(per_pixel)), clipped, lost)
+
+
+def polyphase_sums(kernel: np.ndarray, stride: int, padding: int = 0) -> np.ndarray:
+    """(stride, stride) array: the sum of the kernel taps that land on each output phase.
+
+    In a transposed convolution, output pixel o receives tap a from input i when o = i*stride + a - padding,
+    so the taps of phase (o mod stride) are those with a ≡ o + padding (mod stride). A constant input comes
+    out as these sums tiled over the image: unequal sums are exactly the checkerboard artifact.
+    """
+    kernel = np.asarray(kernel, dtype=np.float64)
+    if kernel.ndim != 2 or stride < 1:
+        raise ValueError(f"need a 2-D kernel and a stride >= 1, got shape {kernel.shape} and stride {stride}")
+    rows = (np.arange(kernel.shape[0]) - padding) % stride
+    cols = (np.arange(kernel.shape[1]) - padding) % stride
+    sums = np.zeros((stride, stride))
+    np.add.at(sums, (rows[:, None], cols[None, :]), kernel)
+    return sums
+
+
+def overlap_verdict(kernel: np.ndarray, stride: int, padding: int = 0, rtol: float = 1e-6) -> str:
+    """One line: whether every output phase receives the same total weight."""
+    sums = polyphase_sums(kernel, stride, padding)
+    size = "x".join(map(str, np.shape(kernel)))
+    divisible = all(side % stride == 0 for side in np.shape(kernel))
+    if np.allclose(sums, sums.flat[0], rtol=rtol, atol=rtol * max(1.0, float(np.abs(sums).max()))):
+        note = "" if divisible else f" ({size} is not a multiple of stride {stride}, but its phases balance)"
+        return f"even: every output phase sums to {sums.flat[0]:.4g}{note}"
+    ratio = sums.max() / sums.min() if sums.min() > 0 else math.inf
+    cause = f"k % s != 0 ({size} vs stride {stride})" if not divisible else "taps unbalanced across phases"
+    return f"uneven overlap: {cause}; phase sums range {sums.min():.4g}..{sums.max():.4g} (ratio {ratio:.3g})"
+
+
+def log_spectrum(image: np.ndarray) -> np.ndarray:
+    """log(1 + |FFT|) of the image (mean over colour channels, alpha ignored), zero frequency centred."""
+    data = np.asarray(image, dtype=np.float64)
+    if data.ndim == 3:
+        data = data[..., :3].mean(axis=2)
+    data = np.nan_to_num(data - np.nanmean(data))
+    return np.log1p(np.abs(np.fft.fftshift(np.fft.fft2(data)))).astype(np.float32)
+
+
+def nyquist_peaks(spectrum: np.ndarray) -> list[tuple[int, int, float]]:
+    """(row, col, strength) at the Nyquist frequencies of a centred spectrum from `log_spectrum`.
+
+    Strength is the spectrum there minus its median (in log units): a clear positive value is the
+    periodic period-2 pattern a checkerboard leaves. Positions are the corners and edge mid-points, which
+    exist only along axes of even length.
+    """
+    h, w = spectrum.shape
+    cy, cx = h // 2, w // 2
+    rows = [0] if h % 2 == 0 and h > 1 else []
+    cols = [0] if w % 2 == 0 and w > 1 else []
+    points = [(r, cx) for r in rows] + [(cy, c) for c in cols] + [(r, c) for r in rows for c in cols]
+    baseline = float(np.median(spectrum))
+    return [(r, c, float(spectrum[r, c]) - baseline) for r, c in points]
+
+
+def band_energy(band: np.ndarray) -> float:
+    """Mean squared value of a band (its energy per pixel), ignoring non-finite values."""
+    data = np.asarray(band, dtype=np.float64)
+    finite = data[np.isfinite(data)]
+    return float(np.mean(np.square(finite))) if finite.size else 0.0
+
