@@ -475,7 +475,7 @@ def _check_targets(out_dir: Path, names: Sequence[str], force: bool) -> None:
     if existing and not force:
         shown = ", ".join(t.name for t in existing[:3]) + (", ..." if len(existing) > 3 else "")
         raise ExportConflictError(f"{out_dir}: {len(existing)} file(s) already exist ({shown}); "
-                                  "nothing was written (force to overwrite)", existing)
+                                  "nothing was written", existing)
 
 
 def _reason(exc: BaseException) -> str:
