@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+import cv2
+
 from pyramid_explorer.core.export import (
     DEFAULT_KINDS,
     FORMATS,
@@ -135,6 +137,8 @@ def build_info_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str]) -> int:
     """Run the sub-command named by argv[0] with the options that follow; returns the exit status."""
     command, rest = argv[0], list(argv[1:])
+    # Every failure is reported as one line of ours; OpenCV's own log lines would only add noise.
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     parser = {"export": build_export_parser, "info": build_info_parser}[command]()
     try:
         args = parser.parse_args(rest)
