@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -194,3 +195,44 @@ def test_info_on_a_broken_file_is_one_line(tmp_path):
     assert result.returncode == 1
     (line,) = error_lines(result)
     assert "broken.png" in line
+
+
+def test_progress_bar_draws_on_a_terminal_and_clears(tmp_path, photo):
+    """A pseudo-terminal as stderr: the bar appears (redrawn with \\r); with --quiet nothing does."""
+    pty = pytest.importorskip("pty")
+    path, _ = photo
+    for quiet, expect_bar in (([], True), (["--quiet"], False)):
+        master, slave = pty.openpty()
+        try:
+            subprocess.run([sys.executable, "-m", "pyramid_explorer", "export", str(path), "--out",
+                            str(tmp_path / f"out{quiet}"), *quiet], cwd=ROOT, stderr=slave,
+                           stdout=subprocess.DEVNULL, timeout=120, check=True)
+            os.close(slave)
+            chunks = []
+            while True:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO once the pty is drained and its other end is closed
+                    break
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        finally:
+            os.close(master)
+        shown = b"".join(chunks).decode()
+        assert bool(re.search(r"\[#{20}\] (\d+)/\1 manifest.json", shown)) == expect_bar
+        assert "Traceback" not in shown
+
+
+def test_first_ctrl_c_asks_to_stop_after_the_file_and_second_stops_now(capsys):
+    import signal
+
+    from pyramid_explorer.commands import _cancel_on_sigint
+
+    with _cancel_on_sigint() as cancelled:
+        signal.raise_signal(signal.SIGINT)
+        assert cancelled.is_set()
+        assert "stopping after the current file" in capsys.readouterr().err
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -448,3 +448,35 @@ def test_non_finite_floats_keep_the_manifest_valid_json(tmp_path):
     finite = image[np.isfinite(image)]
     assert entry["range"] == [float(finite.min()), float(finite.max())]
     assert_bit_exact(read_back(tmp_path / "tiff" / "gaussian_00.tiff"), image)
+
+
+def test_refused_first_write_reports_nothing_written(tmp_path, monkeypatch):
+    """What a read-only folder does for a non-root user, simulated so it also runs as root."""
+
+    def refuse(fh, array):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+
+    monkeypatch.setattr(export, "_write_npy", refuse)
+    with pytest.raises(ExportError, match="Permission denied; 0 file") as caught:
+        export_pyramid(random_image((4, 4)), tmp_path, kinds=["gaussian"], fmt="npy")
+    assert caught.value.written == () and list(tmp_path.iterdir()) == []
+
+
+def test_manifest_that_cannot_be_written_is_an_export_error(tmp_path, monkeypatch):
+    real = export.atomic_write
+
+    def full_for_json(path, write):
+        if path.name == MANIFEST_NAME:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(path, write)
+
+    monkeypatch.setattr(export, "atomic_write", full_for_json)
+    with pytest.raises(ExportError, match="but not the manifest") as caught:
+        export_pyramid(random_image((2, 2)), tmp_path, kinds=["gaussian"])
+    assert [p.name for p in caught.value.written] == ["gaussian_00.tiff", "gaussian_01.tiff"]
+
+
+def test_nothing_to_write_still_leaves_a_manifest(tmp_path):
+    result = export_pyramid(random_image((1, 1)), tmp_path, kinds=["upsampled"])
+    assert not result.cancelled and result.files == ()
+    assert load_manifest(tmp_path)["status"] == "complete"

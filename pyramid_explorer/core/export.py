@@ -505,10 +505,16 @@ def iter_export(image: np.ndarray, out_dir: str | os.PathLike[str], options: Exp
     except OSError as exc:
         raise ExportError(f"{out_dir}: cannot create the output folder: {_reason(exc)}") from exc
     source_abs = None if source_path is None else Path(source_path).absolute()
-    source_hash = None if source_abs is None else file_sha256(source_abs)
+    try:
+        source_hash = None if source_abs is None else file_sha256(source_abs)
+    except OSError as exc:
+        raise ExportError(f"{source_abs}: cannot read the source for its checksum: {_reason(exc)}") from exc
     source_range = value_range(image) if image.dtype.kind == "f" else None
     total = len(items) + 1
     records: list[FileRecord] = []
+
+    def written() -> list[Path]:
+        return [out_dir / record.name for record in records]
 
     def manifest(status: str, error: str | None = None) -> Path:
         path = out_dir / MANIFEST_NAME
@@ -518,24 +524,33 @@ def iter_export(image: np.ndarray, out_dir: str | os.PathLike[str], options: Exp
         return path
 
     yield ExportProgress(0, total, None)
+    status = "complete"
     for item in items:
         if cancel is not None and cancel():
-            path = manifest("cancelled") if records else None
-            return ExportResult(out_dir, tuple(records), path, cancelled=True, skipped=tuple(skipped))
+            status = "cancelled"
+            break
         path = out_dir / item.name
         try:
             records.append(_write_item(path, item, pyramids, options.fmt, source_range))
         except (OSError, ValueError, cv2.error, MemoryError) as exc:
-            written = [out_dir / record.name for record in records]
-            message = f"{path}: {_reason(exc)}; {len(written)} file(s) written before the failure"
-            if records:
+            done = written()
+            message = f"{path}: {_reason(exc)}; {len(done)} file(s) written before the failure"
+            if records:  # best effort: describe what is on disk (the disk may be full)
                 with contextlib.suppress(OSError, ValueError):
-                    written.append(manifest("failed", message))
-            raise ExportError(message, written) from exc
+                    done.append(manifest("failed", message))
+            raise ExportError(message, done) from exc
         yield ExportProgress(len(records), total, path)
-    path = manifest("complete")
-    yield ExportProgress(total, total, path)
-    return ExportResult(out_dir, tuple(records), path, skipped=tuple(skipped))
+    if status == "cancelled" and not records:
+        return ExportResult(out_dir, (), None, cancelled=True, skipped=tuple(skipped))
+    try:
+        path = manifest(status)
+    except (OSError, ValueError) as exc:
+        raise ExportError(f"{out_dir / MANIFEST_NAME}: {_reason(exc)}; {len(records)} file(s) written, "
+                          "but not the manifest", written()) from exc
+    if status == "complete":
+        yield ExportProgress(total, total, path)
+    return ExportResult(out_dir, tuple(records), path, cancelled=status == "cancelled",
+                        skipped=tuple(skipped))
 
 
 def export_pyramid(image: np.ndarray, out_dir: str | os.PathLike[str], *,
