@@ -9,7 +9,10 @@ modes=MODES, storage="float32", border=cv2.BORDER_REFLECT_101, force=False, prog
 -> ExportResult` writes the requested files and `manifest.json` into `out_dir` (created if missing).
 `iter_export(image, out_dir, options, *, source_path=None, cancel=None)` is the same work as a generator
 that yields an `ExportProgress` after each file and returns the `ExportResult`, for workers that step
-through generators; `export_pyramid` is a thin loop over it.
+through generators; `export_pyramid` is a thin loop over it. `ExportOptions` (frozen, validated) holds
+the parameters; `levels` beyond the image's `max_levels` are clamped (the manifest records both).
+`planned_files(shape, options)` and `existing_targets(out_dir, shape, options)` tell a dialog, before
+any work, which files an export would write and which of them already exist.
 
 Kinds (`KINDS`), one file per item unless said otherwise:
 - "gaussian": every Gaussian level, `gaussian_LL.EXT` (LL = two-digit level).
@@ -43,7 +46,8 @@ half-way raises `ExportError` whose `written` lists the files already complete (
 
 Progress and cancellation: `progress(ExportProgress)` is called once before the first file (done=0) and
 after every file; `cancel()` is polled before every file, and when it returns True the export stops,
-writes a manifest with status "cancelled" and returns with `cancelled=True`. Both are called on the
+writes a manifest with status "cancelled" describing the files written so far (none if there are none)
+and returns with `cancelled=True`. Both are called on the
 exporting thread (a GUI worker passes a signal's `emit` and an Event's `is_set`).
 """
 
@@ -463,6 +467,28 @@ def _manifest(source: np.ndarray, source_path: Path | None, source_hash: str | N
     }
 
 
+def _level_count(shape: Sequence[int], options: ExportOptions) -> int:
+    most = max_levels(shape)
+    return most if options.levels is None else min(options.levels, most)
+
+
+def planned_files(shape: Sequence[int], options: ExportOptions) -> list[str]:
+    """Names of the files an export of an image of `shape` writes, manifest last."""
+    items, _ = _plan(level_sizes(shape, _level_count(shape, options)), options)
+    return [item.name for item in items] + [MANIFEST_NAME]
+
+
+def existing_targets(out_dir: str | os.PathLike[str], shape: Sequence[int],
+                     options: ExportOptions) -> list[Path]:
+    """The planned files already present in `out_dir` (what `force=True` would overwrite)."""
+    return [path for path in (Path(out_dir) / name for name in planned_files(shape, options)) if _present(path)]
+
+
+def _present(path: Path) -> bool:
+    """Something is at `path` (a dangling symlink counts: replacing it is still overwriting)."""
+    return path.exists() or path.is_symlink()
+
+
 def _check_targets(out_dir: Path, names: Sequence[str], force: bool) -> None:
     """Refuse before writing anything: targets that are folders always, existing files unless forced."""
     if out_dir.exists() and not out_dir.is_dir():
@@ -471,7 +497,7 @@ def _check_targets(out_dir: Path, names: Sequence[str], force: bool) -> None:
     folders = [t for t in targets if t.is_dir()]
     if folders:
         raise ExportError(f"{folders[0]}: a folder is in the way of an output file")
-    existing = [t for t in targets if t.exists() or t.is_symlink()]
+    existing = [t for t in targets if _present(t)]
     if existing and not force:
         shown = ", ".join(t.name for t in existing[:3]) + (", ..." if len(existing) > 3 else "")
         raise ExportConflictError(f"{out_dir}: {len(existing)} file(s) already exist ({shown}); "
@@ -495,8 +521,7 @@ def iter_export(image: np.ndarray, out_dir: str | os.PathLike[str], options: Exp
     """
     check_image(image)
     out_dir = Path(out_dir)
-    most = max_levels(image.shape)
-    levels = most if options.levels is None else min(options.levels, most)
+    levels = _level_count(image.shape, options)
     items, skipped = _plan(level_sizes(image.shape, levels), options)
     _check_targets(out_dir, [item.name for item in items] + [MANIFEST_NAME], options.force)
     pyramids = _Pyramids(image, options, levels)
