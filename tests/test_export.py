@@ -480,3 +480,13 @@ def test_nothing_to_write_still_leaves_a_manifest(tmp_path):
     result = export_pyramid(random_image((1, 1)), tmp_path, kinds=["upsampled"])
     assert not result.cancelled and result.files == ()
     assert load_manifest(tmp_path)["status"] == "complete"
+
+
+def test_planned_files_and_existing_targets_match_the_export(tmp_path):
+    image = random_image((9, 6), np.uint8, 3)
+    options = ExportOptions(kinds=("gaussian", "upsampled", "mosaic"), modes=("area", "unpool"), fmt="npy")
+    planned = export.planned_files(image.shape, options)
+    assert export.existing_targets(tmp_path, image.shape, options) == []
+    result = export_pyramid(image, tmp_path, kinds=options.kinds, modes=options.modes, fmt="npy")
+    assert [p.name for p in result.paths] == planned
+    assert export.existing_targets(tmp_path, image.shape, options) == [tmp_path / n for n in planned]

@@ -481,7 +481,8 @@ def planned_files(shape: Sequence[int], options: ExportOptions) -> list[str]:
 def existing_targets(out_dir: str | os.PathLike[str], shape: Sequence[int],
                      options: ExportOptions) -> list[Path]:
     """The planned files already present in `out_dir` (what `force=True` would overwrite)."""
-    return [path for path in (Path(out_dir) / name for name in planned_files(shape, options)) if _present(path)]
+    targets = (Path(out_dir) / name for name in planned_files(shape, options))
+    return [path for path in targets if _present(path)]
 
 
 def _present(path: Path) -> bool:
