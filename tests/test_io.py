@@ -508,6 +508,10 @@ def test_unsupported_channel_count_and_dtype(tmp_path: Path):
     assert "shape" in refused(tmp_path / "cube.npy").reason
     tifffile.imwrite(tmp_path / "cmyk.tif", np.zeros((3, 4, 4), np.uint8), photometric="separated")
     assert "colour model SEPARATED" in refused(tmp_path / "cmyk.tif").reason
+    tifffile.imwrite(tmp_path / "odd.tif", np.zeros((3, 4), np.uint8))
+    with tifffile.TiffFile(tmp_path / "odd.tif", mode="r+b") as tif:
+        tif.pages[0].tags[259].overwrite(34999)  # a compression nobody implements
+    assert "unsupported TIFF compression 34999" in refused(tmp_path / "odd.tif").reason
     (tmp_path / "header.npy").write_bytes(b"\x93NUMPY\x01\x00\x10\x00{'descr': '<u2'[\n")
     assert "corrupt NPY header" in refused(tmp_path / "header.npy").reason
 

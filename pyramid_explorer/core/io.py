@@ -620,6 +620,8 @@ def _tiff_header(page: tifffile.TiffPage, frames: int) -> _Header:
         raise _Refused(
             f"unsupported TIFF colour model {model_name} (grey, RGB and palette TIFFs are supported)"
         )
+    if page.compression not in tifffile.TIFF.DECOMPRESSORS:
+        raise _Refused(f"unsupported TIFF compression {getattr(page.compression, 'name', page.compression)}")
     if set(page.axes) - set("YXS"):
         raise _Refused(f"unsupported TIFF: a page with axes {page.axes} (2-D images are supported)")
     if model == 3:
