@@ -31,12 +31,12 @@ from pyramid_explorer.core.export import (
     ExportProgress,
     export_pyramid,
 )
-from pyramid_explorer.core.io import ImageLoadError, load_image
+from pyramid_explorer.core.io import ImageLoadError, load_image, probe_image
 from pyramid_explorer.core.pyramid import level_sizes
 from pyramid_explorer.core.upsampling import MODES
 
 PROG = "pyramid-explorer"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif")
 CHANNEL_NAMES = {1: "grey", 3: "RGB", 4: "RGBA"}
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -154,12 +154,12 @@ def main(argv: Sequence[str]) -> int:
 
 
 def image_info(path: Path) -> dict[str, Any]:
-    """What `info` reports about one image (raises ImageLoadError)."""
-    image = load_image(path)
-    sizes = level_sizes(image.shape)
-    return {"path": str(path), "width": image.shape[1], "height": image.shape[0], "dtype": str(image.dtype),
-            "channels": 1 if image.ndim == 2 else image.shape[2], "levels": len(sizes),
-            "level_sizes": [[w, h] for h, w in sizes]}
+    """What `info` reports about one image, from its header alone (raises ImageLoadError)."""
+    header = probe_image(path)
+    sizes = level_sizes(header.shape)
+    return {"path": str(path), "format": header.format, "width": header.width, "height": header.height,
+            "dtype": header.dtype, "channels": header.channels, "frames": header.frames,
+            "levels": len(sizes), "level_sizes": [[w, h] for h, w in sizes]}
 
 
 def run_info(args: argparse.Namespace) -> int:
@@ -172,7 +172,9 @@ def run_info(args: argparse.Namespace) -> int:
         print(json.dumps(info))
         return EXIT_OK
     chain = " -> ".join(f"{w}x{h}" for w, h in info["level_sizes"])
+    frames = f" (first of {info['frames']} frames)" if info["frames"] > 1 else ""
     print(f"{info['path']}\n"
+          f"  format:   {info['format']}{frames}\n"
           f"  size:     {info['width']} x {info['height']} (width x height)\n"
           f"  dtype:    {info['dtype']}\n"
           f"  channels: {info['channels']} ({CHANNEL_NAMES.get(info['channels'], '?')})\n"
@@ -267,8 +269,10 @@ def _cancel_on_sigint() -> Iterator[threading.Event]:
 
 
 def _one_line(exc: BaseException, subject: str | Path) -> str:
-    """The first line of an error, naming `subject` unless the message already does."""
-    if isinstance(exc, MemoryError):
+    """The first line of an error, naming `subject` once."""
+    if isinstance(exc, ImageLoadError) and exc.path == str(subject):
+        text = exc.reason
+    elif isinstance(exc, MemoryError):
         text = "not enough memory"
     elif isinstance(exc, OSError) and exc.strerror:
         text = exc.strerror

@@ -184,8 +184,19 @@ def test_info_prints_sizes_and_json(tmp_path):
     assert result.returncode == 0
     info = json.loads(result.stdout)
     assert (info["width"], info["height"], info["dtype"], info["channels"]) == (153, 37, "uint16", 1)
+    assert (info["format"], info["frames"]) == ("PNG", 1)
     shapes = [level.shape for level in gaussian_pyramid(np.zeros((37, 153), np.uint8))]
     assert info["levels"] == len(shapes) and info["level_sizes"] == [[w, h] for h, w in shapes]
+
+
+def test_info_says_which_frame_of_a_multi_page_tiff(tmp_path):
+    path = tmp_path / "pages.tif"
+    with tifffile.TiffWriter(path) as tif:
+        for seed in (1, 2, 3):
+            tif.write(random_image((6, 10), np.uint8, 3, seed=seed), photometric="rgb")
+    result = run("info", path)
+    assert result.returncode == 0
+    assert "TIFF (first of 3 frames)" in result.stdout and "10 x 6" in result.stdout
 
 
 def test_info_on_a_broken_file_is_one_line(tmp_path):

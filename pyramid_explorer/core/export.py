@@ -58,7 +58,6 @@ import datetime
 import hashlib
 import json
 import os
-import secrets
 from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +69,7 @@ import tifffile
 
 import pyramid_explorer
 from pyramid_explorer.core.arrays import check_image, to_dtype
+from pyramid_explorer.core.io import ImageSaveError, atomic_write, save_image
 from pyramid_explorer.core.pyramid import (
     BORDERS,
     STORAGES,
@@ -199,32 +199,6 @@ class ExportResult:
 # ---------------------------------------------------------------------------------------------- writing
 
 
-def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Call `write(fh)` on a temporary file beside `path`, then rename it over `path`.
-
-    The temporary file is created with the process umask (like any new file) and removed on any
-    failure, so `path` holds either its previous content or the complete new one.
-    """
-    path = Path(path)
-    while True:
-        temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-        try:
-            fh = open(temp, "xb")
-        except FileExistsError:
-            continue
-        break
-    try:
-        with fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-
-
 def _write_tiff(fh: BinaryIO, array: np.ndarray) -> None:
     tifffile.imwrite(fh, array, compression="zlib", **_tiff_colour(array))
 
@@ -234,19 +208,6 @@ def _tiff_colour(array: np.ndarray) -> dict[str, Any]:
         return {"photometric": "minisblack"}
     extra = {"extrasamples": ("unassalpha",)} if array.shape[2] == 4 else {}
     return {"photometric": "rgb", "planarconfig": "contig", **extra}
-
-
-def _write_npy(fh: BinaryIO, array: np.ndarray) -> None:
-    np.save(fh, array, allow_pickle=False)
-
-
-def _write_png(fh: BinaryIO, array: np.ndarray) -> None:
-    if array.ndim == 3:
-        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR if array.shape[2] == 3 else cv2.COLOR_RGBA2BGRA)
-    ok, encoded = cv2.imencode(".png", array)
-    if not ok:
-        raise ValueError(f"OpenCV could not encode a {array.dtype} array of shape {array.shape} as PNG")
-    fh.write(encoded.tobytes())
 
 
 def _write_ome(fh: BinaryIO, levels: Sequence[np.ndarray]) -> None:
@@ -412,7 +373,8 @@ def _write_item(path: Path, item: _Item, pyramids: _Pyramids, fmt: str,
         array = content[0]
         details["levels"] = [list(level.shape) for level in content]
         details["level_ranges"] = [value_range(level) for level in content]
-        atomic_write(path, lambda fh: _write_ome(fh, content))
+        with atomic_write(path) as fh:
+            _write_ome(fh, content)
     else:
         array = content
         if fmt == "png":
@@ -421,8 +383,11 @@ def _write_item(path: Path, item: _Item, pyramids: _Pyramids, fmt: str,
                 role = "visualisation"
                 details["visualisation"] = {**mapping, "data_dtype": str(content.dtype),
                                             "data_range": value_range(content)}
-        writer = {"tiff": _write_tiff, "npy": _write_npy, "png": _write_png}[fmt]
-        atomic_write(path, lambda fh: writer(fh, array))
+        if fmt == "tiff":  # not save_image: int16 bands, and zlib compression
+            with atomic_write(path) as fh:
+                _write_tiff(fh, array)
+        else:
+            save_image(path, array)
     return FileRecord(item.name, item.kind, item.level, item.mode, tuple(array.shape), str(array.dtype),
                       value_range(array), role, details)
 
@@ -506,7 +471,9 @@ def _check_targets(out_dir: Path, names: Sequence[str], force: bool) -> None:
 
 
 def _reason(exc: BaseException) -> str:
-    """One line for an OS or library error."""
+    """One line for an OS or library error (without the path, which the caller names)."""
+    if isinstance(exc, ImageSaveError):
+        return exc.reason
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -546,7 +513,8 @@ def iter_export(image: np.ndarray, out_dir: str | os.PathLike[str], options: Exp
         path = out_dir / MANIFEST_NAME
         text = json.dumps(_manifest(image, source_abs, source_hash, options, levels, records, skipped,
                                     status, error), indent=2, allow_nan=False)
-        atomic_write(path, lambda fh: fh.write(text.encode("utf-8") + b"\n"))
+        with atomic_write(path) as fh:
+            fh.write(text.encode("utf-8") + b"\n")
         return path
 
     yield ExportProgress(0, total, None)
@@ -558,11 +526,11 @@ def iter_export(image: np.ndarray, out_dir: str | os.PathLike[str], options: Exp
         path = out_dir / item.name
         try:
             records.append(_write_item(path, item, pyramids, options.fmt, source_range))
-        except (OSError, ValueError, cv2.error, MemoryError) as exc:
+        except (ImageSaveError, OSError, ValueError, cv2.error, MemoryError) as exc:
             done = written()
             message = f"{path}: {_reason(exc)}; {len(done)} file(s) written before the failure"
             if records:  # best effort: describe what is on disk (the disk may be full)
-                with contextlib.suppress(OSError, ValueError):
+                with contextlib.suppress(ImageSaveError, OSError, ValueError):
                     done.append(manifest("failed", message))
             raise ExportError(message, done) from exc
         yield ExportProgress(len(records), total, path)
@@ -570,7 +538,7 @@ def iter_export(image: np.ndarray, out_dir: str | os.PathLike[str], options: Exp
         return ExportResult(out_dir, (), None, cancelled=True, skipped=tuple(skipped))
     try:
         path = manifest(status)
-    except (OSError, ValueError) as exc:
+    except (ImageSaveError, OSError, ValueError) as exc:
         raise ExportError(f"{out_dir / MANIFEST_NAME}: {_reason(exc)}; {len(records)} file(s) written, "
                           "but not the manifest", written()) from exc
     if status == "complete":
