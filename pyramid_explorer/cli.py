@@ -19,7 +19,9 @@ def build_gui_parser() -> argparse.ArgumentParser:
         f"Sub-commands for headless work: {', '.join(SUBCOMMANDS)} (see `pyramid-explorer export --help`).",
     )
     parser.add_argument("image", nargs="?", help="image to open (a bundled sample when omitted)")
-    parser.add_argument("--screenshot", metavar="OUT.png", help="render the window, save a PNG of it and exit")
+    parser.add_argument(
+        "--screenshot", metavar="OUT.png", help="render the window, save a PNG of it and exit"
+    )
     parser.add_argument("--view", default=None, help="view to show (pyramid, compare, ...)")
     parser.add_argument("--level", type=int, default=None, help="pyramid level to select")
     return parser

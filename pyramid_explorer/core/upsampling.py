@@ -354,8 +354,8 @@ def _check_unpool(indices: np.ndarray, factor: int, height: int, width: int) -> 
     if indices.ndim < 2 or indices.shape[:2] != (height // factor, width // factor):
         raise ValueError(
             f"mode 'unpool': a {width}x{height} image pooled by {factor} gives {width // factor}x"
-            f"{height // factor} values, not {indices.shape[1::-1]}; pass size=(width, height) of the image "
-            "given to max_pool_with_indices"
+            f"{height // factor} values, not indices of shape {indices.shape}; pass size=(width, height) "
+            "of the image given to max_pool_with_indices"
         )
     ph, pw = indices.shape[:2]
     for rows, cols in ((slice(ph - 1, ph), slice(None)), (slice(None), slice(pw - 1, pw))):
