@@ -39,8 +39,9 @@ Formats (`FORMATS`):
   "gaussian" kind can be written in this format.
 
 Never destructive: every target (including `manifest.json`) is checked before anything is written, and
-existing files raise `ExportConflictError` unless `force=True`. Each file is written to a temporary file
-in the same folder and renamed over the target, so an interruption never leaves a partial file. A failure
+existing files raise `ExportConflictError` unless `force=True`. Each file is written through
+`core.io.atomic_write` (a temporary file in the same folder, renamed over the target), so an interruption
+never leaves a partial file. A failure
 half-way raises `ExportError` whose `written` lists the files already complete (a manifest with status
 "failed" describing them is attempted too).
 
@@ -272,7 +273,7 @@ def _png_payload(array: np.ndarray, signed: bool, source_dtype: np.dtype,
         values = np.nan_to_num(values, nan=0.0, posinf=scale, neginf=-scale)
         pixels = to_dtype(128 + values * np.float32(127 / scale if scale > 0 else 0), np.uint8)
         return pixels, {"mapping": "pixel = round(128 + 127 * value / scale), clipped to 0..255; "
-                                   "NaN -> 128, +-inf -> 255/1", "scale": scale}
+                                   "NaN -> 128, +inf -> 255, -inf -> 1", "scale": scale}
     if source_dtype.kind == "u":
         info = np.iinfo(source_dtype)
         pixels = to_dtype(np.nan_to_num(values, nan=0.0, posinf=info.max, neginf=0.0), source_dtype)
