@@ -41,9 +41,8 @@ Formats (`FORMATS`):
 Never destructive: every target (including `manifest.json`) is checked before anything is written, and
 existing files raise `ExportConflictError` unless `force=True`. Each file is written through
 `core.io.atomic_write` (a temporary file in the same folder, renamed over the target), so an interruption
-never leaves a partial file. A failure
-half-way raises `ExportError` whose `written` lists the files already complete (a manifest with status
-"failed" describing them is attempted too).
+never leaves a partial file. A failure half-way raises `ExportError` whose `written` lists the files
+already complete (a manifest with status "failed" describing them is attempted too).
 
 Progress and cancellation: `progress(ExportProgress)` is called once before the first file (done=0) and
 after every file; `cancel()` is polled before every file, and when it returns True the export stops,
