@@ -8,6 +8,7 @@ import hashlib
 import itertools
 import json
 import os
+import shutil
 from pathlib import Path
 
 import cv2
@@ -473,3 +474,16 @@ def test_planned_files_and_existing_targets_match_the_export(tmp_path):
     result = export_pyramid(image, tmp_path, kinds=options.kinds, modes=options.modes, fmt="npy")
     assert [p.name for p in result.paths] == planned
     assert export.existing_targets(tmp_path, image.shape, options) == [tmp_path / n for n in planned]
+
+
+def test_output_folder_vanishing_mid_export_is_one_clear_error(tmp_path):
+    out = tmp_path / "out"
+
+    def remove_folder_after_first_file(step):
+        if step.done == 1:
+            shutil.rmtree(out)
+
+    with pytest.raises(ExportError, match="does not exist; 1 file") as caught:
+        export_pyramid(random_image((8, 8)), out, kinds=["gaussian"], progress=remove_folder_after_first_file)
+    assert "\n" not in str(caught.value)
+    assert not out.exists()

@@ -46,8 +46,8 @@ already complete (a manifest with status "failed" describing them is attempted t
 
 Progress and cancellation: `progress(ExportProgress)` is called once before the first file (done=0) and
 after every file; `cancel()` is polled before every file, and when it returns True the export stops,
-writes a manifest with status "cancelled" describing the files written so far (none if there are none)
-and returns with `cancelled=True`. Both are called on the
+writes a manifest with status "cancelled" describing the files written so far (no manifest when nothing
+was written) and returns with `cancelled=True`. Both are called on the
 exporting thread (a GUI worker passes a signal's `emit` and an Event's `is_set`).
 """
 
