@@ -69,24 +69,27 @@ def rows(image: np.ndarray, repeat: int) -> list[tuple[str, float, str, float | 
         ref = median_ms(lambda: list(pyramid_laplacian(image, channel_axis=-1)), max(1, repeat // 3))
         out.append(("laplacian build", build, "skimage pyramid_laplacian", ref))
 
-    half = cv2.resize(image, (WIDTH // 2, HEIGHT // 2), interpolation=cv2.INTER_AREA).astype(np.float32)
-    pooled, indices = upsampling.max_pool_with_indices(image.astype(np.float32))
-    torch_rows = torch_references(half, image.astype(np.float32), repeat)
+    full = image.astype(np.float32)
+    half = cv2.resize(full, (WIDTH // 2, HEIGHT // 2), interpolation=cv2.INTER_AREA)
+    pooled, indices = upsampling.max_pool_with_indices(full)
     kernel = upsampling.bilinear_kernel(4)
-    out.append(("transposed_conv2d s2 k4 (1920x1080 in)",
-                median_ms(lambda: upsampling.transposed_conv2d(half, kernel, 2, 1), repeat),
-                "torch conv_transpose2d", torch_rows.get("deconv")))
-    out.append(("max_pool_with_indices 2x2", median_ms(lambda: upsampling.max_pool_with_indices(
-        image.astype(np.float32)), repeat), "torch max_pool2d", torch_rows.get("pool")))
-    out.append(("max_unpool 2x2", median_ms(lambda: upsampling.max_unpool(pooled, indices, image.shape),
-                                            repeat), "torch max_unpool2d", torch_rows.get("unpool")))
-    for mode in upsampling.MODES:
-        if mode == "unpool":
-            continue
-        out.append((f"upsample {mode} x2 (1920x1080 in)",
-                    median_ms(lambda m=mode: upsampling.upsample(half, m), repeat),
-                    "torch conv_transpose2d" if mode == "deconv_bilinear" else "",
-                    torch_rows.get("deconv") if mode == "deconv_bilinear" else None))
+    ours = {
+        "deconv": median_ms(lambda: upsampling.transposed_conv2d(half, kernel, 2, 1), repeat),
+        "pool": median_ms(lambda: upsampling.max_pool_with_indices(full), repeat),
+        "unpool": median_ms(lambda: upsampling.max_unpool(pooled, indices, full.shape), repeat),
+    }
+    modes = {mode: median_ms(lambda m=mode: upsampling.upsample(half, m), repeat)
+             for mode in upsampling.MODES if mode != "unpool"}
+    # PyTorch last: its idle OpenMP threads keep spinning for a while and would slow whatever runs next.
+    torch_ms = torch_references(half, full, repeat)
+    out.append(("transposed_conv2d s2 k4 (1920x1080 in)", ours["deconv"], "torch conv_transpose2d",
+                torch_ms.get("deconv")))
+    out.append(("max_pool_with_indices 2x2", ours["pool"], "torch max_pool2d", torch_ms.get("pool")))
+    out.append(("max_unpool 2x2", ours["unpool"], "torch max_unpool2d", torch_ms.get("unpool")))
+    for mode, ms in modes.items():
+        deconv = mode == "deconv_bilinear"
+        out.append((f"upsample {mode} x2 (1920x1080 in)", ms, "torch conv_transpose2d" if deconv else "",
+                    torch_ms.get("deconv") if deconv else None))
     return out
 
 

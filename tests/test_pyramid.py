@@ -165,3 +165,13 @@ def test_residual_rounds_integer_reconstructions_only():
                                [[-0.25, 0.5]])
     with pytest.raises(ValueError, match="shape"):
         residual(image, np.zeros((2, 1), np.float32))
+
+
+@pytest.mark.parametrize("shape", [(9, 1), (1, 9), (1, 1), (2, 3), (5, 2)])
+def test_constant_image_has_zero_detail_bands(shape):
+    """A direct property (no OpenCV reference): expanding a constant gives the constant back exactly,
+    so every band but the last is zero. Guards against out-of-bounds reads on 1-pixel sides."""
+    image = np.full((*shape, 3), 100, np.uint8)
+    bands = laplacian_pyramid(image)
+    assert all(not band.any() for band in bands[:-1])
+    np.testing.assert_array_equal(bands[-1], np.full((1, 1, 3), 100, np.float32))

@@ -1,0 +1,340 @@
+"""Headless sub-commands: `pyramid-explorer export ...` and `pyramid-explorer info ...` (no Qt).
+
+`main(argv)` gets the sub-command name as argv[0] and returns the exit status: 0 when everything
+worked, 1 when some input failed (each failure is one line on stderr, never a traceback), 2 for bad
+usage, 130 when interrupted with Ctrl+C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import signal
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import cv2
+
+from pyramid_explorer.core.export import (
+    DEFAULT_KINDS,
+    FORMATS,
+    KINDS,
+    ExportConflictError,
+    ExportError,
+    ExportOptions,
+    ExportProgress,
+    export_pyramid,
+)
+from pyramid_explorer.core.io import ImageLoadError, load_image, probe_image
+from pyramid_explorer.core.pyramid import level_sizes
+from pyramid_explorer.core.upsampling import MODES
+
+PROG = "pyramid-explorer"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif")
+CHANNEL_NAMES = {1: "grey", 3: "RGB", 4: "RGBA"}
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+EXPORT_EXAMPLES = f"""\
+examples:
+  {PROG} export photo.png --out levels
+      Gaussian levels and Laplacian bands of photo.png as TIFF in levels/photo/
+      (float32 bands bit-exact), with levels/photo/manifest.json describing every file.
+  {PROG} export scans/ --out out --format ome-tiff
+      every image in scans/ as one pyramidal OME-TIFF each (out/NAME/gaussian.ome.tif).
+  {PROG} export a.png b.tif --out out --kinds all --modes nearest,bilinear,pyrup --levels 4
+      every kind, four levels, upsampled files for three modes only.
+  {PROG} export photo.png --out png --format png --kinds laplacian --force
+      Laplacian bands as 8-bit PNG visualisations (grey 128 = zero), overwriting earlier files.
+
+kinds:   {", ".join(KINDS)} (or "all"; default: {",".join(DEFAULT_KINDS)}, or gaussian for ome-tiff)
+modes:   {", ".join(MODES)} (or "all", the default)
+formats: tiff (exact, the data's own dtype), npy (exact), png (Gaussian exact, signed kinds as a
+         visualisation), ome-tiff (one pyramidal file of the Gaussian levels)
+
+Existing files are never overwritten without --force; nothing is written when one is in the way.
+Exit status: 0 everything written, 1 some inputs failed (the others are exported), 2 bad usage.
+"""
+
+INFO_EXAMPLES = f"""\
+examples:
+  {PROG} info photo.png
+      size, dtype, channels, number of pyramid levels and every level's size.
+  {PROG} info scan.tif --json
+      the same as one JSON object, for scripts.
+
+Exit status: 0 on success, 1 when the image cannot be read, 2 bad usage.
+"""
+
+
+def _name_list(allowed: Sequence[str], what: str):
+    """argparse type for "a,b,c" or "all": a tuple of names from `allowed`."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        if text.strip() == "all":
+            return tuple(allowed)
+        names = tuple(name.strip() for name in text.split(",") if name.strip())
+        unknown = [name for name in names if name not in allowed]
+        if unknown or not names:
+            shown = f"unknown {what} {unknown[0]!r}" if unknown else f"no {what} given"
+            raise argparse.ArgumentTypeError(f"{shown}; allowed: all, {', '.join(allowed)}")
+        return names
+
+    parse.__name__ = f"{what} list"
+    return parse
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def build_export_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"{PROG} export", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Export pyramid levels of images to files, without opening the window.",
+        epilog=EXPORT_EXAMPLES)
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="image files or folders (every image inside a folder, sorted by name)")
+    parser.add_argument("--out", required=True, metavar="DIR", type=Path,
+                        help="output folder; each input gets a sub-folder named after the file")
+    parser.add_argument("--levels", type=_positive_int, metavar="N",
+                        help="number of levels including level 0 (default: all, down to 1x1)")
+    parser.add_argument("--kinds", type=_name_list(KINDS, "kind"), metavar="K1,K2,...",
+                        help=f"what to export: {', '.join(KINDS)} or all "
+                             f"(default: {','.join(DEFAULT_KINDS)})")
+    parser.add_argument("--format", dest="fmt", choices=FORMATS, default="tiff",
+                        help="file format (default: tiff)")
+    parser.add_argument("--modes", type=_name_list(MODES, "mode"), default=MODES, metavar="all|M1,M2,...",
+                        help="upsampling modes for the 'upsampled' kind (default: all)")
+    parser.add_argument("--storage", choices=("float32", "int16"), default="float32",
+                        help="Laplacian band storage; int16 needs 8-bit images (default: float32)")
+    parser.add_argument("--force", action="store_true", help="overwrite existing files")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary on success")
+    return parser
+
+
+def build_info_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"{PROG} info", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Print an image's size, dtype, channels and the sizes of its pyramid levels.",
+        epilog=INFO_EXAMPLES)
+    parser.add_argument("input", metavar="INPUT", help="image file")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    return parser
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run the sub-command named by argv[0] with the options that follow; returns the exit status."""
+    command, rest = argv[0], list(argv[1:])
+    # Every failure is reported as one line of ours; OpenCV's own log lines would only add noise.
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    parser = {"export": build_export_parser, "info": build_info_parser}[command]()
+    try:
+        args = parser.parse_args(rest)
+        return run_export(args, parser) if command == "export" else run_info(args)
+    except SystemExit as exit_:  # --help (0) or bad usage (2) from argparse, which printed the message
+        return int(exit_.code or 0)
+    except KeyboardInterrupt:
+        print(f"{PROG} {command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+# ------------------------------------------------------------------------------------------------ info
+
+
+def image_info(path: Path) -> dict[str, Any]:
+    """What `info` reports about one image, from its header alone (raises ImageLoadError)."""
+    header = probe_image(path)
+    sizes = level_sizes(header.shape)
+    return {"path": str(path), "format": header.format, "width": header.width, "height": header.height,
+            "dtype": header.dtype, "channels": header.channels, "frames": header.frames,
+            "levels": len(sizes), "level_sizes": [[w, h] for h, w in sizes]}
+
+
+def run_info(args: argparse.Namespace) -> int:
+    try:
+        info = image_info(Path(args.input))
+    except (ImageLoadError, MemoryError) as exc:
+        _error("info", _one_line(exc, args.input))
+        return EXIT_FAILED
+    if args.json:
+        print(json.dumps(info))
+        return EXIT_OK
+    chain = " -> ".join(f"{w}x{h}" for w, h in info["level_sizes"])
+    frames = f" (first of {info['frames']} frames)" if info["frames"] > 1 else ""
+    print(f"{info['path']}\n"
+          f"  format:   {info['format']}{frames}\n"
+          f"  size:     {info['width']} x {info['height']} (width x height)\n"
+          f"  dtype:    {info['dtype']}\n"
+          f"  channels: {info['channels']} ({CHANNEL_NAMES.get(info['channels'], '?')})\n"
+          f"  levels:   {info['levels']}\n"
+          f"  sizes:    {chain}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------- export
+
+
+@dataclass(frozen=True)
+class _Input:
+    """One image to export (or a failure found while listing inputs) and its output sub-folder name."""
+
+    path: Path
+    error: str | None = None
+    folder: str = ""
+
+
+def expand_inputs(paths: Sequence[str]) -> list[_Input]:
+    """Files as given, folders as their images sorted by name; unique sub-folder names for all."""
+    found: list[_Input] = []
+    for text in paths:
+        path = Path(text)
+        if path.is_dir():
+            images = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
+                            and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not images:
+                found.append(_Input(path, f"{path}: no images in this folder ({', '.join(IMAGE_SUFFIXES)})"))
+            found += [_Input(image) for image in images]
+        elif path.exists():
+            found.append(_Input(path))
+        else:
+            found.append(_Input(path, f"{path}: no such file or folder"))
+    stems = [item.path.stem for item in found]
+    used: set[str] = set()
+    named = []
+    for item, stem in zip(found, stems, strict=True):
+        name = stem if stems.count(stem) == 1 else item.path.name.replace(".", "_")
+        candidate, n = name, 2
+        while candidate in used:
+            candidate, n = f"{name}_{n}", n + 1
+        used.add(candidate)
+        named.append(_Input(item.path, item.error, candidate))
+    return named
+
+
+class _ProgressBar:
+    """A one-line bar on a terminal stream (nothing when disabled); redrawn in place with \\r."""
+
+    def __init__(self, stream: TextIO, enabled: bool) -> None:
+        self.stream = stream
+        self.enabled = enabled
+        self.label = ""
+
+    def update(self, step: ExportProgress) -> None:
+        if not self.enabled:
+            return
+        width = shutil.get_terminal_size((80, 20)).columns
+        filled = 20 * step.done // max(step.total, 1)
+        name = step.path.name if step.path is not None else ""
+        line = f"{self.label} [{'#' * filled}{'.' * (20 - filled)}] {step.done}/{step.total} {name}"
+        self.stream.write("\r" + line[: width - 1].ljust(width - 1))
+        self.stream.flush()
+
+    def clear(self) -> None:
+        if self.enabled:
+            width = shutil.get_terminal_size((80, 20)).columns
+            self.stream.write("\r" + " " * (width - 1) + "\r")
+            self.stream.flush()
+
+
+@contextmanager
+def _cancel_on_sigint() -> Iterator[threading.Event]:
+    """First Ctrl+C: finish the current file, then stop (the event is set). Second Ctrl+C: stop now."""
+    event = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield event
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        event.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        print(f"\n{PROG} export: stopping after the current file (Ctrl+C again to stop now)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield event
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _one_line(exc: BaseException, subject: str | Path) -> str:
+    """The first line of an error, naming `subject` once."""
+    if isinstance(exc, ImageLoadError) and exc.path == str(subject):
+        text = exc.reason
+    elif isinstance(exc, MemoryError):
+        text = "not enough memory"
+    elif isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror
+    else:
+        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return text if text.startswith(str(subject)) else f"{subject}: {text}"
+
+
+def _error(command: str, line: str) -> None:
+    print(f"{PROG} {command}: error: {line}", file=sys.stderr)
+
+
+def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    kinds = args.kinds or (("gaussian",) if args.fmt == "ome-tiff" else DEFAULT_KINDS)
+    try:
+        options = ExportOptions(levels=args.levels, kinds=kinds, fmt=args.fmt, modes=args.modes,
+                                storage=args.storage, force=args.force)
+    except ValueError as exc:
+        parser.error(str(exc))
+    inputs = expand_inputs(args.inputs)
+    bar = _ProgressBar(sys.stderr, enabled=not args.quiet and sys.stderr.isatty())
+    failures: list[str] = []
+    interrupted = False
+    with _cancel_on_sigint() as cancelled:
+        for number, item in enumerate(inputs, 1):
+            if cancelled.is_set():
+                interrupted = True
+                break
+            if item.error is not None:
+                failures.append(item.error)
+                continue
+            bar.label = f"{number}/{len(inputs)} {item.path.name}"
+            out_dir = args.out / item.folder
+            try:
+                image = load_image(item.path)
+                result = export_pyramid(image, out_dir, source_path=item.path, levels=options.levels,
+                                        kinds=options.kinds, fmt=options.fmt, modes=options.modes,
+                                        storage=options.storage, force=options.force, progress=bar.update,
+                                        cancel=cancelled.is_set)
+            except ExportConflictError as exc:
+                bar.clear()
+                failures.append(f"{item.path}: {exc}; use --force to overwrite")
+                continue
+            except (ImageLoadError, ExportError, ValueError, OSError, MemoryError) as exc:
+                bar.clear()
+                failures.append(_one_line(exc, item.path))
+                continue
+            bar.clear()
+            if result.cancelled:
+                interrupted = True
+                break
+            if not args.quiet:
+                print(f"{item.path} -> {out_dir} ({len(result.files)} files and {result.manifest.name})")
+    bar.clear()
+    if len(failures) == 1 and len(inputs) == 1:
+        _error("export", failures[0])
+    elif failures:
+        print(f"{PROG} export: {len(failures)} of {len(inputs)} inputs failed:", file=sys.stderr)
+        for line in failures:
+            print(f"  {line}", file=sys.stderr)
+    if interrupted:
+        print(f"{PROG} export: interrupted; files written so far are complete and listed in their "
+              "manifest", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if failures else EXIT_OK

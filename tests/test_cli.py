@@ -1,0 +1,249 @@
+"""The headless command line, run as a real process: `python -m pyramid_explorer export|info ...`."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import tifffile
+from helpers import random_image
+
+from pyramid_explorer.core.pyramid import gaussian_pyramid, laplacian_pyramid
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONIOENCODING": "utf-8"}
+    return subprocess.run([sys.executable, "-m", "pyramid_explorer", *map(str, args)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def write_png(path: Path, image: np.ndarray) -> Path:
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR if image.shape[2] == 3 else cv2.COLOR_RGBA2BGRA)
+    assert cv2.imwrite(str(path), image)
+    return path
+
+
+def error_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
+    assert "Traceback" not in result.stderr
+    return [line for line in result.stderr.splitlines() if line.strip()]
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def photo(tmp_path) -> tuple[Path, np.ndarray]:
+    image = random_image((23, 17), np.uint8, 3, seed=21)
+    return write_png(tmp_path / "photo.png", image), image
+
+
+@pytest.mark.parametrize(("command", "options"), [
+    ("export", ["--out", "--format", "--kinds", "--levels", "--modes", "--storage", "--force", "--quiet"]),
+    ("info", ["--json"]),
+])
+def test_help_lists_options_and_examples(command, options):
+    result = run(command, "--help")
+    assert result.returncode == 0
+    for option in options:
+        assert option in result.stdout
+    assert "examples:" in result.stdout and f"pyramid-explorer {command} " in result.stdout
+
+
+def test_export_one_file_writes_levels_and_manifest(tmp_path, photo):
+    path, image = photo
+    result = run("export", path, "--out", tmp_path / "out", "--levels", "3")
+    assert result.returncode == 0, result.stderr
+    assert error_lines(result) == []  # stderr is not a terminal: no progress bar
+    folder = tmp_path / "out" / "photo"
+    assert str(folder) in result.stdout
+    gauss, lap = gaussian_pyramid(image, 3), laplacian_pyramid(image, 3)
+    for i in range(3):
+        np.testing.assert_array_equal(tifffile.imread(folder / f"gaussian_{i:02d}.tiff"), gauss[i])
+        got = tifffile.imread(folder / f"laplacian_{i:02d}.tiff")
+        assert got.dtype == np.float32 and got.tobytes() == lap[i].tobytes()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["source"]["path"] == str(path.absolute())
+    assert len(manifest["files"]) == 6
+
+
+def test_second_export_without_force_fails_and_changes_nothing(tmp_path, photo):
+    path, _ = photo
+    out = tmp_path / "out"
+    assert run("export", path, "--out", out, "--kinds", "gaussian,residual").returncode == 0
+    before = snapshot(out)
+    write_png(path, random_image((23, 17), np.uint8, 3, seed=22))
+    again = run("export", path, "--out", out, "--kinds", "gaussian,residual")
+    assert again.returncode == 1
+    (line,) = error_lines(again)
+    assert "already" in line and "--force" in line and str(path) in line
+    assert snapshot(out) == before
+    forced = run("export", path, "--out", out, "--kinds", "gaussian,residual", "--force", "--quiet")
+    assert forced.returncode == 0 and forced.stdout == "" and forced.stderr == ""
+    assert snapshot(out) != before
+
+
+def test_unwritable_output_fails_with_one_line(tmp_path, photo):
+    path, _ = photo
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a regular file where the output folder's parent should be")
+    result = run("export", path, "--out", blocker / "out")
+    assert result.returncode == 1
+    (line,) = error_lines(result)
+    assert "cannot create the output folder" in line
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root ignores permissions")
+def test_read_only_output_folder_fails_with_one_line(tmp_path, photo):
+    path, _ = photo
+    out = tmp_path / "ro"
+    (out / "photo").mkdir(parents=True)
+    (out / "photo").chmod(0o500)
+    try:
+        result = run("export", path, "--out", out)
+        assert result.returncode == 1
+        (line,) = error_lines(result)
+        assert "ermission denied" in line
+        assert list((out / "photo").iterdir()) == []
+    finally:
+        (out / "photo").chmod(0o700)
+
+
+def test_folder_with_a_corrupt_image_exports_the_others(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    good = {name: random_image((9 + i, 12), np.uint16 if i else np.uint8, None, seed=i)
+            for i, name in enumerate(["b.png", "d.png"])}
+    for name, image in good.items():
+        write_png(folder / name, image)
+    (folder / "c.png").write_bytes(b"\x89PNG\r\n\x1a\n but then nothing sensible")
+    (folder / "notes.txt").write_text("not an image, and not looked at")
+    result = run("export", folder, "--out", tmp_path / "out", "--format", "npy", "--kinds", "gaussian")
+    assert result.returncode == 1
+    lines = error_lines(result)
+    assert "1 of 3 inputs failed" in lines[0]
+    assert len(lines) == 2 and "c.png" in lines[1]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["b", "d"]
+    for name, image in good.items():
+        np.testing.assert_array_equal(np.load(tmp_path / "out" / Path(name).stem / "gaussian_00.npy"), image)
+
+
+def test_inputs_with_the_same_name_get_separate_folders(tmp_path):
+    (tmp_path / "x").mkdir()
+    one = write_png(tmp_path / "x" / "same.png", random_image((5, 5)))
+    two = tmp_path / "same.tif"
+    tifffile.imwrite(two, random_image((6, 6)))
+    result = run("export", one, two, "--out", tmp_path / "out", "--format", "ome-tiff", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["same_png", "same_tif"]
+    with tifffile.TiffFile(tmp_path / "out" / "same_tif" / "gaussian.ome.tif") as tif:
+        assert [level.shape for level in tif.series[0].levels] == [(6, 6), (3, 3), (2, 2), (1, 1)]
+
+
+@pytest.mark.parametrize("args", [
+    ["--modes", "nearest,warp"],
+    ["--kinds", "gaussian,edges"],
+    ["--format", "jpeg"],
+    ["--levels", "0"],
+    ["--format", "ome-tiff", "--kinds", "laplacian"],
+    [],  # --out missing
+])
+def test_bad_usage_exits_2_without_traceback(tmp_path, photo, args):
+    path, _ = photo
+    out = ["--out", str(tmp_path / "out")] if args else []
+    result = run("export", path, *out, *args)
+    assert result.returncode == 2
+    assert "error:" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_input_is_a_failure_not_a_crash(tmp_path):
+    result = run("export", tmp_path / "nowhere.png", "--out", tmp_path / "out")
+    assert result.returncode == 1
+    (line,) = error_lines(result)
+    assert "nowhere.png" in line
+
+
+def test_info_prints_sizes_and_json(tmp_path):
+    path = write_png(tmp_path / "grey é.png", random_image((37, 153), np.uint16, None))
+    text = run("info", path)
+    assert text.returncode == 0
+    assert "153 x 37" in text.stdout and "uint16" in text.stdout and "grey" in text.stdout
+    assert "153x37 -> 77x19 -> 39x10 -> 20x5 -> 10x3 -> 5x2 -> 3x1 -> 2x1 -> 1x1" in text.stdout
+    result = run("info", path, "--json")
+    assert result.returncode == 0
+    info = json.loads(result.stdout)
+    assert (info["width"], info["height"], info["dtype"], info["channels"]) == (153, 37, "uint16", 1)
+    assert (info["format"], info["frames"]) == ("PNG", 1)
+    shapes = [level.shape for level in gaussian_pyramid(np.zeros((37, 153), np.uint8))]
+    assert info["levels"] == len(shapes) and info["level_sizes"] == [[w, h] for h, w in shapes]
+
+
+def test_info_says_which_frame_of_a_multi_page_tiff(tmp_path):
+    path = tmp_path / "pages.tif"
+    with tifffile.TiffWriter(path) as tif:
+        for seed in (1, 2, 3):
+            tif.write(random_image((6, 10), np.uint8, 3, seed=seed), photometric="rgb")
+    result = run("info", path)
+    assert result.returncode == 0
+    assert "TIFF (first of 3 frames)" in result.stdout and "10 x 6" in result.stdout
+
+
+def test_info_on_a_broken_file_is_one_line(tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"")
+    result = run("info", broken)
+    assert result.returncode == 1
+    (line,) = error_lines(result)
+    assert "broken.png" in line
+
+
+def test_progress_bar_draws_on_a_terminal_and_clears(tmp_path, photo):
+    """A pseudo-terminal as stderr: the bar appears (redrawn with \\r); with --quiet nothing does."""
+    pty = pytest.importorskip("pty")
+    path, _ = photo
+    for quiet, expect_bar in (([], True), (["--quiet"], False)):
+        master, slave = pty.openpty()
+        try:
+            subprocess.run([sys.executable, "-m", "pyramid_explorer", "export", str(path), "--out",
+                            str(tmp_path / f"out{quiet}"), *quiet], cwd=ROOT, stderr=slave,
+                           stdout=subprocess.DEVNULL, timeout=120, check=True)
+            os.close(slave)
+            chunks = []
+            while True:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO once the pty is drained and its other end is closed
+                    break
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        finally:
+            os.close(master)
+        shown = b"".join(chunks).decode()
+        assert bool(re.search(r"\[#{20}\] (\d+)/\1 manifest.json", shown)) == expect_bar
+        assert "Traceback" not in shown
+
+
+def test_first_ctrl_c_asks_to_stop_after_the_file_and_second_stops_now(capsys):
+    import signal
+
+    from pyramid_explorer.commands import _cancel_on_sigint
+
+    with _cancel_on_sigint() as cancelled:
+        signal.raise_signal(signal.SIGINT)
+        assert cancelled.is_set()
+        assert "stopping after the current file" in capsys.readouterr().err
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
