@@ -34,6 +34,7 @@ import numpy as np  # noqa: E402
 from PySide6.QtCore import QSettings, Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from pyramid_explorer.app.launch import leave_a_core_for_the_gui  # noqa: E402
 from pyramid_explorer.app.main_window import MainWindow  # noqa: E402
 from pyramid_explorer.core.upsampling import MODES  # noqa: E402
 from pyramid_explorer.jobs import DeconvSettings  # noqa: E402
@@ -161,12 +162,14 @@ def main() -> int:
 
 def run(path: str, settings_path: str) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    leave_a_core_for_the_gui()  # as the application does
     window = MainWindow(QSettings(settings_path, QSettings.Format.IniFormat), persist=False)
     heartbeat = Heartbeat()
     driver = Driver(window)
     c = window.controller
     window.show()
     c.open_path(path)
+    app.processEvents()  # the window's first layout and paint belong to the launch, not to a stall
     heartbeat.start()
     driver.start()
     levels_holder: dict[str, int] = {}
@@ -190,7 +193,7 @@ def run(path: str, settings_path: str) -> int:
         for k, s, kind in ((3, 2, "box"), (5, 2, "random"), (4, 3, "bilinear"), (4, 2, "bilinear")):
             settings = DeconvSettings(k, s, kind)
             driver.add(f"transposed conv {k}/{s}/{kind}", _setter(c.set_deconv, settings),
-                       _deconv_is(cv, settings))
+                       _deconv_is(cv, settings), [("image", _deconv_drawn(cv, settings))])
 
     c.pyramid_changed.connect(_once(plan))
     app.exec()
@@ -245,10 +248,18 @@ def _compare_at(view, level):
 
 def _deconv_is(view, settings):
     def done() -> bool:
-        d = view._deconv
+        d = view.deconv_result
         return d is not None and d.settings == settings and (d.difference is None or d.psnr is not None)
 
     return done
+
+
+def _deconv_drawn(view, settings):
+    def ready() -> bool:
+        d = view.deconv_result
+        return d is not None and d.settings == settings and view.deconv_panel.layer is d.image
+
+    return ready
 
 
 def report(driver: Driver, heartbeat: Heartbeat, window: MainWindow, levels: int) -> None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 import cv2
 import numpy as np
 import pytest
 
 from pyramid_explorer import jobs
+from pyramid_explorer.core.arrays import to_dtype
 from pyramid_explorer.core.metrics import psnr
 from pyramid_explorer.core.upsampling import MODES, max_pool_with_indices, transposed_conv2d, upsample
 from pyramid_explorer.jobs import (
@@ -115,7 +114,8 @@ def test_compare_matches_the_core_for_every_mode():
         else:
             expected = upsample(g2, mode, size=(g1.shape[1], g1.shape[0]))
         result = final[mode]
-        np.testing.assert_array_equal(result.image.data, expected)
+        # kept in the level's dtype (rounded, saturated); difference and metrics from the float result
+        np.testing.assert_array_equal(result.image.data, to_dtype(expected, np.uint8))
         assert result.image.scale == 2 and result.image.origin == (-0.5, -0.5)
         assert result.psnr == pytest.approx(psnr(expected, g1.astype(np.float32), 255.0))
         assert -1 <= result.ssim <= 1
@@ -167,9 +167,12 @@ def test_stride_two_bilinear_deconv_aligned_equals_the_core_mode():
     p = pyramid_of(img)
     result = last(r for r in jobs.compare(CompareRequest(p, 0, (), DeconvSettings(4, 2, "bilinear")))
                   if isinstance(r, DeconvResult))
-    aligned = jobs._aligned_deconv(result, 30, 42)
-    np.testing.assert_allclose(aligned, upsample(p.gaussian[1], "deconv_bilinear", size=(42, 30)), atol=1e-4)
-    assert math.isfinite(result.psnr)
+    settings = result.settings
+    aligned = jobs._aligned(jobs._deconv_output(p.gaussian[1], settings), settings, 30, 42)
+    expected = upsample(p.gaussian[1], "deconv_bilinear", size=(42, 30))
+    np.testing.assert_allclose(aligned, expected, atol=1e-4)
+    assert result.psnr == pytest.approx(psnr(expected, img.astype(np.float32), 255.0), rel=1e-5)
+    assert result.image.data.dtype == np.uint8
 
 
 def test_deconv_kernel_kinds_sum_to_stride_squared_and_random_is_fixed():

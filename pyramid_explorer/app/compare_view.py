@@ -173,6 +173,11 @@ class CompareView(QWidget):
         return dict(self._modes)
 
     @property
+    def deconv_result(self) -> DeconvResult | None:
+        """The transposed-convolution result drawn now."""
+        return self._deconv
+
+    @property
     def showing_difference(self) -> bool:
         return self.difference.isChecked()
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 
+import cv2
 from PySide6.QtCore import QCoreApplication, QEvent, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
@@ -76,11 +78,21 @@ class ScreenshotTaker:
         QApplication.instance().exit(status)
 
 
+def leave_a_core_for_the_gui() -> None:
+    """Let OpenCV's parallel loops use every core but one.
+
+    By default OpenCV spreads the worker's calls over all cores, and on a small machine the GUI
+    thread then waits for a core: the window stutters although it is never blocked.
+    """
+    cv2.setNumThreads(max(1, (os.cpu_count() or 2) - 1))
+
+
 def run(args: argparse.Namespace) -> int:
     """Open the window (with `args.image` or the default sample) and run the event loop."""
     if args.view is not None and args.view not in VIEWS:
         print(f"pyramid-explorer: unknown view {args.view!r}; views: {', '.join(VIEWS)}", file=sys.stderr)
         return 2
+    leave_a_core_for_the_gui()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
