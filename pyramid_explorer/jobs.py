@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ import numpy as np
 
 from pyramid_explorer.core.analysis import band_energy, overlap_verdict, polyphase_sums, value_range
 from pyramid_explorer.core.arrays import to_dtype
+from pyramid_explorer.core.export import ExportOptions, ExportResult, iter_export
 from pyramid_explorer.core.io import load_image
 from pyramid_explorer.core.metrics import mse, psnr, ssim
 from pyramid_explorer.core.pyramid import (
@@ -271,6 +273,21 @@ class CompareRequest:
     modes: tuple[str, ...] = MODES
     deconv: DeconvSettings | None = DeconvSettings()
     max_pixels: int | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class ExportRequest:
+    """Export `image` (read from `source_path`, if any) into `out_dir` with the core's options."""
+
+    image: np.ndarray
+    out_dir: str
+    options: ExportOptions
+    source_path: str | None = None
+
+
+@dataclass(frozen=True)
+class ExportDone:
+    result: ExportResult
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -649,3 +666,28 @@ def _deconv(image_id: int, level: int, settings: DeconvSettings, coarse: np.ndar
         return result
     diff = channel_mean(_aligned(out, settings, *reference_mean.shape[:2])) - reference_mean
     return dataclasses.replace(result, difference=make_layer(diff, level, signed=True, origin=origin))
+
+
+def export(req: ExportRequest) -> Iterator[Progress | ExportDone]:
+    """The core's export (the same code as `pyramid-explorer export`), one file per step.
+
+    When the job is stopped between two files, the core is told to cancel and runs to its
+    cancellation point, so the folder gets a manifest with status "cancelled" listing what was
+    written (every file written is complete: the core writes atomically).
+    """
+    stop = threading.Event()
+    files = iter_export(req.image, req.out_dir, req.options, source_path=req.source_path, cancel=stop.is_set)
+    try:
+        while True:
+            try:
+                step = next(files)
+            except StopIteration as finished:
+                yield ExportDone(finished.value)
+                return
+            name = "" if step.path is None else f": {step.path.name}"
+            yield Progress(step.done, step.total, f"Exporting {step.done}/{step.total}{name}")
+    except GeneratorExit:
+        stop.set()
+        for _ in files:  # to the core's cancellation point, which writes the manifest
+            pass
+        raise

@@ -256,3 +256,27 @@ def test_value_histogram_counts_every_sampled_value():
     img = image((40, 30, 3))
     edges, counts = jobs.value_histogram(img)
     assert counts.sum() == img.size and edges[0] == img.min()
+
+
+def test_export_job_stopped_between_files_leaves_a_cancelled_manifest(tmp_path):
+    import json
+
+    from pyramid_explorer.core.export import MANIFEST_NAME, ExportOptions
+
+    img = image((33, 47, 3))
+    job = jobs.export(jobs.ExportRequest(img, str(tmp_path), ExportOptions(kinds=("gaussian",), fmt="npy")))
+    steps = [next(job), next(job)]  # before the first file, after the first file
+    assert steps[1].done == 1
+    job.close()  # what the worker does when the job is cancelled
+    manifest = json.loads((tmp_path / MANIFEST_NAME).read_text())
+    assert manifest["status"] == "cancelled"
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == ["gaussian_00.npy", MANIFEST_NAME]
+
+
+def test_export_job_ends_with_the_result(tmp_path):
+    from pyramid_explorer.core.export import ExportOptions
+
+    items = list(jobs.export(jobs.ExportRequest(image((9, 9)), str(tmp_path), ExportOptions(fmt="npy"))))
+    assert isinstance(items[-1], jobs.ExportDone) and not items[-1].result.cancelled
+    assert all(isinstance(i, Progress) for i in items[:-1])

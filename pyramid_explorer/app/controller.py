@@ -18,6 +18,8 @@ from pyramid_explorer.jobs import (
     CompareRequest,
     DeconvResult,
     DeconvSettings,
+    ExportDone,
+    ExportRequest,
     LevelRequest,
     LevelView,
     LoadedImage,
@@ -29,6 +31,7 @@ from pyramid_explorer.jobs import (
     PyramidRequest,
     build_pyramid,
     compare,
+    export,
     level_view,
     mosaic,
     open_image,
@@ -36,7 +39,7 @@ from pyramid_explorer.jobs import (
 
 VIEWS = ("pyramid", "compare")
 DEBOUNCE_MS = 30
-_OPEN, _BUILD, _VIEW = "open", "build", "view"
+_OPEN, _BUILD, _VIEW, _EXPORT = "open", "build", "view", "export"
 
 
 class Controller(QObject):
@@ -50,6 +53,7 @@ class Controller(QObject):
     mode_ready = Signal(object)  # ModeResult
     deconv_ready = Signal(object)  # DeconvResult
     compare_unavailable = Signal(str)
+    export_finished = Signal(object)  # core.export.ExportResult
     error = Signal(str)
     status = Signal(str)
 
@@ -125,6 +129,10 @@ class Controller(QObject):
         if settings != self.deconv:
             self.deconv = settings
             self._schedule()
+
+    def export(self, request: ExportRequest) -> None:
+        """Run the core's export on the worker; `export_finished` or `error` tells how it ended."""
+        self.runner.submit(_EXPORT, export, request, self._on_export_item, self._on_job_error)
 
     def cancel(self) -> None:
         """Stop every job; what is on screen stays."""
@@ -275,6 +283,10 @@ class Controller(QObject):
             self.cache.put(("deconv", p.image_id, item.level, item.settings), item)
             if item.level == self.level and self.view == "compare" and item.settings == self.deconv:
                 self.deconv_ready.emit(item)
+
+    def _on_export_item(self, item: object) -> None:
+        if isinstance(item, ExportDone):
+            self.export_finished.emit(item.result)
 
     def _on_job_error(self, message: str) -> None:
         self.error.emit(message)

@@ -26,12 +26,14 @@ from PySide6.QtWidgets import (
 from pyramid_explorer.app.compare_view import CompareView
 from pyramid_explorer.app.controller import VIEWS, Controller
 from pyramid_explorer.app.dialogs import ShortcutsDialog
+from pyramid_explorer.app.export_dialog import ExportDialog
 from pyramid_explorer.app.level_panel import LevelPanel
 from pyramid_explorer.app.linking import ViewLinker
 from pyramid_explorer.app.pyramid_view import PyramidView
 from pyramid_explorer.app.readout import PixelReadout
 from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.settings import AppSettings
+from pyramid_explorer.core.export import ExportResult
 from pyramid_explorer.core.pyramid import max_levels
 from pyramid_explorer.jobs import DeconvResult, LevelView, LoadedImage, ModeResult, Mosaic, Pyramid
 from pyramid_explorer.samples import SAMPLES
@@ -126,6 +128,7 @@ class MainWindow(QMainWindow):
                 self.linker.add(panel.view_box)
 
         self._status_text = QLabel()
+        self._status_is_progress = False
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(220)
         self.progress.setTextVisible(False)
@@ -178,6 +181,7 @@ class MainWindow(QMainWindow):
         for name in SAMPLES:
             self.samples_menu.addAction(name).setData(name)
         self.samples_menu.triggered.connect(self._on_sample_triggered)
+        file_menu.addAction(a("export", "&Export...", "Ctrl+E", self._on_export_requested))
         file_menu.addSeparator()
         file_menu.addAction(a("quit", "&Quit", QKeySequence.StandardKey.Quit, self.close))
 
@@ -218,7 +222,8 @@ class MainWindow(QMainWindow):
         c.deconv_ready.connect(self._on_deconv_ready)
         c.compare_unavailable.connect(self.compare_view.show_message)
         c.error.connect(self._on_error)
-        c.status.connect(self._status_text.setText)
+        c.export_finished.connect(self._on_export_finished)
+        c.status.connect(self.show_status)
         c.runner.progress.connect(self._on_progress)
         c.runner.busy_changed.connect(self._on_busy_changed)
         self.cancel_button.clicked.connect(c.cancel)
@@ -246,6 +251,14 @@ class MainWindow(QMainWindow):
         if view not in VIEWS:
             raise ValueError(f"unknown view {view!r}; views: {', '.join(VIEWS)}")
         self.tabs.setCurrentIndex(VIEWS.index(view))
+
+    def show_status(self, text: str) -> None:
+        """A message in the status bar that stays until the next one (progress does not)."""
+        self._status_is_progress = False
+        self._status_text.setText(text)
+
+    def status_message(self) -> str:
+        return self._status_text.text()
 
     def is_settled(self) -> bool:
         """Nothing computing, nothing waiting to be computed or drawn: what is shown is final."""
@@ -282,6 +295,23 @@ class MainWindow(QMainWindow):
 
     def _on_sample_triggered(self, action: QAction) -> None:
         self.controller.open_sample(action.data())
+
+    def _on_export_requested(self) -> None:
+        loaded, pyramid = self.controller.loaded, self.controller.pyramid
+        if loaded is None or pyramid is None:
+            self.show_status("Nothing to export yet")
+            return
+        dialog = ExportDialog(loaded.image, loaded.path, pyramid.levels, max_levels(loaded.image.shape),
+                              self._default_export_folder(loaded), self)
+        dialog.export_requested.connect(self.controller.export)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+
+    def _default_export_folder(self, loaded: LoadedImage) -> str:
+        stem = os.path.splitext(loaded.name)[0] if loaded.path is not None else "sample"
+        base = self.settings.last_export_folder or (os.path.dirname(loaded.path) if loaded.path else
+                                                     os.path.expanduser("~"))
+        return os.path.join(base, f"{stem}_pyramid".replace(" ", "_"))
 
     def _on_view_pyramid_requested(self) -> None:
         self.show_view("pyramid")
@@ -372,11 +402,18 @@ class MainWindow(QMainWindow):
     def _on_deconv_ready(self, result: DeconvResult) -> None:
         self.compare_view.show_deconv(result, keep_limits=self.lock_contrast)
 
+    def _on_export_finished(self, result: ExportResult) -> None:
+        state = "cancelled after" if result.cancelled else "wrote"
+        self.show_status(f"Export {state} {len(result.files)} files to {result.out_dir}")
+        if self._persist:
+            self.settings.last_export_folder = str(result.out_dir.parent)
+
     def _on_error(self, message: str) -> None:
         self.banner.show_error(message)
-        self._status_text.setText(message)
+        self.show_status(message)
 
     def _on_progress(self, text: str, done: int, total: int) -> None:
+        self._status_is_progress = True
         self._status_text.setText(text)
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
@@ -384,8 +421,8 @@ class MainWindow(QMainWindow):
     def _on_busy_changed(self, busy: bool) -> None:
         self.progress.setVisible(busy)
         self.cancel_button.setVisible(busy)
-        if not busy and not self.banner.isVisible():
-            self._status_text.setText("Ready")
+        if not busy and self._status_is_progress:
+            self.show_status("Ready")
 
 
 def _first_local_file(event: QDragEnterEvent | QDropEvent) -> str | None:

@@ -37,6 +37,14 @@ class AppSettings:
         return str(self.store.value("lastFolder", "") or "")
 
     @property
+    def last_export_folder(self) -> str:
+        return str(self.store.value("lastExportFolder", "") or "")
+
+    @last_export_folder.setter
+    def last_export_folder(self, folder: str) -> None:
+        self.store.setValue("lastExportFolder", folder)
+
+    @property
     def last_view(self) -> str:
         return str(self.store.value("lastView", "") or "")
 

@@ -69,7 +69,8 @@ def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     if isinstance(exc, MemoryError):
         return f"out of memory{': ' + text if text else ''}"
-    if isinstance(exc, ValueError | OSError):  # the project's own errors already say what and where
+    own = type(exc).__module__.startswith("pyramid_explorer")
+    if own or isinstance(exc, ValueError | OSError):  # these messages already say what and where
         return text or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
