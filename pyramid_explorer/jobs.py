@@ -362,7 +362,10 @@ def value_histogram(display: np.ndarray, bins: int = 256) -> tuple[np.ndarray, n
     if sample.size == 0:
         return np.zeros(1, np.float32), np.zeros(1, np.int64)
     lo, hi = float(sample.min()), float(sample.max())
-    counts, edges = np.histogram(sample, bins, range=(lo, hi if hi > lo else lo + 1))
+    if sample.dtype.kind in "ui" and hi - lo < bins:  # one bin per integer value: no comb
+        counts, edges = np.histogram(sample, int(hi - lo) + 1, range=(lo - 0.5, hi + 0.5))
+    else:
+        counts, edges = np.histogram(sample, bins, range=(lo, hi if hi > lo else lo + 1))
     return edges[:-1].astype(np.float32), counts
 
 

@@ -255,7 +255,8 @@ def test_quantize_maps_limits_to_codes():
 def test_value_histogram_counts_every_sampled_value():
     img = image((40, 30, 3))
     edges, counts = jobs.value_histogram(img)
-    assert counts.sum() == img.size and edges[0] == img.min()
+    assert counts.sum() == img.size and edges[0] == img.min() - 0.5
+    assert len(counts) == int(img.max()) - int(img.min()) + 1  # one bin per value
 
 
 def test_export_job_stopped_between_files_leaves_a_cancelled_manifest(tmp_path):

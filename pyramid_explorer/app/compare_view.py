@@ -184,7 +184,7 @@ class CompareView(QWidget):
     def show_mode(self, result: ModeResult, *, keep_limits: bool = False) -> None:
         self._modes[result.mode] = result
         i, crop = result.level, " [centre crop]" if result.cropped else ""
-        name = f"unpool of maxpool G[{i}]" if result.mode == "unpool" else result.mode
+        name = f"unpool(maxpool G[{i}])" if result.mode == "unpool" else result.mode
         layer, minus = self._pick(result.image, result.difference, i)
         panel = self.mode_panels[result.mode]
         panel.name = f"{result.mode}{minus}[{i}]"

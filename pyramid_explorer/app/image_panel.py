@@ -79,6 +79,12 @@ class ImagePanel(QWidget):
         self._on_lookup_table_changed()
         self._canvas.scene().sigMouseMoved.connect(self._on_mouse_moved)
 
+        self._note = QLabel(self._canvas)
+        self._note.setStyleSheet("background: rgba(255, 255, 255, 210); color: #202020; padding: 2px 5px;"
+                                 "border-radius: 3px;")
+        self._note.move(6, 6)
+        self._note.hide()
+
         self._stack = QStackedWidget()
         self._stack.addWidget(self._canvas)
         self._stack.addWidget(self._message)
@@ -118,6 +124,7 @@ class ImagePanel(QWidget):
         limits = self.limits() if keep else layer.limits
         if layer.signed != self._signed:
             self.histogram.gradient.setColorMap(DIVERGING if layer.signed else _GREY)
+            self.histogram.gradient.showTicks(False)
             self._signed = layer.signed
         self._layer = layer
         pixels = layer.pixels if limits == layer.limits else quantize(layer.display, limits)
@@ -140,6 +147,12 @@ class ImagePanel(QWidget):
         self._stack.setCurrentWidget(self._message)
         if title is not None:
             self.set_title(title)
+
+    def set_note(self, text: str) -> None:
+        """A short note over the image's corner (empty: none), for what must not go unseen."""
+        self._note.setText(text)
+        self._note.adjustSize()
+        self._note.setVisible(bool(text))
 
     def paint_now(self) -> None:
         """Paint the panel at once (pyqtgraph renders the image's QImage during the paint)."""

@@ -143,6 +143,8 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._connect()
         self.compare_view.set_histograms_visible(False)
+        self.resizeDocks([self.levels_dock, self.readout_dock], [480, 480], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.levels_dock, self.readout_dock], [620, 200], Qt.Orientation.Vertical)
         if persist:
             self._restore()
 

@@ -117,6 +117,12 @@ class PyramidView(QWidget):
             band_title = f"Laplacian L[{i}] = G[{i}] - pyrUp(G[{i + 1}]), limits +/-{limit:.3g}"
         self._queue.show(self.laplacian, view.laplacian, band_title, keep_limits=keep_limits)
         self._queue.show(self.residual, view.residual, residual_title(view), keep_limits=keep_limits)
+        h, w = view.residual.shape[:2]
+        if view.max_abs_residual == 0:
+            self.residual.set_note(f"all {w * h} pixels exact: residual 0 everywhere")
+        else:
+            self.residual.set_note(f"max |residual| = {view.max_abs_residual:.3g} "
+                                   f"({view.differing_pixels} pixels differ)")
 
     def show_mosaic(self, mosaic: Mosaic, level: int) -> None:
         what = ("Gaussian levels" if mosaic.kind == "gaussian"

@@ -1,57 +1,73 @@
-"""`pyramid-explorer IMAGE --screenshot OUT.png [--view V] [--level N]`, run in-process."""
+"""`pyramid-explorer IMAGE --screenshot OUT.png [--view V] [--level N]`, as a user runs it.
+
+The screenshot runs go through a subprocess (`python -m pyramid_explorer`): the mode runs the
+application's own event loop to the end and quits the application, which a test process that
+goes on cannot do to its shared QApplication.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import cv2
 import pytest
 from guitools import make_image, write_png
-from PySide6.QtCore import QSettings
 
 from pyramid_explorer.app import launch
 from pyramid_explorer.app.main_window import DEFAULT_SIZE
 
-
-@pytest.fixture(autouse=True)
-def private_settings(monkeypatch, tmp_path):
-    """The launcher's QSettings go to a file of the test's own."""
-    path = str(tmp_path / "launch-settings.ini")
-    monkeypatch.setattr(launch, "QSettings", lambda *_: QSettings(path, QSettings.Format.IniFormat))
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def args(**kw) -> argparse.Namespace:
-    return argparse.Namespace(**{"image": None, "screenshot": None, "view": None, "level": None, **kw})
+def explorer(*args: str, home: Path) -> subprocess.CompletedProcess:
+    """Run the command line offscreen with a throwaway home (no user settings read or written)."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(home), "XDG_CONFIG_HOME": str(home),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, "-m", "pyramid_explorer", *args], capture_output=True, text=True,
+                          timeout=120, env=env, cwd=ROOT)
 
 
-@pytest.mark.parametrize("view", ["pyramid", "compare"])
-def test_screenshot_is_a_png_of_the_whole_window(qapp, tmp_path, view):
+def test_screenshot_is_a_png_of_the_whole_window(tmp_path):
     image = write_png(tmp_path / "in.png", make_image(40, 60))
-    out = tmp_path / f"{view}.png"
-    assert launch.run(args(image=image, screenshot=str(out), view=view, level=1)) == 0
+    out = tmp_path / "compare.png"
+    run = explorer(image, "--screenshot", str(out), "--view", "compare", "--level", "1", home=tmp_path)
+    assert run.returncode == 0, run.stderr
     shot = cv2.imread(str(out))
     assert shot is not None and (shot.shape[1], shot.shape[0]) == DEFAULT_SIZE
     assert shot.std() > 10  # a rendered window, not a blank
+    assert not (tmp_path / "pyramid-explorer").exists()  # no settings written
 
 
-def test_screenshot_without_image_uses_the_default_sample(qapp, tmp_path):
+def test_screenshot_without_image_shows_the_default_sample(tmp_path):
     out = tmp_path / "sample.png"
-    assert launch.run(args(screenshot=str(out))) == 0
+    run = explorer("--screenshot", str(out), home=tmp_path)
+    assert run.returncode == 0, run.stderr
     assert cv2.imread(str(out)) is not None
 
 
-def test_screenshot_of_an_unreadable_image_fails_with_a_message(qapp, tmp_path, capsys):
-    bad = tmp_path / "bad.png"
-    bad.write_bytes(b"nope")
-    assert launch.run(args(image=str(bad), screenshot=str(tmp_path / "x.png"))) == 1
-    err = capsys.readouterr().err
-    assert "bad.png" in err and len(err.strip().splitlines()) == 1
-    assert not (tmp_path / "x.png").exists()
+@pytest.mark.parametrize(("content", "extra", "status", "says"), [
+    (b"nope", (), 1, "bad.png"),
+    (None, ("--level", "99"), 2, "out of range"),
+])
+def test_screenshot_failures_give_one_line_and_no_file(tmp_path, content, extra, status, says):
+    image = tmp_path / "bad.png"
+    if content is None:
+        write_png(image, make_image(8, 8))
+    else:
+        image.write_bytes(content)
+    out = tmp_path / "x.png"
+    run = explorer(str(image), "--screenshot", str(out), *extra, home=tmp_path)
+    assert run.returncode == status
+    lines = [line for line in run.stderr.splitlines() if line.startswith("pyramid-explorer")]
+    assert len(lines) == 1 and says in lines[0]
+    assert not out.exists()
 
 
-def test_bad_view_and_level_are_refused(qapp, tmp_path, capsys):
-    assert launch.run(args(view="nonsense", screenshot=str(tmp_path / "a.png"))) == 2
+def test_unknown_view_is_refused_before_any_window(capsys):
+    args = argparse.Namespace(image=None, screenshot="x.png", view="nonsense", level=None)
+    assert launch.run(args) == 2
     assert "views: pyramid, compare" in capsys.readouterr().err
-    image = write_png(tmp_path / "in.png", make_image(8, 8))
-    assert launch.run(args(image=image, level=99, screenshot=str(tmp_path / "b.png"))) == 2
-    assert "out of range" in capsys.readouterr().err
