@@ -43,6 +43,12 @@ class ViewLinker(QObject):
         self._units_per_pixel = max(max(width / w, height / h) for w, h in sizes)
         self._apply_all()
 
+    def set_camera(self, centre: tuple[float, float], units_per_pixel: float) -> None:
+        """Centre every view on `centre` (source coordinates) at `units_per_pixel` source pixels per
+        screen pixel."""
+        self._centre, self._units_per_pixel = centre, units_per_pixel
+        self._apply_all()
+
     def one_to_one(self) -> None:
         """One source pixel per screen pixel, around the current centre."""
         if self._centre is None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from guitools import make_image, wait_idle, write_png
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QWheelEvent
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
 from pyramid_explorer.app import controller as controller_module
@@ -393,3 +393,23 @@ def test_help_lists_the_shortcuts(qtbot, window):
     assert rows["Fit"] == "F" and rows["Coarser level"] == "PgDown"
     assert "Ctrl+O" in rows.values()
     dialogs[-1].close()
+
+
+def test_zoomed_in_pixels_are_crisp(qtbot, window, tmp_path):
+    """Display resampling must not blend pixels: at 16 screen pixels per image pixel every drawn
+    colour is one of the image's own colours."""
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, 256, (6, 8, 3), np.uint8)
+    window.controller.open_path(write_png(tmp_path / "tiny.png", image))
+    wait_idle(qtbot, window)
+    panel = window.pyramid_view.source
+    window.linker.set_camera((3.5, 2.5), 1 / 16)
+    panel.paint_now()
+    grabbed = panel._canvas.viewport().grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+    shot = np.frombuffer(grabbed.constBits(), np.uint8).reshape(grabbed.height(), grabbed.bytesPerLine())
+    shot = shot[:, :grabbed.width() * 3].reshape(grabbed.height(), grabbed.width(), 3)
+    box = panel.view_box.sceneBoundingRect()
+    inner = shot[int(box.top()) + 2:int(box.bottom()) - 2, int(box.left()) + 2:int(box.right()) - 2]
+    drawn = {tuple(c) for c in inner.reshape(-1, 3)}
+    assert drawn <= {tuple(c) for c in image.reshape(-1, 3)} | {(0, 0, 0)}  # and the black background
+    assert len(drawn) > 10
