@@ -163,6 +163,7 @@ class Controller(QObject):
     def _open(self, request: OpenRequest) -> None:
         self._debounce.stop()
         self.runner.cancel(_BUILD)
+        self.runner.cancel(_VIEW)  # for the image on screen; redone (mostly cached) if this open fails
         self.runner.submit(_OPEN, open_image, request, self._on_open_item, self._on_open_error)
 
     def _schedule(self) -> None:
@@ -250,6 +251,7 @@ class Controller(QObject):
 
     def _on_open_error(self, message: str) -> None:
         self.error.emit(f"Cannot open: {message}" if self._pending_path is None else message)
+        self._schedule()  # the current image stays: finish what its view was computing
 
     def _on_pyramid_item(self, item: object) -> None:
         if isinstance(item, Pyramid) and self.loaded is not None and item.image_id == self.loaded.image_id:

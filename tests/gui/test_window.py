@@ -413,3 +413,30 @@ def test_zoomed_in_pixels_are_crisp(qtbot, window, tmp_path):
     drawn = {tuple(c) for c in inner.reshape(-1, 3)}
     assert drawn <= {tuple(c) for c in image.reshape(-1, 3)} | {(0, 0, 0)}  # and the black background
     assert len(drawn) > 10
+
+
+def test_closing_the_window_during_a_job_stops_it(qtbot, opened, monkeypatch):
+    from pyramid_explorer.jobs import Progress
+
+    def endless(request):
+        while True:
+            yield Progress(0, 0, "endless test job")
+
+    monkeypatch.setattr(controller_module, "level_view", endless)
+    opened.controller.set_level(2)
+    qtbot.waitUntil(lambda: opened.controller.runner.active_threads() == 1)
+    opened.close()  # waits for the job to stop at its next step
+    assert opened.controller.runner.active_threads() == 0
+
+
+def test_opening_another_file_drops_the_old_images_work(qtbot, opened, tmp_path):
+    opened.show_view("compare")
+    shown: list[int] = []
+    opened.controller.mode_ready.connect(lambda r: shown.append(r.image_id))
+    path = write_png(tmp_path / "second.png", make_image(24, 30))
+    opened.controller.open_path(path)
+    qtbot.waitUntil(lambda: opened.controller.loaded.path == path)
+    wait_idle(qtbot, opened)
+    new_id = opened.controller.loaded.image_id
+    assert shown and shown[-1] == new_id
+    assert all(r.image_id == new_id for r in opened.compare_view.results.values())
