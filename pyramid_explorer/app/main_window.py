@@ -185,7 +185,7 @@ class MainWindow(QMainWindow):
         self.samples_menu.triggered.connect(self._on_sample_triggered)
         file_menu.addAction(a("export", "&Export...", "Ctrl+E", self._on_export_requested))
         file_menu.addSeparator()
-        file_menu.addAction(a("quit", "&Quit", QKeySequence.StandardKey.Quit, self.close))
+        file_menu.addAction(a("quit", "&Quit", "Ctrl+Q", self.close))
 
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(a("view_pyramid", "&Pyramid", "Ctrl+1", self._on_view_pyramid_requested))
