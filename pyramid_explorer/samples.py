@@ -16,7 +16,7 @@ from pyramid_explorer.core.probes import resolution_chart, zone_plate
 
 def _bundled(name: str) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
-        with resources.as_file(resources.files("pyramid_explorer") / "resources" / name) as path:
+        with resources.as_file(resources.files("pyramid_explorer.resources") / name) as path:
             return load_image(path)
 
     return load
