@@ -5,10 +5,10 @@ the job was superseded, so every step here is one bounded piece of work. Results
 carry the image id and level they answer, so the window can drop late ones and cache the rest.
 
 Placement convention (used by every `Layer`): an image whose pixels are `scale` source pixels wide
-has the outer edge of its pixel (0, 0) at source coordinate `origin`; pixel j of pyramid level i
-therefore has its centre at source coordinate (j + 0.5) * 2**i - 0.5, the half-pixel offset that
-pyrDown's sampling implies (scale 2**i, origin -0.5). Integer source coordinates are the centres of
-the source pixels.
+has the outer edge of its pixel (0, 0) at source coordinate `origin`. Integer source coordinates are
+the centres of the source pixels. pyrDown's 5-tap kernel is centred on source pixel 2j, so pixel j of
+pyramid level i is centred on source pixel 2**i * j: scale 2**i, origin -2**i / 2 (-0.5 at level 0,
+-1 at level 1, -2 at level 2), and a level-i pixel covers the source pixels it was computed around.
 """
 
 from __future__ import annotations
@@ -371,17 +371,22 @@ def value_histogram(display: np.ndarray, bins: int = 256) -> tuple[np.ndarray, n
 
 def make_layer(
     data: np.ndarray, level: int, *, signed: bool = False, scale: float | None = None,
-    origin: tuple[float, float] = (-0.5, -0.5), display: np.ndarray | None = None,
+    origin: tuple[float, float] | None = None, display: np.ndarray | None = None,
 ) -> Layer:
     """Wrap an array as a Layer of pyramid level `level` (scale 2**level unless given).
+
+    `origin` defaults to minus half a pixel, which centres pixel (0, 0) on source pixel (0, 0).
 
     `display` defaults to `data`, or for signed colour data to the mean over its colour channels.
     """
     if display is None:
         display = channel_mean(data) if signed else data
     limits = display_limits(display, signed)
+    scale = float(2**level if scale is None else scale)
+    if origin is None:
+        origin = (-scale / 2, -scale / 2)
     return Layer(data=data, display=display, limits=limits, signed=signed, level=level,
-                 scale=float(2**level if scale is None else scale), origin=origin,
+                 scale=scale, origin=origin,
                  pixels=quantize(display, limits), histogram=value_histogram(display))
 
 
@@ -571,7 +576,7 @@ def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResul
         top, left, height, width = region
         fine = p.gaussian[i][top:top + height, left:left + width]
         coarse = p.gaussian[i + 1][top // 2:(top + height + 1) // 2, left // 2:(left + width + 1) // 2]
-    origin = (left * 2**i - 0.5, top * 2**i - 0.5)
+    origin = (left * 2**i - 2**i / 2, top * 2**i - 2**i / 2)
     reference = fine.astype(np.float32)
     reference_mean = channel_mean(reference)  # difference of means = mean of differences, 3x cheaper
 
@@ -644,8 +649,12 @@ def _deconv_output(coarse: np.ndarray, settings: DeconvSettings) -> np.ndarray:
 
 
 def _aligned(output: np.ndarray, settings: DeconvSettings, height: int, width: int) -> np.ndarray:
-    """The stride-2 output cut to the finer level's grid (rounding a half-pixel offset down)."""
-    shift = math.floor(_deconv_offset(settings))
+    """The stride-2 output cut to the finer level's grid (rounding a half-pixel offset down).
+
+    Output pixels are half a coarse pixel's footprint wide, and the finer level's pixels sit half of
+    one of them inside a coarse pixel's edge (pyrDown centres coarse pixel j on fine pixel 2j).
+    """
+    shift = math.floor(_deconv_offset(settings) + 0.5)
     return _window(output, shift, shift, height, width)
 
 
@@ -657,10 +666,11 @@ def _deconv(image_id: int, level: int, settings: DeconvSettings, coarse: np.ndar
     kernel = deconv_kernel(settings)
     out = _deconv_output(coarse, settings)
     pixel = 2 ** (level + 1) / settings.stride  # output pixel width in source pixels
-    shift = _deconv_offset(settings) * pixel
-    # the coarse crop's outer corner is the fine crop's (`origin`); the output starts `shift` before it
+    # the coarse crop's outer corner lies half a fine pixel outside the fine crop's (`origin`), and the
+    # output starts `_deconv_offset` output pixels before the coarse corner
+    start = 2**level / 2 + _deconv_offset(settings) * pixel
     image = make_layer(to_dtype(out, coarse.dtype), level, scale=pixel,
-                       origin=(origin[0] - shift, origin[1] - shift))
+                       origin=(origin[0] - start, origin[1] - start))
     result = DeconvResult(image_id=image_id, level=level, settings=settings, kernel=kernel,
                           phase_sums=polyphase_sums(kernel, settings.stride).astype(np.float32),
                           verdict=overlap_verdict(kernel, settings.stride), image=image, difference=None,
