@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import functools
+import itertools
 import os
 import secrets
 import shutil
@@ -92,7 +93,7 @@ Runs = tuple[tuple[int, int], ...]  # (first index, count) of consecutive source
 
 
 def border_index(position: int, size: int, border: int) -> int:
-    """Which pixel of an axis of `size` pixels OpenCV reads at `position` under `border` (borderInterpolate)."""
+    """The pixel of an axis of `size` pixels that OpenCV reads at `position` (its borderInterpolate)."""
     if 0 <= position < size:
         return position
     if border == cv2.BORDER_REPLICATE:
@@ -179,7 +180,8 @@ def _reduce_tile(block: np.ndarray, border: int, rows: _Window, cols: _Window) -
     return cv2.pyrDown(block, borderType=border)[rows.start : rows.stop, cols.start : cols.stop]
 
 
-def _band_tile(fine: np.ndarray, coarse: np.ndarray, storage: str, rows: _Window, cols: _Window) -> np.ndarray:
+def _band_tile(fine: np.ndarray, coarse: np.ndarray, storage: str, rows: _Window,
+               cols: _Window) -> np.ndarray:
     """Laplacian band tile: fine - expand(coarse), as `core.pyramid.laplacian_pyramid` computes it."""
     if storage == "float32":
         fine, coarse = fine.astype(np.float32), coarse.astype(np.float32)
@@ -194,7 +196,7 @@ def _cast_tile(tile: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 def _orthogonal(rows: np.ndarray, cols: np.ndarray) -> tuple:
-    """Index selecting rows x cols; runs become slices (basic indexing, fast), the rest goes through np.ix_."""
+    """Index selecting rows x cols; runs become slices (basic indexing, fast), the rest np.ix_."""
     index = [slice(int(p[0]), int(p[-1]) + 1) if p[-1] - p[0] == len(p) - 1 and np.all(np.diff(p) == 1) else p
              for p in (rows, cols)]
     return np.ix_(*index) if all(isinstance(i, np.ndarray) for i in index) else tuple(index)
@@ -300,7 +302,8 @@ def _tile_bounds(size: int, chunk: int) -> list[tuple[int, int]]:
 
 def _tile_array(name: str, shape: tuple[int, ...], dtype: np.dtype, chunk: int,
                 tile_task: Callable[[int, int, int, int], tuple], sources: Sequence[_Source]) -> da.Array:
-    """A dask array of `shape` in chunk x chunk tiles; tile [y0, y1) x [x0, x1) is tile_task(y0, y1, x0, x1)."""
+    """A dask array of `shape` in chunk x chunk tiles; tile [y0, y1) x [x0, x1) is the task
+    tile_task(y0, y1, x0, x1) returns."""
     rows, cols = _tile_bounds(shape[0], chunk), _tile_bounds(shape[1], chunk)
     tail = (0,) * (len(shape) - 2)
     layer = {(name, i, j, *tail): tile_task(y0, y1, x0, x1)
@@ -416,7 +419,7 @@ def laplacian_pyramid(image: da.Array, levels: int | None = None, border: int = 
     _check_lazy_image(image)
     _check_options(image.shape, image.dtype, levels, border, storage, chunk)
     gauss = [_Chunks(level) for level in gaussian_pyramid(image, levels, border, chunk)]
-    bands = [_band(fine, coarse, border, storage, chunk) for fine, coarse in zip(gauss, gauss[1:], strict=False)]
+    bands = [_band(fine, coarse, border, storage, chunk) for fine, coarse in itertools.pairwise(gauss)]
     return [*bands, _cast(gauss[-1], np.dtype(_STORAGE_DTYPES[storage]), chunk)]
 
 
@@ -446,7 +449,7 @@ def _open_tiff_page(path: str, mtime_ns: int, level: int) -> zarr.Array:
     return zarr.open_array(tif.series[0].levels[level].pages[0].aszarr(), mode="r")
 
 
-def _tiff_levels(path: Path) -> list[da.Array] | None:
+def _tiff_levels(path: Path, chunk: int | None) -> list[da.Array] | None:
     """Every level of a TIFF as lazy arrays, or None when its first page needs `load_image`'s conversions
     (palette, min-is-white, under 8 bits, other sample types, an orientation tag, unusual axes)."""
     with tifffile.TiffFile(path) as tif:
@@ -465,7 +468,9 @@ def _tiff_levels(path: Path) -> list[da.Array] | None:
             break
         shape = (level.imagelength, level.imagewidth, *((samples,) if samples > 1 else ()))
         reader = _TiffPage(str(path), number, shape, np.dtype(level.dtype), axes)
-        tile = (level.tilelength or level.rowsperstrip or level.imagelength, level.tilewidth or level.imagewidth)
+        own = (level.tilelength or min(level.rowsperstrip, level.imagelength),
+               level.tilewidth or level.imagewidth)
+        tile = (chunk, chunk) if chunk else own
         name = f"tiff-{tokenize(str(path), os.stat(path).st_mtime_ns, number)}"
         arrays.append(da.from_array(reader, chunks=(*tile, *shape[2:]), name=name,
                                     meta=np.empty((0,) * len(shape), level.dtype)))
@@ -477,7 +482,7 @@ def _sniff_tiff(path: Path) -> bool:
         return fh.read(4) in (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")
 
 
-def stored_levels(path: str | os.PathLike[str]) -> list[da.Array]:
+def stored_levels(path: str | os.PathLike[str], chunk: int | None = None) -> list[da.Array]:
     """The levels a file already holds, lazily, finest first: an OME-Zarr image's datasets, a pyramidal
     TIFF's sub-resolutions, or [the image] for any other file `load_image` opens (one chunk).
 
@@ -487,9 +492,9 @@ def stored_levels(path: str | os.PathLike[str]) -> list[da.Array]:
     path = Path(path)
     try:
         if omezarr.is_ome_zarr(path):
-            levels = omezarr.open_levels(path)
+            levels = omezarr.open_levels(path, chunk)
         elif path.is_file() and _sniff_tiff(path):
-            levels = _tiff_levels(path) or [_loaded(path)]
+            levels = _tiff_levels(path, chunk) or [_loaded(path)]
         else:
             levels = [_loaded(path)]
         for number, level in enumerate(levels):
@@ -502,14 +507,14 @@ def stored_levels(path: str | os.PathLike[str]) -> list[da.Array]:
     return levels
 
 
-def lazy_image(path: str | os.PathLike[str]) -> da.Array:
+def lazy_image(path: str | os.PathLike[str], chunk: int | None = None) -> da.Array:
     """An image as a lazy dask array (H, W[, C]) without reading its pixels: level 0 of `stored_levels`.
 
     Big TIFFs (plain or pyramidal, tiled or striped, uint8/uint16/float32 grey/RGB/RGBA) are read region
     by region through tifffile's zarr store, OME-Zarr images through zarr; other images, and TIFFs that
     need conversions, are loaded whole by `load_image` (its pixel limit applies) as one chunk.
     """
-    return stored_levels(path)[0]
+    return stored_levels(path, chunk)[0]
 
 
 def _loaded(path: Path) -> da.Array:
@@ -594,7 +599,8 @@ class _Runner:
         budget = self.memory_limit - _rss_bytes()
         if budget < task_bytes:
             raise MemoryError(
-                f"the memory limit of {format_bytes(self.memory_limit)} leaves {format_bytes(max(budget, 0))} "
+                f"the memory limit of {format_bytes(self.memory_limit)} leaves "
+                f"{format_bytes(max(budget, 0))} "
                 f"after this process's own {format_bytes(_rss_bytes())}, and one tile task needs about "
                 f"{format_bytes(task_bytes)}: use a smaller chunk or a higher limit")
         return max(1, min(cores, budget // task_bytes))
@@ -694,7 +700,7 @@ def export_ome_zarr(source: str | os.PathLike[str] | da.Array, out_path: str | o
     failed writes.
     """
     started = time.monotonic()
-    image = source if isinstance(source, da.Array) else lazy_image(source)
+    image = source if isinstance(source, da.Array) else lazy_image(source, chunk)
     _check_lazy_image(image)
     count = _check_options(image.shape, image.dtype, levels, border, storage, chunk)
     limit = parse_bytes(memory_limit) if isinstance(memory_limit, str) else memory_limit
@@ -764,7 +770,8 @@ def _plan_export(image: da.Array, shapes: list[tuple[int, ...]], folder: Path, b
                      _stage_bytes("copy", chunk, channels, size))]
     for level in range(1, len(shapes)):
         array = _reduce(_Stored(gauss.arrays[level - 1]), border, chunk)
-        stages.append(_Stage(str(level), array, gauss.arrays[level], _stage_bytes("reduce", chunk, channels, size)))
+        stages.append(_Stage(str(level), array, gauss.arrays[level],
+                             _stage_bytes("reduce", chunk, channels, size)))
     groups = [gauss]
     if laplacian:
         dtype = np.dtype(_STORAGE_DTYPES[storage])
@@ -772,10 +779,11 @@ def _plan_export(image: da.Array, shapes: list[tuple[int, ...]], folder: Path, b
         bands = _Group("laplacian", sub, omezarr.create_image(sub, shapes, dtype, chunk))
         stored = [_Stored(array) for array in gauss.arrays]
         for level in range(len(shapes) - 1):
-            stages.append(_Stage(f"laplacian/{level}", _band(stored[level], stored[level + 1], border, storage, chunk),
-                                 bands.arrays[level], _stage_bytes("band", chunk, channels, size)))
-        stages.append(_Stage(f"laplacian/{len(shapes) - 1}", _cast(stored[-1], dtype, chunk), bands.arrays[-1],
-                             _stage_bytes("copy", chunk, channels, size)))
+            band = _band(stored[level], stored[level + 1], border, storage, chunk)
+            stages.append(_Stage(f"laplacian/{level}", band, bands.arrays[level],
+                                 _stage_bytes("band", chunk, channels, size)))
+        stages.append(_Stage(f"laplacian/{len(shapes) - 1}", _cast(stored[-1], dtype, chunk),
+                             bands.arrays[-1], _stage_bytes("copy", chunk, channels, size)))
         groups.append(bands)
     return stages, groups
 
@@ -799,9 +807,10 @@ def _finish_metadata(groups: Sequence[_Group], ranges: dict, count: int, image: 
         if group.key == "laplacian" and span is not None:
             reach = max(abs(span[0]), abs(span[1]))
             span = (-reach, reach)
-        method = "cv2.pyrDown" if group.key == "gaussian" else "band i = G[i] - cv2.pyrUp(G[i+1], size of G[i])"
-        meta = {"method": method, "version": cv2.__version__,
-                "kwargs": {"borderType": BORDERS[border]}, "storage": None if group.key == "gaussian" else storage}
+        gaussian = group.key == "gaussian"
+        method = "cv2.pyrDown" if gaussian else "band i = G[i] - cv2.pyrUp(G[i+1], size of G[i])"
+        meta = {"method": method, "version": cv2.__version__, "kwargs": {"borderType": BORDERS[border]},
+                "storage": None if gaussian else storage}
         group.group.attrs.update({
             "multiscales": omezarr.multiscales(group.key, count, channels, group.key, meta),
             "omero": omezarr.omero(channels, span, dtype),
@@ -842,7 +851,8 @@ def _describe(source: Any, image: da.Array, groups: Sequence[_Group], ranges: di
                        "kernels": "cv2.pyrDown / cv2.pyrUp: 5x5 binomial [1 4 6 4 1]/16 (x4 in pyrUp)",
                        "exact": "every level equals pyramid_explorer.core.pyramid gaussian_pyramid / "
                                 "laplacian_pyramid bit for bit",
-                       "pixel_centres": "level i pixel j is centred on level 0 pixel 2**i * j (translation 0)"},
+                       "pixel_centres": "level i pixel j is centred on level 0 pixel 2**i * j "
+                                        "(translation 0)"},
         "seconds": round(seconds, 3),
         "datasets": datasets,
     }

@@ -114,7 +114,7 @@ def is_ome_zarr(path: str | os.PathLike[str]) -> bool:
     return path.is_dir() and ((path / ".zgroup").is_file() or (path / "zarr.json").is_file())
 
 
-def open_levels(path: str | os.PathLike[str]) -> list[da.Array]:
+def open_levels(path: str | os.PathLike[str], chunk: int | None = None) -> list[da.Array]:
     """The levels of an OME-Zarr image, finest first, as lazy (H, W[, C]) dask arrays in stored chunks.
 
     Reads NGFF 0.4 and 0.5 `multiscales` (the first one); axes other than c, y and x must have size 1.
@@ -132,7 +132,9 @@ def open_levels(path: str | os.PathLike[str]) -> list[da.Array]:
         array = group[dataset["path"]]
         if not isinstance(array, zarr.Array) or array.ndim != len(names):
             raise ValueError(f"dataset {dataset['path']!r} does not match the {len(names)} axes {names}")
-        levels.append(_as_image(da.from_zarr(array), names))
+        tiles = None if chunk is None else tuple(
+            min(chunk, n) if name in ("y", "x") else n for name, n in zip(names, array.shape, strict=True))
+        levels.append(_as_image(da.from_zarr(array, chunks=tiles or array.chunks), names))
     return levels
 
 
@@ -142,7 +144,8 @@ def _as_image(array: da.Array, names: Sequence[str]) -> da.Array:
         raise ValueError(f"axes {list(names)} lack y and x")
     extra = [name for name in names if name not in ("c", "y", "x")]
     if any(size != 1 for name, size in zip(names, array.shape, strict=True) if name in extra):
-        raise ValueError(f"axes {list(names)} of shape {array.shape}: only 2-D images (one t and z) are supported")
+        raise ValueError(f"axes {list(names)} of shape {array.shape}: only 2-D images (one t, one z) "
+                         "are supported")
     kept = [name for name in names if name not in extra]
     image = array[tuple(0 if name in extra else slice(None) for name in names)]
     image = image.transpose([kept.index(name) for name in ("y", "x", "c") if name in kept])
