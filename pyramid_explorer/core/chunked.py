@@ -35,13 +35,14 @@ the same tasks run on the workers, which must see the output folder (and the inp
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime
-import functools
 import itertools
 import os
 import secrets
 import shutil
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -70,7 +71,7 @@ from pyramid_explorer.core.export import (
     ExportError,
     ExportProgress,
 )
-from pyramid_explorer.core.io import ImageLoadError, load_image
+from pyramid_explorer.core.io import ImageLoadError, load_image, probe_image
 from pyramid_explorer.core.pyramid import BORDERS, STORAGES, level_sizes, max_levels
 
 DEFAULT_CHUNK = 1024
@@ -436,17 +437,37 @@ class _TiffPage:
         self.ndim = len(shape)
 
     def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
-        store = _open_tiff_page(self.path, os.stat(self.path).st_mtime_ns, self.level)
+        store = _OPEN_TIFFS.page(self.path, self.level)
         if self.axes == "SYX":  # planar RGB: samples stored first
             return np.moveaxis(np.asarray(store[(key[2], key[0], key[1]) if len(key) == 3 else key]), 0, -1)
         return np.asarray(store[key])
 
 
-@functools.lru_cache(maxsize=8)
-def _open_tiff_page(path: str, mtime_ns: int, level: int) -> zarr.Array:
-    """tifffile's zarr view of a level's first page, opened once per process (the file stays open)."""
-    tif = tifffile.TiffFile(path)
-    return zarr.open_array(tif.series[0].levels[level].pages[0].aszarr(), mode="r")
+class _OpenTiffs:
+    """TIFF files kept open for reading in this process (parsing a big TIFF's header for every tile would
+    cost more than the tile); the least recently used file is closed beyond `size` open files."""
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self._open: collections.OrderedDict[tuple, tuple[tifffile.TiffFile, zarr.Array]]
+        self._open = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def page(self, path: str, level: int) -> zarr.Array:
+        """tifffile's zarr view of the first page of a level (a file changed on disk is opened anew)."""
+        key = (path, os.stat(path).st_mtime_ns, level)
+        with self._lock:
+            if key not in self._open:
+                tif = tifffile.TiffFile(path)
+                store = tif.series[0].levels[level].pages[0].aszarr()
+                self._open[key] = (tif, zarr.open_array(store, mode="r"))
+                while len(self._open) > self.size:
+                    self._open.popitem(last=False)[1][0].close()
+            self._open.move_to_end(key)
+            return self._open[key][1]
+
+
+_OPEN_TIFFS = _OpenTiffs()
 
 
 def _tiff_levels(path: Path, chunk: int | None) -> list[da.Array] | None:
@@ -477,11 +498,6 @@ def _tiff_levels(path: Path, chunk: int | None) -> list[da.Array] | None:
     return arrays
 
 
-def _sniff_tiff(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        return fh.read(4) in (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")
-
-
 def stored_levels(path: str | os.PathLike[str], chunk: int | None = None) -> list[da.Array]:
     """The levels a file already holds, lazily, finest first: an OME-Zarr image's datasets, a pyramidal
     TIFF's sub-resolutions, or [the image] for any other file `load_image` opens (one chunk).
@@ -493,7 +509,7 @@ def stored_levels(path: str | os.PathLike[str], chunk: int | None = None) -> lis
     try:
         if omezarr.is_ome_zarr(path):
             levels = omezarr.open_levels(path, chunk)
-        elif path.is_file() and _sniff_tiff(path):
+        elif probe_image(path).format == "TIFF":  # probing refuses what is not an image, in one line
             levels = _tiff_levels(path, chunk) or [_loaded(path)]
         else:
             levels = [_loaded(path)]
@@ -501,7 +517,7 @@ def stored_levels(path: str | os.PathLike[str], chunk: int | None = None) -> lis
             _check_lazy_image(level, f"level {number}")
     except ImageLoadError:
         raise
-    except (ValueError, KeyError, OSError, tifffile.TiffFileError) as error:
+    except (ValueError, KeyError, IndexError, OSError, tifffile.TiffFileError) as error:
         reason = getattr(error, "strerror", None) or str(error).splitlines()[0] or type(error).__name__
         raise ImageLoadError(path, reason) from None
     return levels
@@ -570,6 +586,9 @@ def _store_graph(stage: _Stage) -> tuple[HighLevelGraph, list[tuple]]:
     return HighLevelGraph.from_collections(name, layer, dependencies=[array]), list(layer)
 
 
+_CONNECT_TIMEOUT = "10s"  # to reach a scheduler; a cluster on the other side of a network can be slow
+
+
 class _Runner:
     """Runs stages on Dask's threaded scheduler within a memory budget, or on a distributed cluster."""
 
@@ -583,7 +602,7 @@ class _Runner:
                 raise ValueError("a scheduler address needs dask.distributed: pip install "
                                  "'pyramid-explorer[cluster]'") from None
             try:
-                self.client = Client(scheduler, timeout="10s", set_as_default=False)
+                self.client = Client(scheduler, timeout=_CONNECT_TIMEOUT, set_as_default=False)
             except OSError as error:
                 raise ValueError(f"cannot connect to the Dask scheduler at {scheduler}: {error}") from None
 
@@ -632,7 +651,7 @@ class _Runner:
 
         futures = self.client.get(dict(graph), keys, sync=False)
         try:
-            for future in as_completed(futures):
+            for future in as_completed(futures, loop=self.client.loop):
                 on_tile(future.result())
         except BaseException:
             self.client.cancel(futures)
