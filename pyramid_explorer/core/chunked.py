@@ -188,7 +188,8 @@ def _band_tile(fine: np.ndarray, coarse: np.ndarray, storage: str, rows: _Window
         fine, coarse = fine.astype(np.float32), coarse.astype(np.float32)
     up = cv2.pyrUp(coarse, dstsize=(cols.size, rows.size))[rows.start : rows.stop, cols.start : cols.stop]
     if storage == "float32":
-        return fine - up
+        fine -= up  # a float32 copy already
+        return fine
     return cv2.subtract(fine, up, dtype=cv2.CV_16S if storage == "int16" else -1)
 
 
