@@ -715,6 +715,7 @@ def export_ome_zarr(source: str | os.PathLike[str] | da.Array, out_path: str | o
     `progress(ExportProgress)` is called after each tile (`path` names the level being written) and
     `cancel()` polled then; when it returns True the export stops. Everything is written in a hidden sibling
     folder renamed at the end, so a cancelled, interrupted (Ctrl+C) or failed export leaves nothing behind.
+    `levels` beyond the image's are clamped, as `core.export` does (the manifest records both numbers).
     Raises ExportConflictError when `out_path` exists (unless `force`), ImageLoadError for unreadable
     input, MemoryError when one tile cannot fit the limit, ValueError for bad arguments, ExportError for
     failed writes.
@@ -722,6 +723,9 @@ def export_ome_zarr(source: str | os.PathLike[str] | da.Array, out_path: str | o
     started = time.monotonic()
     image = source if isinstance(source, da.Array) else lazy_image(source, chunk)
     _check_lazy_image(image)
+    requested = levels
+    if isinstance(levels, int | np.integer) and not isinstance(levels, bool):
+        levels = min(int(levels), max_levels(image.shape))  # as core.export does: clamped to the image's
     count = _check_options(image.shape, image.dtype, levels, border, storage, chunk)
     limit = parse_bytes(memory_limit) if isinstance(memory_limit, str) else memory_limit
     out = Path(out_path).absolute()
@@ -752,7 +756,8 @@ def export_ome_zarr(source: str | os.PathLike[str] | da.Array, out_path: str | o
             runner.run(stage, on_tile)
         ranges = {label: _merge_ranges(found) for label, found in ranges.items()}
         seconds = time.monotonic() - started
-        manifest = _describe(source, image, groups, ranges, count, border, storage, chunk, seconds)
+        manifest = _describe(source, image, groups, ranges, (count, requested), border, storage, chunk,
+                             seconds)
         _finish_metadata(groups, ranges, count, image, border, storage)
         omezarr.write_manifest(partial / MANIFEST_NAME, manifest)
         _replace(partial, out)
@@ -837,9 +842,11 @@ def _finish_metadata(groups: Sequence[_Group], ranges: dict, count: int, image: 
         })
 
 
-def _describe(source: Any, image: da.Array, groups: Sequence[_Group], ranges: dict, count: int, border: int,
-              storage: str, chunk: int, seconds: float) -> dict[str, Any]:
-    """The manifest: what was exported from what, how, and what each dataset holds."""
+def _describe(source: Any, image: da.Array, groups: Sequence[_Group], ranges: dict, levels: tuple[int, Any],
+              border: int, storage: str, chunk: int, seconds: float) -> dict[str, Any]:
+    """The manifest: what was exported from what, how, and what each dataset holds.
+
+    `levels` is (levels written, levels requested)."""
     path = None if isinstance(source, da.Array) else Path(source).absolute()
     stat = path.stat() if path is not None and path.is_file() else None
     datasets = []
@@ -866,7 +873,8 @@ def _describe(source: Any, image: da.Array, groups: Sequence[_Group], ranges: di
                    "dtype": str(image.dtype), "bytes": None if stat is None else stat.st_size,
                    "modified": None if stat is None else datetime.datetime.fromtimestamp(
                        stat.st_mtime, datetime.UTC).isoformat(timespec="seconds")},
-        "parameters": {"levels": count, "border": BORDERS[border], "border_code": border, "storage": storage,
+        "parameters": {"levels": levels[0], "levels_requested": levels[1], "border": BORDERS[border],
+                       "border_code": border, "storage": storage,
                        "chunk": chunk, "factor": 2,
                        "kernels": "cv2.pyrDown / cv2.pyrUp: 5x5 binomial [1 4 6 4 1]/16 (x4 in pyrUp)",
                        "exact": "every level equals pyramid_explorer.core.pyramid gaussian_pyramid / "
