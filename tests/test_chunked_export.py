@@ -225,7 +225,7 @@ def test_existing_output_is_kept_unless_forced(tmp_path):
 
 def test_memory_limit_sets_the_threads_or_refuses(tmp_path):
     image = random_image((64, 64), np.uint8, 3)
-    with pytest.raises(MemoryError, match="use a smaller chunk"):
+    with pytest.raises(chunked.MemoryLimitError, match="use a smaller chunk"):
         export(image, tmp_path / "out.ome.zarr", chunk=4096, memory_limit="300MB")
     assert entries(tmp_path) == []
     runner = chunked._Runner(None, chunked._rss_bytes() + 10 * 2**20)

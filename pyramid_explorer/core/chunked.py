@@ -546,6 +546,10 @@ class _Cancelled(Exception):
     """The export's `cancel()` returned True."""
 
 
+class MemoryLimitError(ValueError):
+    """The memory limit is too small for even one tile task at the chunk size asked for."""
+
+
 def _rss_bytes() -> int:
     """Resident memory of this process now (Linux), else its peak so far (other Unixes), else 0."""
     with contextlib.suppress(OSError, ValueError, IndexError):
@@ -618,7 +622,7 @@ class _Runner:
             return cores
         budget = self.memory_limit - _rss_bytes()
         if budget < task_bytes:
-            raise MemoryError(
+            raise MemoryLimitError(
                 f"the memory limit of {format_bytes(self.memory_limit)} leaves "
                 f"{format_bytes(max(budget, 0))} "
                 f"after this process's own {format_bytes(_rss_bytes())}, and one tile task needs about "
@@ -717,8 +721,8 @@ def export_ome_zarr(source: str | os.PathLike[str] | da.Array, out_path: str | o
     folder renamed at the end, so a cancelled, interrupted (Ctrl+C) or failed export leaves nothing behind.
     `levels` beyond the image's are clamped, as `core.export` does (the manifest records both numbers).
     Raises ExportConflictError when `out_path` exists (unless `force`), ImageLoadError for unreadable
-    input, MemoryError when one tile cannot fit the limit, ValueError for bad arguments, ExportError for
-    failed writes.
+    input, MemoryLimitError (a ValueError) when one tile cannot fit the limit, ValueError for other bad
+    arguments, ExportError for failed writes.
     """
     started = time.monotonic()
     image = source if isinstance(source, da.Array) else lazy_image(source, chunk)
