@@ -228,8 +228,10 @@ def test_memory_limit_sets_the_threads_or_refuses(tmp_path):
     with pytest.raises(chunked.MemoryLimitError, match="use a smaller chunk"):
         export(image, tmp_path / "out.ome.zarr", chunk=4096, memory_limit="300MB")
     assert entries(tmp_path) == []
-    runner = chunked._Runner(None, chunked._rss_bytes() + 10 * 2**20)
+    runner = chunked._Runner(None, None)
+    runner.memory_limit = runner.baseline + chunked._RESERVE + 10 * 2**20
     assert runner.workers(4 * 2**20) == min(os.cpu_count(), 2)
+    assert runner.workers(10 * 2**20) == 1
     assert export(image, tmp_path / "ok.ome.zarr", chunk=16, memory_limit="2GB").manifest is not None
 
 
