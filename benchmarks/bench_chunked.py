@@ -14,7 +14,6 @@ levels equal the engine's bit for bit. No timing asserts.
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import resource
 import shutil
@@ -33,17 +32,13 @@ from pyramid_explorer.core.pyramid import gaussian_pyramid, laplacian_pyramid
 CROP = 4000
 
 
-@functools.cache
-def _photo() -> np.ndarray:
+def synthetic_block(size: int, block_info: dict | None = None) -> np.ndarray:
+    """The pixels of one chunk of the synthetic image, from its position alone (self-contained, so that
+    cluster workers can run it: this script is not importable there)."""
     from skimage import data
 
-    return data.astronaut()  # 512 x 512 RGB, public domain
-
-
-def synthetic_block(size: int, block_info: dict | None = None) -> np.ndarray:
-    """The pixels of one chunk of the synthetic image, from its position alone."""
     (y0, y1), (x0, x1), _ = block_info[None]["array-location"]
-    photo = _photo()
+    photo = data.astronaut()  # 512 x 512 RGB, public domain
     ys, xs = np.arange(y0, y1), np.arange(x0, x1)
     tile = photo.take(ys % photo.shape[0], axis=0).take(xs % photo.shape[1], axis=1)
     ramp = ((ys[:, None] + xs[None, :]) * (48 / (2 * size))).astype(np.int16)
