@@ -262,3 +262,16 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r"cannot connect to the Dask scheduler at tcp://127\.0\.0\.1:9"):
         export(random_image((8, 8), np.uint8), tmp_path / "x.zarr", scheduler="tcp://127.0.0.1:9")
     assert entries(tmp_path) == []
+
+
+def test_ngff_05_images_on_zarr_3_are_read_too(tmp_path):
+    image = random_image((21, 34), np.uint16, 3, seed=8)
+    group = zarr.open_group(str(tmp_path / "v3.ome.zarr"), mode="w", zarr_format=3)
+    group.create_array("s0", data=np.moveaxis(image, -1, 0)[None], chunks=(1, 3, 8, 8))
+    axes = [{"name": "t", "type": "time"}, {"name": "c", "type": "channel"},
+            {"name": "y", "type": "space"}, {"name": "x", "type": "space"}]
+    transforms = [{"type": "scale", "scale": [1.0, 1.0, 1.0, 1.0]}]
+    group.attrs["ome"] = {"version": "0.5", "multiscales": [
+        {"axes": axes, "datasets": [{"path": "s0", "coordinateTransformations": transforms}]}]}
+    (level,) = chunked.stored_levels(tmp_path / "v3.ome.zarr")
+    assert level.shape == image.shape and level.compute().tobytes() == image.tobytes()
