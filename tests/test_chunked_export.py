@@ -237,13 +237,19 @@ def test_memory_limit_sets_the_threads_or_refuses(tmp_path):
 
 @pytest.mark.cluster
 def test_a_local_cluster_writes_the_same_bytes(tmp_path):
-    """Two worker processes on loopback, connected by address as the command line does."""
+    """Two worker processes on loopback, connected by address as the command line does; cancelling there
+    leaves nothing either."""
     distributed = pytest.importorskip("distributed")
     image = random_image((150, 211), np.float32, 3, seed=7)
     export(image, tmp_path / "local.ome.zarr", chunk=32)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None) as cluster:
-        export(image, tmp_path / "cluster.ome.zarr", chunk=32, scheduler=cluster.scheduler_address)
+        address = cluster.scheduler_address
+        export(image, tmp_path / "cluster.ome.zarr", chunk=32, scheduler=address)
+        seen = []
+        cancelled = export(image, tmp_path / "cancelled.ome.zarr", chunk=32, scheduler=address,
+                           progress=seen.append, cancel=lambda: len(seen) >= 3)
+        assert cancelled.cancelled and entries(tmp_path) == ["cluster.ome.zarr", "local.ome.zarr"]
     differ = []
 
     def compare(diff):
