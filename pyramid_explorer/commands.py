@@ -61,9 +61,9 @@ examples:
 kinds:   {", ".join(KINDS)} (or "all"; default: {",".join(DEFAULT_KINDS)}, or gaussian for ome-tiff)
 modes:   {", ".join(MODES)} (or "all", the default)
 formats: tiff (exact, the data's own dtype), npy (exact), png (Gaussian exact, signed kinds as a
-         visualisation), ome-tiff (one pyramidal file of the Gaussian levels), ome-zarr (Gaussian and
-         Laplacian pyramids of images of any size, bit-identical to the other formats; inputs may also be
-         OME-Zarr folders; Ctrl+C leaves no partial folder)
+         visualisation), ome-tiff (one pyramidal file of the Gaussian levels), ome-zarr (images of any
+         size: the Gaussian levels always, the Laplacian bands unless --kinds gaussian, bit-identical to
+         the other formats; inputs may also be OME-Zarr folders; Ctrl+C leaves no partial folder)
 
 Existing files are never overwritten without --force; nothing is written when one is in the way.
 Exit status: 0 everything written, 1 some inputs failed (the others are exported), 2 bad usage.

@@ -281,3 +281,18 @@ def test_ngff_05_images_on_zarr_3_are_read_too(tmp_path):
         {"axes": axes, "datasets": [{"path": "s0", "coordinateTransformations": transforms}]}]}
     (level,) = chunked.stored_levels(tmp_path / "v3.ome.zarr")
     assert level.shape == image.shape and level.compute().tobytes() == image.tobytes()
+
+
+def test_level_pixels_sit_where_the_coordinate_transformations_put_them(tmp_path):
+    """On a ramp image (value = x), level i's pixel j holds the x of the level-0 pixel it is centred on,
+    and the metadata must say the same: x = scale * j + translation (pyrDown's kernel is symmetric about
+    2j, so the translation is 0, not the (2**i - 1) / 2 of 2x2 averaging)."""
+    ramp = np.tile(np.arange(256, dtype=np.float32), (8, 1))
+    export(ramp, tmp_path / "ramp.ome.zarr", chunk=64, levels=4, laplacian=False)
+    (scales,) = zarr.open_group(str(tmp_path / "ramp.ome.zarr"), mode="r").attrs["multiscales"]
+    levels = chunked.stored_levels(tmp_path / "ramp.ome.zarr")
+    for level, dataset in zip(levels, scales["datasets"], strict=True):
+        scale, shift = (t[t["type"]][-1] for t in dataset["coordinateTransformations"])
+        row = level[0].compute()
+        inside = np.arange(4, len(row) - 4)  # away from the reflected border
+        np.testing.assert_allclose(row[inside], scale * inside + shift, atol=1e-4)
