@@ -134,7 +134,8 @@ def build_export_parser() -> argparse.ArgumentParser:
                      help="tile side of the computation and of the stored chunks (default: 1024)")
     big.add_argument("--memory-limit", metavar="SIZE",
                      help="memory this process may use, e.g. 2GB; sets the number of worker threads "
-                          "(default: no limit, one thread per core)")
+                          "(default: no limit, one thread per core; with --scheduler the workers' own "
+                          "limits apply)")
     big.add_argument("--scheduler", metavar="ADDRESS",
                      help="run on the dask.distributed scheduler at ADDRESS (e.g. tcp://10.0.0.5:8786); its "
                           "workers must see the input and --out at the same paths")

@@ -525,7 +525,7 @@ def stored_levels(path: str | os.PathLike[str], chunk: int | None = None) -> lis
     except ImageLoadError:
         raise
     except (ValueError, KeyError, IndexError, OSError, tifffile.TiffFileError) as error:
-        reason = getattr(error, "strerror", None) or str(error).splitlines()[0] or type(error).__name__
+        reason = getattr(error, "strerror", None) or (str(error).splitlines() or [type(error).__name__])[0]
         raise ImageLoadError(path, reason) from None
     return levels
 
@@ -542,7 +542,8 @@ def lazy_image(path: str | os.PathLike[str], chunk: int | None = None) -> da.Arr
 
 def _loaded(path: Path) -> da.Array:
     image = load_image(path)
-    return da.from_array(image, chunks=image.shape, name=f"image-{tokenize(str(path), image)}")
+    name = f"image-{tokenize(str(path), os.stat(path).st_mtime_ns)}"
+    return da.from_array(image, chunks=image.shape, name=name)
 
 
 # ---------------------------------------------------------------------------------------- execution
@@ -725,7 +726,8 @@ def export_ome_zarr(source: str | os.PathLike[str] | da.Array, out_path: str | o
     describing both; every level equals the in-memory engine's bit for bit.
 
     Runs on Dask's local threaded scheduler, with as many threads as `memory_limit` (bytes or "2GB")
-    allows for tiles of `chunk` pixels, or on the `dask.distributed` scheduler at address `scheduler`.
+    allows for tiles of `chunk` pixels, or on the `dask.distributed` scheduler at address `scheduler`
+    (whose workers have their own memory limits; `memory_limit` is then not used).
     `progress(ExportProgress)` is called after each tile (`path` names the level being written) and
     `cancel()` polled then; when it returns True the export stops. Everything is written in a hidden sibling
     folder renamed at the end, so a cancelled, interrupted (Ctrl+C) or failed export leaves nothing behind.
