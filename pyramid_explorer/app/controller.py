@@ -34,8 +34,8 @@ from pyramid_explorer.jobs import (
     export,
     level_view,
     mosaic,
-    open_image,
 )
+from pyramid_explorer.jobs_lazy import StoredImage, open_any
 
 VIEWS = ("pyramid", "compare")
 DEBOUNCE_MS = 30
@@ -46,6 +46,7 @@ class Controller(QObject):
     """State of the explorer and the requests it implies."""
 
     image_loaded = Signal(object)  # LoadedImage
+    stored_opened = Signal(object)  # jobs_lazy.StoredImage: a stored pyramid, shown by the lazy view
     pyramid_changed = Signal(object)  # Pyramid
     level_changed = Signal(int)
     level_view_ready = Signal(object)  # LevelView
@@ -67,6 +68,7 @@ class Controller(QObject):
         self.cache = ResultCache(self.memory_budget // 2)
         self.loaded: LoadedImage | None = None
         self.pyramid: Pyramid | None = None
+        self.stored: StoredImage | None = None
         self.level = 0
         self.depth: int | None = None  # None: every level down to 1 pixel
         self.view = "pyramid"
@@ -93,14 +95,21 @@ class Controller(QObject):
 
     def set_level(self, level: int) -> None:
         """Select a level everywhere (clamped to the pyramid); the views update after a short debounce."""
-        if self.pyramid is not None:
-            level = max(0, min(level, self.pyramid.levels - 1))
+        count = self.level_count()
+        if count is not None:
+            level = max(0, min(level, count - 1))
         level = max(0, level)
         if level == self.level:
             return
         self.level = level
         self.level_changed.emit(level)
         self._schedule()
+
+    def level_count(self) -> int | None:
+        """Levels of the pyramid built or stored, None while there is none."""
+        if self.stored is not None:
+            return len(self.stored.levels)
+        return None if self.pyramid is None else self.pyramid.levels
 
     def step_level(self, delta: int) -> None:
         self.set_level(self.level + delta)
@@ -164,7 +173,7 @@ class Controller(QObject):
         self._debounce.stop()
         self.runner.cancel(_BUILD)
         self.runner.cancel(_VIEW)  # for the image on screen; redone (mostly cached) if this open fails
-        self.runner.submit(_OPEN, open_image, request, self._on_open_item, self._on_open_error)
+        self.runner.submit(_OPEN, open_any, request, self._on_open_item, self._on_open_error)
 
     def _schedule(self) -> None:
         self._debounce.start()
@@ -243,9 +252,16 @@ class Controller(QObject):
     def _on_open_item(self, item: object) -> None:
         if isinstance(item, LoadedImage):
             self.cache.clear()
-            self.loaded, self.pyramid = item, None
+            self.loaded, self.pyramid, self.stored = item, None, None
             self.image_loaded.emit(item)
             self.status.emit(f"Opened {item.name}")
+        elif isinstance(item, StoredImage):
+            self.cache.clear()
+            self.loaded, self.pyramid, self.stored = None, None, item
+            self.stored_opened.emit(item)
+            self.level = 0
+            self.level_changed.emit(0)
+            self.status.emit(f"Opened {item.name}: {len(item.levels)} stored levels, read region by region")
         elif isinstance(item, Pyramid):
             self._set_pyramid(item)
 

@@ -54,12 +54,13 @@ class ScreenshotTaker:
         if self._elapsed > SCREENSHOT_TIMEOUT_MS:
             self._finish(1, "pyramid-explorer: timed out waiting for the computations")
             return
-        if not self.window.is_settled() or c.pyramid is None:
+        count = c.level_count()
+        if not self.window.is_settled() or count is None:
             return
         if not self._level_set:
             self._level_set = True
-            if not 0 <= self.level < c.pyramid.levels:
-                last = c.pyramid.levels - 1
+            if not 0 <= self.level < count:
+                last = count - 1
                 self._finish(2, f"pyramid-explorer: level {self.level} is out of range 0..{last}")
                 return
             c.set_level(self.level)

@@ -50,9 +50,15 @@ class LevelTableModel(QAbstractTableModel):
         self._pixmaps: dict[int, QPixmap] = {}
 
     def set_pyramid(self, pyramid: Pyramid | None) -> None:
+        if pyramid is None:
+            self.set_rows((), ())
+        else:
+            self.set_rows(pyramid.stats, pyramid.thumbnails)
+
+    def set_rows(self, stats: tuple[LevelStats, ...], thumbnails: tuple[np.ndarray, ...]) -> None:
+        """One row per level (NaN statistics show as "-"), with a thumbnail each."""
         self.beginResetModel()
-        self._stats = () if pyramid is None else pyramid.stats
-        self._thumbnails = () if pyramid is None else pyramid.thumbnails
+        self._stats, self._thumbnails = stats, thumbnails
         self._pixmaps.clear()
         self.endResetModel()
 

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 
 from pyramid_explorer.app.level_model import LevelTableModel
 from pyramid_explorer.jobs import THUMBNAIL_SIZE, Pyramid
+from pyramid_explorer.jobs_lazy import StoredImage
 
 
 class LevelPanel(QWidget):
@@ -60,6 +61,7 @@ class LevelPanel(QWidget):
         layout.addWidget(self.table, 1)
 
     def set_pyramid(self, pyramid: Pyramid, max_depth: int) -> None:
+        self.depth.setEnabled(True)
         self.model.set_pyramid(pyramid)
         self.level.blockSignals(True)
         self.level.setRange(0, pyramid.levels - 1)
@@ -68,6 +70,19 @@ class LevelPanel(QWidget):
         self.depth.setRange(1, max_depth)
         self.depth.setValue(pyramid.levels)
         self.depth.blockSignals(False)
+
+    def set_stored(self, image: StoredImage) -> None:
+        """The levels a file holds: they are read, not built, so the depth is theirs."""
+        self.model.set_rows(image.stats, image.thumbnails)
+        count = len(image.levels)
+        self.level.blockSignals(True)
+        self.level.setRange(0, count - 1)
+        self.level.blockSignals(False)
+        self.depth.blockSignals(True)
+        self.depth.setRange(1, count)
+        self.depth.setValue(count)
+        self.depth.blockSignals(False)
+        self.depth.setEnabled(False)
 
     def show_level(self, level: int) -> None:
         """Reflect the selected level without echoing it back as a user choice."""

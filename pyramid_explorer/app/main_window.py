@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QStackedWidget,
     QTabWidget,
     QToolButton,
     QVBoxLayout,
@@ -27,6 +28,8 @@ from pyramid_explorer.app.compare_view import CompareView
 from pyramid_explorer.app.controller import VIEWS, Controller
 from pyramid_explorer.app.dialogs import ShortcutsDialog
 from pyramid_explorer.app.export_dialog import ExportDialog
+from pyramid_explorer.app.lazy_controller import LazyController
+from pyramid_explorer.app.lazy_view import LazyView
 from pyramid_explorer.app.level_panel import LevelPanel
 from pyramid_explorer.app.linking import ViewLinker
 from pyramid_explorer.app.pyramid_view import PyramidView
@@ -36,6 +39,7 @@ from pyramid_explorer.app.settings import AppSettings
 from pyramid_explorer.core.export import ExportResult
 from pyramid_explorer.core.pyramid import max_levels
 from pyramid_explorer.jobs import DeconvResult, LevelView, LoadedImage, ModeResult, Mosaic, Pyramid
+from pyramid_explorer.jobs_lazy import StoredImage, stored_pyramid
 from pyramid_explorer.samples import SAMPLES
 
 OPEN_FILTERS = ";;".join((
@@ -97,8 +101,11 @@ class MainWindow(QMainWindow):
         self.render_queue = RenderQueue(self)
         self.pyramid_view = PyramidView(self.render_queue)
         self.compare_view = CompareView(self.render_queue)
+        self.lazy_view = LazyView(self.render_queue)  # stored pyramids, in place of the tabs
+        self.lazy = LazyController(self.controller, self)
         self.linker = ViewLinker(self)
         self._source_shape: tuple[int, ...] | None = None
+        self._lazy_fit_pending = False
 
         self.tabs = QTabWidget()
         self.tabs.addTab(self.pyramid_view, "Pyramid")
@@ -108,7 +115,10 @@ class MainWindow(QMainWindow):
         column = QVBoxLayout(central)
         column.setContentsMargins(2, 2, 2, 2)
         column.addWidget(self.banner)
-        column.addWidget(self.tabs, 1)
+        self.central_stack = QStackedWidget()
+        self.central_stack.addWidget(self.tabs)
+        self.central_stack.addWidget(self.lazy_view)
+        column.addWidget(self.central_stack, 1)
         self.setCentralWidget(central)
 
         self.level_panel = LevelPanel()
@@ -122,7 +132,7 @@ class MainWindow(QMainWindow):
         scroll.setWidgetResizable(True)
         self.readout_dock = self._dock("Pixel readout", "readoutDock", scroll)
         self.readout = PixelReadout(self.readout_label, self)
-        for panel in [*self.pyramid_view.panels, *self.compare_view.panels]:
+        for panel in [*self.pyramid_view.panels, *self.compare_view.panels, self.lazy_view.panel]:
             self.readout.add(panel)
             if panel.linked:
                 self.linker.add(panel.view_box)
@@ -176,6 +186,8 @@ class MainWindow(QMainWindow):
         a = self._action
         file_menu = self.menuBar().addMenu("&File")
         file_menu.addAction(a("open", "&Open...", QKeySequence.StandardKey.Open, self._on_open_requested))
+        file_menu.addAction(a("open_folder", "Open OME-Zarr &folder...", "Ctrl+Shift+O",
+                              self._on_open_folder_requested))
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._on_recent_menu_about_to_show)
         self.recent_menu.triggered.connect(self._on_recent_triggered)
@@ -216,6 +228,14 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         c = self.controller
         c.image_loaded.connect(self._on_image_loaded)
+        c.stored_opened.connect(self._on_stored_opened)
+        self.lazy.region_ready.connect(self.lazy_view.show_region)
+        self.lazy.auto_changed.connect(self.lazy_view.set_auto)
+        self.lazy.error.connect(self._on_error)
+        self.lazy_view.auto_toggled.connect(self.lazy.set_auto)
+        self.lazy_view.view_changed.connect(self.lazy.set_view)
+        self.lazy_view.panel.view_box.sigResized.connect(self._on_lazy_view_resized)
+        self.lazy_view.panel.view_box.sigRangeChangedManually.connect(self._on_lazy_view_moved)
         c.pyramid_changed.connect(self._on_pyramid_changed)
         c.level_changed.connect(self._on_level_changed)
         c.level_view_ready.connect(self._on_level_view_ready)
@@ -264,7 +284,7 @@ class MainWindow(QMainWindow):
 
     def is_settled(self) -> bool:
         """Nothing computing, nothing waiting to be computed or drawn: what is shown is final."""
-        return self.controller.is_idle() and self.render_queue.empty
+        return self.controller.is_idle() and self.lazy.is_idle() and self.render_queue.empty
 
     @property
     def lock_contrast(self) -> bool:
@@ -274,6 +294,11 @@ class MainWindow(QMainWindow):
 
     def _on_open_requested(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open image", self.settings.last_folder, OPEN_FILTERS)
+        if path:
+            self.controller.open_path(path)
+
+    def _on_open_folder_requested(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open OME-Zarr folder", self.settings.last_folder)
         if path:
             self.controller.open_path(path)
 
@@ -377,12 +402,32 @@ class MainWindow(QMainWindow):
     def _on_image_loaded(self, loaded: LoadedImage) -> None:
         self.banner.hide()
         self.setWindowTitle(f"{loaded.name} - Pyramid Explorer")
+        self.central_stack.setCurrentWidget(self.tabs)
         self.pyramid_view.show_source(loaded)
         if loaded.path is not None and self._persist:
             self.settings.add_recent(loaded.path)
         self._source_shape = loaded.image.shape
         h, w = loaded.image.shape[:2]
         self.linker.fit(-0.5, -0.5, w, h)
+
+    def _on_stored_opened(self, image: StoredImage) -> None:
+        self.banner.hide()
+        self.setWindowTitle(f"{image.name} - Pyramid Explorer")
+        self.central_stack.setCurrentWidget(self.lazy_view)
+        self.level_panel.set_stored(image)
+        self.lazy_view.set_image(image)
+        if self._persist:
+            self.settings.add_recent(image.path)
+        self._source_shape = image.shape
+        self._lazy_fit_pending = True  # the view gets its size only once laid out: fit again then
+        self._on_fit_requested()
+
+    def _on_lazy_view_resized(self) -> None:
+        if self._lazy_fit_pending:
+            self._on_fit_requested()
+
+    def _on_lazy_view_moved(self) -> None:
+        self._lazy_fit_pending = False
 
     def _on_pyramid_changed(self, pyramid: Pyramid) -> None:
         self.level_panel.set_pyramid(pyramid, max_levels(pyramid.gaussian[0].shape))
@@ -428,11 +473,13 @@ class MainWindow(QMainWindow):
 
 
 def _first_local_file(event: QDragEnterEvent | QDropEvent) -> str | None:
+    """The first dropped local file, or Zarr folder (an OME-Zarr image is a folder)."""
     mime = event.mimeData()
     if not mime.hasUrls():
         return None
     for url in mime.urls():
-        if url.isLocalFile() and os.path.isfile(url.toLocalFile()):
-            return url.toLocalFile()
+        path = url.toLocalFile() if url.isLocalFile() else ""
+        if os.path.isfile(path) or (os.path.isdir(path) and stored_pyramid(path) is not None):
+            return path
     return None
 
