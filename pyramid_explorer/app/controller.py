@@ -258,9 +258,8 @@ class Controller(QObject):
         elif isinstance(item, StoredImage):
             self.cache.clear()
             self.loaded, self.pyramid, self.stored = None, None, item
+            self.level = 0  # the views start at level 0 (the lazy view then follows the zoom)
             self.stored_opened.emit(item)
-            self.level = 0
-            self.level_changed.emit(0)
             self.status.emit(f"Opened {item.name}: {len(item.levels)} stored levels, read region by region")
         elif isinstance(item, Pyramid):
             self._set_pyramid(item)

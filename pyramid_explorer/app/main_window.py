@@ -235,7 +235,8 @@ class MainWindow(QMainWindow):
         self.lazy_view.auto_toggled.connect(self.lazy.set_auto)
         self.lazy_view.view_changed.connect(self.lazy.set_view)
         self.lazy_view.panel.view_box.sigResized.connect(self._on_lazy_view_resized)
-        self.lazy_view.panel.view_box.sigRangeChangedManually.connect(self._on_lazy_view_moved)
+        self.lazy_view.panel.view_box.sigRangeChangedManually.connect(self._on_lazy_view_settled)
+        self.lazy.region_ready.connect(self._on_lazy_view_settled)
         c.pyramid_changed.connect(self._on_pyramid_changed)
         c.level_changed.connect(self._on_level_changed)
         c.level_view_ready.connect(self._on_level_view_ready)
@@ -415,18 +416,20 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{image.name} - Pyramid Explorer")
         self.central_stack.setCurrentWidget(self.lazy_view)
         self.level_panel.set_stored(image)
+        self._on_level_changed(self.controller.level)
         self.lazy_view.set_image(image)
         if self._persist:
             self.settings.add_recent(image.path)
         self._source_shape = image.shape
-        self._lazy_fit_pending = True  # the view gets its size only once laid out: fit again then
+        self._lazy_fit_pending = True  # the view is laid out only now: fit again as it settles
         self._on_fit_requested()
 
     def _on_lazy_view_resized(self) -> None:
         if self._lazy_fit_pending:
             self._on_fit_requested()
 
-    def _on_lazy_view_moved(self) -> None:
+    def _on_lazy_view_settled(self) -> None:
+        """The user moved the view or its first region is drawn: resizes keep the camera from now on."""
         self._lazy_fit_pending = False
 
     def _on_pyramid_changed(self, pyramid: Pyramid) -> None:
