@@ -1,6 +1,8 @@
 """Image quality metrics: MSE, PSNR and SSIM (Wang et al. 2004), computed with numpy and OpenCV filters.
 
-Both images must have the same shape; they are compared in float64 whatever their dtypes.
+Both images must have the same shape; they are compared in float64 whatever their dtypes. Non-finite values
+(NaN, +-inf, which float TIFFs may hold): MSE and PSNR ignore the pixels where either image has one (NaN
+when none is left); SSIM is NaN, since every window touching such a pixel is undefined.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def mse(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean squared error over every pixel and channel."""
+    """Mean squared error over every pixel and channel (those finite in both images; NaN if none is)."""
     a64, b64 = _pair(a, b)
-    return float(np.mean(np.square(a64 - b64)))
+    finite = np.isfinite(a64) & np.isfinite(b64)
+    difference = a64 - b64 if finite.all() else a64[finite] - b64[finite]
+    return float(np.mean(np.square(difference))) if difference.size else math.nan
 
 
 def psnr(a: np.ndarray, b: np.ndarray, data_range: float) -> float:
@@ -48,7 +52,7 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float) -> float:
     if data_range <= 0:
         raise ValueError(f"data_range must be positive, got {data_range}")
     a64, b64 = _pair(a, b)
-    if min(a64.shape[:2]) < SSIM_WINDOW:
+    if min(a64.shape[:2]) < SSIM_WINDOW or not (np.isfinite(a64).all() and np.isfinite(b64).all()):
         return math.nan
     c1 = (SSIM_K1 * data_range) ** 2
     c2 = (SSIM_K2 * data_range) ** 2
