@@ -10,6 +10,7 @@ import contextlib
 import logging
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -125,11 +126,16 @@ def test_uninstall_restores_the_previous_hooks(host):
 def test_warnings_go_to_the_log_not_stderr(tmp_path, capfd):
     handler = start_log_file(tmp_path)
     try:
-        logging.getLogger("tifffile").warning("invalid page offset 19398656")
+        logging.getLogger("some.library").warning("invalid page offset 19398656")
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.warn("invalid value encountered in subtract", RuntimeWarning, stacklevel=1)
     finally:
         stop_log_file(handler)
-    assert "invalid page offset" in (tmp_path / LOG_NAME).read_text(encoding="utf-8")
-    assert "invalid page offset" not in capfd.readouterr().err
+    log = (tmp_path / LOG_NAME).read_text(encoding="utf-8")
+    assert "invalid page offset" in log and "RuntimeWarning: invalid value encountered" in log
+    err = capfd.readouterr().err
+    assert "invalid page offset" not in err and "invalid value" not in err
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the XDG layout is Linux's")
