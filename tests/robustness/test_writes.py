@@ -47,6 +47,7 @@ ALLOWED_WRITES = {
     ("core/io.py", "_npy_writer.write", "np.save"): "into atomic_write's file handle",
     ("core/export.py", "_write_tiff", "tifffile.imwrite"): "into atomic_write's file handle",
     ("core/export.py", "_write_ome", "tifffile.TiffWriter"): "into atomic_write's file handle",
+    ("app/errors.py", "start_log_file", ".RotatingFileHandler"): "the log: appended to, never replacing data",
 }
 _WRITING_CALLS = {"os.replace", "os.rename", "os.link", "os.symlink", "os.truncate", "os.remove",
                   "np.save", "np.savez", "np.savez_compressed", "np.savetxt", "tifffile.imwrite",
