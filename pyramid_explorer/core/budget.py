@@ -3,7 +3,8 @@
 The estimate counts what the explorer holds once a pyramid is built: the image, its other Gaussian levels
 (together about 4/3 of the image), the Laplacian bands (float32 by default: about 4/3 of the image in
 float32, i.e. 16/3 of a uint8 image), the temporaries made while the bands are computed, and
-the comparisons of one level (an upsampled float32 image plus a one-channel float32 difference per mode).
+the comparisons of one level (per mode: an upsampled float32 image and a one-channel float32 difference,
+and the 8-bit copies of both that are drawn: 5 bytes per channel and pixel, plus 5).
 Sizes come from `level_sizes`, so odd sizes are counted exactly; no pixel is decoded to estimate.
 
 The budget defaults to `DEFAULT_FRACTION` of the memory available now (Linux: MemAvailable from
@@ -29,6 +30,7 @@ DEFAULT_FRACTION = 0.5
 FALLBACK_BUDGET = 2 << 30
 ENV_VARIABLE = "PYRAMID_EXPLORER_MEMORY_BUDGET"
 COMPARISONS = 10  # what the compare view holds for one level: every upsampling mode + the transposed conv
+COMPARISON_BYTES = 5  # per channel and pixel of a comparison: float32 values + 8-bit display copy
 _BAND_ITEMSIZE = {"float32": 4, "int16": 2, "uint8_saturate": 1}
 _MEMINFO = "/proc/meminfo"
 
@@ -97,7 +99,7 @@ def estimate_memory(shape: Sequence[int], dtype: np.dtype | type | str, levels: 
         gaussian=(all_pixels - pixels[0]) * channels * itemsize,
         bands=all_pixels * channels * _BAND_ITEMSIZE[storage],
         working=working,
-        comparisons=comparisons * compared * 4 * (channels + 1),
+        comparisons=comparisons * compared * COMPARISON_BYTES * (channels + 1),
     )
 
 

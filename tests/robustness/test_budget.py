@@ -43,7 +43,7 @@ def test_estimate_matches_the_arrays_the_engine_builds(size, channels, dtype, le
     assert estimate.image == image.nbytes
     assert estimate.gaussian == sum(level.nbytes for level in gauss[1:])
     assert estimate.bands == sum(band.nbytes for band in bands)
-    per_pixel = COMPARISONS * 4 * ((channels or 1) + 1)
+    per_pixel = COMPARISONS * 5 * ((channels or 1) + 1)  # float32 + uint8 of image and difference
     assert estimate.comparisons == per_pixel * size[0] * size[1]
     assert estimate.total == (estimate.image + estimate.gaussian + estimate.bands + estimate.working
                               + estimate.comparisons)
@@ -87,8 +87,8 @@ def test_large_image_follows_the_textbook_ratios():
 
 def test_comparisons_can_be_capped():
     capped = estimate_memory((1000, 1000), np.uint16, comparison_pixels=5000)
-    assert capped.comparisons == COMPARISONS * 5000 * 4 * 2
-    assert estimate_memory((10, 10), np.uint16, comparison_pixels=10**9).comparisons == COMPARISONS * 100 * 8
+    assert capped.comparisons == COMPARISONS * 5000 * 5 * 2
+    assert estimate_memory((10, 10), np.uint16, comparison_pixels=10**9).comparisons == COMPARISONS * 100 * 10
 
 
 def test_bad_arguments():
