@@ -1,0 +1,294 @@
+"""The window's state and its requests: what is open, which level and view, what to compute next.
+
+The controller owns the state, turns every change into a (debounced) request for what the visible
+view needs, serves it from the result cache or schedules a job, and announces results with
+signals. It never draws; views never compute.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from pyramid_explorer.app.worker import JobRunner
+from pyramid_explorer.cache import ResultCache, default_memory_budget
+from pyramid_explorer.core.upsampling import MODES
+from pyramid_explorer.jobs import (
+    CompareRequest,
+    DeconvResult,
+    DeconvSettings,
+    ExportDone,
+    ExportRequest,
+    LevelRequest,
+    LevelView,
+    LoadedImage,
+    ModeResult,
+    Mosaic,
+    MosaicRequest,
+    OpenRequest,
+    Pyramid,
+    PyramidRequest,
+    build_pyramid,
+    compare,
+    export,
+    level_view,
+    mosaic,
+    open_image,
+)
+
+VIEWS = ("pyramid", "compare")
+DEBOUNCE_MS = 30
+_OPEN, _BUILD, _VIEW, _EXPORT = "open", "build", "view", "export"
+
+
+class Controller(QObject):
+    """State of the explorer and the requests it implies."""
+
+    image_loaded = Signal(object)  # LoadedImage
+    pyramid_changed = Signal(object)  # Pyramid
+    level_changed = Signal(int)
+    level_view_ready = Signal(object)  # LevelView
+    mosaic_ready = Signal(object)  # Mosaic
+    mode_ready = Signal(object)  # ModeResult
+    deconv_ready = Signal(object)  # DeconvResult
+    compare_unavailable = Signal(str)
+    export_finished = Signal(object)  # core.export.ExportResult
+    error = Signal(str)
+    status = Signal(str)
+
+    def __init__(self, runner: JobRunner | None = None, memory_budget: int | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.runner = runner if runner is not None else JobRunner(self)
+        # The budget bounds what one view may hold (the Compare panels of a level); the cache keeps
+        # earlier results within half of it, so going back is instant without doubling the peak.
+        self.memory_budget = default_memory_budget() if memory_budget is None else memory_budget
+        self.cache = ResultCache(self.memory_budget // 2)
+        self.loaded: LoadedImage | None = None
+        self.pyramid: Pyramid | None = None
+        self.level = 0
+        self.depth: int | None = None  # None: every level down to 1 pixel
+        self.view = "pyramid"
+        self.layout_kind = "panels"
+        self.deconv = DeconvSettings()
+        self._next_id = 0
+        self._pending_path: str | None = None
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(DEBOUNCE_MS)
+        self._debounce.timeout.connect(self._on_debounce_timeout)
+        self._rebuild_pending = False
+
+    # --- state changes ---------------------------------------------------------------------------
+
+    def open_path(self, path: str) -> None:
+        """Load a file on the worker; on failure the current image stays and `error` says why."""
+        self._pending_path = path
+        self._open(OpenRequest(self._new_id(), path=path, levels=self.depth))
+
+    def open_sample(self, name: str) -> None:
+        self._pending_path = None
+        self._open(OpenRequest(self._new_id(), sample=name, levels=self.depth))
+
+    def set_level(self, level: int) -> None:
+        """Select a level everywhere (clamped to the pyramid); the views update after a short debounce."""
+        if self.pyramid is not None:
+            level = max(0, min(level, self.pyramid.levels - 1))
+        level = max(0, level)
+        if level == self.level:
+            return
+        self.level = level
+        self.level_changed.emit(level)
+        self._schedule()
+
+    def step_level(self, delta: int) -> None:
+        self.set_level(self.level + delta)
+
+    def set_depth(self, depth: int | None) -> None:
+        """Number of levels built (None: all); rebuilds the pyramid on the worker."""
+        if depth == self.depth:
+            return
+        self.depth = depth
+        self._rebuild_pending = True
+        self._schedule()
+
+    def set_view(self, view: str) -> None:
+        if view not in VIEWS:
+            raise ValueError(f"unknown view {view!r}; views: {', '.join(VIEWS)}")
+        if view != self.view:
+            self.view = view
+            self._schedule()
+
+    def set_layout_kind(self, kind: str) -> None:
+        if kind != self.layout_kind:
+            self.layout_kind = kind
+            self._schedule()
+
+    def set_deconv(self, settings: DeconvSettings) -> None:
+        if settings != self.deconv:
+            self.deconv = settings
+            self._schedule()
+
+    def export(self, request: ExportRequest) -> None:
+        """Run the core's export on the worker; `export_finished` or `error` tells how it ended."""
+        self.runner.submit(_EXPORT, export, request, self._on_export_item, self._on_job_error)
+
+    def cancel(self) -> None:
+        """Stop every job; what is on screen stays."""
+        self._debounce.stop()
+        self._rebuild_pending = False
+        self.runner.cancel()
+        self.status.emit("Cancelled")
+
+    def is_idle(self) -> bool:
+        """No job running or queued and no request waiting for its debounce."""
+        return not self.runner.busy and not self._debounce.isActive()
+
+    def shutdown(self) -> None:
+        self._debounce.stop()
+        self.runner.shutdown()
+
+    def refresh(self) -> None:
+        """Request what the current view needs now (skipping the debounce)."""
+        self._debounce.stop()
+        self._on_debounce_timeout()
+
+    # --- requests --------------------------------------------------------------------------------
+
+    def _new_id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def _open(self, request: OpenRequest) -> None:
+        self._debounce.stop()
+        self.runner.cancel(_BUILD)
+        self.runner.cancel(_VIEW)  # for the image on screen; redone (mostly cached) if this open fails
+        self.runner.submit(_OPEN, open_image, request, self._on_open_item, self._on_open_error)
+
+    def _schedule(self) -> None:
+        self._debounce.start()
+
+    def _on_debounce_timeout(self) -> None:
+        building = self.runner.is_current(_OPEN) or self.runner.is_current(_BUILD)
+        if self.loaded is not None and (self._rebuild_pending or (self.pyramid is None and not building)):
+            self._rebuild_pending = False
+            self.runner.cancel(_VIEW)
+            request = PyramidRequest(self.loaded.image_id, self.loaded.image, self.depth)
+            self.runner.submit(_BUILD, build_pyramid, request, self._on_pyramid_item, self._on_job_error)
+            return
+        if self.pyramid is None or building:
+            return
+        if self.view == "pyramid":
+            self._request_pyramid_view(self.pyramid)
+        else:
+            self._request_compare(self.pyramid)
+
+    def _request_pyramid_view(self, p: Pyramid) -> None:
+        if self.layout_kind == "panels":
+            key = ("level", p.image_id, p.levels, self.level)
+            cached = self.cache.get(key)
+            if cached is not None:
+                self.runner.cancel(_VIEW)
+                self.level_view_ready.emit(cached)
+                return
+            self.runner.submit(_VIEW, level_view, LevelRequest(p, self.level), self._on_view_item,
+                               self._on_job_error)
+            return
+        key = ("mosaic", p.image_id, p.levels, self.layout_kind)
+        cached = self.cache.get(key)
+        if cached is not None:
+            self.runner.cancel(_VIEW)
+            self.mosaic_ready.emit(cached)
+            return
+        self.runner.submit(_VIEW, mosaic, MosaicRequest(p, self.layout_kind), self._on_view_item,
+                           self._on_job_error)
+
+    def _request_compare(self, p: Pyramid) -> None:
+        level = self.level
+        if level >= p.levels - 1:
+            self.runner.cancel(_VIEW)
+            self.compare_unavailable.emit(
+                f"Level {level} is the coarsest level built: there is no G[{level + 1}] to upsample. "
+                "Select a finer level or build more levels.")
+            return
+        missing = []
+        for mode in MODES:
+            cached = self.cache.get(("mode", p.image_id, level, mode))
+            if cached is not None:
+                self.mode_ready.emit(cached)
+            if cached is None or cached.psnr is None:
+                missing.append(mode)
+        deconv = self.cache.get(("deconv", p.image_id, level, self.deconv))
+        if deconv is not None:
+            self.deconv_ready.emit(deconv)
+        need_deconv = deconv is None or (deconv.difference is not None and deconv.psnr is None)
+        if not missing and not need_deconv:
+            self.runner.cancel(_VIEW)
+            return
+        request = CompareRequest(p, level, tuple(missing), self.deconv if need_deconv else None,
+                                 self._compare_pixel_budget(p))
+        self.runner.submit(_VIEW, compare, request, self._on_view_item, self._on_job_error)
+
+    def _compare_pixel_budget(self, p: Pyramid) -> int:
+        """Largest level area compared whole: every panel's float image and uint8 pixels, and its
+        one-channel float difference and pixels, must fit in the memory budget (2 GiB: 4K fits)."""
+        shape = p.gaussian[0].shape
+        channels = shape[2] if len(shape) == 3 else 1
+        bytes_per_pixel = (len(MODES) + 1) * (5 * channels + 5)
+        return max(1, math.floor(self.memory_budget / bytes_per_pixel))
+
+    # --- results ---------------------------------------------------------------------------------
+
+    def _on_open_item(self, item: object) -> None:
+        if isinstance(item, LoadedImage):
+            self.cache.clear()
+            self.loaded, self.pyramid = item, None
+            self.image_loaded.emit(item)
+            self.status.emit(f"Opened {item.name}")
+        elif isinstance(item, Pyramid):
+            self._set_pyramid(item)
+
+    def _on_open_error(self, message: str) -> None:
+        self.error.emit(f"Cannot open: {message}" if self._pending_path is None else message)
+        self._schedule()  # the current image stays: finish what its view was computing
+
+    def _on_pyramid_item(self, item: object) -> None:
+        if isinstance(item, Pyramid) and self.loaded is not None and item.image_id == self.loaded.image_id:
+            self._set_pyramid(item)
+
+    def _set_pyramid(self, pyramid: Pyramid) -> None:
+        self.pyramid = pyramid
+        self.pyramid_changed.emit(pyramid)
+        if self.level > pyramid.levels - 1:
+            self.level = pyramid.levels - 1
+        self.level_changed.emit(self.level)
+        self._schedule()
+
+    def _on_view_item(self, item: object) -> None:
+        p = self.pyramid
+        if p is None or getattr(item, "image_id", None) != p.image_id:
+            return
+        if isinstance(item, LevelView):
+            self.cache.put(("level", p.image_id, item.levels, item.level), item)
+            if item.level == self.level and self.view == "pyramid":
+                self.level_view_ready.emit(item)
+        elif isinstance(item, Mosaic):
+            self.cache.put(("mosaic", p.image_id, item.levels, item.kind), item)
+            if self.view == "pyramid" and self.layout_kind == item.kind:
+                self.mosaic_ready.emit(item)
+        elif isinstance(item, ModeResult):
+            self.cache.put(("mode", p.image_id, item.level, item.mode), item)
+            if item.level == self.level and self.view == "compare":
+                self.mode_ready.emit(item)
+        elif isinstance(item, DeconvResult):
+            self.cache.put(("deconv", p.image_id, item.level, item.settings), item)
+            if item.level == self.level and self.view == "compare" and item.settings == self.deconv:
+                self.deconv_ready.emit(item)
+
+    def _on_export_item(self, item: object) -> None:
+        if isinstance(item, ExportDone):
+            self.export_finished.emit(item.result)
+
+    def _on_job_error(self, message: str) -> None:
+        self.error.emit(message)

@@ -1,0 +1,163 @@
+"""File > Export (Ctrl+E): choose what to export; the core's export code writes it on the worker."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pyramid_explorer.core.export import FORMATS, KINDS, ExportOptions, existing_targets, planned_files
+from pyramid_explorer.core.pyramid import STORAGES
+from pyramid_explorer.core.upsampling import MODES
+from pyramid_explorer.jobs import ExportRequest
+
+_KIND_TEXT = {
+    "gaussian": "Gaussian levels",
+    "laplacian": "Laplacian bands",
+    "residual": "Reconstruction residual",
+    "upsampled": "Upsampled comparisons (per level and mode)",
+    "mosaic": "Gaussian mosaic",
+}
+
+
+class ExportDialog(QDialog):
+    """Collects ExportOptions and a folder; asks before overwriting; emits `export_requested`.
+
+    The dialog only decides what to export: the files are written by `core.export` in a worker job,
+    the same code the command line runs.
+    """
+
+    export_requested = Signal(object)  # ExportRequest
+
+    def __init__(self, image, source_path: str | None, levels: int, max_depth: int, folder: str,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export pyramid")
+        self._image = image
+        self._source_path = source_path
+        self.folder = QLineEdit(folder)
+        browse = QPushButton("Browse...")
+        browse.clicked.connect(self._on_browse_clicked)
+        self.kinds = {kind: QCheckBox(_KIND_TEXT[kind]) for kind in KINDS}
+        for kind in ("gaussian", "laplacian"):
+            self.kinds[kind].setChecked(True)
+        self.modes = QListWidget()
+        for mode in MODES:
+            item = QListWidgetItem(mode)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked)
+            self.modes.addItem(item)
+        self.modes.setMaximumHeight(120)
+        self.format = QComboBox()
+        for fmt in FORMATS:
+            self.format.addItem(fmt, fmt)
+        self.format.setToolTip("tiff and npy keep the data exactly; png writes signed data as a "
+                               "visualisation (the manifest says which); ome-tiff holds the Gaussian levels")
+        self.levels = QSpinBox()
+        self.levels.setRange(1, max_depth)
+        self.levels.setValue(levels)
+        self.levels.setToolTip("Levels 0 .. N-1 are exported")
+        self.storage = QComboBox()
+        for storage in STORAGES:
+            self.storage.addItem(storage, storage)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.buttons.accepted.connect(self._on_export_clicked)
+        self.buttons.rejected.connect(self.reject)
+
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder, 1)
+        folder_row.addWidget(browse)
+        kinds_box = QGroupBox("What")
+        kinds_grid = QGridLayout(kinds_box)
+        for n, box in enumerate(self.kinds.values()):
+            kinds_grid.addWidget(box, n, 0)
+        kinds_grid.addWidget(QLabel("Modes (upsampled):"), 0, 1)
+        kinds_grid.addWidget(self.modes, 1, 1, len(KINDS) - 1, 1)
+        form = QFormLayout()
+        form.addRow("Folder", folder_row)
+        form.addRow("Format", self.format)
+        form.addRow("Levels", self.levels)
+        form.addRow("Laplacian storage", self.storage)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(kinds_box)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.buttons)
+
+        for box in self.kinds.values():
+            box.toggled.connect(self._on_options_edited)
+        self.modes.itemChanged.connect(self._on_options_edited)
+        self.format.currentIndexChanged.connect(self._on_options_edited)
+        self.levels.valueChanged.connect(self._on_options_edited)
+        self.storage.currentIndexChanged.connect(self._on_options_edited)
+        self.folder.textChanged.connect(self._on_options_edited)
+        self._on_options_edited()
+
+    def options(self, force: bool = False) -> ExportOptions:
+        """The options as chosen; ValueError (from the core) when they do not go together."""
+        kinds = tuple(k for k, box in self.kinds.items() if box.isChecked())
+        modes = tuple(self.modes.item(r).text() for r in range(self.modes.count())
+                      if self.modes.item(r).checkState() == Qt.CheckState.Checked)
+        if "upsampled" not in kinds:
+            modes = MODES  # unused; the core still wants a valid list
+        return ExportOptions(levels=self.levels.value(), kinds=kinds, fmt=self.format.currentData(),
+                             modes=modes, storage=self.storage.currentData(), force=force)
+
+    def confirm_overwrite(self, existing: list[Path]) -> bool:
+        """Ask before replacing files (never without asking)."""
+        shown = "\n".join(p.name for p in existing[:8]) + ("\n..." if len(existing) > 8 else "")
+        answer = QMessageBox.question(self, "Replace files?",
+                                      f"{len(existing)} file(s) already exist in {self.folder.text()}:\n"
+                                      f"{shown}\n\nReplace them?")
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _on_browse_clicked(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export into", self.folder.text())
+        if folder:
+            self.folder.setText(folder)
+
+    def _on_options_edited(self) -> None:
+        try:
+            options = self.options()
+        except ValueError as exc:
+            self.summary.setText(str(exc))
+            self.export_button.setEnabled(False)
+            return
+        files = planned_files(self._image.shape, options)
+        self.summary.setText(f"{len(files)} files (manifest.json included) into {self.folder.text()}")
+        self.export_button.setEnabled(bool(self.folder.text().strip()))
+
+    def _on_export_clicked(self) -> None:
+        folder = os.path.abspath(self.folder.text().strip())
+        options = self.options()
+        existing = existing_targets(folder, self._image.shape, options)
+        if existing and not self.confirm_overwrite(existing):
+            self.summary.setText(f"Nothing exported: {len(existing)} file(s) already exist in {folder}.")
+            return
+        self.export_requested.emit(ExportRequest(self._image, folder, self.options(force=bool(existing)),
+                                                 self._source_path))
+        self.accept()

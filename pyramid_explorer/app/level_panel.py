@@ -1,0 +1,89 @@
+"""The Levels dock: the level table, the level and depth spin boxes, and the contrast lock."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QItemSelectionModel, QSize, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QFormLayout,
+    QHeaderView,
+    QSpinBox,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pyramid_explorer.app.level_model import LevelTableModel
+from pyramid_explorer.jobs import THUMBNAIL_SIZE, Pyramid
+
+
+class LevelPanel(QWidget):
+    """Shows the levels and reports the user's choices; `show_level` reflects the controller's state."""
+
+    level_selected = Signal(int)
+    depth_changed = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = LevelTableModel(self)
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setIconSize(QSize(THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.selectionModel().currentRowChanged.connect(self._on_current_row_changed)
+
+        self.level = QSpinBox()
+        self.level.setRange(0, 0)
+        self.level.setToolTip("Selected level (PgUp: finer, PgDn: coarser)")
+        self.level.setKeyboardTracking(False)
+        self.level.valueChanged.connect(self.level_selected)
+        self.depth = QSpinBox()
+        self.depth.setRange(1, 1)
+        self.depth.setToolTip("How many levels are built, the source included")
+        self.depth.setKeyboardTracking(False)
+        self.depth.valueChanged.connect(self.depth_changed)
+        self.lock_contrast = QCheckBox("Lock contrast across levels")
+        self.lock_contrast.setToolTip("Keep the display limits in use while stepping through levels (L)")
+
+        form = QFormLayout()
+        form.addRow("Level", self.level)
+        form.addRow("Levels built", self.depth)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.lock_contrast)
+        layout.addWidget(self.table, 1)
+
+    def set_pyramid(self, pyramid: Pyramid, max_depth: int) -> None:
+        self.model.set_pyramid(pyramid)
+        self.level.blockSignals(True)
+        self.level.setRange(0, pyramid.levels - 1)
+        self.level.blockSignals(False)
+        self.depth.blockSignals(True)
+        self.depth.setRange(1, max_depth)
+        self.depth.setValue(pyramid.levels)
+        self.depth.blockSignals(False)
+
+    def show_level(self, level: int) -> None:
+        """Reflect the selected level without echoing it back as a user choice."""
+        self.level.blockSignals(True)
+        self.level.setValue(level)
+        self.level.blockSignals(False)
+        if 0 <= level < self.model.rowCount():
+            selection = self.table.selectionModel()
+            selection.blockSignals(True)
+            index = self.model.index(level, 0)
+            selection.setCurrentIndex(index, QItemSelectionModel.SelectionFlag.ClearAndSelect
+                                      | QItemSelectionModel.SelectionFlag.Rows)
+            selection.blockSignals(False)
+            self.table.viewport().update()
+            self.table.scrollTo(index)
+
+    def _on_current_row_changed(self, current, _previous) -> None:
+        if current.isValid():
+            self.level_selected.emit(current.row())

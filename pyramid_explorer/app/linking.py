@@ -1,0 +1,90 @@
+"""Linked views: every registered ViewBox shows the same source region at the same zoom.
+
+Panels draw their layers in source coordinates (see `pyramid_explorer.jobs`), so linking is one
+shared camera: a centre in source coordinates and a zoom in source pixels per screen pixel. A pan
+or zoom by the user in any view sets the camera; every other view, and any view that is resized or
+shown later, follows it. Views of different sizes keep the same centre and the same zoom.
+"""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import QObject
+
+
+class ViewLinker(QObject):
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._boxes: list[pg.ViewBox] = []
+        self._centre: tuple[float, float] | None = None
+        self._units_per_pixel: float | None = None
+        self._applying = False
+
+    @property
+    def camera(self) -> tuple[tuple[float, float], float] | None:
+        """(centre, source pixels per screen pixel), or None before the first fit."""
+        if self._centre is None or self._units_per_pixel is None:
+            return None
+        return self._centre, self._units_per_pixel
+
+    def add(self, box: pg.ViewBox) -> None:
+        self._boxes.append(box)
+        box.sigRangeChangedManually.connect(self._on_range_changed_manually)
+        box.sigResized.connect(self._on_resized)
+
+    def fit(self, x0: float, y0: float, width: float, height: float) -> None:
+        """Show the rectangle whole in every visible view."""
+        sizes = [(b.width(), b.height()) for b in self._visible()]
+        if not sizes:
+            sizes = [(b.width(), b.height()) for b in self._boxes if b.width() > 1 and b.height() > 1]
+        if not sizes:
+            sizes = [(1.0, 1.0)]
+        self._centre = (x0 + width / 2, y0 + height / 2)
+        self._units_per_pixel = max(max(width / w, height / h) for w, h in sizes)
+        self._apply_all()
+
+    def set_camera(self, centre: tuple[float, float], units_per_pixel: float) -> None:
+        """Centre every view on `centre` (source coordinates) at `units_per_pixel` source pixels per
+        screen pixel."""
+        self._centre, self._units_per_pixel = centre, units_per_pixel
+        self._apply_all()
+
+    def one_to_one(self) -> None:
+        """One source pixel per screen pixel, around the current centre."""
+        if self._centre is None:
+            return
+        self._units_per_pixel = 1.0
+        self._apply_all()
+
+    def _visible(self) -> list[pg.ViewBox]:
+        return [b for b in self._boxes if b.isVisible() and b.width() > 1 and b.height() > 1
+                and b.scene() is not None and any(v.isVisible() for v in b.scene().views())]
+
+    def _on_range_changed_manually(self, _mask: object) -> None:
+        box = self.sender()
+        if self._applying or not isinstance(box, pg.ViewBox) or box.width() <= 1:
+            return
+        rect = box.viewRect()
+        self._centre = (rect.center().x(), rect.center().y())
+        self._units_per_pixel = rect.width() / box.width()
+        self._apply_all(skip=box)
+
+    def _on_resized(self, box: pg.ViewBox) -> None:
+        if not self._applying:
+            self._apply(box)
+
+    def _apply_all(self, skip: pg.ViewBox | None = None) -> None:
+        for box in self._boxes:
+            if box is not skip:
+                self._apply(box)
+
+    def _apply(self, box: pg.ViewBox) -> None:
+        if self._centre is None or self._units_per_pixel is None or box.width() <= 1 or box.height() <= 1:
+            return
+        (cx, cy), upp = self._centre, self._units_per_pixel
+        half_w, half_h = upp * box.width() / 2, upp * box.height() / 2
+        self._applying = True
+        try:
+            box.setRange(xRange=(cx - half_w, cx + half_w), yRange=(cy - half_h, cy + half_h), padding=0)
+        finally:
+            self._applying = False

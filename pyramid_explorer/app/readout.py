@@ -1,0 +1,38 @@
+"""Hover readout: the source coordinate and, for every visible panel, its pixel and values there."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QLabel
+
+from pyramid_explorer.app.image_panel import ImagePanel
+
+
+class PixelReadout(QObject):
+    """Listens to the panels' hover signals and writes one line per visible panel into a label."""
+
+    def __init__(self, label: QLabel, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._label = label
+        self._panels: list[ImagePanel] = []
+
+    def add(self, panel: ImagePanel) -> None:
+        self._panels.append(panel)
+        panel.hovered.connect(self._on_hovered)
+
+    def text_at(self, source: ImagePanel, x: float, y: float) -> str:
+        """The readout for view coordinate (x, y) of panel `source`."""
+        if not source.linked:
+            return source.value_text(x, y) or f"{source.name}: outside the image"
+        lines = [f"source ({x:.1f}, {y:.1f})"]
+        for panel in self._panels:
+            if panel.linked and panel.isVisible():
+                text = panel.value_text(x, y)
+                if text is not None:
+                    lines.append(text)
+        return "\n".join(lines)
+
+    def _on_hovered(self, x: float, y: float) -> None:
+        panel = self.sender()
+        if isinstance(panel, ImagePanel):
+            self._label.setText(self.text_at(panel, x, y))

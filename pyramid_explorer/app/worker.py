@@ -1,0 +1,183 @@
+"""One worker thread running job generators, with cooperative cancel and stale-result dropping.
+
+A job is a generator function from `pyramid_explorer.jobs` and its frozen request. The worker runs
+it on a private single-thread `QThreadPool` and checks an abort flag between two `yield`s; every
+yielded item travels to the GUI thread by a queued signal that carries the job's generation, and
+`JobRunner` hands it on only while that generation is still the current one of its channel. A new
+job on a channel supersedes the old one: the old one is told to stop and whatever it still sends is
+dropped.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from pyramid_explorer.jobs import Progress
+
+JobFunction = Callable[[object], Iterator[object]]
+
+
+class WorkerSignals(QObject):
+    """Signals of one job; a QObject of its own because a QRunnable cannot emit."""
+
+    yielded = Signal(int, object)  # generation, item
+    errored = Signal(int, str)  # generation, one-line message
+    finished = Signal(int)  # generation
+
+
+class GeneratorWorker(QRunnable):
+    """Runs `fn(request)` to the end or until aborted, emitting each item."""
+
+    def __init__(self, fn: JobFunction, request: object, generation: int) -> None:
+        super().__init__()
+        self.signals = WorkerSignals()
+        self._fn = fn
+        self._request = request
+        self._generation = generation
+        self._abort = threading.Event()
+
+    def abort(self) -> None:
+        """Ask the job to stop at its next step (thread-safe)."""
+        self._abort.set()
+
+    def run(self) -> None:
+        gen = self._generation
+        try:
+            if self._abort.is_set():
+                return
+            items = self._fn(self._request)
+            try:
+                for item in items:
+                    if self._abort.is_set():
+                        break
+                    self.signals.yielded.emit(gen, item)
+                    if self._abort.is_set():
+                        break
+            finally:
+                items.close()
+        except Exception as exc:  # every failure reaches the window, never only a console
+            self.signals.errored.emit(gen, _one_line(exc))
+        finally:
+            self.signals.finished.emit(gen)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    if isinstance(exc, MemoryError):
+        return f"out of memory{': ' + text if text else ''}"
+    own = type(exc).__module__.startswith("pyramid_explorer")
+    if own or isinstance(exc, ValueError | OSError):  # these messages already say what and where
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@dataclass
+class _Job:
+    channel: str
+    worker: GeneratorWorker
+    on_item: Callable[[object], None]
+    on_error: Callable[[str], None]
+
+
+class JobRunner(QObject):
+    """Schedules jobs on one worker thread; a channel holds at most one current job.
+
+    `progress` reports the current job's `Progress` items; `busy_changed` tells when the runner
+    starts or stops having unfinished jobs (including superseded ones still winding down).
+    """
+
+    progress = Signal(str, int, int)  # text, done, total
+    busy_changed = Signal(bool)
+    job_failed = Signal(str, str)  # channel, message
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._generation = 0
+        self._jobs: dict[int, _Job] = {}  # every job not yet finished, by generation
+        self._current: dict[str, int] = {}  # channel -> its current generation
+
+    def submit(self, channel: str, fn: JobFunction, request: object,
+               on_item: Callable[[object], None], on_error: Callable[[str], None]) -> int:
+        """Start `fn(request)`, superseding the channel's current job; returns the generation.
+
+        `on_item`/`on_error` are called on the GUI thread for items of this job while it is current.
+        """
+        self.cancel(channel)
+        self._generation += 1
+        gen = self._generation
+        worker = GeneratorWorker(fn, request, gen)
+        worker.signals.yielded.connect(self._on_yielded)
+        worker.signals.errored.connect(self._on_errored)
+        worker.signals.finished.connect(self._on_finished)
+        was_busy = self.busy
+        self._jobs[gen] = _Job(channel, worker, on_item, on_error)
+        self._current[channel] = gen
+        self._pool.start(worker)
+        if not was_busy:
+            self.busy_changed.emit(True)
+        return gen
+
+    def cancel(self, channel: str | None = None) -> None:
+        """Stop the channel's current job (all jobs when None); its late results are dropped."""
+        channels = list(self._current) if channel is None else [channel]
+        for ch in channels:
+            gen = self._current.pop(ch, None)
+            if gen is not None and gen in self._jobs:
+                self._jobs[gen].worker.abort()
+
+    def is_current(self, channel: str) -> bool:
+        """True while the channel has a job that has not finished."""
+        return channel in self._current
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._jobs)
+
+    def shutdown(self, timeout_ms: int = 30_000) -> bool:
+        """Cancel everything and wait for the worker thread to be idle; False on timeout."""
+        self.cancel()
+        for job in self._jobs.values():
+            job.worker.abort()
+        done = self._pool.waitForDone(timeout_ms)
+        return done
+
+    def active_threads(self) -> int:
+        return self._pool.activeThreadCount()
+
+    def _current_job(self, gen: int) -> _Job | None:
+        job = self._jobs.get(gen)
+        if job is None or self._current.get(job.channel) != gen:
+            return None
+        return job
+
+    def _on_yielded(self, gen: int, item: object) -> None:
+        job = self._current_job(gen)
+        if job is None:
+            return
+        if isinstance(item, Progress):
+            self.progress.emit(item.text, item.done, item.total)
+        else:
+            job.on_item(item)
+
+    def _on_errored(self, gen: int, message: str) -> None:
+        job = self._current_job(gen)
+        if job is not None:
+            self.job_failed.emit(job.channel, message)
+            job.on_error(message)
+
+    def _on_finished(self, gen: int) -> None:
+        job = self._jobs.pop(gen, None)
+        if job is not None and self._current.get(job.channel) == gen:
+            del self._current[job.channel]
+        if job is not None:
+            signals = job.worker.signals
+            for signal in (signals.yielded, signals.errored, signals.finished):
+                signal.disconnect()
+        if not self._jobs:
+            self.busy_changed.emit(False)

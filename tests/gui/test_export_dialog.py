@@ -1,0 +1,92 @@
+"""File > Export: the dialog drives the core's export on the worker and never overwrites unasked."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+from guitools import make_image, wait_idle, write_png
+from PySide6.QtCore import Qt
+
+from pyramid_explorer.app.export_dialog import ExportDialog
+from pyramid_explorer.core.export import MANIFEST_NAME
+
+
+@pytest.fixture
+def opened(qtbot, window, tmp_path):
+    window.controller.open_path(write_png(tmp_path / "src.png", make_image()))
+    wait_idle(qtbot, window)
+    return window
+
+
+def open_dialog(qtbot, window) -> ExportDialog:
+    qtbot.keyClick(window, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    dialogs = window.findChildren(ExportDialog)
+    assert len(dialogs) == 1
+    return dialogs[0]
+
+
+def choose(dialog: ExportDialog, folder, kinds, fmt) -> None:
+    dialog.folder.setText(str(folder))
+    for kind, box in dialog.kinds.items():
+        box.setChecked(kind in kinds)
+    dialog.format.setCurrentIndex(dialog.format.findData(fmt))
+
+
+def test_export_writes_the_levels_through_the_core(qtbot, opened, tmp_path):
+    out = tmp_path / "out"
+    dialog = open_dialog(qtbot, opened)
+    choose(dialog, out, {"gaussian"}, "npy")
+    dialog.levels.setValue(3)
+    with qtbot.waitSignal(opened.controller.export_finished, timeout=20_000):
+        dialog.export_button.click()
+    wait_idle(qtbot, opened)
+    level = make_image()
+    for i in range(3):
+        np.testing.assert_array_equal(np.load(out / f"gaussian_{i:02d}.npy"), level)
+        level = cv2.pyrDown(level)
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    assert manifest["status"] == "complete"
+    assert opened.status_message() == f"Export wrote 3 files to {out}"
+
+
+def test_existing_files_are_replaced_only_when_confirmed(qtbot, opened, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "gaussian_00.npy").write_bytes(b"precious")
+    dialog = open_dialog(qtbot, opened)
+    choose(dialog, out, {"gaussian"}, "npy")
+    dialog.levels.setValue(2)
+    monkeypatch.setattr(ExportDialog, "confirm_overwrite", lambda self, existing: False)
+    dialog.export_button.click()
+    assert (out / "gaussian_00.npy").read_bytes() == b"precious"
+    assert "Nothing exported" in dialog.summary.text() and dialog.isVisible()
+    monkeypatch.setattr(ExportDialog, "confirm_overwrite", lambda self, existing: True)
+    with qtbot.waitSignal(opened.controller.export_finished, timeout=20_000):
+        dialog.export_button.click()
+    np.testing.assert_array_equal(np.load(out / "gaussian_00.npy"), make_image())
+
+
+def test_options_that_do_not_go_together_disable_export(qtbot, opened, tmp_path):
+    dialog = open_dialog(qtbot, opened)
+    choose(dialog, tmp_path / "x", {"gaussian", "laplacian"}, "ome-tiff")
+    assert not dialog.export_button.isEnabled()
+    assert "ome-tiff" in dialog.summary.text()
+    choose(dialog, tmp_path / "x", {"gaussian"}, "ome-tiff")
+    assert dialog.export_button.isEnabled()
+    dialog.reject()
+
+
+def test_a_failing_export_is_reported(qtbot, opened, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    dialog = open_dialog(qtbot, opened)
+    choose(dialog, blocker, {"gaussian"}, "npy")
+    dialog.export_button.click()
+    qtbot.waitUntil(opened.banner.isVisible)
+    assert "not a folder" in opened.banner.label.text()
+    assert os.path.isfile(blocker)
+    wait_idle(qtbot, opened)
