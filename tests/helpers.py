@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import tifffile
+from PIL import Image, ImageOps
 
 from pyramid_explorer.core.pyramid import gaussian_pyramid, laplacian_pyramid, reconstruct, residual
 from pyramid_explorer.core.upsampling import MODES, max_pool_with_indices, upsample
@@ -88,3 +89,16 @@ def hand_mosaic(levels: list[np.ndarray]) -> np.ndarray:
         out[y : y + level.shape[0], w0 : w0 + level.shape[1]] = level
         y += level.shape[0]
     return out
+
+
+def turned_png(folder: Path, orientation: int) -> tuple[Path, np.ndarray]:
+    """A PNG whose stored pixels are not upright, with the EXIF orientation that says how to turn them;
+    returns the path and the upright pixels as Pillow sees them."""
+    stored = np.random.default_rng(orientation).integers(0, 256, (5, 8, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = folder / f"turned-{orientation}.png"
+    Image.fromarray(stored).save(path, exif=exif)
+    with Image.open(path) as image:
+        upright = np.array(ImageOps.exif_transpose(image))
+    return path, upright

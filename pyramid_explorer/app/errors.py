@@ -105,7 +105,6 @@ class ErrorDialog(QMessageBox):
         self.setInformativeText(f"The application keeps running; what is on screen is unchanged. {where}")
         self.setDetailedText("\n".join(self._details))
         self.show()
-        self.raise_()
 
     def _on_finished(self, _result: int) -> None:
         self.count = 0

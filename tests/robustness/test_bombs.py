@@ -22,9 +22,10 @@ import pytest
 import tifffile
 from PIL import Image
 
-from pyramid_explorer import commands
+from pyramid_explorer import commands, jobs
 from pyramid_explorer.core.budget import MemoryBudgetError, check_memory, estimate_memory
 from pyramid_explorer.core.io import DEFAULT_MAX_PIXELS, MAX_SIDE, ImageLoadError, load_image, probe_image
+from pyramid_explorer.jobs import OpenRequest, TooLarge
 
 HUGE = (40_000, 40_000)
 WIDE = (MAX_SIDE + 1, 1)
@@ -147,6 +148,21 @@ def test_memory_budget_refuses_from_the_header(tmp_path: Path):
     info = probe_image(path)
     with pytest.raises(MemoryBudgetError, match="14000 x 14000 x 3 uint8"):
         check_memory(estimate_memory(info.shape, info.dtype), 4 << 30)
+
+
+@pytest.mark.usefixtures("no_decoding")
+def test_window_open_job_refuses_from_the_header_and_offers_a_preview(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch):
+    """The window's open job (Qt-free) checks the budget before loading: no pixel is decoded."""
+    monkeypatch.setenv("PYRAMID_EXPLORER_MEMORY_BUDGET", "1G")
+    path = write_bomb(tmp_path, "png", (12_000, 9_000))
+    items = list(jobs.open_image(OpenRequest(7, path=str(path), view_budget=256 << 20)))
+    refusal = items[-1]
+    assert isinstance(refusal, TooLarge) and refusal.image_id == 7 and refusal.path == str(path)
+    assert refusal.message.startswith(f"{path.name}: exploring 12000 x 9000 x 3 uint8")
+    assert "above the memory budget of 1.0 GB" in refusal.message and "\n" not in refusal.message
+    assert refusal.preview_steps is not None and refusal.preview_steps > 0
+    assert f"downscaled {2 ** refusal.preview_steps}x" in refusal.message
 
 
 @pytest.mark.usefixtures("no_decoding")

@@ -13,22 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
+from helpers import turned_png
+from PIL import Image
 
 from pyramid_explorer import commands
-
-
-def turned_png(folder: Path, orientation: int) -> tuple[Path, np.ndarray]:
-    """A PNG whose stored pixels are not upright, with the EXIF orientation that says how to turn them;
-    returns the path and the upright pixels as Pillow sees them."""
-    stored = np.random.default_rng(orientation).integers(0, 256, (5, 8, 3), dtype=np.uint8)
-    exif = Image.Exif()
-    exif[0x0112] = orientation
-    path = folder / f"turned-{orientation}.png"
-    Image.fromarray(stored).save(path, exif=exif)
-    with Image.open(path) as image:
-        upright = np.array(ImageOps.exif_transpose(image))
-    return path, upright
 
 
 @pytest.mark.parametrize("orientation", range(2, 9))

@@ -40,6 +40,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "pyramid_explorer"
 
 # Every call that can create or change a file, by (module, enclosing function, call). Adding a write
 # anywhere else fails `test_every_write_goes_through_atomic_write` until it is reviewed and listed here.
+# The OME-Zarr export (core.chunked) is atomic per folder rather than per file: its tiles are written
+# by zarr into a hidden partial folder, which replaces the target only once complete.
 ALLOWED_WRITES = {
     ("core/io.py", "_create_temporary", "open"): "the temporary file of atomic_write (mode 'xb')",
     ("core/io.py", "atomic_write", "os.replace"): "atomic_write's rename over the target",
@@ -48,6 +50,10 @@ ALLOWED_WRITES = {
     ("core/export.py", "_write_tiff", "tifffile.imwrite"): "into atomic_write's file handle",
     ("core/export.py", "_write_ome", "tifffile.TiffWriter"): "into atomic_write's file handle",
     ("app/errors.py", "start_log_file", ".RotatingFileHandler"): "the log: appended to, never replacing data",
+    ("core/chunked.py", "_replace", "os.replace"): "OME-Zarr: a finished hidden folder swapped into place",
+    ("core/omezarr.py", "write_manifest", "path.write_text"): "OME-Zarr: inside that hidden folder",
+    ("app/launch.py", "save_png", "buffer.open"): "an in-memory QBuffer for the screenshot's PNG bytes",
+    ("app/launch.py", "save_png", "image.save"): "into that QBuffer; the bytes then go through atomic_write",
 }
 _WRITING_CALLS = {"os.replace", "os.rename", "os.link", "os.symlink", "os.truncate", "os.remove",
                   "np.save", "np.savez", "np.savez_compressed", "np.savetxt", "tifffile.imwrite",
@@ -319,3 +325,38 @@ def test_no_path_writes_jpeg(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     status = commands.main(["export", str(source), "--out", str(tmp_path / "out"), "--format", "jpeg"])
     assert status == commands.EXIT_USAGE and "invalid choice: 'jpeg'" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+
+
+def test_failing_swap_of_an_ome_zarr_export_puts_the_earlier_one_back(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch):
+    """The folder-level swap moves the old export aside, then the new one in; if the second move fails,
+    the old export must return (tests/test_chunked_export.py covers failures before the swap)."""
+    chunked = pytest.importorskip("pyramid_explorer.core.chunked")
+    out = tmp_path / "out.ome.zarr"
+    chunked.export_ome_zarr(da_array(random_image((20, 24), np.uint8, 3, seed=1)), out, chunk=8)
+    before = {path.relative_to(out): path.read_bytes() for path in out.rglob("*") if path.is_file()}
+    real = os.replace
+    swaps = []
+
+    def new_one_fails(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+        if Path(target) == out or Path(source) == out:  # zarr's own per-file replaces pass through
+            swaps.append(Path(source).name.split("-")[0])
+            if Path(source).name.startswith(".out.ome.zarr.partial"):
+                raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+        real(source, target)
+
+    monkeypatch.setattr(os, "replace", new_one_fails)
+    with pytest.raises(ExportError, match="nothing was written"):
+        chunked.export_ome_zarr(da_array(random_image((20, 24), np.uint8, 3, seed=2)), out, chunk=8,
+                                force=True)
+    monkeypatch.undo()
+    after = {path.relative_to(out): path.read_bytes() for path in out.rglob("*") if path.is_file()}
+    assert after == before
+    assert swaps == ["out.ome.zarr", ".out.ome.zarr.partial", ".out.ome.zarr.old"]  # aside, in (fails), back
+    assert [path.name for path in tmp_path.iterdir()] == ["out.ome.zarr"]
+
+
+def da_array(image: np.ndarray):
+    import dask.array
+
+    return dask.array.from_array(image, chunks=(8, 8, -1))
