@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
+import json
 import logging
+import os
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import tifffile
 from helpers import random_image
 from PySide6.QtCore import QCoreApplication, QEvent, QSettings, Qt
 from PySide6.QtGui import QImage
@@ -30,9 +35,12 @@ from pyramid_explorer.app import controller as controller_module
 from pyramid_explorer.app import errors, launch
 from pyramid_explorer.app.errors import LOG_NAME, ErrorReporter, start_log_file, stop_log_file
 from pyramid_explorer.app.main_window import MainWindow
+from pyramid_explorer.core import export as export_module
+from pyramid_explorer.core import io as image_io
 from pyramid_explorer.core.budget import ENV_VARIABLE
+from pyramid_explorer.core.export import MANIFEST_NAME, ExportOptions
 from pyramid_explorer.core.io import ImageSaveError, save_image
-from pyramid_explorer.jobs import Progress
+from pyramid_explorer.jobs import ExportRequest, Progress
 
 
 def settle(qtbot, window, timeout: int = 20_000) -> None:
@@ -292,3 +300,74 @@ def test_screenshot_write_is_atomic(qtbot, window, tmp_path, monkeypatch):
     launch.save_png(window.grab().toImage(), str(target))
     assert cv2.imread(str(target)).shape[:2] == (window.height(), window.width())
     assert [p.name for p in tmp_path.iterdir() if p.name != "settings.ini"] == ["shot.png"]
+
+
+# -------------------------------------------------------------------------------------------- export
+
+
+def export_request(window, out: Path, force: bool = False) -> ExportRequest:
+    options = ExportOptions(kinds=("gaussian", "laplacian"), fmt="tiff", force=force)
+    return ExportRequest(window.controller.loaded.image, str(out), options)
+
+
+def test_a_disk_filling_up_during_an_export_keeps_the_earlier_files(qtbot, opened, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    with qtbot.waitSignal(opened.controller.export_finished, timeout=20_000):
+        opened.controller.export(export_request(opened, out))
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    real = image_io._create_temporary
+    created = []
+
+    def disk_full_on_the_third_file(folder: str, name: str):
+        created.append(name)
+        temporary, fh = real(folder, name)
+        if len(created) == 3:
+            fh.close()
+            os.unlink(temporary)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return temporary, fh
+
+    monkeypatch.setattr(image_io, "_create_temporary", disk_full_on_the_third_file)
+    opened.controller.export(export_request(opened, out, force=True))
+    qtbot.waitUntil(opened.banner.isVisible)
+    monkeypatch.undo()
+    assert "No space left on device" in opened.banner.label.text()
+    assert "2 file(s) written before the failure" in opened.banner.label.text()
+    after = {path.name: path.read_bytes() for path in out.iterdir()}
+    assert set(after) == set(before)  # no temporary file, nothing missing
+    third = sorted(name for name in before if name != MANIFEST_NAME)[2]
+    assert after[third] == before[third]
+    still_works(qtbot, opened)
+
+
+def test_closing_the_window_during_an_export_stops_it_between_files(qtbot, settings_store, image_path,
+                                                                    tmp_path, monkeypatch):
+    window = MainWindow(settings_store)
+    window.show()
+    window.controller.open_path(image_path)
+    settle(qtbot, window)
+    real = export_module._write_item
+    written = []
+
+    def slow_write(*args: object, **kwargs: object):
+        record = real(*args, **kwargs)
+        written.append(record.name)
+        time.sleep(0.05)  # a large file takes a while: the close comes between two of them
+        return record
+
+    monkeypatch.setattr(export_module, "_write_item", slow_write)
+    out = tmp_path / "out"
+    window.controller.export(export_request(window, out))
+    qtbot.waitUntil(lambda: len(written) >= 2)
+    runner = window.controller.runner
+    window.close()
+    assert runner.active_threads() == 0
+    manifest = json.loads((out / MANIFEST_NAME).read_text(encoding="utf-8"))
+    assert manifest["status"] == "cancelled"
+    listed = [entry["file"] for entry in manifest["files"]]
+    assert listed == written and len(listed) < 2 * window.controller.pyramid.levels
+    assert sorted(path.name for path in out.iterdir()) == sorted([*listed, MANIFEST_NAME])
+    for entry in manifest["files"]:  # every file written is complete
+        assert list(tifffile.imread(out / entry["file"]).shape) == entry["shape"]
+    window.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
