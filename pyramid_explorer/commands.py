@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shutil
 import signal
 import sys
@@ -155,8 +156,10 @@ def build_info_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str]) -> int:
     """Run the sub-command named by argv[0] with the options that follow; returns the exit status."""
     command, rest = argv[0], list(argv[1:])
-    # Every failure is reported as one line of ours; OpenCV's own log lines would only add noise.
+    # Every failure is reported as one line of ours; OpenCV's log lines and tifffile's logged complaints
+    # about damaged files (which Python would print on stderr) would only add noise.
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    logging.getLogger("tifffile").setLevel(logging.CRITICAL + 1)
     parser = {"export": build_export_parser, "info": build_info_parser}[command]()
     try:
         args = parser.parse_args(rest)

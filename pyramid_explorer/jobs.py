@@ -25,8 +25,16 @@ import numpy as np
 
 from pyramid_explorer.core.analysis import band_energy, overlap_verdict, polyphase_sums, value_range
 from pyramid_explorer.core.arrays import to_dtype
+from pyramid_explorer.core.budget import (
+    MemoryBudgetError,
+    check_memory,
+    estimate_memory,
+    memory_budget,
+    preview,
+    suggest,
+)
 from pyramid_explorer.core.export import ExportOptions, ExportResult, iter_export
-from pyramid_explorer.core.io import load_image
+from pyramid_explorer.core.io import load_image, probe_image
 from pyramid_explorer.core.metrics import mse, psnr, ssim
 from pyramid_explorer.core.pyramid import (
     gaussian_pyramid,
@@ -126,6 +134,20 @@ class LoadedImage:
     name: str
     path: str | None
     source: Layer
+    frames: int = 1
+    """Frames (pages) in the file; only the first is loaded."""
+    preview_steps: int = 0
+    """How many times the file's image was halved (pyrDown) to make this preview; 0: the image itself."""
+
+
+@dataclass(frozen=True)
+class TooLarge:
+    """A file whose pyramid would not fit the memory budget: why, and the preview that would fit."""
+
+    image_id: int
+    path: str
+    message: str
+    preview_steps: int | None
 
 
 @dataclass(frozen=True, eq=False)
@@ -234,6 +256,11 @@ class OpenRequest:
     path: str | None = None
     sample: str | None = None
     levels: int | None = None
+    view_budget: int | None = None
+    """Bytes one view's comparisons may hold (`compare_pixel_budget`); with it, a file whose pyramid
+    would not fit the memory budget (`core.budget`) is refused from its header: `TooLarge`."""
+    preview_steps: int = 0
+    """Halve the image this many times (pyrDown) after loading: a preview of one too large to explore."""
 
     def __post_init__(self) -> None:
         if (self.path is None) == (self.sample is None):
@@ -364,8 +391,8 @@ def value_histogram(display: np.ndarray, bins: int = 256) -> tuple[np.ndarray, n
     lo, hi = float(sample.min()), float(sample.max())
     if sample.dtype.kind in "ui" and hi - lo < bins:  # one bin per integer value: no comb
         counts, edges = np.histogram(sample, int(hi - lo) + 1, range=(lo - 0.5, hi + 0.5))
-    else:
-        counts, edges = np.histogram(sample, bins, range=(lo, hi if hi > lo else lo + 1))
+    else:  # float64 edges: float32 ones cannot split a tiny range (a difference of 1e-8) into bins
+        counts, edges = np.histogram(sample.astype(np.float64), bins, range=(lo, hi if hi > lo else lo + 1))
     return edges[:-1].astype(np.float32), counts
 
 
@@ -390,6 +417,15 @@ def make_layer(
                  pixels=quantize(display, limits), histogram=value_histogram(display))
 
 
+def _finite_max(values: np.ndarray) -> float:
+    """Largest finite value (0 for an empty array, NaN when none is finite): statistics ignore NaN/inf."""
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            return math.nan
+    return float(values.max()) if values.size else 0.0
+
+
 def _finite_stats(a: np.ndarray) -> tuple[float, float, float]:
     """min, max, mean over the finite values (all values of an integer image)."""
     if a.dtype.kind == "f":
@@ -405,7 +441,8 @@ def thumbnail(image: np.ndarray, limits: tuple[float, float], box: int = THUMBNA
     img = _colour_channels(image)
     if img.dtype != np.uint8:
         lo, hi = limits
-        img = np.clip((np.nan_to_num(img.astype(np.float32)) - lo) * (255.0 / (hi - lo)), 0, 255)
+        finite = np.nan_to_num(img.astype(np.float32), posinf=hi, neginf=lo)  # no overflow from +-inf
+        img = np.clip((finite - lo) * (255.0 / (hi - lo)), 0, 255)
         img = img.astype(np.uint8)
     h, w = img.shape[:2]
     f = box / max(h, w)
@@ -454,14 +491,39 @@ def _compare_region(shape: tuple[int, ...], max_pixels: int | None) -> tuple[int
 # --- jobs ----------------------------------------------------------------------------------------
 
 
-def open_image(req: OpenRequest) -> Iterator[Progress | LoadedImage | Pyramid]:
-    """Load the file or sample, yield it, then build its pyramid."""
+def compare_pixel_budget(shape: tuple[int, ...], view_budget: int) -> int:
+    """Largest level area compared whole: every panel's float image and uint8 pixels, and its
+    one-channel float difference and pixels, must fit in `view_budget` bytes (2 GiB: 4K fits)."""
+    channels = shape[2] if len(shape) == 3 else 1
+    bytes_per_pixel = (len(MODES) + 1) * (5 * channels + 5)
+    return max(1, math.floor(view_budget / bytes_per_pixel))
+
+
+def open_image(req: OpenRequest) -> Iterator[Progress | TooLarge | LoadedImage | Pyramid]:
+    """Check the file's header against the memory budget, load the file or sample, yield it, then
+    build its pyramid."""
     name = req.sample if req.sample is not None else os.path.basename(str(req.path))
     yield Progress(0, 1, f"Loading {name}")
+    frames = 1
+    if req.path is not None:
+        info = probe_image(req.path)
+        frames = info.frames
+        if req.view_budget is not None and req.preview_steps == 0:
+            estimate = estimate_memory(info.shape, info.dtype, req.levels,
+                                       comparison_pixels=compare_pixel_budget(info.shape, req.view_budget))
+            try:
+                check_memory(estimate, memory_budget())
+            except MemoryBudgetError as error:
+                steps = suggest(error.estimate, error.budget).preview_steps
+                yield TooLarge(req.image_id, req.path, f"{name}: {error}", steps)
+                return
     image = load_sample(req.sample) if req.sample is not None else load_image(req.path)
+    if req.preview_steps:
+        image = preview(image, req.preview_steps)
+        name = f"{name} (preview, 1/{2 ** req.preview_steps} scale)"
     image.flags.writeable = False  # shared between the worker and the GUI thread: read-only
     yield LoadedImage(image_id=req.image_id, image=image, name=name, path=req.path,
-                      source=make_layer(image, 0))
+                      source=make_layer(image, 0), frames=frames, preview_steps=req.preview_steps)
     yield from build_pyramid(PyramidRequest(req.image_id, image, req.levels))
 
 
@@ -486,7 +548,7 @@ def build_pyramid(req: PyramidRequest) -> Iterator[Progress | Pyramid]:
         stats.append(LevelStats(
             level=i, width=g.shape[1], height=g.shape[0], minimum=lo, maximum=hi, mean=mean,
             band_energy=band_energy(laplacian[i]),
-            max_abs_residual=float(np.nanmax(np.abs(res))) if res.size else 0.0,
+            max_abs_residual=_finite_max(np.abs(res)),
         ))
         thumbs.append(thumbnail(g, limits))
     yield Pyramid(image_id=req.image_id, gaussian=tuple(gaussian), laplacian=tuple(laplacian),
@@ -513,7 +575,7 @@ def level_view(req: LevelRequest) -> Iterator[Progress | LevelView]:
     differing = int(np.count_nonzero(mag.max(axis=2) if mag.ndim == 3 else mag))
     yield LevelView(image_id=p.image_id, levels=p.levels, level=i, gaussian=g, laplacian=lap,
                     residual=make_layer(res, i, signed=True),
-                    max_abs_residual=float(np.nanmax(mag)) if mag.size else 0.0,
+                    max_abs_residual=_finite_max(mag),
                     differing_pixels=differing)
 
 
@@ -592,10 +654,12 @@ def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResul
     for mode in req.modes:
         yield Progress(done, steps, f"Level {i}: {mode}")
         up = upsampled(mode)
+        with np.errstate(invalid="ignore"):  # inf - inf (float images with inf) is NaN, by design
+            difference = channel_mean(up) - reference_mean
         result = ModeResult(
             image_id=p.image_id, level=i, mode=mode, cropped=region is not None,
             image=make_layer(to_dtype(up, fine.dtype), i, origin=origin),
-            difference=make_layer(channel_mean(up) - reference_mean, i, signed=True, origin=origin))
+            difference=make_layer(difference, i, signed=True, origin=origin))
         del up
         results.append(result)
         done += 1
@@ -677,7 +741,8 @@ def _deconv(image_id: int, level: int, settings: DeconvSettings, coarse: np.ndar
                           cropped=cropped)
     if settings.stride != 2:
         return result
-    diff = channel_mean(_aligned(out, settings, *reference_mean.shape[:2])) - reference_mean
+    with np.errstate(invalid="ignore"):  # inf - inf (float images with inf) is NaN, by design
+        diff = channel_mean(_aligned(out, settings, *reference_mean.shape[:2])) - reference_mean
     return dataclasses.replace(result, difference=make_layer(diff, level, signed=True, origin=origin))
 
 

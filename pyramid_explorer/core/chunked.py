@@ -910,7 +910,11 @@ def _replace(partial: Path, out: Path) -> None:
     if out.exists() or out.is_symlink():
         old = out.parent / f".{out.name}.old-{secrets.token_hex(4)}"
         os.replace(out, old)
-        os.replace(partial, out)
+        try:
+            os.replace(partial, out)
+        except BaseException:
+            os.replace(old, out)  # the earlier export goes back where it was
+            raise
         if old.is_dir() and not old.is_symlink():
             shutil.rmtree(old, ignore_errors=True)
         else:

@@ -1,6 +1,8 @@
 """Image quality metrics: MSE, PSNR and SSIM (Wang et al. 2004), computed with numpy and OpenCV filters.
 
-Both images must have the same shape; they are compared in float64 whatever their dtypes.
+Both images must have the same shape; they are compared in float64 whatever their dtypes. Non-finite values
+(NaN, +-inf, which float TIFFs may hold): MSE and PSNR ignore the pixels where either image has one (NaN
+when none is left); SSIM is NaN, since every window touching such a pixel is undefined.
 """
 
 from __future__ import annotations
@@ -22,10 +24,17 @@ def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
 
 
+def _all_finite(*arrays: np.ndarray) -> bool:
+    return all(np.asarray(x).dtype.kind in "biu" or np.isfinite(x).all() for x in arrays)
+
+
 def mse(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean squared error over every pixel and channel."""
+    """Mean squared error over every pixel and channel (those finite in both images; NaN if none is)."""
     a64, b64 = _pair(a, b)
-    return float(np.mean(np.square(a64 - b64)))
+    if not _all_finite(a64, b64):
+        finite = np.isfinite(a64) & np.isfinite(b64)
+        a64, b64 = a64[finite], b64[finite]
+    return float(np.mean(np.square(a64 - b64))) if a64.size else math.nan
 
 
 def psnr(a: np.ndarray, b: np.ndarray, data_range: float) -> float:
@@ -49,7 +58,7 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float) -> float:
         raise ValueError(f"data_range must be positive, got {data_range}")
     if a.shape != b.shape:
         raise ValueError(f"images differ in shape: {a.shape} vs {b.shape}")
-    if min(a.shape[:2]) < SSIM_WINDOW:
+    if min(a.shape[:2]) < SSIM_WINDOW or not _all_finite(a, b):
         return math.nan
     c1 = (SSIM_K1 * data_range) ** 2
     c2 = (SSIM_K2 * data_range) ** 2
