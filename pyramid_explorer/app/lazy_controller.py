@@ -27,9 +27,8 @@ from pyramid_explorer.jobs_lazy import (
 )
 
 DEBOUNCE_MS = 60
-CACHED_REGIONS = 6
-"""Regions kept for going back: with MAX_REGION_SIDE regions of RGB uint8 at most ~6 x 100 MB, in
-practice a few screens each."""
+CACHE_BYTES = 256 << 20
+"""Regions kept for going back (values and drawn pixels); the region on screen is kept whatever its size."""
 
 _REGION = "region"
 
@@ -99,6 +98,10 @@ class LazyController(QObject):
         if auto and self._view is not None:
             self.set_view(*self._view, self._units_per_pixel)
 
+    def cached(self) -> tuple[int, int]:
+        """(regions, bytes) held for going back, the one on screen included."""
+        return len(self._cache), sum(map(_bytes, self._cache.values()))
+
     def is_idle(self) -> bool:
         return not self._debounce.isActive() and not self.runner.is_current(_REGION)
 
@@ -136,7 +139,7 @@ class LazyController(QObject):
         if not isinstance(item, Region) or self.image is None or item.image_id != self.image.image_id:
             return
         self._cache[(item.image_id, item.level, (*item.rows, *item.cols))] = item
-        while len(self._cache) > CACHED_REGIONS:
+        while len(self._cache) > 1 and self.cached()[1] > CACHE_BYTES:
             self._cache.popitem(last=False)
         if item.level == self.level:
             self._show(item)
@@ -144,3 +147,9 @@ class LazyController(QObject):
     def _show(self, region: Region) -> None:
         self.shown = region
         self.region_ready.emit(region)
+
+
+def _bytes(region: Region) -> int:
+    layer = region.layer
+    shown = 0 if layer.display is layer.data else layer.display.nbytes
+    return layer.data.nbytes + layer.pixels.nbytes + shown

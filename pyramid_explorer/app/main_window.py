@@ -339,6 +339,10 @@ class MainWindow(QMainWindow):
 
     def _on_export_requested(self) -> None:
         loaded, pyramid = self.controller.loaded, self.controller.pyramid
+        if self.controller.stored is not None:
+            self.show_status("A stored pyramid is exported from the command line, in bounded memory: "
+                             "pyramid-explorer export PATH --format ome-zarr")
+            return
         if loaded is None or pyramid is None:
             self.show_status("Nothing to export yet")
             return
@@ -428,6 +432,8 @@ class MainWindow(QMainWindow):
         self.banner.hide()
         self.setWindowTitle(f"{image.name} - Pyramid Explorer")
         self.central_stack.setCurrentWidget(self.lazy_view)
+        for view in (self.pyramid_view, self.compare_view):  # let the previous image's layers go
+            view.show_message(f"{image.name} is a stored pyramid: it is shown level by level, not built")
         self.level_panel.set_stored(image)
         self._on_level_changed(self.controller.level)
         self.lazy_view.set_image(image)

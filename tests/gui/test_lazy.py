@@ -162,7 +162,9 @@ def test_pyramidal_tiff_opens_with_its_stored_levels_by_drop(qtbot, window, tmp_
     assert window.lazy_view.panel.value_text(14.4, 6.3) == f"stored (7, 3): {format_values(levels[1][3, 7])}"
 
 
-def test_only_the_region_in_view_is_read_and_a_pan_reads_the_next(qtbot, window, big_zarr, chunk_reads):
+def test_only_the_region_in_view_is_read_and_a_pan_reads_the_next(qtbot, window, big_zarr, chunk_reads,
+                                                                   monkeypatch):
+    monkeypatch.setattr(lazy_controller, "CACHE_BYTES", 1)  # keep only the region on screen
     window.controller.open_path(str(big_zarr))
     wait_lazy(qtbot, window)
     assert_table_shows(window, [(BIG >> i, BIG >> i) for i in range(BIG_LEVELS)])
@@ -187,6 +189,7 @@ def test_only_the_region_in_view_is_read_and_a_pan_reads_the_next(qtbot, window,
                   for j in range(c0 // CHUNK, -(-c1 // CHUNK))}
         assert read == inside
         chunk_reads.clear()
+        assert window.lazy.cached() == (1, region.layer.data.nbytes + region.layer.pixels.nbytes)
         # placed in source coordinates: the pixel under the centre holds the stored value there
         col, row = (math.floor(v + 0.5) for v in centre)
         value = big_value(0, np.array([row]), np.array([col]))[0, 0]
@@ -216,6 +219,8 @@ def test_open_folder_action_and_back_to_an_ordinary_image(qtbot, window, big_zar
     window.actions["open_folder"].trigger()
     wait_lazy(qtbot, window)
     assert window.central_stack.currentWidget() is window.lazy_view
+    window.actions["export"].trigger()
+    assert "pyramid-explorer export" in window.status_message()
     window.controller.open_path(write_png(tmp_path / "plain.png", make_image(30, 40)))
     qtbot.waitUntil(lambda: window.controller.pyramid is not None and window.is_settled(), timeout=20_000)
     assert window.central_stack.currentWidget() is window.tabs
@@ -236,3 +241,21 @@ def test_without_the_big_extra_an_ome_zarr_folder_is_refused_in_one_line(qtbot, 
     assert "big.zarr" in message and "pip install 'pyramid-explorer[big]'" in message and "\n" not in message
     assert window.lazy.image is None
 
+
+
+def test_without_the_big_extra_a_pyramidal_tiff_opens_as_an_ordinary_image(qtbot, window, tmp_path,
+                                                                           monkeypatch):
+    import pyramid_explorer.core
+
+    image = make_image(40, 56)
+    path = tmp_path / "pyramid.tif"
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(image, tile=(16, 16), subifds=1, photometric="rgb")
+        tif.write(image[::2, ::2].copy(), tile=(16, 16), subfiletype=1, photometric="rgb")
+    monkeypatch.setitem(sys.modules, "dask", None)
+    monkeypatch.delitem(sys.modules, "pyramid_explorer.core.chunked")
+    monkeypatch.delattr(pyramid_explorer.core, "chunked")
+    window.controller.open_path(str(path))
+    qtbot.waitUntil(lambda: window.controller.pyramid is not None and window.is_settled(), timeout=20_000)
+    np.testing.assert_array_equal(window.controller.loaded.image, image)
+    assert window.central_stack.currentWidget() is window.tabs and window.lazy.image is None
