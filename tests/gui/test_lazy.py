@@ -8,6 +8,7 @@ import re
 import sys
 import threading
 
+import cv2
 import numpy as np
 import pytest
 import tifffile
@@ -15,6 +16,7 @@ from guitools import make_image, write_png
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QThreadPool, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QFileDialog
+from test_launch import explorer
 
 from pyramid_explorer import jobs_lazy
 from pyramid_explorer.app import lazy_controller
@@ -259,3 +261,15 @@ def test_without_the_big_extra_a_pyramidal_tiff_opens_as_an_ordinary_image(qtbot
     qtbot.waitUntil(lambda: window.controller.pyramid is not None and window.is_settled(), timeout=20_000)
     np.testing.assert_array_equal(window.controller.loaded.image, image)
     assert window.central_stack.currentWidget() is window.tabs and window.lazy.image is None
+
+
+def test_screenshot_of_a_stored_pyramid_at_a_chosen_level(tmp_path):
+    image = make_image(90, 120)
+    folder = tmp_path / "shot.zarr"
+    chunked.export_ome_zarr(chunked.da.from_array(image, chunks=(32, 32, 3)), folder, chunk=32,
+                            laplacian=False)
+    out = tmp_path / "shot.png"
+    run = explorer(str(folder), "--screenshot", str(out), "--level", "1", home=tmp_path)
+    assert run.returncode == 0, run.stderr
+    shot = cv2.imread(str(out))
+    assert shot is not None and shot.std() > 10
