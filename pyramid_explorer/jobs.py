@@ -17,15 +17,22 @@ import dataclasses
 import math
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from pyramid_explorer.core.analysis import band_energy, overlap_verdict, polyphase_sums, value_range
+from pyramid_explorer.core.analysis import (
+    SizeLink,
+    band_energy,
+    overlap_verdict,
+    polyphase_sums,
+    size_chain,
+    value_range,
+)
 from pyramid_explorer.core.arrays import to_dtype
-from pyramid_explorer.core.export import ExportOptions, ExportResult, iter_export
+from pyramid_explorer.core.export import ExportOptions, ExportProgress, ExportResult, iter_export
 from pyramid_explorer.core.io import load_image
 from pyramid_explorer.core.metrics import mse, psnr, ssim
 from pyramid_explorer.core.pyramid import (
@@ -42,7 +49,7 @@ from pyramid_explorer.core.upsampling import (
     transposed_conv2d,
     upsample,
 )
-from pyramid_explorer.samples import load_sample
+from pyramid_explorer.samples import load_sample, make_probe, probe_title
 
 THUMBNAIL_SIZE = 48
 """Side of the square box level thumbnails are fitted into, in pixels."""
@@ -137,6 +144,8 @@ class Pyramid:
     thumbnails: tuple[np.ndarray, ...]
     data_range: float
     """Value range PSNR/SSIM are relative to: the core's `value_range` of the image's dtype."""
+    links: tuple[SizeLink, ...] = ()
+    """The size chain: each level's size, the dstsize its expansion gets, and pyrUp's size without it."""
 
     @property
     def levels(self) -> int:
@@ -228,16 +237,21 @@ class DeconvResult:
 
 @dataclass(frozen=True)
 class OpenRequest:
-    """Load a file (`path`) or a bundled sample (`sample`, a name from `samples.SAMPLES`)."""
+    """Load a file (`path`), a bundled sample (`sample`, a name from `samples.SAMPLES`), or generate a
+    probe (`probe`, a name from `samples.PROBES`, at `size` = (width, height))."""
 
     image_id: int
     path: str | None = None
     sample: str | None = None
     levels: int | None = None
+    probe: str | None = None
+    size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
-        if (self.path is None) == (self.sample is None):
-            raise ValueError("give exactly one of path and sample")
+        if sum(x is not None for x in (self.path, self.sample, self.probe)) != 1:
+            raise ValueError("give exactly one of path, sample and probe")
+        if (self.probe is None) != (self.size is None):
+            raise ValueError("a probe needs a size (width, height), and only a probe has one")
 
 
 @dataclass(frozen=True, eq=False)
@@ -365,7 +379,9 @@ def value_histogram(display: np.ndarray, bins: int = 256) -> tuple[np.ndarray, n
     if sample.dtype.kind in "ui" and hi - lo < bins:  # one bin per integer value: no comb
         counts, edges = np.histogram(sample, int(hi - lo) + 1, range=(lo - 0.5, hi + 0.5))
     else:
-        counts, edges = np.histogram(sample, bins, range=(lo, hi if hi > lo else lo + 1))
+        # float64 bins: a float32 span of a few ulps (a ripple of 1e-7) cannot hold 256 float32 bins
+        counts, edges = np.histogram(sample.astype(np.float64, copy=False), bins,
+                                     range=(lo, hi if hi > lo else lo + 1))
     return edges[:-1].astype(np.float32), counts
 
 
@@ -450,10 +466,16 @@ def _compare_region(shape: tuple[int, ...], max_pixels: int | None) -> tuple[int
 
 
 def open_image(req: OpenRequest) -> Iterator[Progress | LoadedImage | Pyramid]:
-    """Load the file or sample, yield it, then build its pyramid."""
-    name = req.sample if req.sample is not None else os.path.basename(str(req.path))
+    """Load the file or sample (or generate the probe), yield it, then build its pyramid."""
+    if req.probe is not None:
+        name = probe_title(req.probe, *req.size)
+    else:
+        name = req.sample if req.sample is not None else os.path.basename(str(req.path))
     yield Progress(0, 1, f"Loading {name}")
-    image = load_sample(req.sample) if req.sample is not None else load_image(req.path)
+    if req.probe is not None:
+        image = make_probe(req.probe, *req.size)
+    else:
+        image = load_sample(req.sample) if req.sample is not None else load_image(req.path)
     image.flags.writeable = False  # shared between the worker and the GUI thread: read-only
     yield LoadedImage(image_id=req.image_id, image=image, name=name, path=req.path,
                       source=make_layer(image, 0))
@@ -485,7 +507,8 @@ def build_pyramid(req: PyramidRequest) -> Iterator[Progress | Pyramid]:
         ))
         thumbs.append(thumbnail(g, limits))
     yield Pyramid(image_id=req.image_id, gaussian=tuple(gaussian), laplacian=tuple(laplacian),
-                  stats=tuple(stats), thumbnails=tuple(thumbs), data_range=value_range(image.dtype))
+                  stats=tuple(stats), thumbnails=tuple(thumbs), data_range=value_range(image.dtype),
+                  links=tuple(size_chain(image.shape, n)))
 
 
 def level_view(req: LevelRequest) -> Iterator[Progress | LevelView]:
@@ -680,6 +703,13 @@ def export(req: ExportRequest) -> Iterator[Progress | ExportDone]:
     """
     stop = threading.Event()
     files = iter_export(req.image, req.out_dir, req.options, source_path=req.source_path, cancel=stop.is_set)
+    yield from drive_export(files, stop)
+
+
+def drive_export(files: Generator[ExportProgress, None, ExportResult],
+                 stop: threading.Event) -> Iterator[Progress | ExportDone]:
+    """Step through a core export generator whose `cancel` is `stop.is_set`: one Progress per file,
+    then ExportDone; closed early, it sets `stop` and runs the core to its cancellation point."""
     try:
         while True:
             try:

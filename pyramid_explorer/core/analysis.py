@@ -198,6 +198,33 @@ def log_spectrum(image: np.ndarray) -> np.ndarray:
     return np.log1p(np.abs(np.fft.fftshift(np.fft.fft2(data)))).astype(np.float32)
 
 
+def periodic_component(image: np.ndarray) -> np.ndarray:
+    """The periodic part p of a 2-D image u = p + s (Moisan 2011, "Periodic plus smooth image
+    decomposition"), float64.
+
+    The FFT treats an image as periodic, so the jump between opposite borders spreads energy along
+    both frequency axes (a bright cross) and onto the Nyquist points on them; p has no such jump.
+    s is the smooth image whose periodic 4-neighbour Laplacian is the border jump image v (v[0] gets
+    u[-1] - u[0], v[-1] gets u[0] - u[-1], likewise for the columns), solved in the Fourier domain
+    with zero mean, so p keeps u's mean.
+    """
+    u = np.asarray(image, dtype=np.float64)
+    if u.ndim != 2:
+        raise ValueError(f"need a 2-D image, got shape {u.shape}")
+    h, w = u.shape
+    v = np.zeros_like(u)
+    v[0] += u[-1] - u[0]
+    v[-1] += u[0] - u[-1]
+    v[:, 0] += u[:, -1] - u[:, 0]
+    v[:, -1] += u[:, 0] - u[:, -1]
+    denominator = (2 * np.cos(2 * np.pi * np.arange(h) / h)[:, None]
+                   + 2 * np.cos(2 * np.pi * np.arange(w) / w)[None, :] - 4)
+    denominator[0, 0] = 1.0  # the mean of s, set to 0 below
+    smooth = np.fft.fft2(v) / denominator
+    smooth[0, 0] = 0.0
+    return u - np.real(np.fft.ifft2(smooth))
+
+
 def nyquist_peaks(spectrum: np.ndarray) -> list[tuple[int, int, float]]:
     """(row, col, strength) at the Nyquist frequencies of a centred spectrum from `log_spectrum`.
 
