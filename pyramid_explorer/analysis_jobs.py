@@ -366,7 +366,9 @@ def inspect_kernels(req: KernelRequest) -> Iterator[Progress | KernelInspection]
     for n, name in enumerate(PROBE_INPUTS):
         yield Progress(len(KERNEL_ENTRIES) + n, total, f"{req.entry}: {name} probe")
         out = upsample_probe(req.entry, probe_input(name), req.deconv)
-        probes.append((name, make_layer(out, 0, scale=1.0)))
+        # the inputs span 0..1: on that scale a flat output is mid-grey to white, not a black void
+        limits = (min(0.0, float(out.min())), max(1.0, float(out.max())))
+        probes.append((name, make_layer(out, 0, scale=1.0, limits=limits)))
     yield Progress(total - 1, total, f"{req.entry}: spectrum")
     spectrum, peaks, note = None, (), f"level {i} is the coarsest: there is no G[{i + 1}] to upsample"
     if 0 <= i < p.levels - 1:
@@ -405,9 +407,10 @@ class UnpoolRequest:
 class UnpoolView:
     """G[level], its 2x2 max pool, the unpooled result, and where every maximum was recorded.
 
+    `indices` are `max_pool_with_indices`'s flat positions (int64, the pooled shape);
     `argmax_rows`/`argmax_cols` are int32 (H // 2, W // 2, C): the row and column in G[level] of the
-    maximum of window (i, j) in channel c, i.e. divmod(indices, W) of `max_pool_with_indices`; the
-    unpooled output holds the pooled values there and zeros everywhere else.
+    maximum of window (i, j) in channel c, i.e. divmod(indices, W); the unpooled output holds the
+    pooled values there and zeros everywhere else, and `mask` (uint8, G[level]'s shape) is 255 there.
     """
 
     image_id: int
@@ -415,8 +418,10 @@ class UnpoolView:
     source: Layer
     pooled: Layer
     unpooled: Layer
+    indices: np.ndarray
     argmax_rows: np.ndarray
     argmax_cols: np.ndarray
+    mask: np.ndarray
 
     @property
     def dropped(self) -> tuple[int, int]:
@@ -438,11 +443,14 @@ def unpool_view(req: UnpoolRequest) -> Iterator[Progress | UnpoolView]:
     pooled, indices = max_pool_with_indices(fine, FACTOR)
     yield Progress(1, 2, f"Level {i}: unpool")
     out = upsample(pooled, "unpool", FACTOR, size=(w, h), indices=indices)
-    index3 = indices.reshape(*indices.shape[:2], -1)
-    rows, cols = np.divmod(index3, w)
+    rows, cols = np.divmod(indices.reshape(*indices.shape[:2], -1), w)
+    mask = np.zeros((h, w, rows.shape[2]), np.uint8)
+    for c in range(rows.shape[2]):
+        mask[rows[..., c], cols[..., c], c] = 255
     yield UnpoolView(image_id=p.image_id, level=i, source=make_layer(fine, i),
                      pooled=make_layer(pooled, i + 1), unpooled=make_layer(to_dtype(out, fine.dtype), i),
-                     argmax_rows=rows.astype(np.int32), argmax_cols=cols.astype(np.int32))
+                     indices=indices, argmax_rows=rows.astype(np.int32), argmax_cols=cols.astype(np.int32),
+                     mask=mask.reshape(fine.shape))
 
 
 # --- export -------------------------------------------------------------------------------------
@@ -532,21 +540,27 @@ def kernel_arrays(view: KernelInspection) -> tuple[tuple[NamedArray, ...], dict[
 def unpool_arrays(view: UnpoolView, fmt: str) -> tuple[tuple[NamedArray, ...], dict[str, Any]]:
     """Pooled and unpooled images and a uint8 mask of the recorded maxima (255 there, per channel);
     the flat indices too, except in PNG, which cannot hold int64."""
-    h, w = view.source.shape[:2]
-    channels = view.argmax_rows.shape[2]
-    mask = np.zeros((h, w, channels), np.uint8)
-    for c in range(channels):
-        mask[view.argmax_rows[..., c], view.argmax_cols[..., c], c] = 255
-    mask = mask[..., 0] if view.source.data.ndim == 2 else mask
     i = view.level
     arrays = [NamedArray("pooled", view.pooled.data, "unpool", level=i + 1),
               NamedArray("unpooled", view.unpooled.data, "unpool", level=i),
-              NamedArray("argmax_mask", mask, "unpool", level=i,
+              NamedArray("argmax_mask", view.mask, "unpool", level=i,
                          details={"what": "255 where a window's maximum was recorded, per channel"})]
     if fmt != "png":
-        flat = view.argmax_rows.astype(np.int64) * w + view.argmax_cols
-        flat = flat[..., 0] if view.source.data.ndim == 2 else flat
-        arrays.append(NamedArray("indices", flat, "unpool", level=i + 1,
+        arrays.append(NamedArray("indices", view.indices, "unpool", level=i + 1,
                                  details={"what": "flat index row * W + col in G[level] of each maximum "
                                                   "(max_pool_with_indices)"}))
     return tuple(arrays), {"tool": "unpool", "level": i, "window": FACTOR}
+
+
+def tool_arrays(result: IntegrityView | EqualizerView | KernelInspection | UnpoolView,
+                fmt: str) -> tuple[tuple[NamedArray, ...], dict[str, Any]]:
+    """The arrays a tool's result exports in `fmt`, and the manifest's parameters (with "tool")."""
+    if isinstance(result, IntegrityView):
+        return integrity_arrays(result)
+    if isinstance(result, EqualizerView):
+        return equalizer_arrays(result)
+    if isinstance(result, KernelInspection):
+        return kernel_arrays(result)
+    if isinstance(result, UnpoolView):
+        return unpool_arrays(result, fmt)
+    raise TypeError(f"no export for {type(result).__name__}")

@@ -388,14 +388,17 @@ def value_histogram(display: np.ndarray, bins: int = 256) -> tuple[np.ndarray, n
 def make_layer(
     data: np.ndarray, level: int, *, signed: bool = False, scale: float | None = None,
     origin: tuple[float, float] = (-0.5, -0.5), display: np.ndarray | None = None,
+    limits: tuple[float, float] | None = None,
 ) -> Layer:
     """Wrap an array as a Layer of pyramid level `level` (scale 2**level unless given).
 
-    `display` defaults to `data`, or for signed colour data to the mean over its colour channels.
+    `display` defaults to `data`, or for signed colour data to the mean over its colour channels;
+    `limits` to `display_limits` of it.
     """
     if display is None:
         display = channel_mean(data) if signed else data
-    limits = display_limits(display, signed)
+    if limits is None:
+        limits = display_limits(display, signed)
     return Layer(data=data, display=display, limits=limits, signed=signed, level=level,
                  scale=float(2**level if scale is None else scale), origin=origin,
                  pixels=quantize(display, limits), histogram=value_histogram(display))

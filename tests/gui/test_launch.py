@@ -70,4 +70,11 @@ def test_screenshot_failures_give_one_line_and_no_file(tmp_path, content, extra,
 def test_unknown_view_is_refused_before_any_window(capsys):
     args = argparse.Namespace(image=None, screenshot="x.png", view="nonsense", level=None)
     assert launch.run(args) == 2
-    assert "views: pyramid, compare" in capsys.readouterr().err
+    assert "views: pyramid, compare, integrity, equalizer, kernels, unpool" in capsys.readouterr().err
+
+
+def test_help_lists_every_view(capsys):
+    from pyramid_explorer.app.controller import VIEWS
+    from pyramid_explorer.cli import build_gui_parser
+
+    assert ", ".join(VIEWS) in " ".join(build_gui_parser().format_help().split())
