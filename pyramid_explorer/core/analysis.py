@@ -203,10 +203,10 @@ def periodic_component(image: np.ndarray) -> np.ndarray:
     decomposition"), float64.
 
     The FFT treats an image as periodic, so the jump between opposite borders spreads energy along
-    both frequency axes (a bright cross) and onto the Nyquist points on them; p has no such jump.
-    s is the smooth image whose periodic 4-neighbour Laplacian is the border jump image v (v[0] gets
-    u[-1] - u[0], v[-1] gets u[0] - u[-1], likewise for the columns), solved in the Fourier domain
-    with zero mean, so p keeps u's mean.
+    both frequency axes (a bright cross) and onto the Nyquist points on them. s is the smooth image
+    whose periodic 4-neighbour Laplacian is the border jump image v (v[0] gets u[-1] - u[0], v[-1]
+    gets u[0] - u[-1], likewise for the columns), solved in the Fourier domain with zero mean; so p,
+    seen as periodic, has the Laplacian u has inside its borders, without the jump, and u's mean.
     """
     u = np.asarray(image, dtype=np.float64)
     if u.ndim != 2:
