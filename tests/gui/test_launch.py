@@ -42,6 +42,15 @@ def test_screenshot_is_a_png_of_the_whole_window(tmp_path):
     assert not (tmp_path / "pyramid-explorer").exists()  # no settings written
 
 
+def test_screenshot_of_an_analysis_tool(tmp_path):
+    image = write_png(tmp_path / "in.png", make_image(33, 47))
+    out = tmp_path / "kernels.png"
+    run = explorer(image, "--screenshot", str(out), "--view", "kernels", "--level", "1", home=tmp_path)
+    assert run.returncode == 0, run.stderr
+    shot = cv2.imread(str(out))
+    assert shot is not None and (shot.shape[1], shot.shape[0]) == DEFAULT_SIZE and shot.std() > 10
+
+
 def test_screenshot_without_image_shows_the_default_sample(tmp_path):
     out = tmp_path / "sample.png"
     run = explorer("--screenshot", str(out), home=tmp_path)
