@@ -447,8 +447,12 @@ def unpool_view(req: UnpoolRequest) -> Iterator[Progress | UnpoolView]:
     mask = np.zeros((h, w, rows.shape[2]), np.uint8)
     for c in range(rows.shape[2]):
         mask[rows[..., c], cols[..., c], c] = 255
-    yield UnpoolView(image_id=p.image_id, level=i, source=make_layer(fine, i),
-                     pooled=make_layer(pooled, i + 1), unpooled=make_layer(to_dtype(out, fine.dtype), i),
+    source = make_layer(fine, i)
+    # a pooled pixel covers a 2x2 window of G[i]: twice its pixel, from the same outer corner (not
+    # G[i + 1]'s placement, whose pixels are centred on every other pixel of G[i])
+    yield UnpoolView(image_id=p.image_id, level=i, source=source,
+                     pooled=make_layer(pooled, i + 1, origin=source.origin),
+                     unpooled=make_layer(to_dtype(out, fine.dtype), i),
                      indices=indices, argmax_rows=rows.astype(np.int32), argmax_cols=cols.astype(np.int32),
                      mask=mask.reshape(fine.shape))
 

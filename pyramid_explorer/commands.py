@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shutil
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,8 @@ from pyramid_explorer.core.pyramid import level_sizes
 from pyramid_explorer.core.upsampling import MODES
 
 PROG = "pyramid-explorer"
+OME_ZARR = "ome-zarr"  # written by core.chunked (optional dependencies: pip install 'pyramid-explorer[big]')
+CLI_FORMATS = (*FORMATS, OME_ZARR)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif")
 CHANNEL_NAMES = {1: "grey", 3: "RGB", 4: "RGBA"}
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -51,11 +54,17 @@ examples:
       every kind, four levels, upsampled files for three modes only.
   {PROG} export photo.png --out png --format png --kinds laplacian --force
       Laplacian bands as 8-bit PNG visualisations (grey 128 = zero), overwriting earlier files.
+  {PROG} export BIG.tif --out out --format ome-zarr --chunk 2048 --memory-limit 2GB
+      an image larger than memory, read tile by tile: out/BIG.ome.zarr holds the Gaussian levels as an
+      OME-Zarr image (napari, Fiji, QuPath read it) and the float32 bands in its laplacian/ group, with
+      manifest.json; add --scheduler tcp://HOST:8786 to run on a dask.distributed cluster.
 
 kinds:   {", ".join(KINDS)} (or "all"; default: {",".join(DEFAULT_KINDS)}, or gaussian for ome-tiff)
 modes:   {", ".join(MODES)} (or "all", the default)
 formats: tiff (exact, the data's own dtype), npy (exact), png (Gaussian exact, signed kinds as a
-         visualisation), ome-tiff (one pyramidal file of the Gaussian levels)
+         visualisation), ome-tiff (one pyramidal file of the Gaussian levels), ome-zarr (images of any
+         size: the Gaussian levels always, the Laplacian bands unless --kinds gaussian, bit-identical to
+         the other formats; inputs may also be OME-Zarr folders; Ctrl+C leaves no partial folder)
 
 Existing files are never overwritten without --force; nothing is written when one is in the way.
 Exit status: 0 everything written, 1 some inputs failed (the others are exported), 2 bad usage.
@@ -113,7 +122,7 @@ def build_export_parser() -> argparse.ArgumentParser:
     parser.add_argument("--kinds", type=_name_list(KINDS, "kind"), metavar="K1,K2,...",
                         help=f"what to export: {', '.join(KINDS)} or all "
                              f"(default: {','.join(DEFAULT_KINDS)})")
-    parser.add_argument("--format", dest="fmt", choices=FORMATS, default="tiff",
+    parser.add_argument("--format", dest="fmt", choices=CLI_FORMATS, default="tiff",
                         help="file format (default: tiff)")
     parser.add_argument("--modes", type=_name_list(MODES, "mode"), default=MODES, metavar="all|M1,M2,...",
                         help="upsampling modes for the 'upsampled' kind (default: all)")
@@ -121,6 +130,16 @@ def build_export_parser() -> argparse.ArgumentParser:
                         help="Laplacian band storage; int16 needs 8-bit images (default: float32)")
     parser.add_argument("--force", action="store_true", help="overwrite existing files")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary on success")
+    big = parser.add_argument_group(f"images larger than memory (--format {OME_ZARR} only)")
+    big.add_argument("--chunk", type=_positive_int, metavar="PIXELS",
+                     help="tile side of the computation and of the stored chunks (default: 1024)")
+    big.add_argument("--memory-limit", metavar="SIZE",
+                     help="memory this process may use, e.g. 2GB; sets the number of worker threads "
+                          "(default: no limit, one thread per core; with --scheduler the workers' own "
+                          "limits apply)")
+    big.add_argument("--scheduler", metavar="ADDRESS",
+                     help="run on the dask.distributed scheduler at ADDRESS (e.g. tcp://10.0.0.5:8786); its "
+                          "workers must see the input and --out at the same paths")
     return parser
 
 
@@ -137,8 +156,10 @@ def build_info_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str]) -> int:
     """Run the sub-command named by argv[0] with the options that follow; returns the exit status."""
     command, rest = argv[0], list(argv[1:])
-    # Every failure is reported as one line of ours; OpenCV's own log lines would only add noise.
+    # Every failure is reported as one line of ours; OpenCV's log lines and tifffile's logged complaints
+    # about damaged files (which Python would print on stderr) would only add noise.
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    logging.getLogger("tifffile").setLevel(logging.CRITICAL + 1)
     parser = {"export": build_export_parser, "info": build_info_parser}[command]()
     try:
         args = parser.parse_args(rest)
@@ -200,7 +221,7 @@ def expand_inputs(paths: Sequence[str]) -> list[_Input]:
     found: list[_Input] = []
     for text in paths:
         path = Path(text)
-        if path.is_dir():
+        if path.is_dir() and not _is_zarr_folder(path):
             images = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
                             and p.suffix.lower() in IMAGE_SUFFIXES)
             if not images:
@@ -285,13 +306,66 @@ def _error(command: str, line: str) -> None:
     print(f"{PROG} {command}: error: {line}", file=sys.stderr)
 
 
-def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    kinds = args.kinds or (("gaussian",) if args.fmt == "ome-tiff" else DEFAULT_KINDS)
+# --format ome-zarr's export of one input: (input, progress, cancel) -> (result, output folder)
+_BigExport = Callable[["_Input", Callable[[ExportProgress], object], Callable[[], bool]], tuple[Any, Path]]
+
+
+def _is_zarr_folder(path: Path) -> bool:
+    """A folder holding a Zarr group (an OME-Zarr input), as opposed to a folder of image files."""
+    return (path / ".zgroup").is_file() or (path / "zarr.json").is_file()
+
+
+def _big_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> _BigExport | None:
+    """For --format ome-zarr, the export of one input, once the options and the optional dependencies are
+    checked (ExportError when they are missing); None for the other formats."""
+    if args.fmt != OME_ZARR:
+        given = [name for name in ("chunk", "memory_limit", "scheduler") if getattr(args, name) is not None]
+        if given:
+            parser.error(f"--{given[0].replace('_', '-')} applies to --format {OME_ZARR} only")
+        return None
+    kinds = set(args.kinds or DEFAULT_KINDS)
+    if kinds - {"gaussian", "laplacian"}:
+        parser.error(f"the {OME_ZARR} format holds the gaussian and laplacian kinds only, "
+                     f"not {sorted(kinds - {'gaussian', 'laplacian'})[0]}")
     try:
-        options = ExportOptions(levels=args.levels, kinds=kinds, fmt=args.fmt, modes=args.modes,
-                                storage=args.storage, force=args.force)
-    except ValueError as exc:
-        parser.error(str(exc))
+        from dask.utils import parse_bytes
+
+        from pyramid_explorer.core import chunked
+    except ImportError as exc:
+        raise ExportError(f"--format {OME_ZARR} needs the optional dependencies ({exc.name} is missing): "
+                          "pip install 'pyramid-explorer[big]'") from None
+    try:
+        limit = None if args.memory_limit is None else parse_bytes(args.memory_limit)
+    except ValueError:
+        parser.error(f"--memory-limit: cannot read {args.memory_limit!r} as a size (e.g. 1.5GB, 800MiB)")
+
+    def export(item: _Input, progress: Callable[[ExportProgress], object],
+               cancel: Callable[[], bool]) -> tuple[Any, Path]:
+        out = args.out / f"{item.folder.removesuffix('.ome')}.ome.zarr"
+        result = chunked.export_ome_zarr(item.path, out, levels=args.levels, storage=args.storage,
+                                         laplacian="laplacian" in kinds,
+                                         chunk=args.chunk or chunked.DEFAULT_CHUNK,
+                                         memory_limit=limit, scheduler=args.scheduler, force=args.force,
+                                         progress=progress, cancel=cancel)
+        return result, out
+
+    return export
+
+
+def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    try:
+        big_export = _big_export(args, parser)
+    except ExportError as exc:
+        _error("export", str(exc))
+        return EXIT_FAILED
+    options = None
+    if big_export is None:
+        kinds = args.kinds or (("gaussian",) if args.fmt == "ome-tiff" else DEFAULT_KINDS)
+        try:
+            options = ExportOptions(levels=args.levels, kinds=kinds, fmt=args.fmt, modes=args.modes,
+                                    storage=args.storage, force=args.force)
+        except ValueError as exc:
+            parser.error(str(exc))
     inputs = expand_inputs(args.inputs)
     bar = _ProgressBar(sys.stderr, enabled=not args.quiet and sys.stderr.isatty())
     failures: list[str] = []
@@ -307,11 +381,14 @@ def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
             bar.label = f"{number}/{len(inputs)} {item.path.name}"
             out_dir = args.out / item.folder
             try:
-                image = load_image(item.path)
-                result = export_pyramid(image, out_dir, source_path=item.path, levels=options.levels,
-                                        kinds=options.kinds, fmt=options.fmt, modes=options.modes,
-                                        storage=options.storage, force=options.force, progress=bar.update,
-                                        cancel=cancelled.is_set)
+                if big_export is not None:
+                    result, out_dir = big_export(item, bar.update, cancelled.is_set)
+                else:
+                    image = load_image(item.path)
+                    result = export_pyramid(image, out_dir, source_path=item.path, levels=options.levels,
+                                            kinds=options.kinds, fmt=options.fmt, modes=options.modes,
+                                            storage=options.storage, force=options.force,
+                                            progress=bar.update, cancel=cancelled.is_set)
             except ExportConflictError as exc:
                 bar.clear()
                 failures.append(f"{item.path}: {exc}; use --force to overwrite")
@@ -325,7 +402,9 @@ def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
                 interrupted = True
                 break
             if not args.quiet:
-                print(f"{item.path} -> {out_dir} ({len(result.files)} files and {result.manifest.name})")
+                what = (f"OME-Zarr, {result.levels} levels" if big_export is not None else
+                        f"{len(result.files)} files and {result.manifest.name}")
+                print(f"{item.path} -> {out_dir} ({what})")
     bar.clear()
     if len(failures) == 1 and len(inputs) == 1:
         _error("export", failures[0])

@@ -5,10 +5,10 @@ the job was superseded, so every step here is one bounded piece of work. Results
 carry the image id and level they answer, so the window can drop late ones and cache the rest.
 
 Placement convention (used by every `Layer`): an image whose pixels are `scale` source pixels wide
-has the outer edge of its pixel (0, 0) at source coordinate `origin`; pixel j of pyramid level i
-therefore has its centre at source coordinate (j + 0.5) * 2**i - 0.5, the half-pixel offset that
-pyrDown's sampling implies (scale 2**i, origin -0.5). Integer source coordinates are the centres of
-the source pixels.
+has the outer edge of its pixel (0, 0) at source coordinate `origin`. Integer source coordinates are
+the centres of the source pixels. pyrDown's 5-tap kernel is centred on source pixel 2j, so pixel j of
+pyramid level i is centred on source pixel 2**i * j: scale 2**i, origin -2**i / 2 (-0.5 at level 0,
+-1 at level 1, -2 at level 2), and a level-i pixel covers the source pixels it was computed around.
 """
 
 from __future__ import annotations
@@ -32,8 +32,16 @@ from pyramid_explorer.core.analysis import (
     value_range,
 )
 from pyramid_explorer.core.arrays import to_dtype
+from pyramid_explorer.core.budget import (
+    MemoryBudgetError,
+    check_memory,
+    estimate_memory,
+    memory_budget,
+    preview,
+    suggest,
+)
 from pyramid_explorer.core.export import ExportOptions, ExportProgress, ExportResult, iter_export
-from pyramid_explorer.core.io import load_image
+from pyramid_explorer.core.io import load_image, probe_image
 from pyramid_explorer.core.metrics import mse, psnr, ssim
 from pyramid_explorer.core.pyramid import (
     gaussian_pyramid,
@@ -133,6 +141,20 @@ class LoadedImage:
     name: str
     path: str | None
     source: Layer
+    frames: int = 1
+    """Frames (pages) in the file; only the first is loaded."""
+    preview_steps: int = 0
+    """How many times the file's image was halved (pyrDown) to make this preview; 0: the image itself."""
+
+
+@dataclass(frozen=True)
+class TooLarge:
+    """A file whose pyramid would not fit the memory budget: why, and the preview that would fit."""
+
+    image_id: int
+    path: str
+    message: str
+    preview_steps: int | None
 
 
 @dataclass(frozen=True, eq=False)
@@ -246,6 +268,11 @@ class OpenRequest:
     levels: int | None = None
     probe: str | None = None
     size: tuple[int, int] | None = None
+    view_budget: int | None = None
+    """Bytes one view's comparisons may hold (`compare_pixel_budget`); with it, a file whose pyramid
+    would not fit the memory budget (`core.budget`) is refused from its header: `TooLarge`."""
+    preview_steps: int = 0
+    """Halve the image this many times (pyrDown) after loading: a preview of one too large to explore."""
 
     def __post_init__(self) -> None:
         if sum(x is not None for x in (self.path, self.sample, self.probe)) != 1:
@@ -378,19 +405,19 @@ def value_histogram(display: np.ndarray, bins: int = 256) -> tuple[np.ndarray, n
     lo, hi = float(sample.min()), float(sample.max())
     if sample.dtype.kind in "ui" and hi - lo < bins:  # one bin per integer value: no comb
         counts, edges = np.histogram(sample, int(hi - lo) + 1, range=(lo - 0.5, hi + 0.5))
-    else:
-        # float64 bins: a float32 span of a few ulps (a ripple of 1e-7) cannot hold 256 float32 bins
-        counts, edges = np.histogram(sample.astype(np.float64, copy=False), bins,
-                                     range=(lo, hi if hi > lo else lo + 1))
+    else:  # float64 edges: float32 ones cannot split a tiny range (a difference of 1e-8) into bins
+        counts, edges = np.histogram(sample.astype(np.float64), bins, range=(lo, hi if hi > lo else lo + 1))
     return edges[:-1].astype(np.float32), counts
 
 
 def make_layer(
     data: np.ndarray, level: int, *, signed: bool = False, scale: float | None = None,
-    origin: tuple[float, float] = (-0.5, -0.5), display: np.ndarray | None = None,
+    origin: tuple[float, float] | None = None, display: np.ndarray | None = None,
     limits: tuple[float, float] | None = None,
 ) -> Layer:
     """Wrap an array as a Layer of pyramid level `level` (scale 2**level unless given).
+
+    `origin` defaults to minus half a pixel, which centres pixel (0, 0) on source pixel (0, 0).
 
     `display` defaults to `data`, or for signed colour data to the mean over its colour channels;
     `limits` to `display_limits` of it.
@@ -399,9 +426,21 @@ def make_layer(
         display = channel_mean(data) if signed else data
     if limits is None:
         limits = display_limits(display, signed)
+    scale = float(2**level if scale is None else scale)
+    if origin is None:
+        origin = (-scale / 2, -scale / 2)
     return Layer(data=data, display=display, limits=limits, signed=signed, level=level,
-                 scale=float(2**level if scale is None else scale), origin=origin,
+                 scale=scale, origin=origin,
                  pixels=quantize(display, limits), histogram=value_histogram(display))
+
+
+def _finite_max(values: np.ndarray) -> float:
+    """Largest finite value (0 for an empty array, NaN when none is finite): statistics ignore NaN/inf."""
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            return math.nan
+    return float(values.max()) if values.size else 0.0
 
 
 def _finite_stats(a: np.ndarray) -> tuple[float, float, float]:
@@ -419,7 +458,8 @@ def thumbnail(image: np.ndarray, limits: tuple[float, float], box: int = THUMBNA
     img = _colour_channels(image)
     if img.dtype != np.uint8:
         lo, hi = limits
-        img = np.clip((np.nan_to_num(img.astype(np.float32)) - lo) * (255.0 / (hi - lo)), 0, 255)
+        finite = np.nan_to_num(img.astype(np.float32), posinf=hi, neginf=lo)  # no overflow from +-inf
+        img = np.clip((finite - lo) * (255.0 / (hi - lo)), 0, 255)
         img = img.astype(np.uint8)
     h, w = img.shape[:2]
     f = box / max(h, w)
@@ -468,20 +508,45 @@ def _compare_region(shape: tuple[int, ...], max_pixels: int | None) -> tuple[int
 # --- jobs ----------------------------------------------------------------------------------------
 
 
-def open_image(req: OpenRequest) -> Iterator[Progress | LoadedImage | Pyramid]:
-    """Load the file or sample (or generate the probe), yield it, then build its pyramid."""
+def compare_pixel_budget(shape: tuple[int, ...], view_budget: int) -> int:
+    """Largest level area compared whole: every panel's float image and uint8 pixels, and its
+    one-channel float difference and pixels, must fit in `view_budget` bytes (2 GiB: 4K fits)."""
+    channels = shape[2] if len(shape) == 3 else 1
+    bytes_per_pixel = (len(MODES) + 1) * (5 * channels + 5)
+    return max(1, math.floor(view_budget / bytes_per_pixel))
+
+
+def open_image(req: OpenRequest) -> Iterator[Progress | TooLarge | LoadedImage | Pyramid]:
+    """Check the file's header against the memory budget, load the file or sample (or generate the
+    probe), yield it, then build its pyramid."""
     if req.probe is not None:
         name = probe_title(req.probe, *req.size)
     else:
         name = req.sample if req.sample is not None else os.path.basename(str(req.path))
     yield Progress(0, 1, f"Loading {name}")
+    frames = 1
+    if req.path is not None:
+        info = probe_image(req.path)
+        frames = info.frames
+        if req.view_budget is not None and req.preview_steps == 0:
+            estimate = estimate_memory(info.shape, info.dtype, req.levels,
+                                       comparison_pixels=compare_pixel_budget(info.shape, req.view_budget))
+            try:
+                check_memory(estimate, memory_budget())
+            except MemoryBudgetError as error:
+                steps = suggest(error.estimate, error.budget).preview_steps
+                yield TooLarge(req.image_id, req.path, f"{name}: {error}", steps)
+                return
     if req.probe is not None:
         image = make_probe(req.probe, *req.size)
     else:
         image = load_sample(req.sample) if req.sample is not None else load_image(req.path)
+    if req.preview_steps:
+        image = preview(image, req.preview_steps)
+        name = f"{name} (preview, 1/{2 ** req.preview_steps} scale)"
     image.flags.writeable = False  # shared between the worker and the GUI thread: read-only
     yield LoadedImage(image_id=req.image_id, image=image, name=name, path=req.path,
-                      source=make_layer(image, 0))
+                      source=make_layer(image, 0), frames=frames, preview_steps=req.preview_steps)
     yield from build_pyramid(PyramidRequest(req.image_id, image, req.levels))
 
 
@@ -506,7 +571,7 @@ def build_pyramid(req: PyramidRequest) -> Iterator[Progress | Pyramid]:
         stats.append(LevelStats(
             level=i, width=g.shape[1], height=g.shape[0], minimum=lo, maximum=hi, mean=mean,
             band_energy=band_energy(laplacian[i]),
-            max_abs_residual=float(np.nanmax(np.abs(res))) if res.size else 0.0,
+            max_abs_residual=_finite_max(np.abs(res)),
         ))
         thumbs.append(thumbnail(g, limits))
     yield Pyramid(image_id=req.image_id, gaussian=tuple(gaussian), laplacian=tuple(laplacian),
@@ -534,7 +599,7 @@ def level_view(req: LevelRequest) -> Iterator[Progress | LevelView]:
     differing = int(np.count_nonzero(mag.max(axis=2) if mag.ndim == 3 else mag))
     yield LevelView(image_id=p.image_id, levels=p.levels, level=i, gaussian=g, laplacian=lap,
                     residual=make_layer(res, i, signed=True),
-                    max_abs_residual=float(np.nanmax(mag)) if mag.size else 0.0,
+                    max_abs_residual=_finite_max(mag),
                     differing_pixels=differing)
 
 
@@ -597,7 +662,7 @@ def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResul
         top, left, height, width = region
         fine = p.gaussian[i][top:top + height, left:left + width]
         coarse = p.gaussian[i + 1][top // 2:(top + height + 1) // 2, left // 2:(left + width + 1) // 2]
-    origin = (left * 2**i - 0.5, top * 2**i - 0.5)
+    origin = (left * 2**i - 2**i / 2, top * 2**i - 2**i / 2)
     reference = fine.astype(np.float32)
     reference_mean = channel_mean(reference)  # difference of means = mean of differences, 3x cheaper
 
@@ -613,10 +678,12 @@ def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResul
     for mode in req.modes:
         yield Progress(done, steps, f"Level {i}: {mode}")
         up = upsampled(mode)
+        with np.errstate(invalid="ignore"):  # inf - inf (float images with inf) is NaN, by design
+            difference = channel_mean(up) - reference_mean
         result = ModeResult(
             image_id=p.image_id, level=i, mode=mode, cropped=region is not None,
             image=make_layer(to_dtype(up, fine.dtype), i, origin=origin),
-            difference=make_layer(channel_mean(up) - reference_mean, i, signed=True, origin=origin))
+            difference=make_layer(difference, i, signed=True, origin=origin))
         del up
         results.append(result)
         done += 1
@@ -670,8 +737,12 @@ def _deconv_output(coarse: np.ndarray, settings: DeconvSettings) -> np.ndarray:
 
 
 def _aligned(output: np.ndarray, settings: DeconvSettings, height: int, width: int) -> np.ndarray:
-    """The stride-2 output cut to the finer level's grid (rounding a half-pixel offset down)."""
-    shift = math.floor(_deconv_offset(settings))
+    """The stride-2 output cut to the finer level's grid (rounding a half-pixel offset down).
+
+    Output pixels are half a coarse pixel's footprint wide, and the finer level's pixels sit half of
+    one of them inside a coarse pixel's edge (pyrDown centres coarse pixel j on fine pixel 2j).
+    """
+    shift = math.floor(_deconv_offset(settings) + 0.5)
     return _window(output, shift, shift, height, width)
 
 
@@ -683,17 +754,19 @@ def _deconv(image_id: int, level: int, settings: DeconvSettings, coarse: np.ndar
     kernel = deconv_kernel(settings)
     out = _deconv_output(coarse, settings)
     pixel = 2 ** (level + 1) / settings.stride  # output pixel width in source pixels
-    shift = _deconv_offset(settings) * pixel
-    # the coarse crop's outer corner is the fine crop's (`origin`); the output starts `shift` before it
+    # the coarse crop's outer corner lies half a fine pixel outside the fine crop's (`origin`), and the
+    # output starts `_deconv_offset` output pixels before the coarse corner
+    start = 2**level / 2 + _deconv_offset(settings) * pixel
     image = make_layer(to_dtype(out, coarse.dtype), level, scale=pixel,
-                       origin=(origin[0] - shift, origin[1] - shift))
+                       origin=(origin[0] - start, origin[1] - start))
     result = DeconvResult(image_id=image_id, level=level, settings=settings, kernel=kernel,
                           phase_sums=polyphase_sums(kernel, settings.stride).astype(np.float32),
                           verdict=overlap_verdict(kernel, settings.stride), image=image, difference=None,
                           cropped=cropped)
     if settings.stride != 2:
         return result
-    diff = channel_mean(_aligned(out, settings, *reference_mean.shape[:2])) - reference_mean
+    with np.errstate(invalid="ignore"):  # inf - inf (float images with inf) is NaN, by design
+        diff = channel_mean(_aligned(out, settings, *reference_mean.shape[:2])) - reference_mean
     return dataclasses.replace(result, difference=make_layer(diff, level, signed=True, origin=origin))
 
 

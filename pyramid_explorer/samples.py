@@ -62,7 +62,7 @@ PROBES: dict[str, Callable[[int, int], np.ndarray]] = {
 PROBE_SIZES = ((64, 64), (65, 65), (127, 97), (256, 256), (257, 193), (512, 512), (513, 385), (1023, 767))
 """(width, height) offered in the menu; any other size can be asked for."""
 
-MAX_PROBE_SIDE = 16384
+MAX_PROBE_SIDE = 8192
 
 
 def make_probe(name: str, width: int, height: int) -> np.ndarray:

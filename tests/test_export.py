@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import itertools
 import json
 import os
 import shutil
@@ -15,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 import tifffile
-from helpers import random_image
+from helpers import hand_mosaic, random_image, read_back, reference_arrays
 
 import pyramid_explorer
 from pyramid_explorer.core import export
@@ -34,63 +33,15 @@ from pyramid_explorer.core.pyramid import (
     gaussian_pyramid,
     laplacian_pyramid,
     max_levels,
-    reconstruct,
-    residual,
 )
-from pyramid_explorer.core.upsampling import MODES, max_pool_with_indices, upsample
+from pyramid_explorer.core.upsampling import MODES, upsample
 
 IMAGES = [(np.uint8, None), (np.uint8, 3), (np.uint16, 4), (np.float32, 3)]
-
-
-def read_back(path: Path) -> np.ndarray:
-    """A written file as an RGB(A) array, through an independent reader for each format."""
-    if path.suffix == ".npy":
-        return np.load(path, allow_pickle=False)
-    if path.suffix == ".png":
-        data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if data.ndim == 3:
-            data = cv2.cvtColor(data, cv2.COLOR_BGR2RGB if data.shape[2] == 3 else cv2.COLOR_BGRA2RGBA)
-        return data
-    return tifffile.imread(path)
 
 
 def assert_bit_exact(got: np.ndarray, want: np.ndarray) -> None:
     assert got.dtype == want.dtype and got.shape == want.shape
     assert got.tobytes() == np.ascontiguousarray(want).tobytes()
-
-
-def reference_arrays(image: np.ndarray, storage: str = "float32") -> dict[tuple, np.ndarray]:
-    """What the engine says each (kind, level, mode) is, built here from the public engine API."""
-    gauss = gaussian_pyramid(image)
-    lap = laplacian_pyramid(image, storage=storage)
-    want: dict[tuple, np.ndarray] = {}
-    for i, level in enumerate(gauss):
-        want["gaussian", i, None] = level
-        want["laplacian", i, None] = lap[i]
-    want["residual", 0, None] = residual(image, reconstruct(lap))
-    for i, mode in itertools.product(range(len(gauss) - 1), MODES):
-        size = (gauss[i].shape[1], gauss[i].shape[0])
-        if mode == "unpool":
-            if min(gauss[i].shape[:2]) >= 2:
-                pooled, indices = max_pool_with_indices(gauss[i], 2)
-                want["upsampled", i, mode] = upsample(pooled, mode, 2, size=size, indices=indices)
-        else:
-            want["upsampled", i, mode] = upsample(gauss[i + 1], mode, 2, size=size)
-    return want
-
-
-def hand_mosaic(levels: list[np.ndarray]) -> np.ndarray:
-    """The classic layout written out directly: level 0 left, the rest stacked on its right."""
-    h0, w0 = levels[0].shape[:2]
-    height = max(h0, sum(level.shape[0] for level in levels[1:]))
-    width = w0 + (levels[1].shape[1] if len(levels) > 1 else 0)
-    out = np.zeros((height, width, *levels[0].shape[2:]), levels[0].dtype)
-    out[:h0, :w0] = levels[0]
-    y = 0
-    for level in levels[1:]:
-        out[y : y + level.shape[0], w0 : w0 + level.shape[1]] = level
-        y += level.shape[0]
-    return out
 
 
 def load_manifest(folder: Path) -> dict:

@@ -79,11 +79,23 @@ def test_level_view_residual_is_zero_for_integer_images_and_layers_are_placed():
     assert band.signed and band.limits[0] == -band.limits[1] and band.limits[1] > 0
     np.testing.assert_allclose(band.display, p.laplacian[2].mean(axis=2), rtol=1e-6)
     g = view.gaussian
-    assert g.scale == 4 and g.origin == (-0.5, -0.5)
-    # pixel j of level 2 is centred on source coordinate (j + 0.5) * 4 - 0.5
+    assert g.scale == 4 and g.origin == (-2, -2)
+    # pyrDown centres pixel j of level 2 on source pixel 4j (checked on a ramp below)
     for j in range(g.shape[1]):
-        assert g.pixel_at((j + 0.5) * 4 - 0.5, 1.5) == (0, j)
-    assert g.pixel_at(-0.6, 0) is None and g.pixel_at(g.shape[1] * 4 - 0.5, 0) is None
+        assert g.pixel_at(4 * j, 1.5) == (0, j)
+    assert g.pixel_at(-2.1, 0) is None and g.pixel_at(g.shape[1] * 4 - 2, 0) is None
+
+
+def test_layer_placement_follows_pyrdown_on_a_ramp():
+    """Independent check of the convention: on a horizontal ramp (value = source x), each level's
+    interior pixel holds the source coordinate of its own centre."""
+    ramp = np.tile(np.arange(256, dtype=np.float32), (64, 1))
+    p = pyramid_of(ramp, levels=4)
+    for level in range(4):
+        layer = last(jobs.level_view(LevelRequest(p, level))).gaussian
+        j = layer.shape[1] // 2
+        centre_x = layer.origin[0] + (j + 0.5) * layer.scale
+        assert layer.data[layer.shape[0] // 2, j] == pytest.approx(centre_x)
 
 
 def test_level_view_of_the_coarsest_level_is_unsigned():
@@ -116,7 +128,7 @@ def test_compare_matches_the_core_for_every_mode():
         result = final[mode]
         # kept in the level's dtype (rounded, saturated); difference and metrics from the float result
         np.testing.assert_array_equal(result.image.data, to_dtype(expected, np.uint8))
-        assert result.image.scale == 2 and result.image.origin == (-0.5, -0.5)
+        assert result.image.scale == 2 and result.image.origin == (-1, -1)
         assert result.psnr == pytest.approx(psnr(expected, g1.astype(np.float32), 255.0))
         assert -1 <= result.ssim <= 1
         np.testing.assert_allclose(result.difference.data, (expected - g1).mean(axis=2), atol=1e-4)
@@ -151,14 +163,14 @@ def test_deconv_output_is_placed_where_its_input_pixels_are(k, s):
     coarse[4, 6] = 1
     fine = np.zeros((18, 22), np.float32)
     settings = DeconvSettings(k, s, "box")
-    result = jobs._deconv(1, 1, settings, coarse, fine, (-0.5, -0.5), False)
+    result = jobs._deconv(1, 1, settings, coarse, fine, (-1, -1), False)
     out = result.image
     ys, xs = np.nonzero(out.data)
     pixel = out.scale
     centre_x = out.origin[0] + (xs.min() + xs.max() + 1) / 2 * pixel
     centre_y = out.origin[1] + (ys.min() + ys.max() + 1) / 2 * pixel
-    # level 2 (scale 4) pixel (row 4, col 6) is centred at source (6.5 * 4 - 0.5, 4.5 * 4 - 0.5)
-    assert (centre_x, centre_y) == pytest.approx((6.5 * 4 - 0.5, 4.5 * 4 - 0.5))
+    # level 2 (scale 4) pixel (row 4, col 6) is centred on source pixel (6 * 4, 4 * 4)
+    assert (centre_x, centre_y) == pytest.approx((24, 16))
     assert pixel == 4 / s
 
 

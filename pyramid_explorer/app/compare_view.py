@@ -229,6 +229,13 @@ class CompareView(QWidget):
             return difference, f" - G[{level}]"
         return image, ""
 
+    def show_unavailable(self, mode: str, text: str) -> None:
+        """`text` instead of the panel of a mode that cannot be computed at this level."""
+        self._modes.pop(mode, None)
+        panel = self.mode_panels[mode]
+        self._queue.discard(panel)
+        panel.show_message(text, title=f"{mode}: not available")
+
     def show_message(self, text: str) -> None:
         self._modes.clear()
         self._deconv = None

@@ -7,7 +7,6 @@ signals. It never draws; views never compute.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
@@ -47,8 +46,10 @@ from pyramid_explorer.jobs import (
     OpenRequest,
     Pyramid,
     PyramidRequest,
+    TooLarge,
     build_pyramid,
     compare,
+    compare_pixel_budget,
     export,
     level_view,
     mosaic,
@@ -76,8 +77,10 @@ class Controller(QObject):
     kernels_ready = Signal(object)  # analysis_jobs.KernelInspection
     unpool_ready = Signal(object)  # analysis_jobs.UnpoolView
     unpool_unavailable = Signal(str)
+    mode_unavailable = Signal(str, str)  # mode, why it cannot be computed at this level
     export_finished = Signal(object)  # core.export.ExportResult
     error = Signal(str)
+    preview_offered = Signal(str, int)  # path, pyrDown steps that would fit the memory budget
     status = Signal(str)
 
     def __init__(self, runner: JobRunner | None = None, memory_budget: int | None = None,
@@ -109,9 +112,16 @@ class Controller(QObject):
     # --- state changes ---------------------------------------------------------------------------
 
     def open_path(self, path: str) -> None:
-        """Load a file on the worker; on failure the current image stays and `error` says why."""
+        """Load a file on the worker; on failure the current image stays and `error` says why. A file
+        too large for the memory budget is refused the same way, and `preview_offered` tells how many
+        halvings would make it fit (`open_preview`)."""
         self._pending_path = path
-        self._open(OpenRequest(self._new_id(), path=path, levels=self.depth))
+        self._open(OpenRequest(self._new_id(), path=path, levels=self.depth, view_budget=self.memory_budget))
+
+    def open_preview(self, path: str, steps: int) -> None:
+        """Load a file downscaled `steps` times by pyrDown, without the memory check."""
+        self._pending_path = path
+        self._open(OpenRequest(self._new_id(), path=path, levels=self.depth, preview_steps=steps))
 
     def open_sample(self, name: str) -> None:
         self._pending_path = None
@@ -301,7 +311,11 @@ class Controller(QObject):
                 "Select a finer level or build more levels.")
             return
         missing = []
+        h, w = p.gaussian[level].shape[:2]
         for mode in MODES:
+            if mode == "unpool" and min(h, w) < 2:
+                self.mode_unavailable.emit(mode, f"max pooling needs 2 x 2 pixels; G[{level}] is {w} x {h}")
+                continue
             cached = self.cache.get(("mode", p.image_id, level, mode))
             if cached is not None:
                 self.mode_ready.emit(cached)
@@ -319,21 +333,21 @@ class Controller(QObject):
         self.runner.submit(_VIEW, compare, request, self._on_view_item, self._on_job_error)
 
     def _compare_pixel_budget(self, p: Pyramid) -> int:
-        """Largest level area compared whole: every panel's float image and uint8 pixels, and its
-        one-channel float difference and pixels, must fit in the memory budget (2 GiB: 4K fits)."""
-        shape = p.gaussian[0].shape
-        channels = shape[2] if len(shape) == 3 else 1
-        bytes_per_pixel = (len(MODES) + 1) * (5 * channels + 5)
-        return max(1, math.floor(self.memory_budget / bytes_per_pixel))
+        return compare_pixel_budget(p.gaussian[0].shape, self.memory_budget)
 
     # --- results ---------------------------------------------------------------------------------
 
     def _on_open_item(self, item: object) -> None:
-        if isinstance(item, LoadedImage):
+        if isinstance(item, TooLarge):
+            self._on_open_error(item.message)
+            if item.preview_steps is not None:
+                self.preview_offered.emit(item.path, item.preview_steps)
+        elif isinstance(item, LoadedImage):
             self.cache.clear()
             self.loaded, self.pyramid = item, None
             self.image_loaded.emit(item)
-            self.status.emit(f"Opened {item.name}")
+            frames = f": the first of its {item.frames} frames" if item.frames > 1 else ""
+            self.status.emit(f"Opened {item.name}{frames}")
         elif isinstance(item, Pyramid):
             self._set_pyramid(item)
 

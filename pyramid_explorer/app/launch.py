@@ -8,11 +8,14 @@ import os
 import sys
 
 import cv2
-from PySide6.QtCore import QCoreApplication, QEvent, QSettings, QTimer
+from PySide6.QtCore import QBuffer, QByteArray, QCoreApplication, QEvent, QIODevice, QSettings, QTimer
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
 from pyramid_explorer.app.controller import VIEWS
+from pyramid_explorer.app.errors import install_error_reporting, stop_log_file
 from pyramid_explorer.app.main_window import MainWindow
+from pyramid_explorer.core.io import ImageSaveError, atomic_write
 from pyramid_explorer.samples import DEFAULT_SAMPLE
 
 ORGANIZATION = "pyramid-explorer"
@@ -64,8 +67,10 @@ class ScreenshotTaker:
                 return
             c.set_level(self.level)
             return
-        if not self.window.grab().save(self.path, "PNG"):
-            self._finish(1, f"pyramid-explorer: cannot write the screenshot {self.path}")
+        try:
+            save_png(self.window.grab().toImage(), self.path)
+        except ImageSaveError as error:
+            self._finish(1, f"pyramid-explorer: {error}")
             return
         self._finish(0, None)
 
@@ -76,6 +81,17 @@ class ScreenshotTaker:
             print(message, file=sys.stderr)
         self.window.close()
         QApplication.instance().exit(status)
+
+
+def save_png(image: QImage, path: str) -> None:
+    """Encode `image` as PNG and write it atomically (ImageSaveError on failure)."""
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    if not image.save(buffer, "PNG"):
+        raise ImageSaveError(path, "the PNG encoder failed")
+    with atomic_write(path) as fh:
+        fh.write(data.data())
 
 
 def leave_a_core_for_the_gui() -> None:
@@ -107,8 +123,17 @@ def run(args: argparse.Namespace) -> int:
     taker = ScreenshotTaker(window, args.screenshot, args.level) if screenshot else None
     if not screenshot and args.level is not None:
         window.controller.set_level(args.level)
+    # Interactive runs log unexpected errors and show them; a screenshot run reports through its exit
+    # status instead. OpenCV's own log lines would only repeat, on a console, what the window says.
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    reporter, log_handler = install_error_reporting(window) if not screenshot else (None, None)
     window.show()
-    status = app.exec()
+    try:
+        status = app.exec()
+    finally:
+        if reporter is not None:
+            reporter.uninstall()
+        stop_log_file(log_handler)
     if taker is not None and taker.status is not None:
         status = taker.status
     _dispose(window)

@@ -82,15 +82,24 @@ class Banner(QFrame):
         close.setAutoRaise(True)
         close.setToolTip("Dismiss")
         close.clicked.connect(self.hide)
+        self.action = QPushButton()  # an offer to act on the error (e.g. open a preview); hidden if none
         layout = QHBoxLayout(self)
         layout.setContentsMargins(6, 2, 2, 2)
         layout.addWidget(self.label, 1)
+        layout.addWidget(self.action)
         layout.addWidget(close)
+        self.action.hide()
         self.hide()
 
     def show_error(self, text: str) -> None:
         self.label.setText(text)
+        self.action.hide()
         self.show()
+
+    def offer(self, text: str) -> None:
+        """Show the action button with `text` under the current error."""
+        self.action.setText(text)
+        self.action.show()
 
 
 class MainWindow(QMainWindow):
@@ -118,6 +127,7 @@ class MainWindow(QMainWindow):
             "equalizer": self.equalizer_view, "kernels": self.kernel_view, "unpool": self.unpool_view}
         self.linker = ViewLinker(self)
         self._source_shape: tuple[int, ...] | None = None
+        self._preview: tuple[str, int] | None = None  # the preview the banner offers: path, steps
 
         self.tabs = QTabWidget()
         for name in VIEWS:  # tab index = position in VIEWS
@@ -247,7 +257,10 @@ class MainWindow(QMainWindow):
         c.mode_ready.connect(self._on_mode_ready)
         c.deconv_ready.connect(self._on_deconv_ready)
         c.compare_unavailable.connect(self.compare_view.show_message)
+        c.mode_unavailable.connect(self.compare_view.show_unavailable)
         c.error.connect(self._on_error)
+        c.preview_offered.connect(self._on_preview_offered)
+        self.banner.action.clicked.connect(self._on_preview_requested)
         c.export_finished.connect(self._on_export_finished)
         c.status.connect(self.show_status)
         c.runner.progress.connect(self._on_progress)
@@ -463,6 +476,16 @@ class MainWindow(QMainWindow):
         self.show_status(f"Export {state} {len(result.files)} files to {result.out_dir}")
         if self._persist:
             self.settings.last_export_folder = str(result.out_dir.parent)
+
+    def _on_preview_offered(self, path: str, steps: int) -> None:
+        self._preview = (path, steps)
+        self.banner.offer(f"Open a preview downscaled {2 ** steps}x")
+
+    def _on_preview_requested(self) -> None:
+        if self._preview is not None:
+            self.banner.hide()
+            self.controller.open_preview(*self._preview)
+            self._preview = None
 
     def _on_error(self, message: str) -> None:
         self.banner.show_error(message)

@@ -103,7 +103,8 @@ class PyramidView(QWidget):
 
     def show_source(self, loaded: LoadedImage) -> None:
         what = describe_image(loaded.image.shape, loaded.image.dtype.name)
-        self._queue.show(self.source, loaded.source, f"Source: {what} - {loaded.name}")
+        frames = f" (frame 1 of {loaded.frames})" if loaded.frames > 1 else ""
+        self._queue.show(self.source, loaded.source, f"Source: {what} - {loaded.name}{frames}")
 
     def show_level(self, view: LevelView, *, keep_limits: bool = False) -> None:
         i, g = view.level, view.gaussian

@@ -57,7 +57,7 @@ class ArgmaxMarkers(QObject):
         view, box = self._view, self._panel.view_box
         if view is None or not self.items:
             return
-        scale = 2.0**view.level
+        scale, (x0, y0) = view.source.scale, view.source.origin  # where G[level]'s pixels are drawn
         rect = box.viewRect()
         zoom = box.width() * scale / rect.width() if rect.width() > 0 else 0.0
         if zoom < MIN_ZOOM:
@@ -68,26 +68,27 @@ class ArgmaxMarkers(QObject):
         self.hidden_reason = ""
         ph, pw = view.argmax_rows.shape[:2]
         # window (i, j) covers pixels 2i..2i+1: the windows touching the view, one extra on each side
-        r0 = max(0, math.floor((rect.top() + 0.5) / scale) // 2 - 1)
-        r1 = min(ph, math.ceil((rect.bottom() + 0.5) / scale) // 2 + 2)
-        c0 = max(0, math.floor((rect.left() + 0.5) / scale) // 2 - 1)
-        c1 = min(pw, math.ceil((rect.right() + 0.5) / scale) // 2 + 2)
+        r0 = max(0, math.floor((rect.top() - y0) / scale) // 2 - 1)
+        r1 = min(ph, math.ceil((rect.bottom() - y0) / scale) // 2 + 2)
+        c0 = max(0, math.floor((rect.left() - x0) / scale) // 2 - 1)
+        c1 = min(pw, math.ceil((rect.right() - x0) / scale) // 2 + 2)
         size = min(14.0, max(4.0, 0.3 * zoom))
         for channel, (item, (_, offset)) in enumerate(zip(self.items, marker_style(len(self.items)),
                                                           strict=True)):
             rows = view.argmax_rows[r0:r1, c0:c1, channel].ravel()
             cols = view.argmax_cols[r0:r1, c0:c1, channel].ravel()
-            item.setData((cols + 0.5 + offset) * scale - 0.5, (rows + 0.5 + offset) * scale - 0.5, size=size)
+            item.setData(x0 + (cols + 0.5 + offset) * scale, y0 + (rows + 0.5 + offset) * scale, size=size)
 
     def positions(self, channel: int) -> tuple[np.ndarray, np.ndarray]:
         """(rows, cols) of the markers drawn now for `channel`, read back from the plot."""
         x, y = self.items[channel].getData()
-        scale = 2.0**self._view.level
+        scale, (x0, y0) = self._view.source.scale, self._view.source.origin
         offset = marker_style(len(self.items))[channel][1]
-        def back(v: np.ndarray) -> np.ndarray:
-            return np.rint((v + 0.5) / scale - 0.5 - offset).astype(int)
 
-        return back(y), back(x)
+        def back(v: np.ndarray, start: float) -> np.ndarray:
+            return np.rint((v - start) / scale - 0.5 - offset).astype(int)
+
+        return back(y, y0), back(x, x0)
 
     def _on_range_changed(self, *_args: object) -> None:
         self.update()

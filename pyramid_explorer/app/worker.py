@@ -10,6 +10,7 @@ dropped.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from pyramid_explorer.jobs import Progress
 
 JobFunction = Callable[[object], Iterator[object]]
+log = logging.getLogger(__name__)
 
 
 class WorkerSignals(QObject):
@@ -60,17 +62,25 @@ class GeneratorWorker(QRunnable):
             finally:
                 items.close()
         except Exception as exc:  # every failure reaches the window, never only a console
+            if not _expected(exc):  # a bug or a resource failure: keep its traceback in the log
+                log.error("job %s failed", getattr(self._fn, "__name__", self._fn), exc_info=exc)
             self.signals.errored.emit(gen, _one_line(exc))
         finally:
             self.signals.finished.emit(gen)
+
+
+def _expected(exc: BaseException) -> bool:
+    """The project's own errors, bad input and OS errors: their message says what and where."""
+    return type(exc).__module__.startswith("pyramid_explorer") or isinstance(exc, ValueError | OSError)
 
 
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     if isinstance(exc, MemoryError):
         return f"out of memory{': ' + text if text else ''}"
-    own = type(exc).__module__.startswith("pyramid_explorer")
-    if own or isinstance(exc, ValueError | OSError):  # these messages already say what and where
+    if type(exc).__module__ == "cv2" and getattr(exc, "err", None):  # cv2.error's text names C++ files
+        return f"OpenCV error in {exc.func}: {exc.err}"
+    if _expected(exc):
         return text or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 

@@ -652,14 +652,24 @@ def _probe_tiff(fh: BinaryIO) -> _Header:
         raise _Refused(f"corrupt TIFF: {_first_line(error)}") from None
 
 
+def _check_tiff_extent(page: tifffile.TiffPage, size: int) -> None:
+    """Refuse a page whose strips or tiles run past the end of the file: some codecs (JPEG) would decode
+    the cut data into a plausible but wrong image without a word."""
+    ends = [offset + count for offset, count in zip(page.dataoffsets, page.databytecounts, strict=False)
+            if count]
+    if ends and max(ends) > size:
+        raise _Refused(f"truncated TIFF: the image data ends at byte {max(ends):,}, the file has {size:,}")
+
+
 def _decode_tiff(fh: BinaryIO, header: _Header) -> np.ndarray:
     try:
         with tifffile.TiffFile(fh) as tif:
             page = tif.pages[0]
+            _check_tiff_extent(page, tif.filehandle.size)
             image = page.asarray()
             axes, model, bits = page.axes, int(page.photometric), page.bitspersample
             colormap = _tiff_colormap(page) if model == 3 else None
-    except MemoryError:
+    except (_Refused, MemoryError):
         raise
     except Exception as error:
         raise _Refused(f"truncated or corrupt TIFF data: {_first_line(error)}") from None

@@ -114,7 +114,8 @@ def laplacian_pyramid(image: np.ndarray, levels: int | None = None, border: int 
     for fine, coarse in itertools.pairwise(kept):
         up = expand(coarse, _size_of(fine), border)
         if storage == "float32":
-            bands.append(fine - up)
+            with np.errstate(invalid="ignore"):  # inf - inf in a float image is NaN, by design
+                bands.append(fine - up)
         elif storage == "int16":
             bands.append(cv2.subtract(fine, up, dtype=cv2.CV_16S))
         else:
@@ -158,7 +159,8 @@ def reconstruct(laplacian: Sequence[np.ndarray], border: int = cv2.BORDER_REFLEC
             result = expand(to_dtype(result, np.uint8), size, border).astype(np.float32)
         else:
             result = expand(result, size, border)
-        result += weighted(i)
+        with np.errstate(invalid="ignore"):  # inf + -inf from a float image is NaN, by design
+            result += weighted(i)
     return result
 
 
@@ -172,4 +174,5 @@ def residual(image: np.ndarray, reconstruction: np.ndarray) -> np.ndarray:
     if reconstruction.shape != image.shape:
         raise ValueError(f"reconstruction has shape {reconstruction.shape}, image has {image.shape}")
     rebuilt = to_dtype(reconstruction, image.dtype) if image.dtype != np.float32 else reconstruction
-    return image.astype(np.float32) - rebuilt.astype(np.float32)
+    with np.errstate(invalid="ignore"):  # non-finite values in float images give NaN, by design
+        return image.astype(np.float32) - rebuilt.astype(np.float32)

@@ -95,12 +95,12 @@ def test_levels_are_placed_in_source_coordinates(qtbot, opened):
     wait_idle(qtbot, opened)
     item = opened.pyramid_view.gaussian.image_item
     w = opened.pyramid_view.gaussian.layer.data.shape[1]
-    # pixel j of level 2 has its centre at source coordinate (j + 0.5) * 4 - 0.5
+    # pyrDown centres pixel j of level 2 on source pixel 4j
     for j in (0, 3, w - 1):
         centre = item.mapToParent(QPointF(j + 0.5, 0.5))
-        assert centre.x() == pytest.approx((j + 0.5) * 4 - 0.5)
-        assert centre.y() == pytest.approx(0.5 * 4 - 0.5)
-    assert opened.pyramid_view.gaussian.layer.pixel_at((w - 1 + 0.5) * 4 - 0.5, 1.5) == (0, w - 1)
+        assert centre.x() == pytest.approx(4 * j)
+        assert centre.y() == pytest.approx(0)
+    assert opened.pyramid_view.gaussian.layer.pixel_at(4 * (w - 1) + 1.5, 1.5) == (0, w - 1)
 
 
 def test_depth_control_sets_the_number_of_levels(qtbot, opened):
@@ -262,7 +262,7 @@ def test_hover_reads_every_visible_panel(qtbot, opened):
     opened.controller.set_level(1)
     wait_idle(qtbot, opened)
     panel = opened.pyramid_view.gaussian
-    x, y = 10.0, 6.0  # source pixel centre; level 1 pixel (floor(10.5 / 2), floor(6.5 / 2)) = (5, 3)
+    x, y = 10.0, 6.0  # source pixel centre; level 1 pixel (floor((10 + 1) / 2), floor((6 + 1) / 2)) = (5, 3)
     scene_pos = panel.view_box.mapViewToScene(QPointF(x, y))
     viewport = panel._canvas.viewport()
     qtbot.mouseMove(viewport, panel._canvas.mapFromScene(scene_pos))

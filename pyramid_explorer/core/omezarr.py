@@ -1,0 +1,161 @@
+"""OME-Zarr (OME-NGFF 0.4) image groups: multiscales metadata, the arrays' layout, and reading them back.
+
+The format layer under `core.chunked`. NGFF 0.4 on Zarr format 2 is what napari, Fiji/BigDataViewer,
+QuPath, vizarr and ome-zarr-py all read. Its rules, as used here:
+- An image group holds one array per level (dataset paths "0", "1", ...) and `multiscales` metadata listing
+  them finest first, each with a `scale` transformation (2**i on y and x here) and an optional `translation`.
+- Axes are ordered channel before space: `(c, y, x)` for RGB(A), `(y, x)` for grey. The arrays in memory
+  stay `(H, W, C)` (OpenCV's order); `write_tile` and `read_region` move the channel axis.
+- Chunk keys use "/" as the dimension separator.
+
+Pixel-centre convention: `cv2.pyrDown` centres output pixel j on input pixel 2j (the 5-tap kernel is
+symmetric about it), so level i's pixel j sits exactly on level 0's pixel 2**i * j and every level's
+translation is 0. (The (2**i - 1) / 2 shift often seen in OME-Zarr pyramids belongs to 2x2 averaging,
+whose output pixel lies between two input pixels; it would misplace a Gaussian pyramid by half a pixel
+per level.) The zero translation is still written out, so no reader has to guess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import dask.array as da
+import numcodecs
+import numpy as np
+import zarr
+
+NGFF_VERSION = "0.4"
+# Lossless LZ4 with byte shuffle: ~1.2 GB/s per core to compress, several GB/s to read back. zstd level 1
+# makes float32 bands a third smaller (20% of their size instead of 30%) but compresses 4x slower, and
+# compression is most of an export's CPU time.
+COMPRESSOR = numcodecs.Blosc(cname="lz4", clevel=5, shuffle=numcodecs.Blosc.SHUFFLE)
+_CHANNEL_LABELS = {1: ("grey",), 3: ("red", "green", "blue"), 4: ("red", "green", "blue", "alpha")}
+_CHANNEL_COLOURS = {"grey": "FFFFFF", "red": "FF0000", "green": "00FF00", "blue": "0000FF", "alpha": "FFFFFF"}
+
+
+def axes(channels: int) -> list[dict[str, str]]:
+    """NGFF axes of an image with `channels` samples per pixel (1: grey, no channel axis)."""
+    space = [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}]
+    return space if channels == 1 else [{"name": "c", "type": "channel"}, *space]
+
+
+def multiscales(name: str, count: int, channels: int, kind: str, metadata: dict[str, Any]) -> list[dict]:
+    """The `multiscales` attribute of an image group with `count` levels, level i scaled by 2**i."""
+    datasets = []
+    for level in range(count):
+        lead = [1.0] if channels > 1 else []
+        datasets.append({"path": str(level), "coordinateTransformations": [
+            {"type": "scale", "scale": [*lead, 2.0**level, 2.0**level]},
+            {"type": "translation", "translation": [*([0.0] * len(lead)), 0.0, 0.0]},
+        ]})
+    return [{"version": NGFF_VERSION, "name": name, "axes": axes(channels), "datasets": datasets,
+             "type": kind, "metadata": metadata}]
+
+
+def omero(channels: int, value_range: tuple[float, float] | None, dtype: np.dtype) -> dict[str, Any]:
+    """Display hints (the transitional `omero` block): channel names, colours and a contrast window."""
+    dtype = np.dtype(dtype)
+    if value_range is None:
+        value_range = (0.0, float(np.iinfo(dtype).max)) if dtype.kind in "ui" else (0.0, 1.0)
+    low, high = (float(v) for v in value_range)
+    if dtype.kind == "u":
+        low, high = 0.0, float(np.iinfo(dtype).max)
+    labels = _CHANNEL_LABELS[channels]
+    window = {"min": low, "max": high, "start": low, "end": high}
+    return {"channels": [{"label": label, "color": _CHANNEL_COLOURS[label], "window": window,
+                          "active": label != "alpha"} for label in labels],
+            "rdefs": {"model": "greyscale" if channels == 1 else "color"}}
+
+
+def create_image(group: zarr.Group, shapes: Sequence[tuple[int, ...]], dtype: np.dtype,
+                 chunk: int) -> list[zarr.Array]:
+    """Empty level arrays "0", "1", ... in `group` for images of `shapes` ((H, W) or (H, W, C))."""
+    arrays = []
+    for level, shape in enumerate(shapes):
+        stored = _stored_shape(shape)
+        chunks = (*stored[:-2], min(chunk, stored[-2]), min(chunk, stored[-1]))
+        arrays.append(group.create_array(str(level), shape=stored, chunks=chunks, dtype=dtype,
+                                         compressors=COMPRESSOR, fill_value=0,
+                                         chunk_key_encoding={"name": "v2", "separator": "/"}))
+    return arrays
+
+
+def _stored_shape(shape: Sequence[int]) -> tuple[int, ...]:
+    return tuple(shape) if len(shape) == 2 else (shape[2], shape[0], shape[1])
+
+
+def write_tile(array: zarr.Array, y: int, x: int, tile: np.ndarray) -> None:
+    """Store an (h, w[, C]) tile with its top-left corner at (y, x)."""
+    rows, cols = slice(y, y + tile.shape[0]), slice(x, x + tile.shape[1])
+    if tile.ndim == 2:
+        array[rows, cols] = tile
+    else:
+        array[:, rows, cols] = np.moveaxis(tile, -1, 0)
+
+
+def read_region(array: Any, rows: slice, cols: slice) -> np.ndarray:
+    """Pixels [rows, cols] of a level array as a C-contiguous (h, w) or (h, w, C) array."""
+    if array.ndim == 2:
+        return np.asarray(array[rows, cols])
+    planes = np.asarray(array[:, rows, cols])
+    return cv2.merge(list(planes)).reshape(*planes.shape[1:], len(planes))  # 10x faster than numpy here
+
+
+def image_shape(array: Any) -> tuple[int, ...]:
+    """(H, W) or (H, W, C) of a level array stored in NGFF order."""
+    shape = tuple(array.shape)
+    return shape if len(shape) == 2 else (shape[1], shape[2], shape[0])
+
+
+def is_ome_zarr(path: str | os.PathLike[str]) -> bool:
+    """True for a folder holding a Zarr group (format 2 or 3)."""
+    path = Path(path)
+    return path.is_dir() and ((path / ".zgroup").is_file() or (path / "zarr.json").is_file())
+
+
+def open_levels(path: str | os.PathLike[str], chunk: int | None = None) -> list[da.Array]:
+    """The levels of an OME-Zarr image, finest first, as lazy (H, W[, C]) dask arrays in stored chunks.
+
+    Reads NGFF 0.4 and 0.5 `multiscales` (the first one); axes other than c, y and x must have size 1.
+    Raises ValueError with a one-line reason when the folder is not such an image.
+    """
+    group = zarr.open_group(str(path), mode="r")
+    attrs = group.attrs.asdict()
+    attrs = attrs.get("ome", attrs)  # NGFF 0.5 nests its metadata under "ome"
+    scales = attrs.get("multiscales")
+    if not scales:
+        raise ValueError("no OME-NGFF multiscales metadata in this Zarr group")
+    names = [axis["name"] if isinstance(axis, dict) else axis for axis in scales[0].get("axes", ["y", "x"])]
+    levels = []
+    for dataset in scales[0]["datasets"]:
+        array = group[dataset["path"]]
+        if not isinstance(array, zarr.Array) or array.ndim != len(names):
+            raise ValueError(f"dataset {dataset['path']!r} does not match the {len(names)} axes {names}")
+        tiles = None if chunk is None else tuple(
+            min(chunk, n) if name in ("y", "x") else n for name, n in zip(names, array.shape, strict=True))
+        levels.append(_as_image(da.from_zarr(array, chunks=tiles or array.chunks), names))
+    return levels
+
+
+def _as_image(array: da.Array, names: Sequence[str]) -> da.Array:
+    """(..., c, ..., y, x) with every other axis of size 1, as (H, W) or (H, W, C)."""
+    if not {"y", "x"} <= set(names):
+        raise ValueError(f"axes {list(names)} lack y and x")
+    extra = [name for name in names if name not in ("c", "y", "x")]
+    if any(size != 1 for name, size in zip(names, array.shape, strict=True) if name in extra):
+        raise ValueError(f"axes {list(names)} of shape {array.shape}: only 2-D images (one t, one z) "
+                         "are supported")
+    kept = [name for name in names if name not in extra]
+    image = array[tuple(0 if name in extra else slice(None) for name in names)]
+    image = image.transpose([kept.index(name) for name in ("y", "x", "c") if name in kept])
+    return image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image
+
+
+def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    """`manifest.json` (pretty-printed, strict JSON) at `path`."""
+    path.write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n", encoding="utf-8")
