@@ -56,7 +56,7 @@ class ErrorHistogram(pg.PlotWidget):
             self.removeItem(self._bars)
         self._data = (centres, counts)
         width = float(centres[1] - centres[0]) if len(centres) > 1 else 1.0
-        self._bars = pg.BarGraphItem(x=centres, height=np.log10(1.0 + counts), width=width * 0.9,
+        self._bars = pg.BarGraphItem(x=centres, height=np.log10(1.0 + counts), width=width,
                                      brush="#4a7ab8", pen=None)
         self.addItem(self._bars)
         # symmetric about zero and never narrower than +/-5 bins: an exact result is one thin bar at 0

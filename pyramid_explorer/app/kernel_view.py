@@ -24,7 +24,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pyramid_explorer.analysis_jobs import CUSTOM, KERNEL_ENTRIES, KernelInspection, KernelSummary
+from pyramid_explorer.analysis_jobs import (
+    CUSTOM,
+    KERNEL_ENTRIES,
+    PROBE_INPUTS,
+    PROBE_SIDE,
+    KernelInspection,
+    KernelSummary,
+)
 from pyramid_explorer.app.compare_view import DeconvControls
 from pyramid_explorer.app.image_panel import ImagePanel, sampled_colormap
 
@@ -39,13 +46,14 @@ NOTES = {
     CUSTOM: "The free transposed convolution of the Compare tab (taps scaled to sum to stride^2).",
 }
 _EVEN, _UNEVEN = QColor("#17692a"), QColor("#9c1c14")
+KERNEL_COLUMN, OVERLAP_COLUMN, PHASES_COLUMN = 1, 2, 3
 
 
 def phase_text(sums: np.ndarray) -> str:
     """The phase sums in one cell: every value for 2x2, the range for larger strides."""
     if sums.size <= 4:
-        return ", ".join(f"{v:.4g}" for v in sums.ravel())
-    return f"{sums.min():.4g} .. {sums.max():.4g}"
+        return ", ".join(f"{v:.3g}" for v in sums.ravel())
+    return f"{sums.min():.3g} .. {sums.max():.3g}"
 
 
 def kernel_text(summary: KernelSummary) -> str:
@@ -66,7 +74,7 @@ class KernelPanel(QWidget):
         super().__init__(parent)
         self._result: KernelInspection | None = None
         self.table = QTableWidget(len(KERNEL_ENTRIES), 4)
-        self.table.setHorizontalHeaderLabels(["Upsampler", "Kernel", "Phase sums", "Overlap"])
+        self.table.setHorizontalHeaderLabels(["Upsampler", "Kernel", "Overlap", "Phase sums"])
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -88,11 +96,15 @@ class KernelPanel(QWidget):
         self.note = QLabel()
         self.note.setWordWrap(True)
         self.kernel_panel = ImagePanel("kernel", histogram=False, linked=False)
+        self.kernel_panel.setToolTip("The kernel's taps: red above zero, blue below, white zero")
         self.phase_table = QTableWidget(0, 0)
         self.phase_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.phase_table.setToolTip("Sum of the kernel taps each output phase (row % s, column % s) receives")
         self.probe_panels = {name: ImagePanel(f"{name} probe", histogram=False, linked=False)
-                             for name in ("constant", "impulse", "ramp")}
+                             for name in PROBE_INPUTS}
+        for name, panel in self.probe_panels.items():
+            panel.setToolTip(f"The upsampler's output for a {PROBE_SIDE} x {PROBE_SIDE} {name} input, "
+                             "drawn from min(0, lowest) black to max(1, highest) white")
         self.spectrum_panel = ImagePanel("spectrum", histogram=False, linked=False,
                                          unsigned_map=sampled_colormap("inferno"))
         self.peak_markers = pg.ScatterPlotItem(symbol="o", size=18, pen=pg.mkPen("#ff3b30", width=2),
@@ -106,7 +118,7 @@ class KernelPanel(QWidget):
         side.addWidget(self.export_button)
         side_widget = QWidget()
         side_widget.setLayout(side)
-        side_widget.setMaximumWidth(480)
+        side_widget.setFixedWidth(400)
         phase_box = QVBoxLayout()
         phase_box.addWidget(QLabel("Phase sums"))
         phase_box.addWidget(self.phase_table, 1)
@@ -155,12 +167,13 @@ class KernelPanel(QWidget):
         self.set_entry(result.entry)
         for row, summary in enumerate(result.summaries):
             colour = _EVEN if summary.even else _UNEVEN
-            overlap = "even" if summary.even else "uneven"
-            cells = (kernel_text(summary), phase_text(summary.phase_sums), overlap)
-            for column, text in enumerate(cells, start=1):
+            cells = {KERNEL_COLUMN: kernel_text(summary),
+                     OVERLAP_COLUMN: "even" if summary.even else "uneven",
+                     PHASES_COLUMN: phase_text(summary.phase_sums)}
+            for column, text in cells.items():
                 item = QTableWidgetItem(text)
                 item.setToolTip(summary.verdict)
-                if column == 3:
+                if column == OVERLAP_COLUMN:
                     item.setForeground(colour)
                 self.table.setItem(row, column, item)
         selected = result.selected
@@ -173,10 +186,9 @@ class KernelPanel(QWidget):
             self.kernel_panel.show_message("Not a convolution: no kernel", "kernel")
         else:
             k = result.kernel.shape
-            self._draw(self.kernel_panel, result.kernel, f"Kernel {k[0]}x{k[1]} (blue < 0 < red)")
+            self._draw(self.kernel_panel, result.kernel, f"Kernel {k[0]}x{k[1]}")
         for name, layer in result.probes:
-            self._draw(self.probe_panels[name], layer,
-                       f"{name.capitalize()} in: {layer.shape[1]} x {layer.shape[0]} out")
+            self._draw(self.probe_panels[name], layer, f"{name} -> {layer.shape[1]} x {layer.shape[0]}")
         self._show_spectrum(result)
         self.export_button.setEnabled(True)
 
@@ -201,6 +213,9 @@ class KernelPanel(QWidget):
                 item.setForeground(QColor("black"))
                 self.phase_table.setItem(r, c, item)
         self.phase_table.resizeColumnsToContents()
+        table = self.phase_table  # as wide as its numbers, so the probes get the room
+        table.setFixedWidth(table.verticalHeader().width() + table.horizontalHeader().length()
+                            + 2 * table.frameWidth() + 2)
 
     def phase_values(self) -> np.ndarray:
         """The phase sums shown, as numbers read back from the table."""
@@ -222,7 +237,7 @@ class KernelPanel(QWidget):
         self.peak_markers.setData([float(c) for _, c, _ in result.peaks],
                                   [float(r) for r, _, _ in result.peaks])
         for r, c, strength in result.peaks:
-            label = pg.TextItem(f"{strength:+.1f}", color="#ff3b30", anchor=(0, 0))
+            label = pg.TextItem(f"{strength:+.1f}", color="w", fill=(0, 0, 0, 170), anchor=(0, 0))
             label.setPos(c + 2, r + 2)
             self.spectrum_panel.view_box.addItem(label, ignoreBounds=True)
             self._peak_labels.append(label)

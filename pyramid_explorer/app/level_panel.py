@@ -102,6 +102,9 @@ class LevelPanel(QWidget):
         for column in NAIVE_COLUMNS:
             self.table.setColumnHidden(column, not shown)
         self.dstsize_note.setVisible(shown)
+        if shown and self.model.rowCount():  # bring the size chain into view
+            row = max(0, self.table.currentIndex().row())
+            self.table.scrollTo(self.model.index(row, NAIVE_COLUMNS[-1]))
 
     def _on_current_row_changed(self, current, _previous) -> None:
         if current.isValid():

@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from pyramid_explorer.analysis_jobs import CUSTOM, KERNEL_ENTRIES
+from pyramid_explorer.app.kernel_view import OVERLAP_COLUMN
 from pyramid_explorer.app.level_model import BROKEN_COLUMN, DSTSIZE_COLUMN, NAIVE_COLUMN, SIZE_COLUMN
 from pyramid_explorer.app.probe_menu import OTHER_SIZE, ProbeMenu
 from pyramid_explorer.app.tool_export import ToolExportDialog
@@ -189,7 +190,7 @@ def test_kernel_inspector_shows_the_cores_kernels_and_phase_sums(qtbot, opened):
             np.testing.assert_array_equal(view.kernel_panel.layer.data, kernel)
         np.testing.assert_allclose(view.phase_values(), expected, rtol=1e-3)
         even = bool(np.allclose(expected, expected.flat[0]))
-        assert view.table.item(row, 3).text() == ("even" if even else "uneven")
+        assert view.table.item(row, OVERLAP_COLUMN).text() == ("even" if even else "uneven")
         assert view.verdict.text().startswith(f"{entry}: {'even' if even else 'uneven'}")
         peaks = nyquist_peaks(view.result.spectrum.data)
         assert view.peaks() == [(float(c), float(r)) for r, c, _ in peaks]
