@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from pyramid_explorer.core.analysis import (
+    Integrity,
     equivalent_kernel,
     gaussian_round_trip,
     integrity,
@@ -135,7 +136,7 @@ def error_histogram(values: np.ndarray, integer: bool) -> tuple[np.ndarray, np.n
     return ((edges[:-1] + edges[1:]) / 2).astype(np.float32), counts
 
 
-def _report(measured, integer: bool) -> ErrorReport:
+def _report(measured: Integrity, integer: bool) -> ErrorReport:
     lost = measured.residual
     return ErrorReport(max_abs_error=measured.max_abs_error, rmse=measured.rmse, psnr=measured.psnr,
                        differing_pixels=measured.differing_pixels, sentence=measured.sentence,
