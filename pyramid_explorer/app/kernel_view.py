@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QFont, QFontMetrics
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QGridLayout,
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -95,6 +96,10 @@ class KernelPanel(QWidget):
         self.verdict.setStyleSheet("font-size: 12pt; font-weight: bold")
         self.note = QLabel()
         self.note.setWordWrap(True)
+        # wrapped text keeps room for two lines beside the stretching panels (Qt gives wrapped labels
+        # in nested layouts only one line otherwise)
+        self.verdict.setMinimumHeight(2 * QFontMetrics(QFont("", 12)).lineSpacing() + 6)
+        self.verdict.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         self.kernel_panel = ImagePanel("kernel", histogram=False, linked=False)
         self.kernel_panel.setToolTip("The kernel's taps: red above zero, blue below, white zero")
         self.phase_table = QTableWidget(0, 0)
