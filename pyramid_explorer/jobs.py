@@ -17,13 +17,20 @@ import dataclasses
 import math
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from pyramid_explorer.core.analysis import band_energy, overlap_verdict, polyphase_sums, value_range
+from pyramid_explorer.core.analysis import (
+    SizeLink,
+    band_energy,
+    overlap_verdict,
+    polyphase_sums,
+    size_chain,
+    value_range,
+)
 from pyramid_explorer.core.arrays import to_dtype
 from pyramid_explorer.core.budget import (
     MemoryBudgetError,
@@ -33,7 +40,7 @@ from pyramid_explorer.core.budget import (
     preview,
     suggest,
 )
-from pyramid_explorer.core.export import ExportOptions, ExportResult, iter_export
+from pyramid_explorer.core.export import ExportOptions, ExportProgress, ExportResult, iter_export
 from pyramid_explorer.core.io import load_image, probe_image
 from pyramid_explorer.core.metrics import mse, psnr, ssim
 from pyramid_explorer.core.pyramid import (
@@ -50,7 +57,7 @@ from pyramid_explorer.core.upsampling import (
     transposed_conv2d,
     upsample,
 )
-from pyramid_explorer.samples import load_sample
+from pyramid_explorer.samples import load_sample, make_probe, probe_title
 
 THUMBNAIL_SIZE = 48
 """Side of the square box level thumbnails are fitted into, in pixels."""
@@ -159,6 +166,8 @@ class Pyramid:
     thumbnails: tuple[np.ndarray, ...]
     data_range: float
     """Value range PSNR/SSIM are relative to: the core's `value_range` of the image's dtype."""
+    links: tuple[SizeLink, ...] = ()
+    """The size chain: each level's size, the dstsize its expansion gets, and pyrUp's size without it."""
 
     @property
     def levels(self) -> int:
@@ -250,12 +259,15 @@ class DeconvResult:
 
 @dataclass(frozen=True)
 class OpenRequest:
-    """Load a file (`path`) or a bundled sample (`sample`, a name from `samples.SAMPLES`)."""
+    """Load a file (`path`), a bundled sample (`sample`, a name from `samples.SAMPLES`), or generate a
+    probe (`probe`, a name from `samples.PROBES`, at `size` = (width, height))."""
 
     image_id: int
     path: str | None = None
     sample: str | None = None
     levels: int | None = None
+    probe: str | None = None
+    size: tuple[int, int] | None = None
     view_budget: int | None = None
     """Bytes one view's comparisons may hold (`compare_pixel_budget`); with it, a file whose pyramid
     would not fit the memory budget (`core.budget`) is refused from its header: `TooLarge`."""
@@ -263,8 +275,10 @@ class OpenRequest:
     """Halve the image this many times (pyrDown) after loading: a preview of one too large to explore."""
 
     def __post_init__(self) -> None:
-        if (self.path is None) == (self.sample is None):
-            raise ValueError("give exactly one of path and sample")
+        if sum(x is not None for x in (self.path, self.sample, self.probe)) != 1:
+            raise ValueError("give exactly one of path, sample and probe")
+        if (self.probe is None) != (self.size is None):
+            raise ValueError("a probe needs a size (width, height), and only a probe has one")
 
 
 @dataclass(frozen=True, eq=False)
@@ -399,16 +413,19 @@ def value_histogram(display: np.ndarray, bins: int = 256) -> tuple[np.ndarray, n
 def make_layer(
     data: np.ndarray, level: int, *, signed: bool = False, scale: float | None = None,
     origin: tuple[float, float] | None = None, display: np.ndarray | None = None,
+    limits: tuple[float, float] | None = None,
 ) -> Layer:
     """Wrap an array as a Layer of pyramid level `level` (scale 2**level unless given).
 
     `origin` defaults to minus half a pixel, which centres pixel (0, 0) on source pixel (0, 0).
 
-    `display` defaults to `data`, or for signed colour data to the mean over its colour channels.
+    `display` defaults to `data`, or for signed colour data to the mean over its colour channels;
+    `limits` to `display_limits` of it.
     """
     if display is None:
         display = channel_mean(data) if signed else data
-    limits = display_limits(display, signed)
+    if limits is None:
+        limits = display_limits(display, signed)
     scale = float(2**level if scale is None else scale)
     if origin is None:
         origin = (-scale / 2, -scale / 2)
@@ -500,9 +517,12 @@ def compare_pixel_budget(shape: tuple[int, ...], view_budget: int) -> int:
 
 
 def open_image(req: OpenRequest) -> Iterator[Progress | TooLarge | LoadedImage | Pyramid]:
-    """Check the file's header against the memory budget, load the file or sample, yield it, then
-    build its pyramid."""
-    name = req.sample if req.sample is not None else os.path.basename(str(req.path))
+    """Check the file's header against the memory budget, load the file or sample (or generate the
+    probe), yield it, then build its pyramid."""
+    if req.probe is not None:
+        name = probe_title(req.probe, *req.size)
+    else:
+        name = req.sample if req.sample is not None else os.path.basename(str(req.path))
     yield Progress(0, 1, f"Loading {name}")
     frames = 1
     if req.path is not None:
@@ -517,7 +537,10 @@ def open_image(req: OpenRequest) -> Iterator[Progress | TooLarge | LoadedImage |
                 steps = suggest(error.estimate, error.budget).preview_steps
                 yield TooLarge(req.image_id, req.path, f"{name}: {error}", steps)
                 return
-    image = load_sample(req.sample) if req.sample is not None else load_image(req.path)
+    if req.probe is not None:
+        image = make_probe(req.probe, *req.size)
+    else:
+        image = load_sample(req.sample) if req.sample is not None else load_image(req.path)
     if req.preview_steps:
         image = preview(image, req.preview_steps)
         name = f"{name} (preview, 1/{2 ** req.preview_steps} scale)"
@@ -552,7 +575,8 @@ def build_pyramid(req: PyramidRequest) -> Iterator[Progress | Pyramid]:
         ))
         thumbs.append(thumbnail(g, limits))
     yield Pyramid(image_id=req.image_id, gaussian=tuple(gaussian), laplacian=tuple(laplacian),
-                  stats=tuple(stats), thumbnails=tuple(thumbs), data_range=value_range(image.dtype))
+                  stats=tuple(stats), thumbnails=tuple(thumbs), data_range=value_range(image.dtype),
+                  links=tuple(size_chain(image.shape, n)))
 
 
 def level_view(req: LevelRequest) -> Iterator[Progress | LevelView]:
@@ -755,6 +779,13 @@ def export(req: ExportRequest) -> Iterator[Progress | ExportDone]:
     """
     stop = threading.Event()
     files = iter_export(req.image, req.out_dir, req.options, source_path=req.source_path, cancel=stop.is_set)
+    yield from drive_export(files, stop)
+
+
+def drive_export(files: Generator[ExportProgress, None, ExportResult],
+                 stop: threading.Event) -> Iterator[Progress | ExportDone]:
+    """Step through a core export generator whose `cancel` is `stop.is_set`: one Progress per file,
+    then ExportDone; closed early, it sets `stop` and runs the core to its cancellation point."""
     try:
         while True:
             try:

@@ -438,3 +438,82 @@ def test_output_folder_vanishing_mid_export_is_one_clear_error(tmp_path):
         export_pyramid(random_image((8, 8)), out, kinds=["gaussian"], progress=remove_folder_after_first_file)
     assert "\n" not in str(caught.value)
     assert not out.exists()
+
+
+# ----------------------------------------------------------------------------- arrays given whole
+
+
+def tool_arrays_of(image: np.ndarray) -> list[export.NamedArray]:
+    signed = random_image((9, 7), np.float32, seed=4) - 0.5
+    return [export.NamedArray("heat_map", signed, "integrity", signed=True, level=0, details={"rmse": 0.25}),
+            export.NamedArray("kernel", np.outer([1, 2, 1], [1, 2, 1]).astype(np.float32) / 16, "kernels"),
+            export.NamedArray("mask", (image > 128).astype(np.uint8) * 255, "unpool", level=1),
+            export.NamedArray("indices", np.arange(12, dtype=np.int64).reshape(3, 4), "unpool")]
+
+
+@pytest.mark.parametrize("fmt", ["tiff", "npy"])
+def test_export_arrays_round_trips_each_array_with_a_manifest_entry(tmp_path, fmt):
+    image = random_image((9, 7), np.uint8, seed=2)
+    arrays = tool_arrays_of(image)
+    result = export.export_arrays(image, tmp_path / "out", arrays, fmt=fmt, parameters={"tool": "test"})
+    assert not result.cancelled
+    for a, record in zip(arrays, result.files, strict=True):
+        assert_bit_exact(read_back(tmp_path / "out" / f"{a.name}.{fmt}"), a.array)
+        assert (record.kind, record.level, record.role) == (a.kind, a.level, "data")
+    manifest = json.loads((tmp_path / "out" / MANIFEST_NAME).read_text())
+    assert manifest["status"] == "complete" and manifest["parameters"] == {"tool": "test"}
+    assert manifest["source"]["shape"] == [9, 7] and manifest["source"]["dtype"] == "uint8"
+    entry = manifest["files"][0]
+    assert entry["file"] == f"heat_map.{fmt}" and entry["rmse"] == 0.25 and entry["kind"] == "integrity"
+
+
+def test_export_arrays_png_shows_signed_arrays_around_grey(tmp_path):
+    image = random_image((9, 7), np.uint8, seed=2)
+    arrays = tool_arrays_of(image)[:3]
+    result = export.export_arrays(image, tmp_path, arrays, fmt="png")
+    heat = read_back(tmp_path / "heat_map.png")
+    scale = float(np.abs(arrays[0].array).max())
+    np.testing.assert_array_equal(heat, np.clip(np.rint(128 + 127 * arrays[0].array / scale), 0, 255))
+    assert result.files[0].role == "visualisation" and result.files[2].role == "data"
+    assert_bit_exact(read_back(tmp_path / "mask.png"), arrays[2].array)
+
+
+def test_export_arrays_never_overwrites_unasked(tmp_path):
+    image = random_image((5, 5), np.uint8)
+    arrays = tool_arrays_of(image)[1:2]
+    (tmp_path / "kernel.npy").write_bytes(b"precious")
+    assert export.existing_files(tmp_path, export.array_files(arrays, "npy")) == [tmp_path / "kernel.npy"]
+    with pytest.raises(ExportConflictError):
+        export.export_arrays(image, tmp_path, arrays, fmt="npy")
+    assert (tmp_path / "kernel.npy").read_bytes() == b"precious"
+    assert not (tmp_path / MANIFEST_NAME).exists()
+    export.export_arrays(image, tmp_path, arrays, fmt="npy", force=True)
+    assert_bit_exact(np.load(tmp_path / "kernel.npy"), arrays[0].array)
+
+
+@pytest.mark.parametrize(("names", "fmt", "message"), [
+    (["a", "a"], "npy", "repeat"),
+    (["../up"], "npy", "plain file stem"),
+    ([], "npy", "no arrays"),
+    (["a"], "ome-tiff", "unknown format"),
+])
+def test_export_arrays_refuses_bad_requests_before_writing(tmp_path, names, fmt, message):
+    arrays = [export.NamedArray(n, np.zeros((2, 2), np.float32), "x") for n in names]
+    with pytest.raises(ValueError, match=message):
+        export.export_arrays(np.zeros((2, 2), np.uint8), tmp_path / "out", arrays, fmt=fmt)
+    assert not (tmp_path / "out").exists()
+
+
+def test_export_arrays_cancelled_keeps_a_manifest_of_what_was_written(tmp_path):
+    image = random_image((9, 7), np.uint8)
+    calls = iter([False, True])
+    steps = export.iter_export_arrays(image, tmp_path, tool_arrays_of(image), fmt="npy",
+                                      cancel=lambda: next(calls))
+    while True:
+        try:
+            next(steps)
+        except StopIteration as stop:
+            result = stop.value
+            break
+    assert result.cancelled and [r.name for r in result.files] == ["heat_map.npy"]
+    assert json.loads((tmp_path / MANIFEST_NAME).read_text())["status"] == "cancelled"

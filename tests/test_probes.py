@@ -5,8 +5,23 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pyramid_explorer.core.probes import resolution_chart, zone_plate
-from pyramid_explorer.samples import DEFAULT_SAMPLE, SAMPLES, load_sample
+from pyramid_explorer.core.probes import (
+    checkerboard,
+    impulse_grid,
+    ramp,
+    resolution_chart,
+    slanted_edge,
+    zone_plate,
+)
+from pyramid_explorer.samples import (
+    DEFAULT_SAMPLE,
+    PROBE_SIZES,
+    PROBES,
+    SAMPLES,
+    load_sample,
+    make_probe,
+    probe_title,
+)
 
 
 @pytest.mark.parametrize(("w", "h"), [(1, 1), (1, 7), (9, 4), (513, 385)])
@@ -61,3 +76,61 @@ def test_every_sample_loads():
     assert load_sample(DEFAULT_SAMPLE).shape == (300, 451, 3)
     with pytest.raises(ValueError, match="samples:"):
         load_sample("no such sample")
+
+
+@pytest.mark.parametrize(("w", "h"), [(1, 1), (1, 7), (9, 4), (65, 33)])
+def test_generated_probes_have_the_asked_size(w, h):
+    for name in PROBES:
+        img = make_probe(name, w, h)
+        assert img.shape == (h, w) and img.dtype == np.uint8, name
+
+
+def test_checkerboard_cells():
+    board = checkerboard(7, 5, cell=2)
+    y, x = np.mgrid[:5, :7]
+    np.testing.assert_array_equal(board, np.where((y // 2 + x // 2) % 2 == 0, 255, 0))
+    assert checkerboard(4, 4, cell=1)[0, 0] == 255 and checkerboard(4, 4, cell=1)[0, 1] == 0
+    with pytest.raises(ValueError, match="cell"):
+        checkerboard(4, 4, cell=0)
+
+
+def test_impulse_grid_positions():
+    grid = impulse_grid(21, 13, spacing=8)
+    rows, cols = np.nonzero(grid)
+    assert set(rows) == {4, 12} and set(cols) == {4, 12, 20}
+    assert grid.sum() == 255 * 6
+    with pytest.raises(ValueError, match="spacing"):
+        impulse_grid(4, 4, spacing=0)
+
+
+def test_slanted_edge_matches_supersampled_area():
+    """Each pixel is 32 + 192 * the fraction of its area right of the edge, which runs through the
+    centre 5 degrees off vertical: checked against 64x64 point samples per pixel."""
+    w, h, degrees = 41, 31, 5.0
+    edge = slanted_edge(w, h, degrees).astype(float)
+    n = 64
+    sub = (np.arange(n) + 0.5) / n - 0.5
+    t = np.tan(np.radians(degrees))
+    for y in (0, 7, 15, 30):
+        ys = y + sub[:, None]
+        for x in range(14, 27):  # around the edge; the rest is flat
+            xs = x + sub[None, :]
+            fraction = np.mean((xs - (w - 1) / 2) - t * (ys - (h - 1) / 2) > 0)
+            assert abs(edge[y, x] - (32 + 192 * fraction)) <= 1.0, (y, x)
+    assert edge.min() == 32 and edge.max() == 224
+
+
+def test_ramp_spans_the_range_left_to_right():
+    r = ramp(256, 3)
+    np.testing.assert_array_equal(r[0], np.arange(256))
+    np.testing.assert_array_equal(r[2], r[0])
+    np.testing.assert_array_equal(ramp(1, 2), np.zeros((2, 1)))
+
+
+def test_probe_menu_sizes_include_odd_ones_and_bad_requests_are_refused():
+    assert any(w % 2 for w, _ in PROBE_SIZES) and any(h % 2 for _, h in PROBE_SIZES)
+    assert probe_title("Ramp", 65, 33) == "Ramp (65x33)"
+    with pytest.raises(ValueError, match="probes:"):
+        make_probe("Spiral", 8, 8)
+    with pytest.raises(ValueError, match="size"):
+        make_probe("Ramp", 0, 8)

@@ -68,11 +68,12 @@ class HeatMap(QWidget):
 
 
 class DeconvControls(QGroupBox):
-    """Kernel size, stride and kernel kind of the free transposed convolution, its kernel and phases."""
+    """Kernel size, stride and kernel kind of the free transposed convolution, its kernel and phases
+    (the kernel inspector, which draws them itself, leaves out the maps: `maps=False`)."""
 
     settings_changed = Signal(object)  # DeconvSettings
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, maps: bool = True) -> None:
         super().__init__("Transposed convolution", parent)
         defaults = DeconvSettings()
         self.kernel_size = QSpinBox()
@@ -97,18 +98,35 @@ class DeconvControls(QGroupBox):
         form.addRow("Kernel size", self.kernel_size)
         form.addRow("Stride", self.stride)
         form.addRow("Kernel", self.kernel)
-        maps = QGridLayout()
-        maps.addWidget(QLabel("Kernel"), 0, 0)
-        maps.addWidget(QLabel("Phase sums (2x2 periods)"), 0, 1)
-        maps.addWidget(self.kernel_map, 1, 0)
-        maps.addWidget(self.phase_map, 1, 1)
+        grid = QGridLayout()
+        grid.addWidget(QLabel("Kernel"), 0, 0)
+        grid.addWidget(QLabel("Phase sums (2x2 periods)"), 0, 1)
+        grid.addWidget(self.kernel_map, 1, 0)
+        grid.addWidget(self.phase_map, 1, 1)
+        shown = QWidget()
+        column = QVBoxLayout(shown)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addLayout(grid)
+        column.addWidget(self.verdict)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        layout.addLayout(maps)
-        layout.addWidget(self.verdict)
+        layout.addWidget(shown)
+        if not maps:
+            shown.hide()
 
     def settings(self) -> DeconvSettings:
         return DeconvSettings(self.kernel_size.value(), self.stride.value(), self.kernel.currentData())
+
+    def set_settings(self, settings: DeconvSettings) -> None:
+        """Show `settings` without announcing them (they were chosen in another view)."""
+        editors = (self.kernel_size, self.stride, self.kernel)
+        for w in editors:
+            w.blockSignals(True)
+        self.kernel_size.setValue(settings.kernel_size)
+        self.stride.setValue(settings.stride)
+        self.kernel.setCurrentIndex(self.kernel.findData(settings.kernel))
+        for w in editors:
+            w.blockSignals(False)
 
     def show_result(self, result: DeconvResult) -> None:
         self.kernel_map.set_array(result.kernel)

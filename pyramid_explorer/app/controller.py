@@ -7,9 +7,28 @@ signals. It never draws; views never compute.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from collections.abc import Callable
 
-from pyramid_explorer.app.worker import JobRunner
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal, SignalInstance
+
+from pyramid_explorer.analysis_jobs import (
+    EqualizerRequest,
+    EqualizerView,
+    IntegrityRequest,
+    IntegrityView,
+    KernelInspection,
+    KernelRequest,
+    ToolExportRequest,
+    UnpoolRequest,
+    UnpoolView,
+    equalize,
+    export_tool,
+    inspect_kernels,
+    integrity_view,
+    unpool_view,
+)
+from pyramid_explorer.app.worker import JobFunction, JobRunner
 from pyramid_explorer.cache import ResultCache, default_memory_budget
 from pyramid_explorer.core.upsampling import MODES
 from pyramid_explorer.jobs import (
@@ -37,7 +56,7 @@ from pyramid_explorer.jobs import (
 )
 from pyramid_explorer.jobs_lazy import StoredImage, open_any
 
-VIEWS = ("pyramid", "compare")
+VIEWS = ("pyramid", "compare", "integrity", "equalizer", "kernels", "unpool")
 DEBOUNCE_MS = 30
 _OPEN, _BUILD, _VIEW, _EXPORT = "open", "build", "view", "export"
 
@@ -54,6 +73,11 @@ class Controller(QObject):
     mode_ready = Signal(object)  # ModeResult
     deconv_ready = Signal(object)  # DeconvResult
     compare_unavailable = Signal(str)
+    integrity_ready = Signal(object)  # analysis_jobs.IntegrityView
+    equalizer_ready = Signal(object)  # analysis_jobs.EqualizerView
+    kernels_ready = Signal(object)  # analysis_jobs.KernelInspection
+    unpool_ready = Signal(object)  # analysis_jobs.UnpoolView
+    unpool_unavailable = Signal(str)
     mode_unavailable = Signal(str, str)  # mode, why it cannot be computed at this level
     export_finished = Signal(object)  # core.export.ExportResult
     error = Signal(str)
@@ -76,6 +100,9 @@ class Controller(QObject):
         self.view = "pyramid"
         self.layout_kind = "panels"
         self.deconv = DeconvSettings()
+        self.storage = "float32"  # Laplacian band storage of the integrity tool
+        self.gains: tuple[float, ...] | None = None  # band equalizer; None: every gain 1
+        self.kernel_entry = "pyrup"  # upsampler shown by the kernel inspector
         self._next_id = 0
         self._pending_path: str | None = None
         self._debounce = QTimer(self)
@@ -101,6 +128,11 @@ class Controller(QObject):
     def open_sample(self, name: str) -> None:
         self._pending_path = None
         self._open(OpenRequest(self._new_id(), sample=name, levels=self.depth))
+
+    def open_probe(self, name: str, width: int, height: int) -> None:
+        """Generate the probe `name` (samples.PROBES) at width x height on the worker and open it."""
+        self._pending_path = None
+        self._open(OpenRequest(self._new_id(), probe=name, size=(width, height), levels=self.depth))
 
     def set_level(self, level: int) -> None:
         """Select a level everywhere (clamped to the pyramid); the views update after a short debounce."""
@@ -147,6 +179,36 @@ class Controller(QObject):
         if settings != self.deconv:
             self.deconv = settings
             self._schedule()
+
+    def set_storage(self, storage: str) -> None:
+        """Band storage of the integrity tool (float32, int16, uint8_saturate)."""
+        if storage != self.storage:
+            self.storage = storage
+            self._schedule()
+
+    def set_gains(self, gains: tuple[float, ...]) -> None:
+        """Band gains of the equalizer, one per band; rapid changes (a dragged slider) are debounced."""
+        gains = tuple(float(g) for g in gains)
+        if gains != self.current_gains():
+            self.gains = gains
+            self._schedule()
+
+    def current_gains(self) -> tuple[float, ...] | None:
+        """The equalizer's gains for the current pyramid (all 1 unless set), None without a pyramid."""
+        if self.pyramid is None:
+            return None
+        if self.gains is None or len(self.gains) != self.pyramid.levels:
+            return (1.0,) * self.pyramid.levels
+        return self.gains
+
+    def set_kernel_entry(self, entry: str) -> None:
+        if entry != self.kernel_entry:
+            self.kernel_entry = entry
+            self._schedule()
+
+    def export_tool(self, request: ToolExportRequest) -> None:
+        """Write an analysis tool's arrays on the worker; `export_finished` or `error` tells how it ended."""
+        self.runner.submit(_EXPORT, export_tool, request, self._on_export_item, self._on_job_error)
 
     def export(self, request: ExportRequest) -> None:
         """Run the core's export on the worker; `export_finished` or `error` tells how it ended."""
@@ -197,30 +259,57 @@ class Controller(QObject):
             return
         if self.pyramid is None or building:
             return
-        if self.view == "pyramid":
-            self._request_pyramid_view(self.pyramid)
-        else:
-            self._request_compare(self.pyramid)
+        requesters = {"pyramid": self._request_pyramid_view, "compare": self._request_compare,
+                      "integrity": self._request_integrity, "equalizer": self._request_equalizer,
+                      "kernels": self._request_kernels, "unpool": self._request_unpool}
+        requesters[self.view](self.pyramid)
 
-    def _request_pyramid_view(self, p: Pyramid) -> None:
-        if self.layout_kind == "panels":
-            key = ("level", p.image_id, p.levels, self.level)
-            cached = self.cache.get(key)
-            if cached is not None:
-                self.runner.cancel(_VIEW)
-                self.level_view_ready.emit(cached)
-                return
-            self.runner.submit(_VIEW, level_view, LevelRequest(p, self.level), self._on_view_item,
-                               self._on_job_error)
-            return
-        key = ("mosaic", p.image_id, p.levels, self.layout_kind)
+    def _serve(self, key: tuple, ready: SignalInstance, job: JobFunction,
+               request: Callable[[], object]) -> None:
+        """Emit the cached result for `key` on `ready`, or compute it on the worker (`request()` makes
+        the job's request only then)."""
         cached = self.cache.get(key)
         if cached is not None:
             self.runner.cancel(_VIEW)
-            self.mosaic_ready.emit(cached)
+            ready.emit(cached)
             return
-        self.runner.submit(_VIEW, mosaic, MosaicRequest(p, self.layout_kind), self._on_view_item,
-                           self._on_job_error)
+        self.runner.submit(_VIEW, job, request(), self._on_view_item, self._on_job_error)
+
+    def _request_integrity(self, p: Pyramid) -> None:
+        if self.storage != "float32" and self.loaded.image.dtype != np.uint8:
+            self.storage = "float32"  # the integer storages exist for uint8 images only
+        self._serve(("integrity", p.image_id, p.levels, self.storage), self.integrity_ready, integrity_view,
+                    lambda: IntegrityRequest(p.image_id, self.loaded.image, p.levels, self.storage))
+
+    def _request_equalizer(self, p: Pyramid) -> None:
+        gains = self.current_gains()
+        self._serve(("equalizer", p.image_id, p.levels, gains), self.equalizer_ready, equalize,
+                    lambda: EqualizerRequest(p, gains))
+
+    def _request_kernels(self, p: Pyramid) -> None:
+        level, entry, deconv = self.level, self.kernel_entry, self.deconv
+        self._serve(("kernels", p.image_id, p.levels, level, entry, deconv), self.kernels_ready,
+                    inspect_kernels, lambda: KernelRequest(p, level, entry, deconv))
+
+    def _request_unpool(self, p: Pyramid) -> None:
+        g = p.gaussian[self.level]
+        if min(g.shape[:2]) < 2:
+            self.runner.cancel(_VIEW)
+            self.unpool_unavailable.emit(
+                f"Level {self.level} ({g.shape[1]} x {g.shape[0]}) is smaller than the 2x2 pooling window. "
+                "Select a finer level.")
+            return
+        self._serve(("unpool", p.image_id, self.level), self.unpool_ready, unpool_view,
+                    lambda: UnpoolRequest(p, self.level))
+
+    def _request_pyramid_view(self, p: Pyramid) -> None:
+        level, kind = self.level, self.layout_kind
+        if kind == "panels":
+            self._serve(("level", p.image_id, p.levels, level), self.level_view_ready, level_view,
+                        lambda: LevelRequest(p, level))
+        else:
+            self._serve(("mosaic", p.image_id, p.levels, kind), self.mosaic_ready, mosaic,
+                        lambda: MosaicRequest(p, kind))
 
     def _request_compare(self, p: Pyramid) -> None:
         level = self.level
@@ -287,6 +376,7 @@ class Controller(QObject):
 
     def _set_pyramid(self, pyramid: Pyramid) -> None:
         self.pyramid = pyramid
+        self.gains = None  # the equalizer starts exact on every new pyramid
         self.pyramid_changed.emit(pyramid)
         if self.level > pyramid.levels - 1:
             self.level = pyramid.levels - 1
@@ -313,6 +403,23 @@ class Controller(QObject):
             self.cache.put(("deconv", p.image_id, item.level, item.settings), item)
             if item.level == self.level and self.view == "compare" and item.settings == self.deconv:
                 self.deconv_ready.emit(item)
+        elif isinstance(item, IntegrityView):
+            self.cache.put(("integrity", p.image_id, item.levels, item.storage), item)
+            if self.view == "integrity" and item.storage == self.storage and item.levels == p.levels:
+                self.integrity_ready.emit(item)
+        elif isinstance(item, EqualizerView):
+            self.cache.put(("equalizer", p.image_id, item.levels, item.gains), item)
+            if self.view == "equalizer" and item.gains == self.current_gains():
+                self.equalizer_ready.emit(item)
+        elif isinstance(item, KernelInspection):
+            self.cache.put(("kernels", p.image_id, p.levels, item.level, item.entry, item.deconv), item)
+            if (self.view == "kernels" and (item.level, item.entry, item.deconv)
+                    == (self.level, self.kernel_entry, self.deconv)):
+                self.kernels_ready.emit(item)
+        elif isinstance(item, UnpoolView):
+            self.cache.put(("unpool", p.image_id, item.level), item)
+            if self.view == "unpool" and item.level == self.level:
+                self.unpool_ready.emit(item)
 
     def _on_export_item(self, item: object) -> None:
         if isinstance(item, ExportDone):

@@ -41,6 +41,15 @@ _KIND_TEXT = {
 }
 
 
+def ask_to_replace(parent: QWidget, folder: str, existing: list[Path]) -> bool:
+    """Ask whether the files `existing` in `folder` may be replaced; True only for an explicit Yes."""
+    shown = "\n".join(p.name for p in existing[:8]) + ("\n..." if len(existing) > 8 else "")
+    answer = QMessageBox.question(parent, "Replace files?",
+                                  f"{len(existing)} file(s) already exist in {folder}:\n{shown}\n\n"
+                                  "Replace them?")
+    return answer == QMessageBox.StandardButton.Yes
+
+
 class ExportDialog(QDialog):
     """Collects ExportOptions and a folder; asks before overwriting; emits `export_requested`.
 
@@ -129,11 +138,7 @@ class ExportDialog(QDialog):
 
     def confirm_overwrite(self, existing: list[Path]) -> bool:
         """Ask before replacing files (never without asking)."""
-        shown = "\n".join(p.name for p in existing[:8]) + ("\n..." if len(existing) > 8 else "")
-        answer = QMessageBox.question(self, "Replace files?",
-                                      f"{len(existing)} file(s) already exist in {self.folder.text()}:\n"
-                                      f"{shown}\n\nReplace them?")
-        return answer == QMessageBox.StandardButton.Yes
+        return ask_to_replace(self, self.folder.text(), existing)
 
     def _on_browse_clicked(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Export into", self.folder.text())

@@ -15,14 +15,14 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QStackedWidget, QVBoxLayout, 
 from pyramid_explorer.jobs import Layer, quantize
 
 
-def _sampled(name: str, stops: int = 11) -> pg.ColorMap:
+def sampled_colormap(name: str, stops: int = 11) -> pg.ColorMap:
     """A named colour map reduced to a few stops: the gradient editor makes one item per stop, and
     the 256 of a CET map cost ~30 ms of GUI time on every switch between signed and unsigned."""
     pos = np.linspace(0.0, 1.0, stops)
     return pg.ColorMap(pos=pos, color=pg.colormap.get(name).map(pos, mode="byte"))
 
 
-DIVERGING = _sampled("CET-D1")  # blue - white - red, zero in the middle
+DIVERGING = sampled_colormap("CET-D1")  # blue - white - red, zero in the middle
 _GREY = pg.ColorMap(pos=[0.0, 1.0], color=[(0, 0, 0), (255, 255, 255)])
 
 
@@ -37,16 +37,18 @@ class ImagePanel(QWidget):
     """Draws one Layer with crisp pixels at its scale and origin; emits where the mouse hovers.
 
     `linked` panels live in source coordinates and take part in view linking and the readout's
-    source coordinate; an unlinked panel (the mosaic) has coordinates of its own.
+    source coordinate; an unlinked panel (the mosaic) has coordinates of its own. Unsigned layers
+    are drawn with `unsigned_map` (grey by default), signed ones with the diverging map.
     """
 
     hovered = Signal(float, float)  # view coordinates under the mouse
 
     def __init__(self, name: str, *, histogram: bool = True, linked: bool = True,
-                 parent: QWidget | None = None) -> None:
+                 unsigned_map: pg.ColorMap | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.name = name
         self.linked = linked
+        self._unsigned_map = _GREY if unsigned_map is None else unsigned_map
         self._layer: Layer | None = None
         self._signed: bool | None = None
 
@@ -123,7 +125,7 @@ class ImagePanel(QWidget):
         keep = keep_limits and self._layer is not None and self._signed == layer.signed
         limits = self.limits() if keep else layer.limits
         if layer.signed != self._signed:
-            self.histogram.gradient.setColorMap(DIVERGING if layer.signed else _GREY)
+            self.histogram.gradient.setColorMap(DIVERGING if layer.signed else self._unsigned_map)
             self.histogram.gradient.showTicks(False)
             self._signed = layer.signed
         self._layer = layer

@@ -1,4 +1,5 @@
-"""The pyramid's levels as a Qt table model: one row per level, thumbnails in the decoration role."""
+"""The pyramid's levels as a Qt table model: one row per level, thumbnails in the decoration role, and
+the size chain (the dstsize each expansion gets, and what pyrUp gives without it)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,21 @@ import math
 
 import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QBrush, QColor, QImage, QPixmap
+from PySide6.QtWidgets import QApplication, QStyle
 
+from pyramid_explorer.core.analysis import SizeLink
 from pyramid_explorer.jobs import LevelStats, Pyramid
 
 _Index = QModelIndex | QPersistentModelIndex
 
-COLUMNS = ("Level", "Size", "Min", "Max", "Mean", "Band energy", "Max |residual|")
+COLUMNS = ("Level", "Size", "Min", "Max", "Mean", "Band energy", "Max |residual|", "pyrUp dstsize",
+           "pyrUp w/o dstsize", "Without dstsize")
+SIZE_COLUMN, DSTSIZE_COLUMN, NAIVE_COLUMN, BROKEN_COLUMN = 1, 7, 8, 9
+NAIVE_COLUMNS = (NAIVE_COLUMN, BROKEN_COLUMN)
+"""Shown only on demand: what goes wrong without dstsize."""
+_BROKEN = QColor("#b3261e")
+WARNING_SIZE = 16
 _TIPS = (
     "Pyramid level; level i is 2^i times smaller than the source",
     "Width x height in pixels",
@@ -21,7 +30,24 @@ _TIPS = (
     "Mean value of the Gaussian level",
     "Mean square of the Laplacian band (the last band is the coarsest Gaussian level itself)",
     "Largest |G[i] - reconstruction from bands i..end|, after rounding to the input type: 0 means exact",
+    "dstsize = (width, height) passed to pyrUp when G[i+1] is expanded back to this level's size",
+    "What pyrUp(G[i+1]) returns without dstsize: twice the coarser level's size",
+    "The band L[i] = G[i] - pyrUp(G[i+1]) without dstsize: where a side of G[i] is odd the sizes differ "
+    "and the band cannot be formed (cv2.subtract: sizes do not match)",
 )
+
+
+def size_text(size: tuple[int, int]) -> str:
+    return f"{size[0]} x {size[1]}"
+
+
+def broken_text(link: SizeLink) -> str:
+    """What happens to band L[i] without dstsize, in a few words."""
+    if link.naive_size is None:
+        return "-"
+    if not link.odd:
+        return "fits"
+    return f"L[{link.level}] breaks: {size_text(link.naive_size)} vs {size_text(link.size)}"
 
 
 def _number(value: float) -> str:
@@ -47,18 +73,22 @@ class LevelTableModel(QAbstractTableModel):
         super().__init__(parent)
         self._stats: tuple[LevelStats, ...] = ()
         self._thumbnails: tuple[np.ndarray, ...] = ()
+        self._links: tuple[SizeLink, ...] = ()
         self._pixmaps: dict[int, QPixmap] = {}
+        self._warning: QPixmap | None = None
 
     def set_pyramid(self, pyramid: Pyramid | None) -> None:
         if pyramid is None:
             self.set_rows((), ())
         else:
-            self.set_rows(pyramid.stats, pyramid.thumbnails)
+            self.set_rows(pyramid.stats, pyramid.thumbnails, pyramid.links)
 
-    def set_rows(self, stats: tuple[LevelStats, ...], thumbnails: tuple[np.ndarray, ...]) -> None:
-        """One row per level (NaN statistics show as "-"), with a thumbnail each."""
+    def set_rows(self, stats: tuple[LevelStats, ...], thumbnails: tuple[np.ndarray, ...],
+                 links: tuple[SizeLink, ...] = ()) -> None:
+        """One row per level (NaN statistics show as "-"), with a thumbnail each; without `links` the
+        size-chain columns show "-"."""
         self.beginResetModel()
-        self._stats, self._thumbnails = stats, thumbnails
+        self._stats, self._thumbnails, self._links = stats, thumbnails, links
         self._pixmaps.clear()
         self.endResetModel()
 
@@ -71,20 +101,48 @@ class LevelTableModel(QAbstractTableModel):
     def stats(self, row: int) -> LevelStats:
         return self._stats[row]
 
+    def link(self, row: int) -> SizeLink | None:
+        return self._links[row] if row < len(self._links) else None
+
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> object:
         if not index.isValid():
             return None
-        s, col = self._stats[index.row()], index.column()
+        s, col, link = self._stats[index.row()], index.column(), self.link(index.row())
         if role == Qt.ItemDataRole.DisplayRole:
+            if col >= DSTSIZE_COLUMN:
+                return self._chain_text(link, col)
             return (str(s.level), f"{s.width} x {s.height}", _number(s.minimum), _number(s.maximum),
                     _number(s.mean), _number(s.band_energy), _number(s.max_abs_residual))[col]
+        odd = link is not None and link.odd
         if role == Qt.ItemDataRole.DecorationRole and col == 0:
             return self._pixmap(index.row())
+        if role == Qt.ItemDataRole.DecorationRole and col == SIZE_COLUMN and odd:
+            return self._warning_icon()
+        if role == Qt.ItemDataRole.ForegroundRole and col in NAIVE_COLUMNS and odd:
+            return QBrush(_BROKEN)
         if role == Qt.ItemDataRole.TextAlignmentRole and col > 0:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole:
+            if col == SIZE_COLUMN and odd:
+                naive = size_text(link.naive_size)
+                return (f"Odd size: without dstsize, pyrUp(G[{s.level + 1}]) is {naive}, one pixel more "
+                        f"than {size_text(link.size)} along each odd side")
             return _TIPS[col]
         return None
+
+    @staticmethod
+    def _chain_text(link: SizeLink | None, col: int) -> str:
+        if link is None or link.dstsize is None:
+            return "-"
+        if col == DSTSIZE_COLUMN:
+            return f"({link.dstsize[0]}, {link.dstsize[1]})"
+        return size_text(link.naive_size) if col == NAIVE_COLUMN else broken_text(link)
+
+    def _warning_icon(self) -> QPixmap:
+        if self._warning is None:  # smaller than the thumbnails the rows are sized for
+            icon = QApplication.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
+            self._warning = icon.pixmap(WARNING_SIZE, WARNING_SIZE)
+        return self._warning
 
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> object:

@@ -1,4 +1,5 @@
-"""The Levels dock: the level table, the level and depth spin boxes, and the contrast lock."""
+"""The Levels dock: the level table, the level and depth spin boxes, the contrast lock, and the switch
+that shows what goes wrong without pyrUp's dstsize."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QFormLayout,
     QHeaderView,
+    QLabel,
     QSpinBox,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
-from pyramid_explorer.app.level_model import LevelTableModel
+from pyramid_explorer.app.level_model import NAIVE_COLUMNS, LevelTableModel
 from pyramid_explorer.jobs import THUMBNAIL_SIZE, Pyramid
 from pyramid_explorer.jobs_lazy import StoredImage
 
@@ -51,6 +53,16 @@ class LevelPanel(QWidget):
         self.depth.valueChanged.connect(self.depth_changed)
         self.lock_contrast = QCheckBox("Lock contrast across levels")
         self.lock_contrast.setToolTip("Keep the display limits in use while stepping through levels (L)")
+        self.without_dstsize = QCheckBox("Show pyrUp without dstsize")
+        self.without_dstsize.setToolTip("What pyrUp would give without dstsize, and the band it would break")
+        self.without_dstsize.toggled.connect(self._on_without_dstsize_toggled)
+        self.dstsize_note = QLabel(
+            "Without dstsize, pyrUp doubles the coarser level: along every odd side (marked) it is one pixel "
+            "larger than the finer level, so L[i] = G[i] - pyrUp(G[i+1]) subtracts arrays of different "
+            "sizes: cv2.subtract refuses, and resizing the expansion to fit would shift the whole band "
+            "(cropping its extra row or column is what dstsize does).")
+        self.dstsize_note.setWordWrap(True)
+        self._on_without_dstsize_toggled(False)
 
         form = QFormLayout()
         form.addRow("Level", self.level)
@@ -58,6 +70,8 @@ class LevelPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.lock_contrast)
+        layout.addWidget(self.without_dstsize)
+        layout.addWidget(self.dstsize_note)
         layout.addWidget(self.table, 1)
 
     def set_pyramid(self, pyramid: Pyramid, max_depth: int) -> None:
@@ -98,6 +112,14 @@ class LevelPanel(QWidget):
             selection.blockSignals(False)
             self.table.viewport().update()
             self.table.scrollTo(index)
+
+    def _on_without_dstsize_toggled(self, shown: bool) -> None:
+        for column in NAIVE_COLUMNS:
+            self.table.setColumnHidden(column, not shown)
+        self.dstsize_note.setVisible(shown)
+        if shown and self.model.rowCount():  # bring the size chain into view
+            row = max(0, self.table.currentIndex().row())
+            self.table.scrollTo(self.model.index(row, NAIVE_COLUMNS[-1]))
 
     def _on_current_row_changed(self, current, _previous) -> None:
         if current.isValid():

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from functools import partial
 
+import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QFont, QKeySequence
@@ -24,18 +26,25 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pyramid_explorer.analysis_jobs import tool_arrays
 from pyramid_explorer.app.compare_view import CompareView
 from pyramid_explorer.app.controller import VIEWS, Controller
 from pyramid_explorer.app.dialogs import ShortcutsDialog
+from pyramid_explorer.app.equalizer_view import EqualizerPanel
 from pyramid_explorer.app.export_dialog import ExportDialog
+from pyramid_explorer.app.integrity_view import IntegrityPanel
+from pyramid_explorer.app.kernel_view import KernelPanel
 from pyramid_explorer.app.lazy_controller import LazyController
 from pyramid_explorer.app.lazy_view import LazyView
 from pyramid_explorer.app.level_panel import LevelPanel
 from pyramid_explorer.app.linking import ViewLinker
+from pyramid_explorer.app.probe_menu import ProbeMenu
 from pyramid_explorer.app.pyramid_view import PyramidView
 from pyramid_explorer.app.readout import PixelReadout
 from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.settings import AppSettings
+from pyramid_explorer.app.tool_export import ToolExportDialog
+from pyramid_explorer.app.unpool_view import UnpoolPanel
 from pyramid_explorer.core.export import ExportResult
 from pyramid_explorer.core.pyramid import max_levels
 from pyramid_explorer.jobs import DeconvResult, LevelView, LoadedImage, ModeResult, Mosaic, Pyramid
@@ -52,6 +61,9 @@ OPEN_FILTERS = ";;".join((
     "All files (*)",
 ))
 DEFAULT_SIZE = (1480, 920)
+VIEW_TITLES = {"pyramid": "&Pyramid", "compare": "&Compare modes", "integrity": "&Integrity",
+               "equalizer": "&Equalizer", "kernels": "&Kernels", "unpool": "&Unpool"}
+"""Tab (and View menu) title of each of controller.VIEWS, in tab order; Ctrl+1.. selects them."""
 
 
 def configure_pyqtgraph() -> None:
@@ -110,6 +122,13 @@ class MainWindow(QMainWindow):
         self.render_queue = RenderQueue(self)
         self.pyramid_view = PyramidView(self.render_queue)
         self.compare_view = CompareView(self.render_queue)
+        self.integrity_view = IntegrityPanel(self.render_queue)
+        self.equalizer_view = EqualizerPanel(self.render_queue)
+        self.kernel_view = KernelPanel()
+        self.unpool_view = UnpoolPanel(self.render_queue)
+        self.views: dict[str, QWidget] = {
+            "pyramid": self.pyramid_view, "compare": self.compare_view, "integrity": self.integrity_view,
+            "equalizer": self.equalizer_view, "kernels": self.kernel_view, "unpool": self.unpool_view}
         self.lazy_view = LazyView(self.render_queue)  # stored pyramids, in place of the tabs
         self.lazy = LazyController(self.controller, self)
         self.linker = ViewLinker(self)
@@ -118,8 +137,8 @@ class MainWindow(QMainWindow):
         self._preview: tuple[str, int] | None = None  # the preview the banner offers: path, steps
 
         self.tabs = QTabWidget()
-        self.tabs.addTab(self.pyramid_view, "Pyramid")
-        self.tabs.addTab(self.compare_view, "Compare modes")
+        for name in VIEWS:  # tab index = position in VIEWS
+            self.tabs.addTab(self.views[name], VIEW_TITLES[name].replace("&", ""))
         self.banner = Banner()
         central = QWidget()
         column = QVBoxLayout(central)
@@ -142,7 +161,7 @@ class MainWindow(QMainWindow):
         scroll.setWidgetResizable(True)
         self.readout_dock = self._dock("Pixel readout", "readoutDock", scroll)
         self.readout = PixelReadout(self.readout_label, self)
-        for panel in [*self.pyramid_view.panels, *self.compare_view.panels, self.lazy_view.panel]:
+        for panel in [*(p for view in self.views.values() for p in view.panels), self.lazy_view.panel]:
             self.readout.add(panel)
             if panel.linked:
                 self.linker.add(panel.view_box)
@@ -205,13 +224,18 @@ class MainWindow(QMainWindow):
         for name in SAMPLES:
             self.samples_menu.addAction(name).setData(name)
         self.samples_menu.triggered.connect(self._on_sample_triggered)
+        self.samples_menu.addSeparator()
+        self.probe_menu = ProbeMenu(self)
+        self.samples_menu.addMenu(self.probe_menu)
         file_menu.addAction(a("export", "&Export...", "Ctrl+E", self._on_export_requested))
         file_menu.addSeparator()
         file_menu.addAction(a("quit", "&Quit", "Ctrl+Q", self.close))
 
         view_menu = self.menuBar().addMenu("&View")
-        view_menu.addAction(a("view_pyramid", "&Pyramid", "Ctrl+1", self._on_view_pyramid_requested))
-        view_menu.addAction(a("view_compare", "&Compare modes", "Ctrl+2", self._on_view_compare_requested))
+        for n, name in enumerate(VIEWS, start=1):
+            action = a(f"view_{name}", VIEW_TITLES[name], f"Ctrl+{n}", self._on_view_action_triggered)
+            action.setData(name)
+            view_menu.addAction(action)
         view_menu.addSeparator()
         view_menu.addAction(a("finer", "&Finer level", Qt.Key.Key_PageUp, self._on_finer_requested))
         view_menu.addAction(a("coarser", "C&oarser level", Qt.Key.Key_PageDown, self._on_coarser_requested))
@@ -270,6 +294,21 @@ class MainWindow(QMainWindow):
         self.pyramid_view.layout_changed.connect(c.set_layout_kind)
         self.compare_view.controls.settings_changed.connect(c.set_deconv)
         self.compare_view.difference.toggled.connect(self.actions["difference"].setChecked)
+        c.integrity_ready.connect(self.integrity_view.show_result)
+        c.equalizer_ready.connect(self.equalizer_view.show_result)
+        c.kernels_ready.connect(self.kernel_view.show_result)
+        c.unpool_ready.connect(self.unpool_view.show_result)
+        c.unpool_unavailable.connect(self.unpool_view.show_message)
+        self.integrity_view.storage_changed.connect(c.set_storage)
+        self.equalizer_view.gains_changed.connect(c.set_gains)
+        self.kernel_view.entry_selected.connect(c.set_kernel_entry)
+        # one set of transposed-convolution settings, edited in the Compare or the Kernels tab
+        self.kernel_view.controls.settings_changed.connect(c.set_deconv)
+        self.kernel_view.controls.settings_changed.connect(self.compare_view.controls.set_settings)
+        self.compare_view.controls.settings_changed.connect(self.kernel_view.controls.set_settings)
+        self.probe_menu.probe_requested.connect(c.open_probe)
+        for view in (self.integrity_view, self.equalizer_view, self.kernel_view, self.unpool_view):
+            view.export_requested.connect(self._on_tool_export_requested)
 
     def _restore(self) -> None:
         geometry, state = self.settings.window_geometry(), self.settings.window_state()
@@ -352,17 +391,30 @@ class MainWindow(QMainWindow):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
 
-    def _default_export_folder(self, loaded: LoadedImage) -> str:
+    def _on_tool_export_requested(self) -> None:
+        """Export what the analysis tool that asked shows, through the core's export_arrays."""
+        view, loaded = self.sender(), self.controller.loaded
+        result = getattr(view, "result", None)
+        if loaded is None or result is None:
+            self.show_status("Nothing to export yet")
+            return
+        tool = next(name for name, widget in self.views.items() if widget is view)
+        dialog = ToolExportDialog(tool, partial(tool_arrays, result), loaded.image, loaded.path,
+                                  self._default_export_folder(loaded, tool), self)
+        dialog.export_requested.connect(self.controller.export_tool)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+
+    def _default_export_folder(self, loaded: LoadedImage, what: str = "pyramid") -> str:
         stem = os.path.splitext(loaded.name)[0] if loaded.path is not None else "sample"
         base = self.settings.last_export_folder or (os.path.dirname(loaded.path) if loaded.path else
                                                      os.path.expanduser("~"))
-        return os.path.join(base, f"{stem}_pyramid".replace(" ", "_"))
+        return os.path.join(base, f"{stem}_{what}".replace(" ", "_"))
 
-    def _on_view_pyramid_requested(self) -> None:
-        self.show_view("pyramid")
-
-    def _on_view_compare_requested(self) -> None:
-        self.show_view("compare")
+    def _on_view_action_triggered(self) -> None:
+        action = self.sender()
+        if isinstance(action, QAction):
+            self.show_view(action.data())
 
     def _on_finer_requested(self) -> None:
         self.controller.step_level(-1)
@@ -381,16 +433,14 @@ class MainWindow(QMainWindow):
         self.linker.one_to_one()
 
     def _on_histograms_toggled(self, visible: bool) -> None:
-        view = self.tabs.currentWidget()
-        if isinstance(view, PyramidView | CompareView):
-            view.set_histograms_visible(visible)
+        for panel in self.tabs.currentWidget().panels:
+            panel.set_histogram_visible(visible)
 
     def _on_tab_changed(self, index: int) -> None:
         view = VIEWS[index]
         self.controller.set_view(view)
         self.actions["histograms"].blockSignals(True)
-        widget = self.tabs.widget(index)
-        panels = widget.panels if isinstance(widget, PyramidView | CompareView) else []
+        panels = self.tabs.widget(index).panels
         self.actions["histograms"].setChecked(any(p.histogram.isVisible() for p in panels))
         self.actions["histograms"].blockSignals(False)
 
@@ -425,6 +475,9 @@ class MainWindow(QMainWindow):
         if loaded.path is not None and self._persist:
             self.settings.add_recent(loaded.path)
         self._source_shape = loaded.image.shape
+        self.integrity_view.set_integer_storages_allowed(
+            loaded.image.dtype == np.uint8, f"int16 and uint8_saturate bands need a uint8 image, this one is "
+                                            f"{loaded.image.dtype}")
         h, w = loaded.image.shape[:2]
         self.linker.fit(-0.5, -0.5, w, h)
 
@@ -432,7 +485,7 @@ class MainWindow(QMainWindow):
         self.banner.hide()
         self.setWindowTitle(f"{image.name} - Pyramid Explorer")
         self.central_stack.setCurrentWidget(self.lazy_view)
-        for view in (self.pyramid_view, self.compare_view):  # let the previous image's layers go
+        for view in (self.pyramid_view, self.compare_view, self.unpool_view):  # let the last layers go
             view.show_message(f"{image.name} is a stored pyramid: it is shown level by level, not built")
         self.level_panel.set_stored(image)
         self._on_level_changed(self.controller.level)
@@ -453,6 +506,7 @@ class MainWindow(QMainWindow):
 
     def _on_pyramid_changed(self, pyramid: Pyramid) -> None:
         self.level_panel.set_pyramid(pyramid, max_levels(pyramid.gaussian[0].shape))
+        self.equalizer_view.set_pyramid(pyramid)
 
     def _on_level_changed(self, level: int) -> None:
         self.level_panel.show_level(level)

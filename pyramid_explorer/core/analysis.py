@@ -1,5 +1,6 @@
-"""Numbers behind the analysis tools: reconstruction integrity, polyphase overlap of transposed
-convolutions (the checkerboard), and spectra with their Nyquist peaks. Qt-free, arrays in, values out."""
+"""Numbers behind the analysis tools: reconstruction integrity, the size chain of a pyramid, polyphase
+overlap of transposed convolutions (the checkerboard) and the kernel each upsampling mode amounts to,
+and spectra with their Nyquist peaks. Qt-free, arrays in, values out."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from pyramid_explorer.core.pyramid import (
     expand,
     gaussian_pyramid,
     laplacian_pyramid,
+    level_sizes,
     max_levels,
     reconstruct,
     residual,
 )
+from pyramid_explorer.core.upsampling import upsample
 
 
 def value_range(dtype: np.dtype | type) -> float:
@@ -81,6 +84,81 @@ def _measure(image: np.ndarray, lost: np.ndarray, clipped: tuple[int, ...]) -> I
                      int(np.count_nonzero(per_pixel)), clipped, lost)
 
 
+@dataclass(frozen=True)
+class SizeLink:
+    """One level of the size chain: its size, and how the next level is expanded back to it.
+
+    Sizes are (width, height), OpenCV's order for `dstsize`. `dstsize` is what the collapse passes to
+    `pyrUp` when expanding level + 1 into this level (None for the coarsest level: nothing is expanded
+    into it); `naive_size` is what `pyrUp` returns without `dstsize`: twice the coarser level's size,
+    one pixel larger along every odd side of this level.
+    """
+
+    level: int
+    size: tuple[int, int]
+    dstsize: tuple[int, int] | None
+    naive_size: tuple[int, int] | None
+
+    @property
+    def odd(self) -> bool:
+        """A side of this level is odd and a coarser level is expanded into it (naive pyrUp misfits)."""
+        return self.naive_size is not None and self.naive_size != self.dstsize
+
+
+def size_chain(shape: tuple[int, ...], levels: int | None = None) -> list[SizeLink]:
+    """The size chain of a pyramid of an image of `shape`: one `SizeLink` per level, no pixels needed.
+
+    Without `dstsize`, the band of every odd link, L[i] = G[i] - pyrUp(G[i + 1]), would subtract
+    arrays of different sizes.
+    """
+    sizes = [(w, h) for h, w in level_sizes(shape, levels)]
+    links = []
+    for i, size in enumerate(sizes):
+        coarser = sizes[i + 1] if i + 1 < len(sizes) else None
+        links.append(SizeLink(i, size, None if coarser is None else size,
+                              None if coarser is None else (2 * coarser[0], 2 * coarser[1])))
+    return links
+
+
+def equivalent_kernel(mode: str, factor: int = 2) -> tuple[np.ndarray, int]:
+    """(kernel, padding) of the transposed convolution that upsampling `mode` performs away from the
+    image borders, measured as the mode's response to a single impulse.
+
+    Every mode of `core.upsampling` but "unpool" is linear and shift-invariant with period `factor`:
+    the output is sum_i x[i] * kernel[o - i * factor + padding], so an impulse comes back as the kernel
+    itself, `padding` output pixels before `factor` times the impulse's position. Measuring it (rather
+    than writing it down) shows what the code really does, e.g. that pyrUp is a 5x5 stride-2 transposed
+    convolution by 4 * w w^T, w = [1 4 6 4 1] / 16. Zero rows and columns around the kernel are
+    dropped. ValueError for "unpool", whose output depends on where each window's maximum was.
+    """
+    if mode == "unpool":
+        raise ValueError("mode 'unpool' is not a convolution: where each value goes depends on the data")
+    radius = 8  # input pixels around the impulse: more than the widest kernel (Lanczos4: 4) reaches
+    n = 2 * radius + 1
+    impulse = np.zeros((n, n), np.float32)
+    impulse[radius, radius] = 1.0
+    response = upsample(impulse, mode, factor).astype(np.float64)
+    rows, cols = np.flatnonzero(response.any(axis=1)), np.flatnonzero(response.any(axis=0))
+    kernel = response[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    return kernel, radius * factor - int(rows[0])  # every mode treats rows and columns alike
+
+
+def phase_means(output: np.ndarray, stride: int, margin: int = 0) -> np.ndarray:
+    """(stride, stride) means of each output phase (rows o % stride, columns p % stride) of a 2-D
+    array, `margin` pixels from every border left out.
+
+    For a constant input of 1 through a transposed convolution these are its `polyphase_sums`; for a
+    data-dependent method (unpooling) they are what it does to a constant, measured.
+    """
+    inner = np.asarray(output, dtype=np.float64)
+    if margin:
+        inner = inner[margin:-margin, margin:-margin]
+    h, w = inner.shape
+    if h < stride or w < stride:
+        raise ValueError(f"need at least {stride}x{stride} pixels inside the margin, got {w}x{h}")
+    return np.array([[inner[r::stride, c::stride].mean() for c in range(stride)] for r in range(stride)])
+
+
 def polyphase_sums(kernel: np.ndarray, stride: int, padding: int = 0) -> np.ndarray:
     """(stride, stride) array: the sum of the kernel taps that land on each output phase.
 
@@ -118,6 +196,33 @@ def log_spectrum(image: np.ndarray) -> np.ndarray:
         data = data[..., :3].mean(axis=2)
     data = np.nan_to_num(data - np.nanmean(data))
     return np.log1p(np.abs(np.fft.fftshift(np.fft.fft2(data)))).astype(np.float32)
+
+
+def periodic_component(image: np.ndarray) -> np.ndarray:
+    """The periodic part p of a 2-D image u = p + s (Moisan 2011, "Periodic plus smooth image
+    decomposition"), float64.
+
+    The FFT treats an image as periodic, so the jump between opposite borders spreads energy along
+    both frequency axes (a bright cross) and onto the Nyquist points on them. s is the smooth image
+    whose periodic 4-neighbour Laplacian is the border jump image v (v[0] gets u[-1] - u[0], v[-1]
+    gets u[0] - u[-1], likewise for the columns), solved in the Fourier domain with zero mean; so p,
+    seen as periodic, has the Laplacian u has inside its borders, without the jump, and u's mean.
+    """
+    u = np.asarray(image, dtype=np.float64)
+    if u.ndim != 2:
+        raise ValueError(f"need a 2-D image, got shape {u.shape}")
+    h, w = u.shape
+    v = np.zeros_like(u)
+    v[0] += u[-1] - u[0]
+    v[-1] += u[0] - u[-1]
+    v[:, 0] += u[:, -1] - u[:, 0]
+    v[:, -1] += u[:, 0] - u[:, -1]
+    denominator = (2 * np.cos(2 * np.pi * np.arange(h) / h)[:, None]
+                   + 2 * np.cos(2 * np.pi * np.arange(w) / w)[None, :] - 4)
+    denominator[0, 0] = 1.0  # the mean of s, set to 0 below
+    smooth = np.fft.fft2(v) / denominator
+    smooth[0, 0] = 0.0
+    return u - np.real(np.fft.ifft2(smooth))
 
 
 def nyquist_peaks(spectrum: np.ndarray) -> list[tuple[int, int, float]]:

@@ -14,6 +14,12 @@ the parameters; `levels` beyond the image's `max_levels` are clamped (the manife
 `planned_files(shape, options)` and `existing_targets(out_dir, shape, options)` tell a dialog, before
 any work, which files an export would write and which of them already exist.
 
+`export_arrays(image, out_dir, arrays, *, fmt="tiff", parameters=None, ...)` (and its generator
+`iter_export_arrays`) writes arrays computed elsewhere (the window's analysis tools: a residual heat map,
+a kernel, a spectrum), each a `NamedArray`, in the same way: the same formats but ome-tiff, the same
+never-destructive checks, atomic writes, cancellation and manifest; `parameters` describes how they were
+made. `array_files(arrays, fmt)` names the files it would write.
+
 Kinds (`KINDS`), one file per item unless said otherwise:
 - "gaussian": every Gaussian level, `gaussian_LL.EXT` (LL = two-digit level).
 - "laplacian": every Laplacian band (`storage` float32, int16 or uint8_saturate), `laplacian_LL.EXT`;
@@ -58,6 +64,7 @@ import datetime
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -289,13 +296,14 @@ def _png_payload(array: np.ndarray, signed: bool, source_dtype: np.dtype,
 
 @dataclass(frozen=True)
 class _Item:
-    """One file to write: its name and manifest identity, and how to compute its content from the pyramids."""
+    """One file to write: its name and manifest identity, and how to compute its content from the
+    export's context (the pyramids, or nothing for arrays given whole)."""
 
     name: str
     kind: str
     level: int | None
     mode: str | None
-    make: Callable[[_Pyramids], Any]
+    make: Callable[[_Pyramids | None], Any]
     signed: bool = False
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -363,10 +371,10 @@ def _plan(sizes: Sequence[tuple[int, int]],
     return items, skipped
 
 
-def _write_item(path: Path, item: _Item, pyramids: _Pyramids, fmt: str,
+def _write_item(path: Path, item: _Item, context: _Pyramids | None, fmt: str, source_dtype: np.dtype,
                 source_range: tuple[float, float] | None) -> FileRecord:
     """Compute one item, write it atomically, and describe what landed on disk."""
-    content = item.make(pyramids)
+    content = item.make(context)
     details = dict(item.details)
     role = "data"
     if fmt == "ome-tiff":
@@ -378,7 +386,7 @@ def _write_item(path: Path, item: _Item, pyramids: _Pyramids, fmt: str,
     else:
         array = content
         if fmt == "png":
-            array, mapping = _png_payload(content, item.signed, pyramids.image.dtype, source_range)
+            array, mapping = _png_payload(content, item.signed, source_dtype, source_range)
             if mapping is not None:
                 role = "visualisation"
                 details["visualisation"] = {**mapping, "data_dtype": str(content.dtype),
@@ -401,10 +409,9 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-def _manifest(source: np.ndarray, source_path: Path | None, source_hash: str | None, options: ExportOptions,
-              levels: int, records: Sequence[FileRecord], skipped: Sequence[dict[str, Any]], status: str,
-              error: str | None) -> dict[str, Any]:
-    parameters = {
+def _pyramid_parameters(options: ExportOptions, levels: int) -> dict[str, Any]:
+    """The manifest's "parameters" of a pyramid export."""
+    return {
         "levels": levels, "levels_requested": options.levels, "kinds": list(options.kinds),
         "format": options.fmt, "storage": options.storage,
         "border": BORDERS[options.border], "border_code": options.border,
@@ -417,6 +424,11 @@ def _manifest(source: np.ndarray, source_path: Path | None, source_hash: str | N
             "unpool": f"max_unpool of the {FACTOR}x{FACTOR} max pool (stride {FACTOR}) of level i",
         },
     }
+
+
+def _manifest(source: np.ndarray, source_path: Path | None, source_hash: str | None,
+              parameters: dict[str, Any], records: Sequence[FileRecord], skipped: Sequence[dict[str, Any]],
+              status: str, error: str | None) -> dict[str, Any]:
     return {
         "manifest_version": MANIFEST_VERSION,
         "status": status,
@@ -446,8 +458,12 @@ def planned_files(shape: Sequence[int], options: ExportOptions) -> list[str]:
 def existing_targets(out_dir: str | os.PathLike[str], shape: Sequence[int],
                      options: ExportOptions) -> list[Path]:
     """The planned files already present in `out_dir` (what `force=True` would overwrite)."""
-    targets = (Path(out_dir) / name for name in planned_files(shape, options))
-    return [path for path in targets if _present(path)]
+    return existing_files(out_dir, planned_files(shape, options))
+
+
+def existing_files(out_dir: str | os.PathLike[str], names: Iterable[str]) -> list[Path]:
+    """Those of `names` already present in `out_dir`."""
+    return [path for path in (Path(out_dir) / name for name in names) if _present(path)]
 
 
 def _present(path: Path) -> bool:
@@ -493,6 +509,15 @@ def iter_export(image: np.ndarray, out_dir: str | os.PathLike[str], options: Exp
     items, skipped = _plan(level_sizes(image.shape, levels), options)
     _check_targets(out_dir, [item.name for item in items] + [MANIFEST_NAME], options.force)
     pyramids = _Pyramids(image, options, levels)
+    return (yield from _write_all(image, out_dir, items, pyramids, options.fmt,
+                                  _pyramid_parameters(options, levels), skipped, source_path, cancel))
+
+
+def _write_all(image: np.ndarray, out_dir: Path, items: Sequence[_Item], context: _Pyramids | None, fmt: str,
+               parameters: dict[str, Any], skipped: Sequence[dict[str, Any]],
+               source_path: str | os.PathLike[str] | None,
+               cancel: Callable[[], bool] | None) -> Generator[ExportProgress, None, ExportResult]:
+    """Write `items` (targets already checked) and the manifest: the part every export shares."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -511,8 +536,8 @@ def iter_export(image: np.ndarray, out_dir: str | os.PathLike[str], options: Exp
 
     def manifest(status: str, error: str | None = None) -> Path:
         path = out_dir / MANIFEST_NAME
-        text = json.dumps(_manifest(image, source_abs, source_hash, options, levels, records, skipped,
-                                    status, error), indent=2, allow_nan=False)
+        text = json.dumps(_manifest(image, source_abs, source_hash, parameters, records, skipped, status,
+                                    error), indent=2, allow_nan=False)
         with atomic_write(path) as fh:
             fh.write(text.encode("utf-8") + b"\n")
         return path
@@ -525,7 +550,7 @@ def iter_export(image: np.ndarray, out_dir: str | os.PathLike[str], options: Exp
             break
         path = out_dir / item.name
         try:
-            records.append(_write_item(path, item, pyramids, options.fmt, source_range))
+            records.append(_write_item(path, item, context, fmt, image.dtype, source_range))
         except (ImageSaveError, OSError, ValueError, cv2.error, MemoryError) as exc:
             done = written()
             message = f"{path}: {_reason(exc)}; {len(done)} file(s) written before the failure"
@@ -547,6 +572,88 @@ def iter_export(image: np.ndarray, out_dir: str | os.PathLike[str], options: Exp
                         skipped=tuple(skipped))
 
 
+# ------------------------------------------------------------------------------------- arrays given whole
+
+
+ARRAY_FORMATS = ("tiff", "npy", "png")
+_ARRAY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+@dataclass(frozen=True, eq=False)
+class NamedArray:
+    """One array for `export_arrays`: the file's stem, its manifest kind and level, and extra manifest
+    fields (`details`, JSON values). `signed` arrays (differences, residuals) become a visualisation
+    centred on grey 128 in PNG, like the pyramid's signed bands."""
+
+    name: str
+    array: np.ndarray
+    kind: str
+    signed: bool = False
+    level: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def array_files(arrays: Sequence[NamedArray], fmt: str) -> list[str]:
+    """Names of the files `export_arrays` writes for `arrays` in `fmt`, manifest last; ValueError for an
+    unusable format, name or array."""
+    if fmt not in ARRAY_FORMATS:
+        raise ValueError(f"unknown format {fmt!r} for arrays; allowed: {', '.join(ARRAY_FORMATS)}")
+    names = [a.name for a in arrays]
+    if not names:
+        raise ValueError("no arrays to export")
+    bad = [n for n in names if not _ARRAY_NAME.fullmatch(n)]
+    if bad:
+        raise ValueError(f"array name {bad[0]!r} is not a plain file stem (letters, digits, _ . -)")
+    if len(set(names)) != len(names):
+        raise ValueError(f"array names repeat: {', '.join(sorted({n for n in names if names.count(n) > 1}))}")
+    for a in arrays:
+        if a.array.ndim not in (2, 3) or a.array.size == 0:
+            raise ValueError(f"array {a.name!r} has shape {a.array.shape}; "
+                             "need a non-empty (H, W) or (H, W, C)")
+    return [f"{name}{EXTENSIONS[fmt]}" for name in names] + [MANIFEST_NAME]
+
+
+def iter_export_arrays(image: np.ndarray, out_dir: str | os.PathLike[str], arrays: Sequence[NamedArray], *,
+                       fmt: str = "tiff", parameters: dict[str, Any] | None = None,
+                       source_path: str | os.PathLike[str] | None = None, force: bool = False,
+                       cancel: Callable[[], bool] | None = None
+                       ) -> Generator[ExportProgress, None, ExportResult]:
+    """`export_arrays` as a generator (progress as in `iter_export`), returning the result."""
+    check_image(image)
+    out_dir = Path(out_dir)
+    names = array_files(arrays, fmt)
+    _check_targets(out_dir, names, force)
+    items = [_Item(name, a.kind, a.level, None, lambda _, a=a: a.array, signed=a.signed,
+                   details=dict(a.details)) for name, a in zip(names, arrays, strict=False)]
+    return (yield from _write_all(image, out_dir, items, None, fmt, dict(parameters or {}), (), source_path,
+                                  cancel))
+
+
+def export_arrays(image: np.ndarray, out_dir: str | os.PathLike[str], arrays: Sequence[NamedArray], *,
+                  fmt: str = "tiff", parameters: dict[str, Any] | None = None,
+                  source_path: str | os.PathLike[str] | None = None, force: bool = False) -> ExportResult:
+    """Write `arrays` (made from `image`, read from `source_path` if any) into `out_dir` with a manifest.
+
+    Each array goes to NAME.EXT in its own dtype (tiff, npy; png as described in the module docstring),
+    atomically; the manifest records the source, `parameters` and every file. Existing files raise
+    ExportConflictError unless `force`.
+    """
+    return _drain(iter_export_arrays(image, out_dir, arrays, fmt=fmt, parameters=parameters,
+                                     source_path=source_path, force=force))
+
+
+def _drain(steps: Generator[ExportProgress, None, ExportResult],
+           progress: Callable[[ExportProgress], object] | None = None) -> ExportResult:
+    """Run an export generator to its end, passing each step to `progress`; its result."""
+    while True:
+        try:
+            step = next(steps)
+        except StopIteration as stop:
+            return stop.value
+        if progress is not None:
+            progress(step)
+
+
 def export_pyramid(image: np.ndarray, out_dir: str | os.PathLike[str], *,
                    source_path: str | os.PathLike[str] | None = None, levels: int | None = None,
                    kinds: Iterable[str] = DEFAULT_KINDS, fmt: str = "tiff", modes: Iterable[str] = MODES,
@@ -559,11 +666,4 @@ def export_pyramid(image: np.ndarray, out_dir: str | os.PathLike[str], *,
     """
     options = ExportOptions(levels=levels, kinds=tuple(kinds), fmt=fmt, modes=tuple(modes), storage=storage,
                             border=border, force=force)
-    steps = iter_export(image, out_dir, options, source_path=source_path, cancel=cancel)
-    while True:
-        try:
-            step = next(steps)
-        except StopIteration as stop:
-            return stop.value
-        if progress is not None:
-            progress(step)
+    return _drain(iter_export(image, out_dir, options, source_path=source_path, cancel=cancel), progress)

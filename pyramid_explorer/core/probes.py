@@ -82,3 +82,56 @@ def resolution_chart(width: int = 641, height: int = 481) -> np.ndarray:
                     scale * unit / 480, (0, 0, 0), 1, cv2.LINE_AA)
         y += max(1, int(unit * scale / 480 * 40))
     return img
+
+
+def checkerboard(width: int = 256, height: int = 256, cell: int = 8) -> np.ndarray:
+    """Black and white squares of `cell` pixels, grey uint8 (height, width); pixel (0, 0) is white.
+
+    A cell of 1 is the finest pattern the grid holds (the Nyquist frequency on both axes), which a
+    pyramid's low-pass removes completely; larger cells show how each method treats sharp edges.
+    """
+    _check_size(width, height)
+    if cell < 1:
+        raise ValueError(f"checkerboard cell must be at least 1 pixel, got {cell}")
+    y, x = np.ogrid[:height, :width]
+    return np.where((y // cell + x // cell) % 2 == 0, 255, 0).astype(np.uint8)
+
+
+def impulse_grid(width: int = 256, height: int = 256, spacing: int = 16) -> np.ndarray:
+    """Single white pixels on black every `spacing` pixels, grey uint8; the first at (spacing // 2,
+    spacing // 2).
+
+    Each impulse comes back from a down/up-sampling chain as that chain's point-spread function, so
+    the grid shows the kernel of every method, and its variation with the impulse's phase.
+    """
+    _check_size(width, height)
+    if spacing < 1:
+        raise ValueError(f"impulse spacing must be at least 1 pixel, got {spacing}")
+    out = np.zeros((height, width), np.uint8)
+    out[spacing // 2::spacing, spacing // 2::spacing] = 255
+    return out
+
+
+def slanted_edge(width: int = 256, height: int = 256, degrees: float = 5.0) -> np.ndarray:
+    """A dark/bright edge through the centre, `degrees` off vertical, grey uint8 (ISO 12233 style).
+
+    Each pixel takes the fraction of its area on the bright (right) side, clip(0.5 + e, 0, 1) with e
+    the horizontal distance from the edge to the pixel's centre: exact wherever the edge crosses the
+    pixel's top and bottom sides, so the edge is free of aliasing. Dark is 32 and bright 224, so the
+    overshoot (ringing) of an interpolator stays visible instead of clipping.
+    """
+    _check_size(width, height)
+    y, x = np.ogrid[:height, :width]
+    e = (x - (width - 1) / 2) - np.tan(np.radians(degrees)) * (y - (height - 1) / 2)
+    return np.round(32 + 192 * np.clip(0.5 + e, 0, 1)).astype(np.uint8)
+
+
+def ramp(width: int = 256, height: int = 256) -> np.ndarray:
+    """A horizontal grey ramp from 0 (left) to 255 (right), uint8 (height, width).
+
+    Every interpolator that reproduces linear functions gives it back unchanged away from the
+    borders; a checkerboard method leaves ripples on it.
+    """
+    _check_size(width, height)
+    row = np.round(np.linspace(0, 255, width)) if width > 1 else np.zeros(1)
+    return np.broadcast_to(row.astype(np.uint8), (height, width)).copy()

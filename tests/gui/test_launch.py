@@ -42,6 +42,15 @@ def test_screenshot_is_a_png_of_the_whole_window(tmp_path):
     assert not (tmp_path / "pyramid-explorer").exists()  # no settings written
 
 
+def test_screenshot_of_an_analysis_tool(tmp_path):
+    image = write_png(tmp_path / "in.png", make_image(33, 47))
+    out = tmp_path / "kernels.png"
+    run = explorer(image, "--screenshot", str(out), "--view", "kernels", "--level", "1", home=tmp_path)
+    assert run.returncode == 0, run.stderr
+    shot = cv2.imread(str(out))
+    assert shot is not None and (shot.shape[1], shot.shape[0]) == DEFAULT_SIZE and shot.std() > 10
+
+
 def test_screenshot_without_image_shows_the_default_sample(tmp_path):
     out = tmp_path / "sample.png"
     run = explorer("--screenshot", str(out), home=tmp_path)
@@ -70,4 +79,11 @@ def test_screenshot_failures_give_one_line_and_no_file(tmp_path, content, extra,
 def test_unknown_view_is_refused_before_any_window(capsys):
     args = argparse.Namespace(image=None, screenshot="x.png", view="nonsense", level=None)
     assert launch.run(args) == 2
-    assert "views: pyramid, compare" in capsys.readouterr().err
+    assert "views: pyramid, compare, integrity, equalizer, kernels, unpool" in capsys.readouterr().err
+
+
+def test_help_lists_every_view(capsys):
+    from pyramid_explorer.app.controller import VIEWS
+    from pyramid_explorer.cli import build_gui_parser
+
+    assert ", ".join(VIEWS) in " ".join(build_gui_parser().format_help().split())

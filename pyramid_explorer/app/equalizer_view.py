@@ -1,0 +1,149 @@
+"""The Equalizer tab: one gain per Laplacian band, the image rebuilt with them, and what changed."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pyramid_explorer.analysis_jobs import EqualizerView
+from pyramid_explorer.app.image_panel import ImagePanel
+from pyramid_explorer.app.render_queue import RenderQueue
+from pyramid_explorer.jobs import Pyramid
+
+STEPS_PER_UNIT = 100
+"""Slider steps per unit of gain: gain = value / 100, so 100 is exactly 1 (an exact rebuild)."""
+MAX_GAIN = 4
+
+
+def gain_text(gain: float) -> str:
+    return "drop" if gain == 0 else f"x{gain:.2f}"
+
+
+class EqualizerPanel(QWidget):
+    """Renders EqualizerView results; `gains_changed` carries the sliders' gains, one per band."""
+
+    gains_changed = Signal(object)  # tuple[float, ...]
+    export_requested = Signal()
+
+    def __init__(self, queue: RenderQueue, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._queue = queue
+        self._result: EqualizerView | None = None
+        self.sliders: list[QSlider] = []
+        self._value_labels: list[QLabel] = []
+        self._row_widgets: list[QWidget] = []
+        self.image = ImagePanel("equalized", histogram=False)
+        self.change = ImagePanel("change", histogram=False)
+        self.reset_button = QPushButton("Reset (exact)")
+        self.reset_button.setToolTip("Every gain back to 1: the collapse gives the source back exactly")
+        self.reset_button.clicked.connect(self.reset)
+        self.export_button = QPushButton("Export...")
+        self.export_button.setEnabled(False)
+        self.export_button.clicked.connect(self.export_requested)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+
+        self._gain_box = QGroupBox("Band gains (0 drops a band, > 1 boosts it)")
+        self._grid = QGridLayout(self._gain_box)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.reset_button)
+        buttons.addWidget(self.export_button)
+        side = QVBoxLayout()
+        side.addWidget(self._gain_box)
+        side.addLayout(buttons)
+        side.addWidget(self.summary)
+        side.addStretch(1)
+        side_widget = QWidget()
+        side_widget.setLayout(side)
+        side_widget.setMaximumWidth(330)
+        images = QHBoxLayout()
+        images.addWidget(self.image, 1)
+        images.addWidget(self.change, 1)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(side_widget)
+        layout.addLayout(images, 1)
+
+    @property
+    def panels(self) -> list[ImagePanel]:
+        return [self.image, self.change]
+
+    @property
+    def result(self) -> EqualizerView | None:
+        return self._result
+
+    def gains(self) -> tuple[float, ...]:
+        return tuple(s.value() / STEPS_PER_UNIT for s in self.sliders)
+
+    def set_pyramid(self, pyramid: Pyramid) -> None:
+        """One slider per band of `pyramid`, all at gain 1."""
+        for slider in self.sliders:
+            slider.valueChanged.disconnect(self._on_slider_moved)
+        for w in self._row_widgets:
+            self._grid.removeWidget(w)
+            w.deleteLater()
+        self.sliders, self._value_labels, self._row_widgets = [], [], []
+        for i, stats in enumerate(pyramid.stats):
+            last = i == pyramid.levels - 1
+            name = QLabel(f"G[{i}] low-pass" if last else f"L[{i}]")
+            name.setToolTip(f"{'The coarsest Gaussian level' if last else 'Laplacian band'} {i}: "
+                            f"{stats.width} x {stats.height}")
+            slider = QSlider(Qt.Orientation.Horizontal)
+            slider.setRange(0, MAX_GAIN * STEPS_PER_UNIT)
+            slider.setSingleStep(5)
+            slider.setPageStep(25)
+            slider.setValue(STEPS_PER_UNIT)
+            slider.setTickInterval(STEPS_PER_UNIT)
+            slider.setTickPosition(QSlider.TickPosition.TicksBelow)
+            slider.valueChanged.connect(self._on_slider_moved)
+            value = QLabel(gain_text(1.0))
+            value.setMinimumWidth(48)
+            for column, w in enumerate((name, slider, value)):
+                self._grid.addWidget(w, i, column)
+            self.sliders.append(slider)
+            self._value_labels.append(value)
+            self._row_widgets += [name, slider, value]
+        self._result = None
+        self.export_button.setEnabled(False)
+
+    def set_gains(self, gains: tuple[float, ...]) -> None:
+        """Move the sliders to `gains` without announcing it."""
+        for slider, label, gain in zip(self.sliders, self._value_labels, gains, strict=True):
+            slider.blockSignals(True)
+            slider.setValue(round(gain * STEPS_PER_UNIT))
+            slider.blockSignals(False)
+            label.setText(gain_text(gain))
+
+    def reset(self) -> None:
+        """Every gain back to exactly 1, announced once."""
+        self.set_gains((1.0,) * len(self.sliders))
+        self.gains_changed.emit(self.gains())
+
+    def show_result(self, result: EqualizerView) -> None:
+        self._result = result
+        if result.exact:
+            text = "Exact: every pixel identical to the source (all gains 1)"
+        else:
+            text = f"{result.changed_pixels} pixels changed, largest change {result.max_abs_change:.4g}"
+            if result.saturated_values:
+                text += f"; {result.saturated_values} values clipped to the image's range"
+        self.summary.setText(text)
+        gains = ", ".join(gain_text(g) for g in result.gains)
+        self._queue.show(self.image, result.image, f"Collapse with gains {gains}")
+        self._queue.show(self.change, result.change, f"Equalized - source: {text}")
+        self.export_button.setEnabled(True)
+
+    def _on_slider_moved(self, _value: int) -> None:
+        gains = self.gains()
+        for label, gain in zip(self._value_labels, gains, strict=True):
+            label.setText(gain_text(gain))
+        self.gains_changed.emit(gains)

@@ -1,0 +1,183 @@
+"""The Integrity tab: how exactly the Laplacian pyramid gives the image back, for each band storage,
+next to the Gaussian-only round trip pyrUp(pyrDown(x)), which never does."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pyramid_explorer.analysis_jobs import ErrorReport, IntegrityView
+from pyramid_explorer.app.image_panel import ImagePanel
+from pyramid_explorer.app.render_queue import RenderQueue
+from pyramid_explorer.core.pyramid import STORAGES
+
+_STORAGE_TIPS = {
+    "float32": "Bands kept as float32 differences: exact for every input type",
+    "int16": "Bands as int16 differences of uint8 levels (OpenCV's lappyr sample): exact, half the memory",
+    "uint8_saturate": "The classic mistake: cv2.subtract on uint8 levels clips every negative detail to 0",
+}
+
+
+def numbers_text(report: ErrorReport) -> str:
+    """'max |error| 3, RMSE 0.0123, PSNR 86.3 dB', with 'PSNR inf (exact)' when nothing differs."""
+    psnr = "PSNR inf (exact)" if math.isinf(report.psnr) else f"PSNR {report.psnr:.2f} dB"
+    return f"max |error| {report.max_abs_error:.4g}, RMSE {report.rmse:.4g}, {psnr}"
+
+
+class ErrorHistogram(pg.PlotWidget):
+    """Bars of how many values have each error; log scale, so a few clipped values still show."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAcceptDrops(False)
+        self.setMenuEnabled(False)
+        self.setMouseEnabled(False, False)
+        self.setLabel("bottom", "error (source - reconstruction)")
+        self.setLabel("left", "log10(1 + values)")
+        self.setMaximumHeight(170)
+        self._bars: pg.BarGraphItem | None = None
+        self._data: tuple[np.ndarray, np.ndarray] = (np.zeros(0), np.zeros(0))
+
+    def set_histogram(self, centres: np.ndarray, counts: np.ndarray) -> None:
+        if self._bars is not None:
+            self.removeItem(self._bars)
+        self._data = (centres, counts)
+        width = float(centres[1] - centres[0]) if len(centres) > 1 else 1.0
+        self._bars = pg.BarGraphItem(x=centres, height=np.log10(1.0 + counts), width=width,
+                                     brush="#4a7ab8", pen=None)
+        self.addItem(self._bars)
+        # symmetric about zero and never narrower than +/-5 bins: an exact result is one thin bar at 0
+        reach = max(float(np.abs(centres).max()) + width, 5 * width)
+        self.setXRange(-reach, reach, padding=0)
+        self.setYRange(0, max(1.0, float(np.log10(1.0 + counts.max()))), padding=0.05)
+
+    def histogram(self) -> tuple[np.ndarray, np.ndarray]:
+        """(bin centres, counts) drawn now."""
+        return self._data
+
+
+class _ErrorColumn(QWidget):
+    """One reconstruction: its heading, numbers, residual heat map and histogram."""
+
+    def __init__(self, heading: str, panel_name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.heading = QLabel(heading)
+        self.heading.setStyleSheet("font-weight: bold")
+        self.numbers = QLabel()
+        self.numbers.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.sentence = QLabel()
+        self.sentence.setWordWrap(True)
+        self.panel = ImagePanel(panel_name, histogram=False)
+        self.histogram = ErrorHistogram()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        for w in (self.heading, self.numbers, self.sentence):
+            layout.addWidget(w)
+        layout.addWidget(self.panel, 1)
+        layout.addWidget(self.histogram)
+
+    def show_report(self, queue: RenderQueue, report: ErrorReport, title: str) -> None:
+        self.numbers.setText(numbers_text(report))
+        self.sentence.setText(report.sentence[0].upper() + report.sentence[1:])
+        exact = report.differing_pixels == 0
+        self.sentence.setStyleSheet(f"color: {'#17692a' if exact else '#9c1c14'}")
+        queue.show(self.panel, report.layer, title)
+        self.panel.set_note("residual 0 everywhere" if exact else
+                            f"{report.differing_pixels} pixels differ (colour: channel of largest |error|)")
+        self.histogram.set_histogram(*report.histogram)
+
+
+class IntegrityPanel(QWidget):
+    """Renders IntegrityView results; `storage_changed` and `export_requested` carry the user's choices."""
+
+    storage_changed = Signal(str)
+    export_requested = Signal()
+
+    def __init__(self, queue: RenderQueue, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._queue = queue
+        self._result: IntegrityView | None = None
+        self.storage_buttons: dict[str, QRadioButton] = {}
+        self._group = QButtonGroup(self)
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Laplacian band storage:"))
+        for storage in STORAGES:
+            button = QRadioButton(storage)
+            button.setToolTip(_STORAGE_TIPS[storage])
+            self._group.addButton(button)
+            self.storage_buttons[storage] = button
+            bar.addWidget(button)
+        self.storage_buttons["float32"].setChecked(True)
+        self._group.buttonToggled.connect(self._on_storage_toggled)
+        bar.addStretch(1)
+        self.export_button = QPushButton("Export...")
+        self.export_button.setToolTip("Write both residuals (and their numbers in the manifest)")
+        self.export_button.setEnabled(False)
+        self.export_button.clicked.connect(self.export_requested)
+        bar.addWidget(self.export_button)
+
+        self.verdict = QLabel()
+        self.verdict.setWordWrap(True)
+        self.verdict.setStyleSheet("font-size: 13pt")
+        self.laplacian = _ErrorColumn("Laplacian pyramid: collapse(bands) vs source", "residual")
+        self.gaussian = _ErrorColumn("Gaussian only: pyrUp(pyrDown(x)) vs x", "pyrUp(pyrDown) error")
+        columns = QGridLayout()
+        columns.addWidget(self.laplacian, 0, 0)
+        columns.addWidget(self.gaussian, 0, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(bar)
+        layout.addWidget(self.verdict)
+        layout.addLayout(columns, 1)
+
+    @property
+    def panels(self) -> list[ImagePanel]:
+        return [self.laplacian.panel, self.gaussian.panel]
+
+    @property
+    def result(self) -> IntegrityView | None:
+        return self._result
+
+    @property
+    def storage(self) -> str:
+        return next(s for s, b in self.storage_buttons.items() if b.isChecked())
+
+    def set_storage(self, storage: str) -> None:
+        """Check `storage` without announcing it (the controller's state is the source)."""
+        self._group.blockSignals(True)
+        self.storage_buttons[storage].setChecked(True)
+        self._group.blockSignals(False)
+
+    def set_integer_storages_allowed(self, allowed: bool, reason: str = "") -> None:
+        """int16 and uint8_saturate bands exist for uint8 images only."""
+        for storage in ("int16", "uint8_saturate"):
+            button = self.storage_buttons[storage]
+            button.setEnabled(allowed)
+            button.setToolTip(_STORAGE_TIPS[storage] if allowed else reason)
+
+    def show_result(self, result: IntegrityView) -> None:
+        self._result = result
+        self.set_storage(result.storage)
+        lap = result.laplacian
+        self.verdict.setText(f"{result.storage} bands, {result.levels} levels: {lap.sentence}. "
+                             f"The Gaussian level alone: {result.gaussian.sentence}.")
+        self.laplacian.show_report(self._queue, lap, f"Source - collapse of {result.storage} bands")
+        self.gaussian.show_report(self._queue, result.gaussian, "Source - pyrUp(pyrDown(source))")
+        self.export_button.setEnabled(True)
+
+    def _on_storage_toggled(self, button: QRadioButton, checked: bool) -> None:
+        if checked:
+            self.storage_changed.emit(button.text())

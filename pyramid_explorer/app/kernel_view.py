@@ -1,0 +1,252 @@
+"""The Kernels tab: every upsampler as a transposed convolution, where its checkerboard comes from.
+
+For the selected upsampler: its kernel as a heat map, its output for a constant, an impulse and a
+ramp, the polyphase sums (unequal sums are the checkerboard), and the spectrum of the upsampled
+level with the Nyquist frequencies marked.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pyramid_explorer.analysis_jobs import (
+    CUSTOM,
+    KERNEL_ENTRIES,
+    PROBE_INPUTS,
+    PROBE_SIDE,
+    KernelInspection,
+    KernelSummary,
+)
+from pyramid_explorer.app.compare_view import DeconvControls
+from pyramid_explorer.app.image_panel import ImagePanel, sampled_colormap
+
+NOTES = {
+    "pyrup": "pyrUp is itself a 5x5 stride-2 transposed convolution: kernel 4 w w^T, w = [1 4 6 4 1] / 16, "
+             "padding 2. 5 is not a multiple of 2, yet its phases sum evenly (6 + 1 + 1 = 4 + 4): no "
+             "checkerboard.",
+    "zero_insert": "Zero insertion is pyrUp's first step alone: a 1x1 kernel at stride 2 feeds one phase in "
+                   "four, the strongest checkerboard there is.",
+    "unpool": "Unpooling is not a convolution: each value goes back where its window's maximum was. "
+              "A constant (ties: the first position wins) fills one phase in four, like zero insertion.",
+    CUSTOM: "The free transposed convolution of the Compare tab (taps scaled to sum to stride^2).",
+}
+_EVEN, _UNEVEN = QColor("#17692a"), QColor("#9c1c14")
+KERNEL_COLUMN, OVERLAP_COLUMN, PHASES_COLUMN = 1, 2, 3
+
+
+def phase_text(sums: np.ndarray) -> str:
+    """The phase sums in one cell: every value for 2x2, the range for larger strides."""
+    if sums.size <= 4:
+        return ", ".join(f"{v:.3g}" for v in sums.ravel())
+    return f"{sums.min():.3g} .. {sums.max():.3g}"
+
+
+def kernel_text(summary: KernelSummary) -> str:
+    if summary.kernel is None:
+        return "data-dependent"
+    h, w = summary.kernel.shape
+    stride = "" if summary.stride == 2 else f", stride {summary.stride}"
+    return f"{h}x{w}{stride}, pad {summary.padding}"
+
+
+class KernelPanel(QWidget):
+    """Renders KernelInspection results; emits the selected entry and the transposed-conv settings."""
+
+    entry_selected = Signal(str)
+    export_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._result: KernelInspection | None = None
+        self.table = QTableWidget(len(KERNEL_ENTRIES), 4)
+        self.table.setHorizontalHeaderLabels(["Upsampler", "Kernel", "Overlap", "Phase sums"])
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        for row, entry in enumerate(KERNEL_ENTRIES):
+            self.table.setItem(row, 0, QTableWidgetItem(entry))
+        self.table.setCurrentCell(KERNEL_ENTRIES.index("pyrup"), 0)
+        self.table.currentCellChanged.connect(self._on_current_cell_changed)
+        self.controls = DeconvControls(maps=False)
+        self.export_button = QPushButton("Export...")
+        self.export_button.setEnabled(False)
+        self.export_button.clicked.connect(self.export_requested)
+
+        self.verdict = QLabel()
+        self.verdict.setWordWrap(True)
+        self.verdict.setStyleSheet("font-size: 12pt; font-weight: bold")
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        # wrapped text keeps room for two lines beside the stretching panels (Qt gives wrapped labels
+        # in nested layouts only one line otherwise)
+        self.verdict.setMinimumHeight(2 * QFontMetrics(QFont("", 12)).lineSpacing() + 6)
+        self.verdict.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        self.kernel_panel = ImagePanel("kernel", histogram=False, linked=False)
+        self.kernel_panel.setToolTip("The kernel's taps: red above zero, blue below, white zero")
+        self.phase_table = QTableWidget(0, 0)
+        self.phase_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.phase_table.setToolTip("Sum of the kernel taps each output phase (row % s, column % s) receives")
+        self.probe_panels = {name: ImagePanel(f"{name} probe", histogram=False, linked=False)
+                             for name in PROBE_INPUTS}
+        for name, panel in self.probe_panels.items():
+            panel.setToolTip(f"The upsampler's output for a {PROBE_SIDE} x {PROBE_SIDE} {name} input, "
+                             "drawn from min(0, lowest) black to max(1, highest) white")
+        self.spectrum_panel = ImagePanel("spectrum", histogram=False, linked=False,
+                                         unsigned_map=sampled_colormap("inferno"))
+        self.peak_markers = pg.ScatterPlotItem(symbol="o", size=18, pen=pg.mkPen("#ff3b30", width=2),
+                                               brush=None, pxMode=True)
+        self.spectrum_panel.view_box.addItem(self.peak_markers, ignoreBounds=True)
+        self._peak_labels: list[pg.TextItem] = []
+
+        side = QVBoxLayout()
+        side.addWidget(self.table, 1)
+        side.addWidget(self.controls)
+        side.addWidget(self.export_button)
+        side_widget = QWidget()
+        side_widget.setLayout(side)
+        side_widget.setFixedWidth(400)
+        phase_box = QVBoxLayout()
+        phase_box.addWidget(QLabel("Phase sums"))
+        phase_box.addWidget(self.phase_table, 1)
+        grid = QGridLayout()
+        grid.addWidget(self.kernel_panel, 0, 0)
+        grid.addLayout(phase_box, 0, 1)
+        for column, panel in enumerate(self.probe_panels.values(), start=2):
+            grid.addWidget(panel, 0, column)
+        grid.addWidget(self.spectrum_panel, 1, 0, 1, 5)
+        grid.setRowStretch(0, 1)
+        grid.setRowStretch(1, 2)
+        detail = QVBoxLayout()
+        detail.addWidget(self.verdict)
+        detail.addWidget(self.note)
+        detail.addLayout(grid, 1)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(side_widget)
+        layout.addLayout(detail, 1)
+
+    @property
+    def panels(self) -> list[ImagePanel]:
+        return [self.kernel_panel, *self.probe_panels.values(), self.spectrum_panel]
+
+    @property
+    def result(self) -> KernelInspection | None:
+        return self._result
+
+    @property
+    def entry(self) -> str:
+        return KERNEL_ENTRIES[max(0, self.table.currentRow())]
+
+    def set_entry(self, entry: str) -> None:
+        """Select `entry`'s row without announcing it."""
+        self.table.blockSignals(True)
+        self.table.setCurrentCell(KERNEL_ENTRIES.index(entry), 0)
+        self.table.blockSignals(False)
+
+    def peaks(self) -> list[tuple[float, float]]:
+        """(x, y) view positions of the Nyquist markers drawn now: (column, row) of the spectrum."""
+        x, y = self.peak_markers.getData()
+        return list(zip(x.tolist(), y.tolist(), strict=True))
+
+    def show_result(self, result: KernelInspection) -> None:
+        self._result = result
+        self.set_entry(result.entry)
+        for row, summary in enumerate(result.summaries):
+            colour = _EVEN if summary.even else _UNEVEN
+            cells = {KERNEL_COLUMN: kernel_text(summary),
+                     OVERLAP_COLUMN: "even" if summary.even else "uneven",
+                     PHASES_COLUMN: phase_text(summary.phase_sums)}
+            for column, text in cells.items():
+                item = QTableWidgetItem(text)
+                item.setToolTip(summary.verdict)
+                if column == OVERLAP_COLUMN:
+                    item.setForeground(colour)
+                self.table.setItem(row, column, item)
+        selected = result.selected
+        self.verdict.setText(f"{result.entry}: {selected.verdict}")
+        self.verdict.setStyleSheet(f"font-size: 12pt; font-weight: bold; color: "
+                                   f"{(_EVEN if selected.even else _UNEVEN).name()}")
+        self.note.setText(NOTES.get(result.entry, ""))
+        self._show_phases(selected.phase_sums)
+        if result.kernel is None:
+            self.kernel_panel.show_message("Not a convolution: no kernel", "kernel")
+        else:
+            k = result.kernel.shape
+            self._draw(self.kernel_panel, result.kernel, f"Kernel {k[0]}x{k[1]}")
+        for name, layer in result.probes:
+            self._draw(self.probe_panels[name], layer, f"{name} -> {layer.shape[1]} x {layer.shape[0]}")
+        self._show_spectrum(result)
+        self.export_button.setEnabled(True)
+
+    def _draw(self, panel: ImagePanel, layer, title: str, padding: float = 0.02) -> None:
+        panel.show_layer(layer, title)
+        panel.view_box.autoRange(padding=padding)
+
+    def _show_phases(self, sums: np.ndarray) -> None:
+        s = sums.shape[0]
+        self.phase_table.setRowCount(s)
+        self.phase_table.setColumnCount(s)
+        phases = [str(n) for n in range(s)]  # output row % s, column % s
+        self.phase_table.setVerticalHeaderLabels(phases)
+        self.phase_table.setHorizontalHeaderLabels(phases)
+        hi = float(np.abs(sums).max()) or 1.0
+        for r in range(s):
+            for c in range(s):
+                item = QTableWidgetItem(f"{sums[r, c]:.4g}")
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                shade = int(255 - 120 * abs(sums[r, c]) / hi)
+                item.setBackground(QColor(shade, shade, 255))
+                item.setForeground(QColor("black"))
+                self.phase_table.setItem(r, c, item)
+        self.phase_table.resizeColumnsToContents()
+        table = self.phase_table  # as wide as its numbers, so the probes get the room
+        table.setFixedWidth(table.verticalHeader().width() + table.horizontalHeader().length()
+                            + 2 * table.frameWidth() + 2)
+
+    def phase_values(self) -> np.ndarray:
+        """The phase sums shown, as numbers read back from the table."""
+        n = self.phase_table.rowCount()
+        return np.array([[float(self.phase_table.item(r, c).text()) for c in range(n)] for r in range(n)])
+
+    def _show_spectrum(self, result: KernelInspection) -> None:
+        for label in self._peak_labels:
+            self.spectrum_panel.view_box.removeItem(label)
+        self._peak_labels = []
+        if result.spectrum is None:
+            self.peak_markers.setData([], [])
+            self.spectrum_panel.show_message(result.spectrum_note, "spectrum")
+            return
+        strengths = ", ".join(f"{v:+.1f}" for *_, v in result.peaks) or "none (odd sides)"
+        # the Nyquist bins are on the spectrum's edges: pad the view so their markers show whole
+        self._draw(self.spectrum_panel, result.spectrum,
+                   f"{result.spectrum_note}; Nyquist (circled) over the median: {strengths}", padding=0.08)
+        self.peak_markers.setData([float(c) for _, c, _ in result.peaks],
+                                  [float(r) for r, _, _ in result.peaks])
+        for r, c, strength in result.peaks:
+            label = pg.TextItem(f"{strength:+.1f}", color="w", fill=(0, 0, 0, 170), anchor=(0, 0))
+            label.setPos(c + 2, r + 2)
+            self.spectrum_panel.view_box.addItem(label, ignoreBounds=True)
+            self._peak_labels.append(label)
+
+    def _on_current_cell_changed(self, row: int, *_args: int) -> None:
+        if 0 <= row < len(KERNEL_ENTRIES):
+            self.entry_selected.emit(KERNEL_ENTRIES[row])
