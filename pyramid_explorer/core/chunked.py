@@ -73,7 +73,7 @@ from pyramid_explorer.core.export import (
     ExportProgress,
 )
 from pyramid_explorer.core.io import ImageLoadError, load_image, probe_image
-from pyramid_explorer.core.pyramid import BORDERS, STORAGES, level_sizes, max_levels
+from pyramid_explorer.core.pyramid import BORDERS, check_options, level_sizes, max_levels
 
 DEFAULT_CHUNK = 1024
 _STORAGE_DTYPES = {"float32": np.float32, "int16": np.int16, "uint8_saturate": np.uint8}
@@ -376,23 +376,11 @@ def _check_lazy_image(image: da.Array, name: str = "image") -> da.Array:
 
 def _check_options(shape: tuple[int, ...], dtype: np.dtype, levels: int | None, border: int, storage: str,
                    chunk: int) -> int:
-    """Validate the arguments the pyramids share; returns the number of levels."""
-    if border not in BORDERS:
-        allowed = ", ".join(f"cv2.BORDER_{name.upper()}" for name in BORDERS.values())
-        raise ValueError(f"border {border!r} is not supported; allowed: {allowed}")
-    if storage not in STORAGES:
-        raise ValueError(f"storage {storage!r} is not supported; allowed: {', '.join(STORAGES)}")
-    if storage != "float32" and dtype != np.uint8:
-        raise ValueError(f"storage {storage!r} needs a uint8 image, got {dtype}")
+    """Validate the arguments the pyramids share (as the in-memory engine does, plus the chunk size);
+    returns the number of levels."""
     if isinstance(chunk, bool) or not isinstance(chunk, int | np.integer) or chunk < 1:
         raise ValueError(f"chunk must be a positive number of pixels, got {chunk!r}")
-    most = max_levels(shape)
-    if levels is None:
-        return most
-    if isinstance(levels, bool) or not isinstance(levels, int | np.integer) or not 1 <= levels <= most:
-        raise ValueError(f"levels must be an integer from 1 to {most} for an image of shape {tuple(shape)}, "
-                         f"got {levels!r}")
-    return int(levels)
+    return check_options(shape, dtype, levels, border, storage)
 
 
 def _tiled(image: da.Array, chunk: int) -> da.Array:

@@ -68,6 +68,18 @@ def _check_border(border: int) -> int:
     return border
 
 
+def check_options(shape: Sequence[int], dtype: np.dtype | type, levels: int | None = None,
+                  border: int = cv2.BORDER_REFLECT_101, storage: str = "float32") -> int:
+    """Check the arguments every pyramid builder shares (this one and `core.chunked`); returns the
+    number of levels to build. ValueError naming what is allowed otherwise."""
+    _check_border(border)
+    if storage not in STORAGES:
+        raise ValueError(f"storage {storage!r} is not supported; allowed: {', '.join(STORAGES)}")
+    if storage != "float32" and np.dtype(dtype) != np.uint8:
+        raise ValueError(f"storage {storage!r} needs a uint8 image, got {np.dtype(dtype)}")
+    return _check_levels(shape, levels)
+
+
 def expand(level: np.ndarray, size: tuple[int, int], border: int = cv2.BORDER_REFLECT_101) -> np.ndarray:
     """pyrUp of `level` to exactly `size` = (width, height), in `level`'s dtype, for any supported border."""
     if border == cv2.BORDER_REFLECT_101:
@@ -85,8 +97,7 @@ def gaussian_pyramid(image: np.ndarray, levels: int | None = None,
                      border: int = cv2.BORDER_REFLECT_101) -> list[np.ndarray]:
     """Gaussian pyramid: `levels` arrays (all down to 1x1 when None), level 0 the input, same dtype."""
     check_image(image)
-    count = _check_levels(image.shape, levels)
-    _check_border(border)
+    count = check_options(image.shape, image.dtype, levels, border)
     pyramid = [image]
     for _ in range(count - 1):
         pyramid.append(cv2.pyrDown(pyramid[-1], borderType=border))
@@ -104,11 +115,9 @@ def laplacian_pyramid(image: np.ndarray, levels: int | None = None, border: int 
       "uint8_saturate": the classic mistake, bands made with cv2.subtract on uint8 levels, so every
         negative detail is clipped to 0 (kept to show its damage; not invertible).
     """
-    if storage not in STORAGES:
-        raise ValueError(f"storage {storage!r} is not supported; allowed: {', '.join(STORAGES)}")
+    check_image(image)
+    check_options(image.shape, image.dtype, levels, border, storage)
     gauss = gaussian_pyramid(image, levels, border)
-    if storage != "float32" and image.dtype != np.uint8:
-        raise ValueError(f"storage {storage!r} needs a uint8 image, got {image.dtype}")
     kept = [level.astype(np.float32, copy=False) for level in gauss] if storage == "float32" else gauss
     bands = []
     for fine, coarse in itertools.pairwise(kept):
