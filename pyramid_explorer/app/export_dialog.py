@@ -50,7 +50,58 @@ def ask_to_replace(parent: QWidget, folder: str, existing: list[Path]) -> bool:
     return answer == QMessageBox.StandardButton.Yes
 
 
-class ExportDialog(QDialog):
+class FolderExportDialog(QDialog):
+    """What every export dialog shares: a target folder with Browse..., a summary line, Export and
+    Cancel, and asking before any file is replaced. Subclasses add their options and implement
+    `_on_options_edited` (refresh the summary) and `_on_export_clicked`."""
+
+    def __init__(self, title: str, folder: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.folder = QLineEdit(folder)
+        self._browse = QPushButton("Browse...")
+        self._browse.clicked.connect(self._on_browse_clicked)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.buttons.accepted.connect(self._on_export_clicked)
+        self.buttons.rejected.connect(self.reject)
+
+    def folder_row(self) -> QHBoxLayout:
+        """The folder field and its Browse... button, for the subclass's form."""
+        row = QHBoxLayout()
+        row.addWidget(self.folder, 1)
+        row.addWidget(self._browse)
+        return row
+
+    def target_folder(self) -> str:
+        return os.path.abspath(self.folder.text().strip())
+
+    def confirm_overwrite(self, existing: list[Path]) -> bool:
+        """Ask before replacing files (never without asking)."""
+        return ask_to_replace(self, self.folder.text(), existing)
+
+    def may_write(self, folder: str, existing: list[Path]) -> bool:
+        """True when nothing would be replaced or the user agreed; otherwise the summary says why not."""
+        if existing and not self.confirm_overwrite(existing):
+            self.summary.setText(f"Nothing exported: {len(existing)} file(s) already exist in {folder}.")
+            return False
+        return True
+
+    def _on_browse_clicked(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export into", self.folder.text())
+        if folder:
+            self.folder.setText(folder)
+
+    def _on_options_edited(self) -> None:
+        raise NotImplementedError
+
+    def _on_export_clicked(self) -> None:
+        raise NotImplementedError
+
+
+class ExportDialog(FolderExportDialog):
     """Collects ExportOptions and a folder; asks before overwriting; emits `export_requested`.
 
     The dialog only decides what to export: the files are written by `core.export` in a worker job,
@@ -61,13 +112,9 @@ class ExportDialog(QDialog):
 
     def __init__(self, image, source_path: str | None, levels: int, max_depth: int, folder: str,
                  parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Export pyramid")
+        super().__init__("Export pyramid", folder, parent)
         self._image = image
         self._source_path = source_path
-        self.folder = QLineEdit(folder)
-        browse = QPushButton("Browse...")
-        browse.clicked.connect(self._on_browse_clicked)
         self.kinds = {kind: QCheckBox(_KIND_TEXT[kind]) for kind in KINDS}
         for kind in ("gaussian", "laplacian"):
             self.kinds[kind].setChecked(True)
@@ -90,16 +137,7 @@ class ExportDialog(QDialog):
         self.storage = QComboBox()
         for storage in STORAGES:
             self.storage.addItem(storage, storage)
-        self.summary = QLabel()
-        self.summary.setWordWrap(True)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.buttons.accepted.connect(self._on_export_clicked)
-        self.buttons.rejected.connect(self.reject)
 
-        folder_row = QHBoxLayout()
-        folder_row.addWidget(self.folder, 1)
-        folder_row.addWidget(browse)
         kinds_box = QGroupBox("What")
         kinds_grid = QGridLayout(kinds_box)
         for n, box in enumerate(self.kinds.values()):
@@ -107,7 +145,7 @@ class ExportDialog(QDialog):
         kinds_grid.addWidget(QLabel("Modes (upsampled):"), 0, 1)
         kinds_grid.addWidget(self.modes, 1, 1, len(KINDS) - 1, 1)
         form = QFormLayout()
-        form.addRow("Folder", folder_row)
+        form.addRow("Folder", self.folder_row())
         form.addRow("Format", self.format)
         form.addRow("Levels", self.levels)
         form.addRow("Laplacian storage", self.storage)
@@ -136,15 +174,6 @@ class ExportDialog(QDialog):
         return ExportOptions(levels=self.levels.value(), kinds=kinds, fmt=self.format.currentData(),
                              modes=modes, storage=self.storage.currentData(), force=force)
 
-    def confirm_overwrite(self, existing: list[Path]) -> bool:
-        """Ask before replacing files (never without asking)."""
-        return ask_to_replace(self, self.folder.text(), existing)
-
-    def _on_browse_clicked(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Export into", self.folder.text())
-        if folder:
-            self.folder.setText(folder)
-
     def _on_options_edited(self) -> None:
         try:
             options = self.options()
@@ -157,11 +186,10 @@ class ExportDialog(QDialog):
         self.export_button.setEnabled(bool(self.folder.text().strip()))
 
     def _on_export_clicked(self) -> None:
-        folder = os.path.abspath(self.folder.text().strip())
+        folder = self.target_folder()
         options = self.options()
         existing = existing_targets(folder, self._image.shape, options)
-        if existing and not self.confirm_overwrite(existing):
-            self.summary.setText(f"Nothing exported: {len(existing)} file(s) already exist in {folder}.")
+        if not self.may_write(folder, existing):
             return
         self.export_requested.emit(ExportRequest(self._image, folder, self.options(force=bool(existing)),
                                                  self._source_path))

@@ -2,36 +2,27 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
-    QDialog,
-    QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
 from pyramid_explorer.analysis_jobs import ToolExportRequest
-from pyramid_explorer.app.export_dialog import ask_to_replace
+from pyramid_explorer.app.export_dialog import FolderExportDialog
 from pyramid_explorer.core.export import ARRAY_FORMATS, NamedArray, array_files, existing_files
 
 ArrayMaker = Callable[[str], tuple[tuple[NamedArray, ...], dict[str, Any]]]
 """fmt -> (the tool's arrays for that format, the manifest's parameters)."""
 
 
-class ToolExportDialog(QDialog):
+class ToolExportDialog(FolderExportDialog):
     """Collects a folder and a format, asks before replacing files, emits `export_requested`.
 
     The arrays were computed on the worker already; the files are written by the core in a worker job.
@@ -41,31 +32,17 @@ class ToolExportDialog(QDialog):
 
     def __init__(self, tool: str, make_arrays: ArrayMaker, image: np.ndarray, source_path: str | None,
                  folder: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle(f"Export {tool}")
+        super().__init__(f"Export {tool}", folder, parent)
         self._make_arrays = make_arrays
         self._image = image
         self._source_path = source_path
-        self.folder = QLineEdit(folder)
-        browse = QPushButton("Browse...")
-        browse.clicked.connect(self._on_browse_clicked)
         self.format = QComboBox()
         for fmt in ARRAY_FORMATS:
             self.format.addItem(fmt, fmt)
         self.format.setToolTip("tiff and npy keep the values exactly; png writes signed arrays as a "
                                "visualisation centred on grey 128 (the manifest says which)")
-        self.summary = QLabel()
-        self.summary.setWordWrap(True)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.buttons.accepted.connect(self._on_export_clicked)
-        self.buttons.rejected.connect(self.reject)
-
-        row = QHBoxLayout()
-        row.addWidget(self.folder, 1)
-        row.addWidget(browse)
         form = QFormLayout()
-        form.addRow("Folder", row)
+        form.addRow("Folder", self.folder_row())
         form.addRow("Format", self.format)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -75,14 +52,6 @@ class ToolExportDialog(QDialog):
         self.folder.textChanged.connect(self._on_options_edited)
         self._on_options_edited()
 
-    def confirm_overwrite(self, existing: list[Path]) -> bool:
-        return ask_to_replace(self, self.folder.text(), existing)
-
-    def _on_browse_clicked(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Export into", self.folder.text())
-        if folder:
-            self.folder.setText(folder)
-
     def _on_options_edited(self) -> None:
         arrays, _ = self._make_arrays(self.format.currentData())
         names = array_files(arrays, self.format.currentData())
@@ -90,12 +59,11 @@ class ToolExportDialog(QDialog):
         self.export_button.setEnabled(bool(self.folder.text().strip()))
 
     def _on_export_clicked(self) -> None:
-        folder = os.path.abspath(self.folder.text().strip())
+        folder = self.target_folder()
         fmt = self.format.currentData()
         arrays, parameters = self._make_arrays(fmt)
         existing = existing_files(folder, array_files(arrays, fmt))
-        if existing and not self.confirm_overwrite(existing):
-            self.summary.setText(f"Nothing exported: {len(existing)} file(s) already exist in {folder}.")
+        if not self.may_write(folder, existing):
             return
         self.export_requested.emit(ToolExportRequest(self._image, folder, arrays, fmt, parameters,
                                                      self._source_path, force=bool(existing)))
