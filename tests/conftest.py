@@ -1,5 +1,22 @@
-"""Shared test settings: Qt runs offscreen so the suite works on machines without a display."""
+"""Shared test settings and fixtures: Qt runs offscreen so the suite works on machines without a display."""
 
 import os
 
+import cv2
+import numpy as np
+import pytest
+import tifffile
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture
+def no_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test if any pixel decoder runs (a decompression bomb must be refused from its header)."""
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("pixels were decoded")
+
+    monkeypatch.setattr(cv2, "imdecode", forbidden)
+    monkeypatch.setattr(tifffile.TiffPage, "asarray", forbidden)
+    monkeypatch.setattr(np, "load", forbidden)

@@ -12,6 +12,11 @@ def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
     """Return `image` if it is a non-empty (H, W) or (H, W, 3|4) uint8, uint16 or float32 array."""
     if not isinstance(image, np.ndarray):
         raise ValueError(f"{name} must be a numpy array, got {type(image).__name__}")
+    return check_layout(image, name)
+
+
+def check_layout(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """The dtype and shape rules of `check_image` for any array-like with `.dtype` and `.shape` (dask too)."""
     if image.dtype.type not in SUPPORTED_DTYPES:
         raise ValueError(f"{name} has dtype {image.dtype}; supported: uint8, uint16, float32")
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in SUPPORTED_CHANNELS):

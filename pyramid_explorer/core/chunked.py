@@ -64,7 +64,7 @@ from dask.utils import format_bytes, parse_bytes
 
 import pyramid_explorer
 from pyramid_explorer.core import omezarr
-from pyramid_explorer.core.arrays import SUPPORTED_CHANNELS, SUPPORTED_DTYPES
+from pyramid_explorer.core.arrays import SUPPORTED_DTYPES, check_layout
 from pyramid_explorer.core.export import (
     MANIFEST_NAME,
     MANIFEST_VERSION,
@@ -365,13 +365,9 @@ def _cast(source: _Source, dtype: np.dtype, chunk: int) -> da.Array:
 def _check_lazy_image(image: da.Array, name: str = "image") -> da.Array:
     if not isinstance(image, da.Array):
         raise ValueError(f"{name} must be a dask array, got {type(image).__name__}")
-    if image.dtype.type not in SUPPORTED_DTYPES:
-        raise ValueError(f"{name} has dtype {image.dtype}; supported: uint8, uint16, float32")
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in SUPPORTED_CHANNELS):
-        raise ValueError(f"{name} has shape {image.shape}; supported: (H, W), (H, W, 3) RGB, (H, W, 4) RGBA")
-    if min(image.shape[:2]) < 1 or any(np.isnan(size) for size in image.shape):
-        raise ValueError(f"{name} is empty or of unknown size: shape {image.shape}")
-    return image
+    if any(np.isnan(size) for size in image.shape):
+        raise ValueError(f"{name} is of unknown size: shape {image.shape}")
+    return check_layout(image, name)
 
 
 def _check_options(shape: tuple[int, ...], dtype: np.dtype, levels: int | None, border: int, storage: str,
