@@ -34,6 +34,7 @@ from pyramid_explorer.core.export import (
 )
 from pyramid_explorer.core.io import ImageLoadError, load_image, probe_image
 from pyramid_explorer.core.pyramid import level_sizes
+from pyramid_explorer.core.stores import is_zarr_folder
 from pyramid_explorer.core.upsampling import MODES
 
 PROG = "pyramid-explorer"
@@ -221,7 +222,7 @@ def expand_inputs(paths: Sequence[str]) -> list[_Input]:
     found: list[_Input] = []
     for text in paths:
         path = Path(text)
-        if path.is_dir() and not _is_zarr_folder(path):
+        if path.is_dir() and not is_zarr_folder(path):
             images = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
                             and p.suffix.lower() in IMAGE_SUFFIXES)
             if not images:
@@ -308,11 +309,6 @@ def _error(command: str, line: str) -> None:
 
 # --format ome-zarr's export of one input: (input, progress, cancel) -> (result, output folder)
 _BigExport = Callable[["_Input", Callable[[ExportProgress], object], Callable[[], bool]], tuple[Any, Path]]
-
-
-def _is_zarr_folder(path: Path) -> bool:
-    """A folder holding a Zarr group (an OME-Zarr input), as opposed to a folder of image files."""
-    return (path / ".zgroup").is_file() or (path / "zarr.json").is_file()
 
 
 def _big_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> _BigExport | None:

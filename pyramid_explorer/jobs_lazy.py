@@ -28,6 +28,7 @@ import numpy as np
 import tifffile
 
 from pyramid_explorer.core.io import ImageLoadError
+from pyramid_explorer.core.stores import ZARR_METADATA_FILES, is_zarr_folder
 from pyramid_explorer.jobs import (
     Layer,
     LevelStats,
@@ -56,7 +57,6 @@ WHOLE_LEVEL_PIXELS = 1 << 20
 """Levels up to this many pixels are read whole at opening, for their statistics and thumbnails."""
 
 BIG_EXTRA = "pip install 'pyramid-explorer[big]'"
-_ZARR_FILES = (".zgroup", ".zattrs", "zarr.json")
 _TIFF_MAGIC = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")
 
 
@@ -128,10 +128,10 @@ def stored_pyramid(path: str | os.PathLike[str]) -> tuple[str, Path] | None:
     candidate; a TIFF counts when its first series has more than one level. Reads a few header bytes.
     """
     p = Path(path)
-    if p.is_file() and p.name in _ZARR_FILES:
+    if p.is_file() and p.name in ZARR_METADATA_FILES:
         p = p.parent
     if p.is_dir():
-        return ("ome-zarr", p) if any((p / name).is_file() for name in _ZARR_FILES) else None
+        return ("ome-zarr", p) if is_zarr_folder(p) else None
     try:
         with open(p, "rb") as fh:
             if fh.read(4) not in _TIFF_MAGIC:

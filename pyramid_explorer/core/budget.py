@@ -24,14 +24,13 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pyramid_explorer.core.pyramid import STORAGES, level_sizes, max_levels
+from pyramid_explorer.core.pyramid import STORAGE_DTYPES, STORAGES, level_sizes, max_levels
 
 DEFAULT_FRACTION = 0.5
 FALLBACK_BUDGET = 2 << 30
 ENV_VARIABLE = "PYRAMID_EXPLORER_MEMORY_BUDGET"
 COMPARISONS = 10  # what the compare view holds for one level: every upsampling mode + the transposed conv
 COMPARISON_BYTES = 5  # per channel and pixel of a comparison: float32 values + 8-bit display copy
-_BAND_ITEMSIZE = {"float32": 4, "int16": 2, "uint8_saturate": 1}
 _MEMINFO = "/proc/meminfo"
 
 
@@ -97,7 +96,7 @@ def estimate_memory(shape: Sequence[int], dtype: np.dtype | type | str, levels: 
         levels=count,
         image=pixels[0] * channels * itemsize,
         gaussian=(all_pixels - pixels[0]) * channels * itemsize,
-        bands=all_pixels * channels * _BAND_ITEMSIZE[storage],
+        bands=all_pixels * channels * STORAGE_DTYPES[storage].itemsize,
         working=working,
         comparisons=comparisons * compared * COMPARISON_BYTES * (channels + 1),
     )

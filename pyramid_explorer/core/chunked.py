@@ -73,10 +73,10 @@ from pyramid_explorer.core.export import (
     ExportProgress,
 )
 from pyramid_explorer.core.io import ImageLoadError, load_image, probe_image
-from pyramid_explorer.core.pyramid import BORDERS, check_options, level_sizes, max_levels
+from pyramid_explorer.core.pyramid import BORDERS, STORAGE_DTYPES, check_options, level_sizes, max_levels
+from pyramid_explorer.core.stores import is_zarr_folder
 
 DEFAULT_CHUNK = 1024
-_STORAGE_DTYPES = {"float32": np.float32, "int16": np.int16, "uint8_saturate": np.uint8}
 
 # Block geometry (see the module docstring). Columns of a pyrDown block start on a multiple of
 # _ALIGN_DOWN input pixels (64 output pixels: a whole number of vectors for any SIMD width up to 64
@@ -346,7 +346,7 @@ def _band(fine: _Source, coarse: _Source, border: int, storage: str, chunk: int)
                 coarse.task(rows, cols), storage, rows, cols)
 
     name = f"band-{tokenize(fine.name, coarse.name, border, storage, chunk)}"
-    return _tile_array(name, fine.shape, np.dtype(_STORAGE_DTYPES[storage]), chunk, tile, [fine, coarse])
+    return _tile_array(name, fine.shape, STORAGE_DTYPES[storage], chunk, tile, [fine, coarse])
 
 
 def _cast(source: _Source, dtype: np.dtype, chunk: int) -> da.Array:
@@ -411,7 +411,7 @@ def laplacian_pyramid(image: da.Array, levels: int | None = None, border: int = 
     _check_options(image.shape, image.dtype, levels, border, storage, chunk)
     gauss = [_Chunks(level) for level in gaussian_pyramid(image, levels, border, chunk)]
     bands = [_band(fine, coarse, border, storage, chunk) for fine, coarse in itertools.pairwise(gauss)]
-    return [*bands, _cast(gauss[-1], np.dtype(_STORAGE_DTYPES[storage]), chunk)]
+    return [*bands, _cast(gauss[-1], STORAGE_DTYPES[storage], chunk)]
 
 
 # -------------------------------------------------------------------------------------- lazy inputs
@@ -498,7 +498,7 @@ def stored_levels(path: str | os.PathLike[str], chunk: int | None = None) -> lis
     """
     path = Path(path)
     try:
-        if omezarr.is_ome_zarr(path):
+        if is_zarr_folder(path):
             levels = omezarr.open_levels(path, chunk)
         elif probe_image(path).format == "TIFF":  # probing refuses what is not an image, in one line
             levels = _tiff_levels(path, chunk) or [_loaded(path)]
@@ -802,7 +802,7 @@ def _plan_export(image: da.Array, shapes: list[tuple[int, ...]], folder: Path, b
                              _stage_bytes("reduce", chunk, channels, size)))
     groups = [gauss]
     if laplacian:
-        dtype = np.dtype(_STORAGE_DTYPES[storage])
+        dtype = STORAGE_DTYPES[storage]
         sub = root.create_group("laplacian")
         bands = _Group("laplacian", sub, omezarr.create_image(sub, shapes, dtype, chunk))
         stored = [_Stored(array) for array in gauss.arrays]

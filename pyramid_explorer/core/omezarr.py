@@ -112,12 +112,6 @@ def image_shape(array: Any) -> tuple[int, ...]:
     return shape if len(shape) == 2 else (shape[1], shape[2], shape[0])
 
 
-def is_ome_zarr(path: str | os.PathLike[str]) -> bool:
-    """True for a folder holding a Zarr group (format 2 or 3)."""
-    path = Path(path)
-    return path.is_dir() and ((path / ".zgroup").is_file() or (path / "zarr.json").is_file())
-
-
 def open_levels(path: str | os.PathLike[str], chunk: int | None = None) -> list[da.Array]:
     """The levels of an OME-Zarr image, finest first, as lazy (H, W[, C]) dask arrays in stored chunks.
 

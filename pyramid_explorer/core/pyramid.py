@@ -26,7 +26,18 @@ BORDERS = {
     cv2.BORDER_REPLICATE: "replicate",
     cv2.BORDER_WRAP: "wrap",
 }
-STORAGES = ("float32", "int16", "uint8_saturate")
+# Band storage -> the dtype its bands are kept in; the only table of it.
+STORAGE_DTYPES: dict[str, np.dtype] = {
+    "float32": np.dtype(np.float32),
+    "int16": np.dtype(np.int16),
+    "uint8_saturate": np.dtype(np.uint8),
+}
+STORAGES = tuple(STORAGE_DTYPES)
+
+
+def storage_allowed(storage: str, dtype: np.dtype | type) -> bool:
+    """The one dtype rule of band storage: int16 and uint8_saturate bands exist for uint8 images only."""
+    return storage == "float32" or np.dtype(dtype) == np.uint8
 
 
 def max_levels(shape: Sequence[int]) -> int:
@@ -75,7 +86,7 @@ def check_options(shape: Sequence[int], dtype: np.dtype | type, levels: int | No
     _check_border(border)
     if storage not in STORAGES:
         raise ValueError(f"storage {storage!r} is not supported; allowed: {', '.join(STORAGES)}")
-    if storage != "float32" and np.dtype(dtype) != np.uint8:
+    if not storage_allowed(storage, dtype):
         raise ValueError(f"storage {storage!r} needs a uint8 image, got {np.dtype(dtype)}")
     return _check_levels(shape, levels)
 
@@ -129,11 +140,8 @@ def laplacian_pyramid(image: np.ndarray, levels: int | None = None, border: int 
             bands.append(cv2.subtract(fine, up, dtype=cv2.CV_16S))
         else:
             bands.append(cv2.subtract(fine, up))
-    bands.append(kept[-1].astype(_STORAGE_DTYPE[storage]))
+    bands.append(kept[-1].astype(STORAGE_DTYPES[storage]))
     return bands
-
-
-_STORAGE_DTYPE = {"float32": np.float32, "int16": np.int16, "uint8_saturate": np.uint8}
 
 
 def reconstruct(laplacian: Sequence[np.ndarray], border: int = cv2.BORDER_REFLECT_101,
