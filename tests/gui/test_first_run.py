@@ -20,7 +20,13 @@ import pytest
 from pyramid_explorer import cli
 from pyramid_explorer.app import launch
 from pyramid_explorer.app.main_window import DEFAULT_SIZE
-from pyramid_explorer.samples import COMMAND_LINE_PROBE_SIZE, COMMAND_LINE_SAMPLES, DEFAULT_SAMPLE, PROBES, SAMPLES
+from pyramid_explorer.samples import (
+    COMMAND_LINE_PROBE_SIZE,
+    COMMAND_LINE_SAMPLES,
+    DEFAULT_SAMPLE,
+    PROBES,
+    SAMPLES,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X11/Wayland checks are Linux's")
