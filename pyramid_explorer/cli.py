@@ -44,8 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     if problem is not None:
         print(f"pyramid-explorer: {problem}", file=sys.stderr)
         return 2
-    from pyramid_explorer.app.launch import run
-
+    try:
+        from pyramid_explorer.app.launch import run
+    except ImportError as error:
+        if "shared object" not in str(error):
+            raise
+        print(f"pyramid-explorer: Qt cannot load ({error}); the README's Quick start lists the packages",
+              file=sys.stderr)
+        return 2
     return run(args)
 
 

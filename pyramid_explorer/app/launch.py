@@ -48,9 +48,11 @@ XCB_PACKAGES = {
     "libxcb-shm.so.0": "libxcb-shm0", "libxcb-sync.so.1": "libxcb-sync1", "libxcb-util.so.1": "libxcb-util1",
     "libxcb-xfixes.so.0": "libxcb-xfixes0", "libxcb-xkb.so.1": "libxcb-xkb1",
     "libxkbcommon.so.0": "libxkbcommon0", "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
+    "libdbus-1.so.3": "libdbus-1-3",
 }
-"""Library -> Debian/Ubuntu package, for every library Qt's xcb plugin, libQt6XcbQpa and libQt6Gui link
-(`objdump -p` NEEDED entries, packages from `dpkg -S`; the README's apt-get line is the same list)."""
+"""Library -> Debian/Ubuntu package, for every library Qt's xcb plugin, libQt6XcbQpa, libQt6Gui and
+libQt6DBus link beyond the C/C++ runtime (`objdump -p` NEEDED entries, packages from `dpkg -S`); the
+README's apt-get line is the same list."""
 
 
 class ScreenshotTaker:

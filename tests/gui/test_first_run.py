@@ -180,6 +180,23 @@ def test_bad_sample_is_one_line_and_status_2_before_any_window(capsys, argv, say
     assert len(err) == 1 and err[0].startswith("pyramid-explorer: ") and says in err[0]
 
 
+class _QtWithoutItsLibraries:
+    """An import hook that fails the launcher's import the way a missing system library does."""
+
+    def find_spec(self, name, _path=None, _target=None):
+        if name == "pyramid_explorer.app.launch":
+            raise ImportError("libdbus-1.so.3: cannot open shared object file: No such file or directory")
+        return None
+
+
+def test_qt_that_cannot_load_its_libraries_is_one_line_and_status_2(monkeypatch, capsys):
+    monkeypatch.delitem(sys.modules, "pyramid_explorer.app.launch")
+    monkeypatch.setattr(sys, "meta_path", [_QtWithoutItsLibraries(), *sys.meta_path])
+    assert cli.main(["--screenshot", "x.png"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "libdbus-1.so.3" in err[0] and "Quick start" in err[0]
+
+
 def test_screenshot_of_a_named_sample(tmp_path):
     out = tmp_path / "chart.png"
     run = explorer("--sample", "chart", "--screenshot", str(out), "--view", "compare", "--level", "0",
