@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pyramid_explorer.tools.registry import NAMES
+
 SUBCOMMANDS = ("export", "info")
 
 
@@ -21,8 +23,7 @@ def build_gui_parser() -> argparse.ArgumentParser:
     parser.add_argument("image", nargs="?", help="image to open (a bundled sample when omitted)")
     parser.add_argument("--screenshot", metavar="OUT.png",
                         help="render the window once every computation is done, save a PNG of it, exit")
-    parser.add_argument("--view", default=None,
-                        help="view to show: pyramid, compare, integrity, equalizer, kernels, unpool")
+    parser.add_argument("--view", default=None, help=f"view to show: {', '.join(NAMES)}")
     parser.add_argument("--level", type=int, default=None, help="pyramid level to select")
     return parser
 
