@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QLabel,
     QMainWindow,
+    QMenu,
     QScrollArea,
     QStackedWidget,
     QTabWidget,
@@ -29,6 +30,7 @@ from pyramid_explorer.app.exports import Exports
 from pyramid_explorer.app.level_panel import LevelPanel
 from pyramid_explorer.app.linking import ViewLinker
 from pyramid_explorer.app.menus import OpenActions, build_menus
+from pyramid_explorer.app.probe_menu import ProbeMenu
 from pyramid_explorer.app.readout import PixelReadout
 from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.settings import AppSettings
@@ -52,6 +54,10 @@ def configure_pyqtgraph() -> None:
 
 class MainWindow(QMainWindow):
     """Pyramid Explorer's window. `persist=False` neither restores nor saves settings."""
+
+    recent_menu: QMenu  # built by menus.build_menus, as are the two below
+    samples_menu: QMenu
+    probe_menu: ProbeMenu
 
     def __init__(self, store: QSettings, *, persist: bool = True,
                  controller: Controller | None = None) -> None:
