@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from pyramid_explorer.samples import COMMAND_LINE_SAMPLES
+from pyramid_explorer.tools.registry import NAMES
 
 SUBCOMMANDS = ("export", "info")
 
@@ -26,8 +27,7 @@ def build_gui_parser() -> argparse.ArgumentParser:
                         f"{', '.join(COMMAND_LINE_SAMPLES)}")
     parser.add_argument("--screenshot", metavar="OUT.png",
                         help="render the window once every computation is done, save a PNG of it, exit")
-    parser.add_argument("--view", default=None,
-                        help="view to show: pyramid, compare, integrity, equalizer, kernels, unpool")
+    parser.add_argument("--view", default=None, help=f"view to show: {', '.join(NAMES)}")
     parser.add_argument("--level", type=int, default=None, help="pyramid level to select")
     return parser
 

@@ -25,11 +25,11 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
-from pyramid_explorer.app.controller import VIEWS
 from pyramid_explorer.app.errors import install_error_reporting, stop_log_file
 from pyramid_explorer.app.main_window import MainWindow
 from pyramid_explorer.core.io import ImageSaveError, atomic_write
 from pyramid_explorer.samples import COMMAND_LINE_PROBE_SIZE, COMMAND_LINE_SAMPLES, DEFAULT_SAMPLE
+from pyramid_explorer.tools.registry import NAMES as VIEWS
 
 ORGANIZATION = "pyramid-explorer"
 APPLICATION = "Pyramid Explorer"
