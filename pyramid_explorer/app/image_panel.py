@@ -106,6 +106,7 @@ class ImagePanel(QWidget):
         self._reductions = ReductionCache()
         self._tasks: dict[tuple[int, int], _ReductionTask] = {}  # (id(codes), factor) -> task in flight
         self._factor = 1
+        self._drawn: np.ndarray | None = None  # the array handed to the image item (it keeps a view)
 
         self._title = QLabel(name)
         self._title.setTextFormat(Qt.TextFormat.PlainText)
@@ -145,7 +146,7 @@ class ImagePanel(QWidget):
         self._zoom.setStyleSheet("background: rgba(0, 0, 0, 150); color: #f0f0f0; padding: 1px 4px;"
                                  "border-radius: 3px;")
         self._zoom.hide()
-        self.view_box.sigTransformChanged.connect(self._on_view_changed)
+        self.view_box.sigRangeChanged.connect(self._on_view_changed)
         self.view_box.sigResized.connect(self._on_view_changed)
 
         self._stack = QStackedWidget()
@@ -211,6 +212,7 @@ class ImagePanel(QWidget):
         """Draw nothing, keeping the canvas (and so its size) on show."""
         self._layer = None
         self._set_codes(None)
+        self._drawn = None
         self.image_item.clear()
 
     def set_note(self, text: str) -> None:
@@ -300,9 +302,10 @@ class ImagePanel(QWidget):
     def _draw(self, image: np.ndarray, factor: int, smooth: bool, rect: QRectF) -> None:
         """Hand `image` to the image item over `rect`; smooth: with bilinear filtering."""
         hint = QPainter.RenderHint.SmoothPixmapTransform
-        if self.image_item.image is image and bool(self._canvas.renderHints() & hint) == smooth:
+        if self._drawn is image and bool(self._canvas.renderHints() & hint) == smooth:
             return
         self._canvas.setRenderHint(hint, smooth)
+        self._drawn = image
         self.image_item.setImage(image, autoLevels=False, levels=None)
         self.image_item.setRect(rect)
         self._factor = factor
