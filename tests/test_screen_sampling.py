@@ -87,10 +87,10 @@ def test_factor_one_is_the_image_itself_and_below_one_is_refused():
 
 
 @pytest.mark.parametrize(("image_per_screen", "factor"), [
-    (0.25, 1), (1.0, 1), (1.99, 1), (2.0, 2), (3.999999999, 4), (4.0, 4), (7.9, 4), (8.0, 8), (100.0, 64),
-    (float("nan"), 1),
+    (0.25, 1), (1.0, 1), (1.41, 1), (2 ** 0.5 - 1e-9, 2), (1.99, 2), (2.0, 2), (2.82, 2), (2.83, 4),
+    (3.999999999, 4), (7.9, 8), (100.0, 128), (float("nan"), 1),
 ])
-def test_factor_is_the_largest_power_of_two_not_above_the_image_pixels_per_screen_pixel(image_per_screen, factor):
+def test_factor_is_the_power_of_two_nearest_the_image_pixels_per_screen_pixel(image_per_screen, factor):
     assert reduction_factor(image_per_screen, 4000) == factor
 
 

@@ -297,7 +297,8 @@ class ImagePanel(QWidget):
             image, want = codes, 1
         smooth = ready and not self._exact_samples and zoom is not None and zoom < 1
         h, w = codes.shape[:2]  # a reduction covers the same rectangle as the pixels it averages
-        self._draw(image, want, smooth, QRectF(layer.origin[0], layer.origin[1], w * layer.scale, h * layer.scale))
+        rect = QRectF(layer.origin[0], layer.origin[1], w * layer.scale, h * layer.scale)
+        self._draw(image, want, smooth, rect)
 
     def _draw(self, image: np.ndarray, factor: int, smooth: bool, rect: QRectF) -> None:
         """Hand `image` to the image item over `rect`; smooth: with bilinear filtering."""

@@ -32,6 +32,7 @@ from pyramid_explorer.app.controller import VIEWS, Controller
 from pyramid_explorer.app.dialogs import ShortcutsDialog
 from pyramid_explorer.app.equalizer_view import EqualizerPanel
 from pyramid_explorer.app.export_dialog import ExportDialog
+from pyramid_explorer.app.image_panel import set_exact_samples_everywhere
 from pyramid_explorer.app.integrity_view import IntegrityPanel
 from pyramid_explorer.app.kernel_view import KernelPanel
 from pyramid_explorer.app.lazy_controller import LazyController
@@ -250,6 +251,8 @@ class MainWindow(QMainWindow):
                               self.level_panel.lock_contrast.setChecked, checkable=True))
         view_menu.addAction(a("histograms", "&Histograms", "H", self._on_histograms_toggled, checkable=True,
                               checked=True))
+        view_menu.addAction(a("exact_samples", "Display: &exact samples (may alias)", None,
+                              set_exact_samples_everywhere, checkable=True))
         view_menu.addSeparator()
         view_menu.addAction(self.levels_dock.toggleViewAction())
         view_menu.addAction(self.readout_dock.toggleViewAction())

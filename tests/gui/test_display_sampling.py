@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, QThreadPool
 from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QApplication
 
 from pyramid_explorer.app import image_panel
 from pyramid_explorer.app.image_panel import DIVERGING, ImagePanel, set_exact_samples_everywhere
@@ -56,7 +57,8 @@ def drawn(panel: ImagePanel, channels: int = 1) -> np.ndarray:
     fmt = QImage.Format.Format_Grayscale8 if channels == 1 else QImage.Format.Format_RGB888
     image = panel._canvas.viewport().grab().toImage().convertToFormat(fmt)
     rows = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
-    shot = rows[:, :image.width() * channels].reshape(image.height(), image.width(), channels).copy()  # own it
+    # a copy: the QImage's buffer goes with it
+    shot = rows[:, :image.width() * channels].reshape(image.height(), image.width(), channels).copy()
     box = panel.view_box.sceneBoundingRect()
     return shot[int(box.top()) + 2:int(box.bottom()) - 2, int(box.left()) + 2:int(box.right()) - 2].squeeze()
 
@@ -102,8 +104,8 @@ def test_the_setting_reaches_every_panel_and_panels_made_later(qtbot, panel):
 
 
 @pytest.mark.parametrize(("zoom", "factor", "label"), [
-    (4.0, 1, "400%"), (1.0, 1, "100%"), (0.75, 1, "75%"), (0.5, 2, "50%"), (1 / 3, 2, "33.3%"),
-    (0.25, 4, "25%"), (1 / 8, 8, "12.5%"),
+    (4.0, 1, "400%"), (1.0, 1, "100%"), (0.75, 1, "75%"), (0.6, 2, "60%"), (0.5, 2, "50%"),
+    (0.4, 2, "40%"), (1 / 3, 4, "33.3%"), (0.25, 4, "25%"), (1 / 8, 8, "12.5%"),
 ])
 def test_zoom_chooses_the_reduction_and_is_shown(qtbot, panel, zoom, factor, label):
     panel.show_layer(make_layer(checkerboard(512).astype(np.uint8) * 255, 0), "board")
@@ -187,8 +189,8 @@ def test_histogram_and_readout_keep_the_exact_data(qtbot, panel):
     assert panel.display_factor == 4
     assert panel.value_text(10.0, 11.0) == "test (10, 11): 255"
     assert panel.value_text(10.0, 10.0) == "test (10, 10): 0"
-    x, y = panel.histogram.plot.getData()
-    np.testing.assert_array_equal(y, layer.histogram[1])
+    _, counts = panel.histogram.plot.getData()
+    np.testing.assert_array_equal(counts, layer.histogram[1])
 
 
 def test_a_reduction_for_a_replaced_layer_is_never_drawn(qtbot, panel):
@@ -210,3 +212,28 @@ def test_until_the_reduction_arrives_the_exact_pixels_are_drawn(qtbot, panel):
     assert panel.display_factor == 1 and np.shares_memory(panel.image_item.image, layer.pixels)  # no wait
     settle(qtbot, panel)
     assert panel.display_factor == 4
+
+
+def test_view_menu_option_switches_every_panel_of_the_window(qtbot, window):
+    """The zone plate in the Compare view at 1/4 zoom: zero insertion is drawn averaged (its mean,
+    a quarter of the image's), not as the grid of lit samples nearest-neighbour picks."""
+    window.controller.open_sample("Zone plate (513x385)")
+    window.actions["view_compare"].trigger()
+    qtbot.waitUntil(lambda: window.controller.pyramid is not None and window.is_settled(), timeout=20_000)
+    panel = window.compare_view.mode_panels["zero_insert"]
+    qtbot.waitUntil(lambda: panel.layer is not None, timeout=20_000)
+    window.linker.set_camera((256, 192), 4.0)
+    settle(qtbot, panel)
+    assert panel.display_factor == 4 and panel.zoom_label() == "25%"
+    mean = float(panel.layer.pixels.mean())
+    averaged = drawn(panel).astype(float)
+    assert np.abs(averaged - mean).max() < 50  # the zero holes are averaged in, everywhere
+    window.actions["exact_samples"].trigger()
+    panels = [w for w in QApplication.allWidgets() if isinstance(w, ImagePanel)]
+    assert len(panels) > 10 and all(p.exact_samples for p in panels)
+    assert panel.display_factor == 1
+    exact = drawn(panel).astype(float)
+    assert np.abs(exact - mean).max() > 100  # lit samples or holes
+    window.actions["exact_samples"].trigger()
+    settle(qtbot, panel)
+    assert not any(p.exact_samples for p in panels) and panel.display_factor == 4
