@@ -68,9 +68,14 @@ def area_reduce(image: np.ndarray, factor: int) -> np.ndarray:
     if factor == 1:
         return image
     rows, cols = reduced_shape(image.shape, factor)
-    if image.ndim == 3 and image.shape[2] == 4:
+    if image.ndim == 3 and image.shape[2] == 4 and not _uniform(image[..., 3]):
         return _reduce_premultiplied(image, (cols, rows))
     return cv2.resize(image, (cols, rows), interpolation=cv2.INTER_AREA)
+
+
+def _uniform(channel: np.ndarray) -> bool:
+    low, high, _, _ = cv2.minMaxLoc(channel)
+    return low == high
 
 
 def _reduce_premultiplied(rgba: np.ndarray, size: tuple[int, int]) -> np.ndarray:

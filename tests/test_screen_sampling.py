@@ -67,10 +67,18 @@ def test_rgba_colour_is_averaged_weighted_by_alpha(dtype):
     np.testing.assert_allclose(reduced[..., :3], weighted / alpha[..., None], atol=tolerance, rtol=1e-4)
 
 
+def test_uniform_alpha_averages_colour_plainly():
+    image = random_image((21, 30, 4), np.uint8, seed=4)
+    image[..., 3] = 200
+    reduced = area_reduce(image, 2)
+    np.testing.assert_allclose(reduced, area_mean(image, 2), atol=0.5 + 1e-6, rtol=0)
+
+
 def test_fully_transparent_areas_reduce_to_transparent_black():
     image = np.zeros((8, 8, 4), np.uint8)
-    image[..., 2] = 255  # blue, but invisible
-    np.testing.assert_array_equal(area_reduce(image, 4), 0)
+    image[..., 2] = 255  # blue, but invisible...
+    image[:, 4:] = (10, 20, 30, 255)  # ...beside opaque pixels
+    np.testing.assert_array_equal(area_reduce(image, 4), [[[0, 0, 0, 0], [10, 20, 30, 255]]] * 2)
 
 
 def test_a_checkerboard_reduces_to_flat_grey():

@@ -282,9 +282,10 @@ class ImagePanel(QWidget):
         """Draw the reduction the zoom asks for if it is ready, else the exact pixels and ask for it."""
         codes, layer, zoom = self._codes, self._layer, self.zoom()
         if zoom is not None:
-            aliasing = self._exact_samples and zoom < 1
-            self._zoom.setText(zoom_text(zoom) + (" (exact samples)" if aliasing else ""))
-            self._zoom.adjustSize()
+            text = zoom_text(zoom) + (" (exact samples)" if self._exact_samples and zoom < 1 else "")
+            if text != self._zoom.text():
+                self._zoom.setText(text)
+                self._zoom.adjustSize()
             self._place_zoom_label()
         self._zoom.setVisible(zoom is not None)
         if codes is None or layer is None:
