@@ -83,7 +83,8 @@ class _ReductionTask(QRunnable):
 
 
 class ImagePanel(QWidget):
-    """Draws one Layer with crisp pixels at its scale and origin; emits where the mouse hovers.
+    """Draws one Layer at its scale and origin (crisp pixels zoomed in, area-averaged zoomed out,
+    the zoom in a corner); emits where the mouse hovers.
 
     `linked` panels live in source coordinates and take part in view linking and the readout's
     source coordinate; an unlinked panel (the mosaic) has coordinates of its own. Unsigned layers
@@ -212,7 +213,7 @@ class ImagePanel(QWidget):
         """Draw nothing, keeping the canvas (and so its size) on show."""
         self._layer = None
         self._set_codes(None)
-        self._drawn = None
+        self._drawn, self._factor = None, 1
         self.image_item.clear()
 
     def set_note(self, text: str) -> None:
