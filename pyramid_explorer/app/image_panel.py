@@ -56,6 +56,11 @@ def set_exact_samples_everywhere(exact: bool) -> None:
             widget.set_exact_samples(exact)
 
 
+def reductions_pending() -> bool:
+    """True while a panel waits for a reduction to arrive: what it shows is not its final drawing."""
+    return any(isinstance(w, ImagePanel) and w.reduction_pending for w in QApplication.allWidgets())
+
+
 class _ReductionSignals(QObject):
     done = Signal(object, int, object)  # image, factor, its reduction (None: not made, no longer wanted)
 
@@ -235,6 +240,10 @@ class ImagePanel(QWidget):
         screen samples them); False: area-averaged reductions when zoomed out."""
         self._exact_samples = exact
         self._refresh_display()
+
+    @property
+    def reduction_pending(self) -> bool:
+        return bool(self._tasks)
 
     @property
     def display_factor(self) -> int:

@@ -32,7 +32,7 @@ from pyramid_explorer.app.controller import VIEWS, Controller
 from pyramid_explorer.app.dialogs import ShortcutsDialog
 from pyramid_explorer.app.equalizer_view import EqualizerPanel
 from pyramid_explorer.app.export_dialog import ExportDialog
-from pyramid_explorer.app.image_panel import set_exact_samples_everywhere
+from pyramid_explorer.app.image_panel import reductions_pending, set_exact_samples_everywhere
 from pyramid_explorer.app.integrity_view import IntegrityPanel
 from pyramid_explorer.app.kernel_view import KernelPanel
 from pyramid_explorer.app.lazy_controller import LazyController
@@ -340,7 +340,8 @@ class MainWindow(QMainWindow):
 
     def is_settled(self) -> bool:
         """Nothing computing, nothing waiting to be computed or drawn: what is shown is final."""
-        return self.controller.is_idle() and self.lazy.is_idle() and self.render_queue.empty
+        return (self.controller.is_idle() and self.lazy.is_idle() and self.render_queue.empty
+                and not reductions_pending())
 
     @property
     def lock_contrast(self) -> bool:

@@ -42,7 +42,7 @@ def panel(qtbot):
 def settle(qtbot, panel: ImagePanel) -> None:
     """Let every reduction in flight arrive and be drawn."""
     QThreadPool.globalInstance().waitForDone()
-    qtbot.waitUntil(lambda: not panel._tasks)
+    qtbot.waitUntil(lambda: not panel.reduction_pending)
 
 
 def zoom_to(qtbot, panel: ImagePanel, centre: tuple[float, float], zoom: float) -> None:
@@ -223,8 +223,10 @@ def test_view_menu_option_switches_every_panel_of_the_window(qtbot, window):
     panel = window.compare_view.mode_panels["zero_insert"]
     qtbot.waitUntil(lambda: panel.layer is not None, timeout=20_000)
     window.linker.set_camera((256, 192), 4.0)
+    assert panel.reduction_pending and not window.is_settled()  # screenshots wait for the final drawing
     settle(qtbot, panel)
     assert panel.display_factor == 4 and panel.zoom_label() == "25%"
+    qtbot.waitUntil(window.is_settled)
     mean = float(panel.layer.pixels.mean())
     averaged = drawn(panel).astype(float)
     assert np.abs(averaged - mean).max() < 50  # the zero holes are averaged in, everywhere
