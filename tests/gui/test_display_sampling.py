@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import shiboken6
 from PySide6.QtCore import QPointF, QThreadPool
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
@@ -239,3 +240,18 @@ def test_view_menu_option_switches_every_panel_of_the_window(qtbot, window):
     window.actions["exact_samples"].trigger()
     settle(qtbot, panel)
     assert not any(p.exact_samples for p in panels) and panel.display_factor == 4
+
+
+def test_a_panel_deleted_while_its_reduction_is_made_is_left_alone(qtbot):
+    widget = ImagePanel("short-lived", histogram=False)
+    widget.resize(320, 300)
+    widget.show()
+    qtbot.waitExposed(widget)
+    linker = ViewLinker()
+    linker.add(widget.view_box)
+    linker.set_camera((SIDE / 2, SIDE / 2), 4.0)
+    widget.show_layer(make_layer(checkerboard().astype(np.uint8) * 255, 0), "board")
+    assert widget.reduction_pending
+    shiboken6.delete(widget)  # at once: the reduction is still being made or its result still queued
+    QThreadPool.globalInstance().waitForDone()
+    QApplication.processEvents()  # the late result reaches no one, with no error or warning
