@@ -5,6 +5,7 @@ and spectra with their Nyquist peaks. Qt-free, arrays in, values out."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -133,14 +134,28 @@ def equivalent_kernel(mode: str, factor: int = 2) -> tuple[np.ndarray, int]:
     """
     if mode == "unpool":
         raise ValueError("mode 'unpool' is not a convolution: where each value goes depends on the data")
-    radius = 8  # input pixels around the impulse: more than the widest kernel (Lanczos4: 4) reaches
+    # 8 input pixels around the impulse: more than the widest kernel (Lanczos4: 4) reaches
+    return impulse_kernel(lambda x: upsample(x, mode, factor), factor, radius=8)
+
+
+def impulse_kernel(upsampler: Callable[[np.ndarray], np.ndarray], factor: int,
+                   radius: int = 8) -> tuple[np.ndarray, int]:
+    """(kernel, padding) of the transposed convolution a linear, `factor`-periodic `upsampler` performs,
+    read from its response to one impulse `radius` input pixels from every border (float64).
+
+    `radius` must exceed the number of input pixels the kernel reaches. The kernel is the smallest
+    square holding every non-zero tap, so one padding serves rows and columns; ValueError if there is
+    none (an all-zero upsampler has no kernel).
+    """
     n = 2 * radius + 1
     impulse = np.zeros((n, n), np.float32)
     impulse[radius, radius] = 1.0
-    response = upsample(impulse, mode, factor).astype(np.float64)
+    response = np.asarray(upsampler(impulse), dtype=np.float64)
     rows, cols = np.flatnonzero(response.any(axis=1)), np.flatnonzero(response.any(axis=0))
-    kernel = response[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    return kernel, radius * factor - int(rows[0])  # every mode treats rows and columns alike
+    if rows.size == 0:
+        raise ValueError("the upsampler turns an impulse into zeros everywhere: it has no kernel")
+    first, last = min(rows[0], cols[0]), max(rows[-1], cols[-1])
+    return response[first:last + 1, first:last + 1], radius * factor - int(first)
 
 
 def phase_means(output: np.ndarray, stride: int, margin: int = 0) -> np.ndarray:
