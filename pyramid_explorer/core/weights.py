@@ -14,6 +14,7 @@ import os
 import numpy as np
 from safetensors import SafetensorError, safe_open
 
+from pyramid_explorer.core.io import ImageLoadError
 from pyramid_explorer.core.learnable import Upsampler
 
 LAYOUTS = {
@@ -24,16 +25,11 @@ LAYOUTS = {
 EXTENSIONS = (".npy", ".safetensors")
 
 
-class KernelLoadError(ValueError):
-    """A kernel cannot be loaded from a file; the message names the file and the reason, on one line."""
+class KernelLoadError(ImageLoadError):
+    """A kernel cannot be loaded from a file; one line naming the file and the reason (a ValueError, and
+    an ImageLoadError so the window reports it as it reports any file that cannot be loaded)."""
 
-    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
-        self.path = os.fsdecode(path)
-        self.reason = reason
-        super().__init__(" ".join(f"cannot load a kernel from '{self.path}': {reason}".splitlines()))
-
-    def __reduce__(self) -> tuple[type, tuple[str, str]]:
-        return type(self), (self.path, self.reason)
+    verb = "load a kernel from"
 
 
 def _extension(path: str | os.PathLike[str]) -> str:
