@@ -190,3 +190,13 @@ def test_weights_are_read_only_float32_copies():
 def test_an_all_zero_upsampler_has_no_checkerboard_to_measure():
     with pytest.raises(ValueError, match="has no kernel"):
         checkerboard(Upsampler("resize", 2, np.zeros((3, 3))))
+
+
+def test_apply_crops_to_an_odd_finer_level_and_takes_numpy_integers():
+    up = bilinear_init("subpixel", np.int64(2))
+    assert up.factor == 2 and type(up.factor) is int
+    x = random_image((4, 5), np.float32, 3)
+    full = up.apply(x)
+    np.testing.assert_array_equal(up.apply(x, size=(9, 7)), full[:7, :9])
+    with pytest.raises(ValueError, match="within the upsampled 10x8"):
+        up.apply(x, size=(11, 8))

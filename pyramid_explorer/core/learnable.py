@@ -50,10 +50,11 @@ class Upsampler:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"unknown upsampler method {self.method!r}; allowed: {', '.join(METHODS)}")
-        if isinstance(self.factor, bool) or not isinstance(self.factor, int) or self.factor < 1:
-            raise ValueError(f"factor must be an integer >= 1, got {self.factor!r}")
-        if isinstance(self.padding, bool) or not isinstance(self.padding, int) or self.padding < 0:
-            raise ValueError(f"padding must be an integer >= 0, got {self.padding!r}")
+        for name, minimum in (("factor", 1), ("padding", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+                raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+            object.__setattr__(self, name, int(value))
         if self.padding and self.method != "transposed":
             raise ValueError(f"padding applies to transposed convolution only, not to {self.method!r}")
         weights = np.array(self.weights, dtype=np.float32)
@@ -63,18 +64,28 @@ class Upsampler:
             raise ValueError(f"a transposed convolution needs a 2-D kernel, got shape {weights.shape}")
         self.apply(np.zeros((1, 1), np.float32))  # resize/subpixel: their own shape checks
 
-    def apply(self, x: np.ndarray) -> np.ndarray:
-        """``x`` upsampled to ``(H*f, W*f[, C])``, float32, zeros assumed outside the image."""
+    def apply(self, x: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+        """``x`` upsampled to ``(H*f, W*f[, C])``, float32, zeros assumed outside the image; ``size`` =
+        ``(width, height)`` crops the bottom and right to match an odd-sized finer pyramid level."""
         f = self.factor
         if self.method == "resize":
-            return resize_conv2d(x, self.weights, f)
-        if self.method == "subpixel":
-            return subpixel_conv2d(x, self.weights, f)
-        full = transposed_conv2d(x, self.weights, f)
-        out = np.zeros((x.shape[0] * f, x.shape[1] * f, *full.shape[2:]), np.float32)
-        part = full[self.padding : self.padding + out.shape[0], self.padding : self.padding + out.shape[1]]
-        out[: part.shape[0], : part.shape[1]] = part
-        return out
+            out = resize_conv2d(x, self.weights, f)
+        elif self.method == "subpixel":
+            out = subpixel_conv2d(x, self.weights, f)
+        else:
+            full = transposed_conv2d(x, self.weights, f)
+            out = np.zeros((x.shape[0] * f, x.shape[1] * f, *full.shape[2:]), np.float32)
+            p = self.padding
+            part = full[p : p + out.shape[0], p : p + out.shape[1]]
+            out[: part.shape[0], : part.shape[1]] = part
+        if size is None:
+            return out
+        width, height = size
+        if not (0 < width <= out.shape[1] and 0 < height <= out.shape[0]):
+            raise ValueError(
+                f"size {tuple(size)} must lie within the upsampled {out.shape[1]}x{out.shape[0]}"
+            )
+        return out[:height, :width]
 
 
 def _random_taps(shape: tuple[int, ...], seed: int, total: float) -> np.ndarray:
