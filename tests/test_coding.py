@@ -14,6 +14,7 @@ from pyramid_explorer.core.analysis import (
     code_pyramid,
     coding_curve,
     entropy_bits,
+    jpeg_at_rate,
     jpeg_curve,
     jpeg_round_trip,
     preset_steps,
@@ -153,3 +154,17 @@ def test_jpeg_curve_uses_real_file_sizes(tmp_path, channels):
 def test_jpeg_round_trip_says_what_it_takes(image, quality, message):
     with pytest.raises(ValueError, match=message):
         jpeg_round_trip(image, quality)
+
+
+def test_jpeg_at_rate_is_the_best_quality_within_the_budget():
+    image = natural_image()
+    h, w = image.shape[:2]
+    sizes = {q: jpeg_round_trip(image, q)[1] for q in range(1, 101)}
+    for target in (0.3, 1.0, 2.5):
+        point, decoded = jpeg_at_rate(image, target)
+        quality = int(point.setting)
+        # within the budget, and one quality step more is not (sizes grow with quality)
+        assert 8 * sizes[quality] / (h * w) <= target < 8 * sizes[quality + 1] / (h * w)
+        assert point.bits_per_pixel == pytest.approx(8 * sizes[quality] / (h * w))
+        assert point.psnr == pytest.approx(peak_signal_noise_ratio(image, decoded, data_range=255))
+    assert jpeg_at_rate(image, 0.001)[0].setting == 1  # nothing fits: the smallest file

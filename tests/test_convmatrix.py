@@ -2,6 +2,7 @@
 C against convolution written out here, C^T against transposed_conv2d, frames and animations."""
 
 import itertools
+import sys
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from pyramid_explorer.core.convmatrix import (
     overlap_counts,
     placement_frames,
     placements,
+    pytorch_output_shape,
     render_frames,
     round_trip,
     save_animation,
@@ -50,6 +52,18 @@ def test_output_size_is_what_pytorch_makes(n, k, s, p, op):
         out = layer(torch.zeros(1, 1, n, n + 2))
     expected = (transposed_output_size(n, k, s, p, op), transposed_output_size(n + 2, k, s, p, op))
     assert tuple(out.shape[2:]) == expected
+
+
+@pytest.mark.parametrize(("n", "k", "s", "p", "op"), CASES)
+def test_pytorch_output_shape_agrees_with_the_formula(n, k, s, p, op):
+    pytest.importorskip("torch")
+    geometry = Geometry((n, n + 1), (k, k + 1), s, p, op)
+    assert pytorch_output_shape(geometry) == geometry.output_shape
+
+
+def test_pytorch_output_shape_is_none_without_pytorch(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
+    assert pytorch_output_shape(Geometry((3, 3), (3, 3), 2)) is None
 
 
 def test_output_size_refusals():

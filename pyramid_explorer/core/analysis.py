@@ -421,3 +421,20 @@ def jpeg_curve(image: np.ndarray,
         decoded, size = jpeg_round_trip(image, quality)
         points.append(RatePoint(float(quality), 8 * size / (h * w), *_quality(image, decoded)))
     return points
+
+
+def jpeg_at_rate(image: np.ndarray, bits_per_pixel: float) -> tuple[RatePoint, np.ndarray]:
+    """JPEG at (at most) the given rate: the highest quality whose real file takes no more than
+    ``bits_per_pixel``, found by bisection over qualities 1..100 (quality 1 when even that is larger),
+    with its decoded image: the picture to show beside a pyramid code of that rate."""
+    h, w = image.shape[:2]
+    budget = bits_per_pixel * h * w / 8
+    low, high = 1, 100
+    while low < high:  # file size grows with quality: find the last quality within the budget
+        middle = (low + high + 1) // 2
+        if jpeg_round_trip(image, middle)[1] <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    decoded, size = jpeg_round_trip(image, low)
+    return RatePoint(float(low), 8 * size / (h * w), *_quality(image, decoded)), decoded

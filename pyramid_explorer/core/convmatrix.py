@@ -225,3 +225,17 @@ def save_animation(path: str | os.PathLike[str], pictures: Sequence[np.ndarray],
     with atomic_write(name) as fh:
         images[0].save(fh, format=fmt, save_all=True, append_images=images[1:], duration=int(frame_ms),
                        loop=0)
+
+
+def pytorch_output_shape(geometry: Geometry) -> tuple[int, int] | None:
+    """The output ``(H, W)`` PyTorch's own ``ConvTranspose2d`` gives for ``geometry``, to show beside
+    the formula; None when PyTorch is not installed (it is never a dependency)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    out = torch.nn.functional.conv_transpose2d(
+        torch.zeros(1, 1, *geometry.input_shape), torch.zeros(1, 1, *geometry.kernel_shape),
+        stride=geometry.stride, padding=geometry.padding, output_padding=geometry.output_padding,
+    )
+    return int(out.shape[2]), int(out.shape[3])
