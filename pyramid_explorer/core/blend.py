@@ -75,7 +75,8 @@ def laplacian_blend(a: np.ndarray, b: np.ndarray, mask: np.ndarray, levels: int 
                     border: int = cv2.BORDER_REFLECT_101, storage: str = "float32") -> np.ndarray:
     """Burt & Adelson's multiresolution blend of ``a`` (where ``mask`` is 1) and ``b`` (where it is 0).
 
-    ``a`` and ``b`` have the same shape and any supported dtype; ``mask`` is ``(H, W)`` float in [0, 1].
+    ``a`` and ``b`` have the same shape and any supported dtype (each in its own value scale: bring
+    ``b`` to ``a``'s dtype with :func:`fit_to` first); ``mask`` is ``(H, W)`` float in [0, 1].
     The float32 Laplacian bands of ``a`` and ``b`` are weighted by the float32 Gaussian pyramid of the
     mask (:func:`blended_bands`) and collapsed with ``core.pyramid.reconstruct``: a float32 array shaped
     like ``a``, in ``a``'s value scale. ``levels`` defaults to all (down to 1x1); ``border`` is the
