@@ -152,8 +152,8 @@ GENERATED: dict[str, Generated] = {
         lambda: _pillow(_FRAMES[0], "WEBP", save_all=True, append_images=_FRAMES[1:], lossless=True),
         (9, 11, 3), frames=3),
     "transparent.gif": Generated(lambda: _pillow(_PHOTO.convert("P"), "GIF", transparency=3), (21, 34, 3)),
-    "animated.gif": Generated(
-        lambda: _pillow(_FRAMES[0], "GIF", save_all=True, append_images=_FRAMES[1:]), (9, 11, 4), frames=3),
+    "animated.gif": Generated(  # RGB: the first frame, the one loaded, has no transparent colour
+        lambda: _pillow(_FRAMES[0], "GIF", save_all=True, append_images=_FRAMES[1:]), (9, 11, 3), frames=3),
     "float64.npy": Generated(lambda: _npy(_RNG.random((4, 5))), (4, 5), "float32"),
     "bool.npy": Generated(lambda: _npy(_RNG.random((4, 5)) > 0.5), (4, 5)),
     "int32.npy": Generated(lambda: _npy(_RNG.integers(-9, 9, (4, 5), dtype=np.int32)), (4, 5), "float32"),
