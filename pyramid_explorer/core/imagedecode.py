@@ -124,6 +124,9 @@ def _decode_with_pillow(fh: BinaryIO, header: Header) -> np.ndarray:
             _check_raw_extent(image, fh.seek(0, 2), header.format)
             if header.format == "GIF":
                 _check_gif_trailer(fh)
+            if header.format == "PNG":  # an animated PNG: every frame's chunks must be whole
+                fh.seek(0)
+                _png_pixel_chunks(fh.read())
             image.load()
             return _pillow_samples(image, header.channels)
     except PILLOW_ERRORS as error:
