@@ -46,20 +46,13 @@ from pyramid_explorer.app.settings import AppSettings
 from pyramid_explorer.app.tool_export import ToolExportDialog
 from pyramid_explorer.app.unpool_view import UnpoolPanel
 from pyramid_explorer.core.export import ExportResult
+from pyramid_explorer.core.io import supported_suffixes
 from pyramid_explorer.core.pyramid import max_levels
 from pyramid_explorer.jobs import DeconvResult, LevelView, LoadedImage, ModeResult, Mosaic, Pyramid
 from pyramid_explorer.jobs_lazy import StoredImage, stored_pyramid
 from pyramid_explorer.samples import SAMPLES
 
-OPEN_FILTERS = ";;".join((
-    "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.webp)",
-    "PNG (*.png)",
-    "JPEG (*.jpg *.jpeg)",
-    "TIFF (*.tif *.tiff)",
-    "BMP (*.bmp)",
-    "WebP (*.webp)",
-    "All files (*)",
-))
+OPEN_FILTERS = f"Images ({' '.join('*' + suffix for suffix in supported_suffixes())});;All files (*)"
 DEFAULT_SIZE = (1480, 920)
 VIEW_TITLES = {"pyramid": "&Pyramid", "compare": "&Compare modes", "integrity": "&Integrity",
                "equalizer": "&Equalizer", "kernels": "&Kernels", "unpool": "&Unpool"}

@@ -69,6 +69,8 @@ def _png_pixel_chunks(data: bytes) -> bytes:
         position = end
         if kind == b"IEND":
             break
+    if not any(data[start + 4 : start + 8] == b"IDAT" for start, _ in spans):
+        raise Refused("corrupt PNG: no image data (IDAT chunk)")
     if not other:
         return data
     return b"".join([view[:8], *(view[start:end] for start, end in spans)])
