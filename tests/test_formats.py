@@ -27,6 +27,7 @@ RNG = np.random.default_rng(17)
 RGB8 = RNG.integers(0, 256, (5, 7, 3), dtype=np.uint8)
 GREY8 = RNG.integers(0, 256, (5, 7), dtype=np.uint8)
 GREY16 = RNG.integers(0, 65536, (5, 7), dtype=np.uint16)
+RGB16 = RNG.integers(0, 65536, (5, 7, 3), dtype=np.uint16)
 
 
 def loads_as(path: Path, expected: np.ndarray, last_byte: bool = True) -> None:
@@ -79,6 +80,7 @@ NETPBM: dict[str, tuple[Callable[[], bytes], np.ndarray]] = {
     "plain16.pgm": (lambda: netpbm(b"P2", 7, 5, 65535, plain(GREY16)), GREY16),
     "plain.ppm": (lambda: netpbm(b"P3", 7, 5, 255, plain(RGB8)), RGB8),
     "binary.ppm": (lambda: netpbm(b"P6", 7, 5, 255, RGB8.tobytes()), RGB8),
+    "binary16.ppm": (lambda: netpbm(b"P6", 7, 5, 65535, RGB16.astype(">u2").tobytes()), RGB16),
 }
 
 
@@ -100,6 +102,9 @@ def test_netpbm_maxval_scales_to_the_full_range(tmp_path: Path):
     path = tmp_path / "max1000.pgm"
     path.write_bytes(netpbm(b"P5", 3, 1, 1000, wide.astype(">u2").tobytes()))
     assert np.array_equal(load_image(path), np.rint(wide / 1000 * 65535).astype(np.uint16))
+    path = tmp_path / "max1000.ppm"
+    path.write_bytes(netpbm(b"P6", 1, 1, 1000, wide.astype(">u2").tobytes()))
+    assert np.array_equal(load_image(path), np.rint(wide / 1000 * 65535).astype(np.uint16)[None])
 
 
 @pytest.mark.parametrize(("scale", "order"), [(-1.0, "<f4"), (1.0, ">f4")])

@@ -26,6 +26,7 @@ from pyramid_explorer.core.imageheader import (
     Refused,
     channels_returned,
     first_line,
+    ppm_maxval,
     quiet_pillow,
     returned_dtype,
     standard_dtype,
@@ -118,6 +119,28 @@ def _decode_jpeg(fh: BinaryIO, header: Header) -> np.ndarray:
         raise Refused(f"corrupt {header.format} data: {first_line(error)}") from None
 
 
+# PPM ---------------------------------------------------------------------------------------------------
+
+
+def _decode_16_bit_ppm(fh: BinaryIO, header: Header) -> np.ndarray:
+    """A binary PPM with more than 8 bits per sample, by OpenCV (Pillow reduces those to 8 bits), scaled
+    from 0..maxval to 0..65535 as Pillow scales 16-bit PGM."""
+    with quiet_pillow(), Image.open(fh) as image:
+        offset, maxval = image.tile[0].offset, ppm_maxval(image)
+    fh.seek(0)
+    data = fh.read()
+    needed = offset + header.width * header.height * 6
+    if len(data) < needed:  # checked here: OpenCV would log its complaint on stderr
+        raise Refused(f"truncated PPM: {len(data):,} bytes, the header needs {needed:,}")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None or image.dtype != np.uint16:
+        raise Refused("corrupt PPM data: the decoder could not read it")
+    rgb = _from_opencv(image)
+    if maxval == 65535:
+        return rgb
+    return np.rint(np.minimum(rgb, maxval) / maxval * 65535).astype(np.uint16)
+
+
 # Pillow ------------------------------------------------------------------------------------------------
 
 def _decode_with_pillow(fh: BinaryIO, header: Header) -> np.ndarray:
@@ -199,6 +222,7 @@ def _decode_npy(fh: BinaryIO, header: Header) -> np.ndarray:
 _DECODERS: dict[str, Callable[[BinaryIO, Header], np.ndarray]] = {
     "png": _decode_png,
     "jpeg": _decode_jpeg,
+    "ppm16": _decode_16_bit_ppm,
     "pillow": _decode_with_pillow,
     "tiff": decode_tiff,
     "npy": _decode_npy,

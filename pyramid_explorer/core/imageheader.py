@@ -43,8 +43,9 @@ class Header:
     """A file's image as stored (sizes before orientation) and the decoder that returns it.
 
     `decoder` is "png" (OpenCV, single-image PNG), "jpeg" (imagecodecs' libjpeg-turbo, grey or RGB
-    JPEG), "pillow", "tiff" (tifffile) or "npy" (numpy). `grey_key` is a PNG grey + tRNS file's
-    transparent grey value, widened to 8 bits as the decoder widens 1/2/4-bit samples.
+    JPEG), "ppm16" (OpenCV, binary PPM with 9-16-bit samples), "pillow", "tiff" (tifffile) or "npy".
+    `grey_key` is a PNG grey + tRNS file's transparent grey value, widened to 8 bits as the decoder
+    widens 1/2/4-bit samples.
     """
 
     format: str
@@ -136,9 +137,19 @@ def probe_with_pillow(fh: BinaryIO) -> Header:
             return replace(header, decoder="png", channels=channels,
                            dtype=np.dtype(np.uint16 if depth == 16 else np.uint8),
                            grey_key=None if key is None else key * widen)
-        if fmt == "JPEG" and mode in ("L", "RGB"):
+        if fmt in ("JPEG", "MPO") and mode in ("L", "RGB"):
             return replace(header, decoder="jpeg")
+        if fmt == "PPM" and mode == "RGB" and ppm_maxval(image) > 255:  # Pillow would reduce to 8 bits
+            return replace(header, decoder="ppm16", dtype=np.dtype(np.uint16))
         return header
+
+
+def ppm_maxval(image: Image.Image) -> int:
+    """The maximum sample value of a binary Netpbm file Pillow opened (255 when Pillow does not say)."""
+    tile = image.tile[0] if image.tile else None
+    if tile is not None and tile.codec_name == "ppm" and isinstance(tile.args, tuple) and len(tile.args) == 2:
+        return int(tile.args[1])
+    return 255
 
 
 PILLOW_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError, struct.error)

@@ -24,8 +24,8 @@ Decoding rules, whichever library decodes:
 - Multi-frame files load their first frame: a TIFF's first page, a GIF's or WebP's first frame, and of
   an animated PNG the default image (the IDAT image, as Pillow and every non-animating decoder return it,
   whether or not the animation shows it); `ImageInfo.frames` counts the frames as Pillow does.
-- Netpbm samples with a maximum value other than 255 or 65535 are scaled to the full range (Pillow);
-  16-bit colour PPM comes back as 8 bits (Pillow's reduction).
+- Netpbm samples with a maximum value other than 255 or 65535 are scaled to the full range, as Pillow
+  scales them (9-16-bit PGM and binary PPM come back as uint16); PFM floats keep their values.
 
 Every failure to load is an `ImageLoadError` and every failure to save an `ImageSaveError`, each one line
 naming the file and the reason. Saving is atomic (`atomic_write`): a failed save never leaves a partial file
