@@ -117,6 +117,8 @@ def probe_with_pillow(fh: BinaryIO) -> Header:
     fh.seek(0)
     with _open_with_pillow(fh, head) as image:
         mode, fmt = image.mode, _format_name(image.format or "")
+        if fmt in _NOT_RASTER_IMAGES:
+            raise Refused(f"unsupported format {fmt}; supported formats: {', '.join(supported_formats())}")
         if mode not in _PILLOW_MODES:
             raise Refused(f"unsupported {fmt}: pixel mode {mode}")
         channels, dtype = _PILLOW_MODES[mode]
