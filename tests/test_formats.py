@@ -243,11 +243,12 @@ def test_wrong_strip_byte_count_with_all_the_data_loads(tmp_path: Path):
 
 def test_gif_with_a_transparent_first_frame_has_alpha(tmp_path: Path):
     index = RNG.integers(0, 16, (5, 7), dtype=np.uint8)
+    index[0, :2] = (3, 15)  # the transparent index and the whole 16-colour range appear
     first = Image.fromarray(index, "P")
     first.putpalette(RNG.integers(0, 256, 48, dtype=np.uint8).tobytes())
     second = Image.fromarray(RGB8).quantize(16)
     path = tmp_path / "first-transparent.gif"
-    first.save(path, save_all=True, append_images=[second], transparency=3, disposal=2)
+    first.save(path, save_all=True, append_images=[second], transparency=3, disposal=2, optimize=False)
     image = load_image(path)
     assert image.shape == (5, 7, 4) and np.array_equal(image[..., 3] == 0, index == 3)
     assert np.array_equal(image, pillow_upright(path, "RGBA"))

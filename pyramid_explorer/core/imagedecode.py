@@ -26,6 +26,7 @@ from pyramid_explorer.core.imageheader import (
     Refused,
     channels_returned,
     first_line,
+    pillow_open,
     ppm_maxval,
     quiet_pillow,
     returned_dtype,
@@ -125,7 +126,7 @@ def _decode_jpeg(fh: BinaryIO, header: Header) -> np.ndarray:
 def _decode_16_bit_ppm(fh: BinaryIO, header: Header) -> np.ndarray:
     """A binary PPM with more than 8 bits per sample, by OpenCV (Pillow reduces those to 8 bits), scaled
     from 0..maxval to 0..65535 as Pillow scales 16-bit PGM."""
-    with quiet_pillow(), Image.open(fh) as image:
+    with pillow_open(fh) as image:
         offset, maxval = image.tile[0].offset, ppm_maxval(image)
     fh.seek(0)
     data = fh.read()
@@ -145,7 +146,7 @@ def _decode_16_bit_ppm(fh: BinaryIO, header: Header) -> np.ndarray:
 
 def _decode_with_pillow(fh: BinaryIO, header: Header) -> np.ndarray:
     try:
-        with quiet_pillow(), Image.open(fh) as image:
+        with pillow_open(fh) as image, quiet_pillow():
             _check_raw_extent(image, fh.seek(0, 2), header.format)
             if header.format == "GIF":
                 _check_gif_trailer(fh)

@@ -177,10 +177,15 @@ def _frames(image: Image.Image, fmt: str) -> int:
         raise Refused(f"truncated or corrupt {fmt}: the frames cannot be counted ({reason})") from None
 
 
+def pillow_open(fh: BinaryIO) -> Image.Image:
+    """Pillow's image of `fh`, header read (the one place the loader calls `Image.open`, for reading)."""
+    with quiet_pillow():
+        return Image.open(fh, mode="r")
+
+
 def _open_with_pillow(fh: BinaryIO, head: bytes) -> Image.Image:
     try:
-        with quiet_pillow():
-            return Image.open(fh)
+        return pillow_open(fh)
     except UnidentifiedImageError:
         pass
     except PILLOW_ERRORS as error:
