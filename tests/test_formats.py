@@ -372,7 +372,7 @@ def test_messages_name_the_format_or_the_supported_list(tmp_path: Path):
     assert load_image(binary).shape == (5, 7)  # content decides, not the extension; never "text"
     text = tmp_path / "notes.png"
     text.write_text("hello")
-    with pytest.raises(ImageLoadError, match=r"holds text\); supported formats: .*PPM.*TGA"):
+    with pytest.raises(ImageLoadError, match=r"holds text\); supported formats: .*Netpbm.*TGA"):
         load_image(text)
 
 

@@ -132,10 +132,10 @@ def _decode_16_bit_ppm(fh: BinaryIO, header: Header) -> np.ndarray:
     data = fh.read()
     needed = offset + header.width * header.height * 6
     if len(data) < needed:  # checked here: OpenCV would log its complaint on stderr
-        raise Refused(f"truncated PPM: {len(data):,} bytes, the header needs {needed:,}")
+        raise Refused(f"truncated Netpbm: {len(data):,} bytes, the header needs {needed:,}")
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None or image.dtype != np.uint16:
-        raise Refused("corrupt PPM data: the decoder could not read it")
+        raise Refused("corrupt Netpbm data: the decoder could not read it")
     rgb = _from_opencv(image)
     if maxval == 65535:
         return rgb

@@ -127,7 +127,7 @@ def probe_with_pillow(fh: BinaryIO) -> Header:
         )
         if transparent and mode in ("L", "P", "RGB", "I;16"):
             channels = 4
-        if fmt == "PPM" and mode == "I":  # Pillow scales 9-16-bit PGM samples to 0..65535
+        if fmt == "Netpbm" and mode == "I":  # Pillow scales 9-16-bit PGM samples to 0..65535
             dtype = "uint16"
         header = Header(fmt, image.width, image.height, channels, np.dtype(dtype), "pillow",
                         frames=_frames(image, fmt), orientation=_orientation(image))
@@ -141,7 +141,7 @@ def probe_with_pillow(fh: BinaryIO) -> Header:
                            grey_key=None if key is None else key * widen)
         if fmt in ("JPEG", "MPO") and mode in ("L", "RGB"):
             return replace(header, decoder="jpeg")
-        if fmt == "PPM" and mode == "RGB" and ppm_maxval(image) > 255:  # Pillow would reduce to 8 bits
+        if fmt == "Netpbm" and mode == "RGB" and ppm_maxval(image) > 255:  # Pillow would reduce to 8 bits
             return replace(header, decoder="ppm16", dtype=np.dtype(np.uint16))
         return header
 
@@ -214,6 +214,8 @@ def _unrecognised(fh: BinaryIO, head: bytes) -> str:
         return f"unreadable {_format_name(fmt)} header"
     if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
         return f"a HEIC/HEIF image; HEIC support is an optional extra: {HEIF_EXTRA}"
+    if head[:3] in (b"PF\n", b"P7\n"):
+        return f"a {'colour PFM' if head[1:2] == b'F' else 'PAM'} (Netpbm) file, which is not supported"
     if head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis"):
         return "an AVIF image this Pillow build cannot decode"
     text = all(32 <= byte < 127 or byte in b"\t\n\r" for byte in head)
@@ -239,7 +241,7 @@ def _sounds_truncated(error: BaseException) -> bool:
 
 
 def _format_name(pillow_format: str) -> str:
-    return {"WEBP": "WebP", "JPEG2000": "JPEG 2000"}.get(pillow_format, pillow_format)
+    return {"WEBP": "WebP", "JPEG2000": "JPEG 2000", "PPM": "Netpbm"}.get(pillow_format, pillow_format)
 
 
 _ORIENTATION_TAG = 0x0112
@@ -358,7 +360,9 @@ def supported_formats() -> tuple[str, ...]:
 
 
 # Formats Pillow opens that are not pictures to explore, or that need outside programs (EPS: Ghostscript).
-_NOT_RASTER_IMAGES = {"EPS", "FONT", "WMF", "PCD", "MIC", "FPX", "XVTHUMB", "IMT", "MCIDAS"}
+# BUFR, GRIB and HDF5 are stubs without a decoder, MPEG and IPTC are read for their headers only.
+_NOT_RASTER_IMAGES = {"EPS", "FONT", "WMF", "PCD", "MIC", "FPX", "XVTHUMB", "IMT", "MCIDAS", "BUFR", "GRIB",
+                      "HDF5", "MPEG", "IPTC", "GBR"}
 
 
 def supported_suffixes() -> tuple[str, ...]:
