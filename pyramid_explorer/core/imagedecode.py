@@ -24,7 +24,6 @@ from pyramid_explorer.core.imageheader import (
     PILLOW_ERRORS,
     Header,
     Refused,
-    channels_returned,
     first_line,
     pillow_open,
     ppm_maxval,
@@ -200,9 +199,7 @@ def _pillow_samples(image: Image.Image, channels: int) -> np.ndarray:
     if channels == 1:
         return np.array(image.convert("L") if mode == "1" else image)
     wanted = "RGBA" if channels == 4 else "RGB"
-    samples = np.array(image if image.mode == wanted else image.convert(wanted))
-    channels_returned(samples.shape[2])
-    return samples
+    return np.array(image if image.mode == wanted else image.convert(wanted))
 
 
 # NPY ---------------------------------------------------------------------------------------------------

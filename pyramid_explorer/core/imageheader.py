@@ -99,12 +99,12 @@ def standard_dtype(samples: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------------------- Pillow formats
 
 # Pillow mode -> (channels, dtype) returned. Premultiplied modes (La, RGBa) are un-premultiplied, the
-# colour spaces CMYK, YCbCr, LAB and HSV converted to RGB; "I" (32-bit integer) becomes float32.
+# colour spaces CMYK, YCbCr and HSV converted to RGB; "I" (32-bit integer) becomes float32.
 _PILLOW_MODES: dict[str, tuple[int, str]] = {
     "1": (1, "uint8"), "L": (1, "uint8"), "P": (3, "uint8"), "PA": (4, "uint8"), "LA": (4, "uint8"),
     "La": (4, "uint8"), "RGB": (3, "uint8"), "RGBA": (4, "uint8"), "RGBa": (4, "uint8"),
-    "RGBX": (3, "uint8"), "CMYK": (3, "uint8"), "YCbCr": (3, "uint8"), "LAB": (3, "uint8"),
-    "HSV": (3, "uint8"), "I;16": (1, "uint16"), "I;16L": (1, "uint16"), "I;16B": (1, "uint16"),
+    "RGBX": (3, "uint8"), "CMYK": (3, "uint8"), "YCbCr": (3, "uint8"), "HSV": (3, "uint8"),
+    "I;16": (1, "uint16"), "I;16L": (1, "uint16"), "I;16B": (1, "uint16"),
     "I;16N": (1, "uint16"), "I": (1, "float32"), "F": (1, "float32"),
 }  # fmt: skip
 _HEAD_BYTES = 32
