@@ -48,7 +48,7 @@ import tifffile
 
 from pyramid_explorer.core import imageheader
 from pyramid_explorer.core.imagedecode import decode
-from pyramid_explorer.core.imageheader import Header, first_line, supported_suffixes
+from pyramid_explorer.core.imageheader import Header, first_line, supported_formats, supported_suffixes
 from pyramid_explorer.core.imageheader import Refused as _Refused
 from pyramid_explorer.core.tiffread import probe_tiff
 
@@ -61,8 +61,6 @@ DEFAULT_MAX_PIXELS = 200_000_000
 # One limit for every format keeps the rule simple (OpenCV's decoders refuse larger sides anyway).
 MAX_SIDE = 1 << 20
 SAVE_EXTENSIONS = (".png", ".tif", ".tiff", ".npy")
-supported_formats = imageheader.supported_formats
-_first_line = first_line
 
 
 class _FileError(Exception):
@@ -368,7 +366,7 @@ def _png_writer(image: np.ndarray) -> _Writer:
         try:
             ok, encoded = cv2.imencode(".png", image)
         except cv2.error as error:
-            raise _Refused(f"the PNG encoder failed: {_first_line(error)}") from None
+            raise _Refused(f"the PNG encoder failed: {first_line(error)}") from None
         if not ok:
             raise _Refused("the PNG encoder failed")
         fh.write(encoded.tobytes())
@@ -389,7 +387,7 @@ def _tiff_writer(image: np.ndarray) -> _Writer:
         except OSError:
             raise
         except Exception as error:  # any failure inside the encoder library
-            raise _Refused(f"the TIFF writer failed: {_first_line(error)}") from None
+            raise _Refused(f"the TIFF writer failed: {first_line(error)}") from None
 
     return write
 
