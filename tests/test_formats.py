@@ -115,6 +115,16 @@ def test_pfm_byte_order_from_the_scale_sign_and_rows_bottom_up(tmp_path: Path, s
     loads_as(path, floats)
 
 
+@pytest.mark.parametrize(("scale", "order", "size"), [("-1.0", "<f4", (5, 7)), ("2.5", ">f4", (5, 7)),
+                                                     ("1", ">f4", (1, 1))])
+def test_colour_pfm(tmp_path: Path, scale: str, order: str, size: tuple[int, int]):
+    floats = RNG.standard_normal((*size, 3)).astype(np.float32)
+    path = tmp_path / "radiance.pfm"
+    header = f"PF\n{size[1]} {size[0]}\n{scale}\n".encode()
+    path.write_bytes(header + floats[::-1].astype(order).tobytes())
+    loads_as(path, floats)
+
+
 # --------------------------------------------------------------------------------------------------- BMP
 
 

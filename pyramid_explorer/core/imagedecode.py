@@ -24,6 +24,7 @@ from pyramid_explorer.core.imageheader import (
     PILLOW_ERRORS,
     Header,
     Refused,
+    colour_pfm_layout,
     first_line,
     pillow_open,
     ppm_maxval,
@@ -141,6 +142,18 @@ def _decode_16_bit_ppm(fh: BinaryIO, header: Header) -> np.ndarray:
     return np.rint(np.minimum(rgb, maxval) / maxval * 65535).astype(np.uint16)
 
 
+def _decode_colour_pfm(fh: BinaryIO, header: Header) -> np.ndarray:
+    """Colour PFM: float32 RGB samples, rows stored bottom-up, values as stored (the scale's magnitude is
+    not applied, as Pillow leaves it for grey PFM)."""
+    data = fh.read()
+    width, height, dtype, start = colour_pfm_layout(data[:64])
+    needed = start + width * height * 12
+    if len(data) < needed:
+        raise Refused(f"truncated colour PFM: {len(data):,} bytes, the header needs {needed:,}")
+    rows = np.frombuffer(data, dtype, count=width * height * 3, offset=start).reshape(height, width, 3)
+    return rows[::-1].astype(np.float32)
+
+
 # Pillow ------------------------------------------------------------------------------------------------
 
 def _decode_with_pillow(fh: BinaryIO, header: Header) -> np.ndarray:
@@ -221,6 +234,7 @@ _DECODERS: dict[str, Callable[[BinaryIO, Header], np.ndarray]] = {
     "png": _decode_png,
     "jpeg": _decode_jpeg,
     "ppm16": _decode_16_bit_ppm,
+    "pfm": _decode_colour_pfm,
     "pillow": _decode_with_pillow,
     "tiff": decode_tiff,
     "npy": _decode_npy,

@@ -14,6 +14,7 @@ side limit) are applied to the header before any decoder runs.
 from __future__ import annotations
 
 import contextlib
+import re
 import struct
 import warnings
 from collections.abc import Callable, Iterator
@@ -43,7 +44,8 @@ class Header:
     """A file's image as stored (sizes before orientation) and the decoder that returns it.
 
     `decoder` is "png" (OpenCV, single-image PNG), "jpeg" (imagecodecs' libjpeg-turbo, grey or RGB
-    JPEG), "ppm16" (OpenCV, binary PPM with 9-16-bit samples), "pillow", "tiff" (tifffile) or "npy".
+    JPEG), "ppm16" (OpenCV, binary PPM with 9-16-bit samples), "pfm" (numpy, colour PFM), "pillow",
+    "tiff" (tifffile) or "npy".
     `grey_key` is a PNG grey + tRNS file's transparent grey value, widened to 8 bits as the decoder
     widens 1/2/4-bit samples.
     """
@@ -214,8 +216,8 @@ def _unrecognised(fh: BinaryIO, head: bytes) -> str:
         return f"unreadable {_format_name(fmt)} header"
     if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
         return f"a HEIC/HEIF image; HEIC support is an optional extra: {HEIF_EXTRA}"
-    if head[:3] in (b"PF\n", b"P7\n"):
-        return f"a {'colour PFM' if head[1:2] == b'F' else 'PAM'} (Netpbm) file, which is not supported"
+    if head[:3] == b"P7\n":
+        return "a PAM (Netpbm) file, which is not supported"
     if head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis"):
         return "an AVIF image this Pillow build cannot decode"
     text = all(32 <= byte < 127 or byte in b"\t\n\r" for byte in head)
@@ -325,6 +327,31 @@ def _webp_canvas(kind: bytes, body: bytes) -> Header:
 
 def is_webp(head: bytes) -> bool:
     return head.startswith(b"RIFF") and head[8:12] == b"WEBP"
+
+
+# ---------------------------------------------------------------------------------------- colour PFM
+
+
+def is_colour_pfm(head: bytes) -> bool:
+    return head[:2] == b"PF" and head[2:3].isspace()
+
+
+def colour_pfm_layout(head: bytes) -> tuple[int, int, str, int]:
+    """(width, height, sample dtype, offset of the samples) from a colour PFM's text header: "PF", width,
+    height, scale (negative: little-endian), each followed by whitespace. Pillow reads grey PFM only."""
+    match = re.match(rb"PF\s+(\d+)\s+(\d+)\s+(\S+)\s", head)
+    try:
+        scale = float(match[3]) if match is not None else 0.0
+    except ValueError:
+        scale = 0.0
+    if match is None or scale == 0 or not np.isfinite(scale):
+        raise Refused("corrupt colour PFM header")
+    return int(match[1]), int(match[2]), "<f4" if scale < 0 else ">f4", match.end()
+
+
+def probe_colour_pfm(fh: BinaryIO) -> Header:
+    width, height, _, _ = colour_pfm_layout(fh.read(64))
+    return Header("Netpbm", width, height, 3, np.dtype(np.float32), "pfm")
 
 
 # ------------------------------------------------------------------------------------------------ NPY

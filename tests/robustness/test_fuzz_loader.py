@@ -46,6 +46,7 @@ def seeds() -> dict[str, bytes]:
     files["tga"] = _saved(rgb, format="TGA", compression="tga_rle")
     files["apng"] = _saved(rgb, format="PNG", save_all=True, append_images=[rgb.transpose(0)],
                            default_image=True)
+    files["pfm"] = b"PF\n3 2\n-1.0\n" + rng.random(18, dtype=np.float32).tobytes()
     files["pgm16"] = b"P5\n6 5\n65535\n" + rng.integers(0, 65536, 30, dtype=np.uint16).astype(">u2").tobytes()
     files["ppm16"] = b"P6\n3 2\n1000\n" + rng.integers(0, 1001, 18, dtype=np.uint16).astype(">u2").tobytes()
     files["png-grey-key"] = _saved(rgb.convert("L"), format="PNG", transparency=7)
