@@ -156,6 +156,7 @@ def _decode_colour_pfm(fh: BinaryIO, header: Header) -> np.ndarray:
 
 # Pillow ------------------------------------------------------------------------------------------------
 
+
 def _decode_with_pillow(fh: BinaryIO, header: Header) -> np.ndarray:
     try:
         with pillow_open(fh) as image, quiet_pillow():
