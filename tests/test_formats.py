@@ -12,7 +12,9 @@ import io
 import struct
 import subprocess
 import sys
+import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -392,3 +394,19 @@ def test_supported_suffixes_cover_the_common_formats():
                    ".pbm", ".pfm", ".tga", ".jp2", ".j2k", ".avif", ".ico", ".psd", ".qoi", ".sgi"):
         assert suffix in suffixes, suffix
     assert all(suffix.startswith(".") and suffix == suffix.lower() for suffix in suffixes)
+
+
+def test_loads_in_threads_leave_the_warning_filters_as_they_were(tmp_path: Path):
+    """Pillow's warnings about damaged metadata are silenced per call; concurrent calls must not leave
+    the silencing installed (filters restored out of order)."""
+    buffer = io.BytesIO()
+    Image.fromarray(RGB8).save(buffer, "JPEG")
+    data = buffer.getvalue()
+    app1 = b"Exif\0\0MM\0*\xff\xff\xff\xf0"  # an EXIF block pointing past its end: Pillow warns
+    path = tmp_path / "broken-exif.jpg"
+    path.write_bytes(data[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + data[2:])
+    before = list(warnings.filters)
+    with ThreadPoolExecutor(4) as pool:
+        shapes = list(pool.map(lambda _: load_image(path).shape, range(32)))
+    assert shapes == [(5, 7, 3)] * 32
+    assert warnings.filters == before

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import re
 import struct
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -160,11 +161,18 @@ PILLOW_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeErr
 """What Pillow's plugins raise on damaged files (Image.open wraps most of them in UnidentifiedImageError)."""
 
 
+_QUIET = threading.RLock()
+
+
 @contextlib.contextmanager
 def quiet_pillow() -> Iterator[None]:
     """Pillow warns about damaged metadata it then ignores (EXIF blocks, text chunks); so does the loader.
-    (The filter is process-wide for the moment of the call, as Python's warnings filters are.)"""
-    with warnings.catch_warnings():
+
+    Python's warning filters are process-wide, and `catch_warnings` blocks that overlap in two threads
+    restore each other's filters out of order (leaving "ignore" installed for good); the lock keeps the
+    loader's own blocks from overlapping, at the price of one Pillow call at a time.
+    """
+    with _QUIET, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield
 
