@@ -9,6 +9,7 @@ must be refused with one line naming the file.
 from __future__ import annotations
 
 import io
+import re
 import struct
 import subprocess
 import sys
@@ -386,6 +387,15 @@ def test_messages_name_the_format_or_the_supported_list(tmp_path: Path):
     text.write_text("hello")
     with pytest.raises(ImageLoadError, match=r"holds text\); supported formats: .*Netpbm.*TGA"):
         load_image(text)
+
+
+@pytest.mark.parametrize(("head", "name"), [(b"v/1\x01", "OpenEXR"), (b"\xff\x0a", "JPEG XL"),
+                                          (b"P7\nWIDTH 1\nHEIGHT 1\n", "PAM (Netpbm)")])
+def test_known_unsupported_formats_are_named(tmp_path: Path, head: bytes, name: str):
+    path = tmp_path / "picture"
+    path.write_bytes(head + bytes(64))
+    with pytest.raises(ImageLoadError, match=rf"{re.escape(name)} files are not supported; supported for"):
+        load_image(path)
 
 
 def test_supported_suffixes_cover_the_common_formats():

@@ -33,6 +33,9 @@ with contextlib.suppress(ImportError):  # the optional `heif` extra: HEIC/HEIF t
     pillow_heif.register_heif_opener()
 
 HEIF_EXTRA = "pip install 'pyramid-explorer[heif]'"
+# Formats people try to open that no decoder here reads, named in the refusal.
+_UNSUPPORTED_SIGNATURES = {b"P7\n": "PAM (Netpbm)", b"v/1\x01": "OpenEXR", b"\xff\x0a": "JPEG XL",
+                           b"\0\0\0\x0cJXL ": "JPEG XL", b"%PDF": "PDF"}
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
 
 
@@ -224,8 +227,9 @@ def _unrecognised(fh: BinaryIO, head: bytes) -> str:
         return f"unreadable {_format_name(fmt)} header"
     if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
         return f"a HEIC/HEIF image; HEIC support is an optional extra: {HEIF_EXTRA}"
-    if head[:3] == b"P7\n":
-        return "a PAM (Netpbm) file, which is not supported"
+    for signature, name in _UNSUPPORTED_SIGNATURES.items():
+        if head.startswith(signature):
+            return f"{name} files are not supported; supported formats: {', '.join(supported_formats())}"
     if head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis"):
         return "an AVIF image this Pillow build cannot decode"
     text = all(32 <= byte < 127 or byte in b"\t\n\r" for byte in head)
