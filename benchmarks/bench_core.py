@@ -204,6 +204,39 @@ def main() -> None:
     for task, ours, ref_name, ref, target in rows(test_image(), args.repeat):
         ref_cells = f"{ref.best:.1f} | +{ref.spread:.0%} | {ref.best / ours.best:.2f}x" if ref else " | | "
         print(f"| {task} | {ours.best:.1f} | +{ours.spread:.0%} | {ref_name} | {ref_cells} | {target} |")
+    print_loading_rows(test_image(), args.repeat)
+
+
+def print_loading_rows(image: np.ndarray, repeat: int) -> None:
+    """`load_image` against `cv2.imread` + `cvtColor` to RGB on the same 4K PNG and JPEG files.
+
+    The two are timed alternately, so a busy machine slows both alike; min and spread (max - min) of the
+    repeats are printed, and the ratio of the minima (target: at most 1.1).
+    """
+    import tempfile
+    from pathlib import Path
+
+    from pyramid_explorer.core.io import load_image
+
+    def reference(path: str) -> np.ndarray:
+        return cv2.cvtColor(cv2.imread(path, cv2.IMREAD_UNCHANGED), cv2.COLOR_BGR2RGB)
+
+    print("\n| load 4K RGB | ours min (ms) | spread | cv2.imread + cvtColor min (ms) | spread | ratio |")
+    print("|---|---:|---:|---:|---:|---:|")
+    with tempfile.TemporaryDirectory() as folder:
+        for name in ("png", "jpg"):
+            path = str(Path(folder) / f"photo.{name}")
+            cv2.imwrite(path, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            assert np.array_equal(load_image(path), reference(path))
+            times: dict[str, list[float]] = {"ours": [], "cv2": []}
+            for _ in range(repeat):
+                for label, load in (("ours", load_image), ("cv2", reference)):
+                    start = time.perf_counter()
+                    load(path)
+                    times[label].append(1000 * (time.perf_counter() - start))
+            ours, ref = times["ours"], times["cv2"]
+            print(f"| {name.upper()} | {min(ours):.1f} | {max(ours) - min(ours):.1f} | {min(ref):.1f} | "
+                  f"{max(ref) - min(ref):.1f} | {min(ours) / min(ref):.2f} |")
 
 
 if __name__ == "__main__":

@@ -3,9 +3,11 @@
 import os
 
 import cv2
+import imagecodecs
 import numpy as np
 import pytest
 import tifffile
+from PIL import ImageFile
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -20,3 +22,5 @@ def no_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cv2, "imdecode", forbidden)
     monkeypatch.setattr(tifffile.TiffPage, "asarray", forbidden)
     monkeypatch.setattr(np, "load", forbidden)
+    monkeypatch.setattr(imagecodecs, "jpeg8_decode", forbidden)
+    monkeypatch.setattr(ImageFile.ImageFile, "load", forbidden)

@@ -494,8 +494,9 @@ def test_unsupported_channel_count_and_dtype(tmp_path: Path):
     assert "unsupported sample type complex64" in refused(tmp_path / "complex.npy").reason
     np.save(tmp_path / "cube.npy", np.zeros((2, 3, 4, 1), np.uint8))
     assert "shape" in refused(tmp_path / "cube.npy").reason
-    tifffile.imwrite(tmp_path / "cmyk.tif", np.zeros((3, 4, 4), np.uint8), photometric="separated")
-    assert "colour model SEPARATED" in refused(tmp_path / "cmyk.tif").reason
+    tifffile.imwrite(tmp_path / "inks.tif", np.zeros((3, 4, 4), np.uint8), photometric="separated",
+                     extratags=[(332, 3, 1, 2, False)])  # InkSet 2: inks named elsewhere, not CMYK
+    assert "separated inks other than CMYK" in refused(tmp_path / "inks.tif").reason
     tifffile.imwrite(tmp_path / "odd.tif", np.zeros((3, 4), np.uint8))
     with tifffile.TiffFile(tmp_path / "odd.tif", mode="r+b") as tif:
         tif.pages[0].tags[259].overwrite(34999)  # a compression nobody implements

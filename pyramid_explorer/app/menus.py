@@ -14,21 +14,14 @@ from PySide6.QtWidgets import QFileDialog
 
 from pyramid_explorer.app.image_panel import set_exact_samples_everywhere
 from pyramid_explorer.app.probe_menu import ProbeMenu
+from pyramid_explorer.core.io import supported_suffixes
 from pyramid_explorer.samples import SAMPLES
 from pyramid_explorer.tools.registry import TOOLS
 
 if TYPE_CHECKING:
     from pyramid_explorer.app.main_window import MainWindow
 
-OPEN_FILTERS = ";;".join((
-    "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.webp)",
-    "PNG (*.png)",
-    "JPEG (*.jpg *.jpeg)",
-    "TIFF (*.tif *.tiff)",
-    "BMP (*.bmp)",
-    "WebP (*.webp)",
-    "All files (*)",
-))
+OPEN_FILTERS = f"Images ({' '.join('*' + suffix for suffix in supported_suffixes())});;All files (*)"
 
 
 class OpenActions(QObject):

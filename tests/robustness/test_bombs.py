@@ -83,9 +83,17 @@ def npy_bomb(width: int, height: int) -> bytes:
     return buffer.getvalue() + bytes(64)
 
 
+def pgm_bomb(width: int, height: int) -> bytes:
+    return f"P5\n{width} {height}\n255\n".encode() + bytes(64)
+
+
+def tga_bomb(width: int, height: int) -> bytes:  # 16-bit sizes
+    return struct.pack("<BBBHHBHHHHBB", 0, 0, 2, 0, 0, 0, 0, 0, width, height, 24, 0x20) + bytes(64)
+
+
 BOMBS = {"png": png_bomb, "jpg": jpeg_bomb, "tif": tiff_bomb, "bmp": bmp_bomb, "webp": webp_bomb,
-         "gif": gif_bomb, "npy": npy_bomb}
-SIDE_LIMITED = ("jpg", "gif")  # 16-bit sizes: these headers cannot claim more than 65535 pixels a side
+         "gif": gif_bomb, "npy": npy_bomb, "pgm": pgm_bomb, "tga": tga_bomb}
+SIDE_LIMITED = ("jpg", "gif", "tga")  # 16-bit sizes: these headers cannot claim more than 65535 pixels a side
 CASES = [(ext, HUGE) for ext in BOMBS] + [(ext, WIDE) for ext in BOMBS if ext not in SIDE_LIMITED]
 
 

@@ -1,9 +1,9 @@
 """Every file of every corpus gets a proper answer: an image or a one-line refusal, quietly, in bounded time.
 
 "Quietly": nothing reaches the process's stderr (checked at the file-descriptor level, so C libraries
-count) except libpng's own warnings about ancillary chunks — no `cv2.error`, no OpenCV log line, no
-traceback. "Bounded": a file that takes longer than `HANG_SECONDS` stops the run with a traceback of
-every thread (`faulthandler`), rather than hanging CI. All in-process, no subprocess per file.
+count): no libpng or libjpeg warning, no `cv2.error`, no OpenCV log line, no traceback. "Bounded": a
+file that takes longer than `HANG_SECONDS` stops the run with a traceback of every thread
+(`faulthandler`), rather than hanging CI. All in-process, no subprocess per file.
 Pixel-exactness per format is tested in tests/test_io.py and test_corpus_pngsuite.py; here it is the
 contract over many files, plus the real-world photographs against Pillow.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-from PIL import Image
+from PIL import Image, ImageOps
 from robust_corpus import (
     CUTS,
     FIRST_FRAME_INTACT,
@@ -72,7 +72,8 @@ def test_real_world_file_is_answered_quietly_and_as_pillow_sees_it(path: Path,
     with Image.open(path) as image:
         frames = getattr(image, "n_frames", 1)
         channels = 1 if outcome.ndim == 2 else outcome.shape[2]
-        reference = np.array(image.convert({1: "L", 3: "RGB", 4: "RGBA"}[channels]))
+        upright = ImageOps.exif_transpose(image)
+        reference = np.array(upright.convert({1: "L", 3: "RGB", 4: "RGBA"}[channels]))
     assert probe_image(path).frames == frames
     pixels = outcome if outcome.dtype == np.uint8 else (outcome >> 8).astype(np.uint8)  # Pillow: 8 bits
     assert np.array_equal(pixels, reference)

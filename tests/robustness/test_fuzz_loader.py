@@ -43,12 +43,22 @@ def seeds() -> dict[str, bytes]:
     }.items():
         files[name] = _saved(rgb, **options)
     files["webp-lossy"] = _saved(rgb, format="WEBP", quality=50)
+    files["tga"] = _saved(rgb, format="TGA", compression="tga_rle")
+    files["apng"] = _saved(rgb, format="PNG", save_all=True, append_images=[rgb.transpose(0)],
+                           default_image=True)
+    files["pfm"] = b"PF\n3 2\n-1.0\n" + rng.random(18, dtype=np.float32).tobytes()
+    files["pgm16"] = b"P5\n6 5\n65535\n" + rng.integers(0, 65536, 30, dtype=np.uint16).astype(">u2").tobytes()
+    files["ppm16"] = b"P6\n3 2\n1000\n" + rng.integers(0, 1001, 18, dtype=np.uint16).astype(">u2").tobytes()
     files["png-grey-key"] = _saved(rgb.convert("L"), format="PNG", transparency=7)
     files["tiff-palette"] = _saved(rgb.convert("P"), format="TIFF")
     files["png16"] = cv2.imencode(".png", rng.integers(0, 65536, (5, 6, 4), dtype=np.uint16))[1].tobytes()
     buffer = io.BytesIO()
     tifffile.imwrite(buffer, rng.random((7, 5, 3), dtype=np.float32), photometric="rgb", compression="zlib")
     files["tiff"] = buffer.getvalue()
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, rng.integers(0, 256, (4, 5, 4), dtype=np.uint8), photometric="rgb",
+                     extrasamples=["assocalpha"])
+    files["tiff-premultiplied"] = buffer.getvalue()
     buffer = io.BytesIO()
     np.save(buffer, rng.integers(0, 65536, (6, 4), dtype=np.uint16))
     files["npy"] = buffer.getvalue()

@@ -47,6 +47,7 @@ ALLOWED_WRITES = {
     ("core/io.py", "atomic_write", "os.replace"): "atomic_write's rename over the target",
     ("core/io.py", "_tiff_writer.write", "tifffile.imwrite"): "into atomic_write's file handle",
     ("core/io.py", "_npy_writer.write", "np.save"): "into atomic_write's file handle",
+    ("core/imageheader.py", "pillow_open", "Image.open"): "the loader's Pillow reading a file (mode 'r')",
     ("core/export.py", "_write_tiff", "tifffile.imwrite"): "into atomic_write's file handle",
     ("core/export.py", "_write_ome", "tifffile.TiffWriter"): "into atomic_write's file handle",
     ("app/errors.py", "start_log_file", ".RotatingFileHandler"): "the log: appended to, never replacing data",
