@@ -26,7 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pyramid_explorer.ab_compare import level_candidates
 from pyramid_explorer.analysis_jobs import tool_arrays
+from pyramid_explorer.app.ab_view import ABView
 from pyramid_explorer.app.compare_view import CompareView
 from pyramid_explorer.app.controller import VIEWS, Controller
 from pyramid_explorer.app.dialogs import ShortcutsDialog
@@ -132,6 +134,7 @@ class MainWindow(QMainWindow):
         self.lazy_view = LazyView(self.render_queue)  # stored pyramids, in place of the tabs
         self.lazy = LazyController(self.controller, self)
         self.linker = ViewLinker(self)
+        self.ab_view: ABView | None = None  # made on first use (View > A/B compare)
         self._source_shape: tuple[int, ...] | None = None
         self._lazy_fit_pending = False
         self._preview: tuple[str, int] | None = None  # the preview the banner offers: path, steps
@@ -239,6 +242,8 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         view_menu.addAction(a("finer", "&Finer level", Qt.Key.Key_PageUp, self._on_finer_requested))
         view_menu.addAction(a("coarser", "C&oarser level", Qt.Key.Key_PageDown, self._on_coarser_requested))
+        view_menu.addAction(a("ab_compare", "&A/B compare... (Compare level)", "Ctrl+B",
+                              self._on_ab_compare_requested))
         view_menu.addSeparator()
         view_menu.addAction(a("fit", "&Fit", "F", self._on_fit_requested))
         view_menu.addAction(a("one_to_one", "&1:1 (one source pixel per screen pixel)", "Ctrl+0",
@@ -404,6 +409,29 @@ class MainWindow(QMainWindow):
         dialog.export_requested.connect(self.controller.export_tool)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
+
+    def _on_ab_compare_requested(self) -> None:
+        """Open the A/B view on the Compare level shown: G[i] and each mode's result as candidates."""
+        loaded, pyramid, level = self.controller.loaded, self.controller.pyramid, self.controller.level
+        layers = {m: r.image for m, r in self.compare_view.results.items()
+                  if loaded is not None and r.image_id == loaded.image_id and r.level == level}
+        if pyramid is None or not layers:
+            self.show_status("Nothing to compare yet: open an image and let the Compare tab fill")
+            return
+        if self.ab_view is None:
+            self.ab_view = ABView(self.controller.runner, self)
+            self.ab_view.setWindowFlag(Qt.WindowType.Window)
+            self.ab_view.resize(1100, 800)
+            self.linker.add(self.ab_view.panel.view_box)
+            self.readout.add(self.ab_view.panel)
+            self.ab_view.export_requested.connect(self.controller.export_tool)
+            self.controller.image_loaded.connect(self.ab_view.on_source_changed)
+            self.controller.level_changed.connect(self.ab_view.on_source_changed)
+        first = next(iter(layers.values()))
+        self.ab_view.set_candidates(level_candidates(pyramid.gaussian[level], layers), level=level,
+                                    scale=first.scale, origin=first.origin)
+        self.ab_view.set_export_source(loaded.image, loaded.path, self._default_export_folder(loaded, "ab"))
+        self.ab_view.show()
 
     def _default_export_folder(self, loaded: LoadedImage, what: str = "pyramid") -> str:
         stem = os.path.splitext(loaded.name)[0] if loaded.path is not None else "sample"
