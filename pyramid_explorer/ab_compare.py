@@ -59,7 +59,7 @@ class PairStats:
 
     def text(self) -> str:
         p = "PSNR inf (identical)" if math.isinf(self.psnr) else f"PSNR {self.psnr:.2f} dB"
-        return f"max |A - B| {self.max_abs:.4g}, RMS {self.rms:.4g}, {p}"
+        return f"max |A - B| {self.max_abs:.6g}, RMS {self.rms:.4g}, {p}"
 
 
 def pair_stats(a: np.ndarray, b: np.ndarray, data_range: float) -> PairStats:

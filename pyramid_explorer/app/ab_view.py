@@ -86,7 +86,7 @@ class ABView(QWidget):
             group.addButton(button)
             self.shown_buttons[shown] = button
             button.toggled.connect(self._on_shown_toggled)
-            self._key_action(_SHOWN_KEYS[shown], button.setChecked)
+            self._key_action(_SHOWN_KEYS[shown], button.click)
         self.flicker = QPushButton("Flicker")
         self.flicker.setCheckable(True)
         self.flicker.setToolTip("Alternate A and B at the rate set (Space)")
@@ -284,7 +284,7 @@ class ABView(QWidget):
             self._centre_divider = False
             self.set_divider_column(result.a.shape[1] / 2)
         self.caption.setText(f"A = {result.a_name}, B = {result.b_name}: {result.stats.text()}; "
-                             f"A - B drawn as the channel mean between ±{result.difference.limits[1]:.4g}")
+                             f"A - B drawn as the channel mean between ±{result.difference.limits[1]:.6g}")
         self._render()
 
     def _on_error(self, message: str) -> None:
