@@ -1,4 +1,4 @@
-"""Render docs/ab.png: the A/B view on the bundled photograph, Compare level 0, pyrUp | Bilinear at the middle.
+"""Render docs/ab.png: the A/B view of the bundled photograph, Compare level 0, pyrUp | Bilinear.
 
     QT_QPA_PLATFORM=offscreen python docs/ab_screenshot.py docs/ab.png [WIDTH HEIGHT]
 
@@ -43,8 +43,9 @@ def main(out: Path, width: int = 1200, height: int = 760) -> None:
     window.actions["ab_compare"].trigger()
     view = window.ab_view
     view.resize(width, height)
-    view.choose("pyrUp", "Bilinear")
-    wait(lambda: view.result is not None and view.result.a_name == "pyrUp" and view.result.b_name == "Bilinear")
+    pair = ("pyrUp", "Bilinear")
+    view.choose(*pair)
+    wait(lambda: view.result is not None and (view.result.a_name, view.result.b_name) == pair)
     box, (h, w) = view.panel.view_box, view.result.a.shape[:2]
     window.linker.set_camera((w / 2 - 0.5, h / 2 - 0.5), max(w / box.width(), h / box.height()))
     view.set_divider_column(w / 2)

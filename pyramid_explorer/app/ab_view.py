@@ -344,7 +344,7 @@ class ABView(QWidget):
         layer = {"A": r.a, "B": r.b, "swipe": r.b, "difference": r.difference}[shown]
         title = {"A": f"A: {r.a_name}", "B": f"B: {r.b_name}", "swipe": f"A: {r.a_name} | B: {r.b_name}",
                  "difference": f"A - B: {r.a_name} - {r.b_name}"}[shown]
-        self.panel.name = title
+        self.panel.name = f"B: {r.b_name}" if shown == "swipe" else title  # the readout reads the layer
         self.panel.show_layer(layer, title, keep_limits=shown != "difference")
         swiping = shown == "swipe"
         self.divider.setVisible(swiping)

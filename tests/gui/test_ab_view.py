@@ -68,6 +68,7 @@ def test_swipe_draws_a_left_of_the_divider_and_b_right_of_it(qtbot, view, column
     expected = np.where(np.arange(W) < column, 40, 200).astype(np.uint8)
     np.testing.assert_array_equal(composite.array, np.tile(expected, (H, 1)))
     assert composite.details["divider_column"] == column and parameters["shown"] == "swipe"
+    assert view.panel.value_text(W - 1, 0) == "B: light (31, 0): 200"  # the readout names what it reads
 
 
 def test_dragging_the_divider_moves_the_swipe(qtbot, view):
