@@ -65,6 +65,7 @@ class ABView(QWidget):
         super().__init__(parent)
         self.setWindowTitle("A/B compare")
         self._runner = runner
+        runner.busy_changed.connect(self._on_runner_busy_changed)
         self._candidates: dict[str, np.ndarray] = {}
         self._placement = (0, 1.0, (-0.5, -0.5))  # level, scale, origin
         self._source: tuple[np.ndarray, str | None, str] | None = None  # image, path, export folder
@@ -266,7 +267,7 @@ class ABView(QWidget):
     def _on_pair_chosen(self) -> None:
         a, b = self.a_combo.currentText(), self.b_combo.currentText()
         self._result = None
-        if a not in self._candidates or b not in self._candidates:
+        if not self._pair_offered():
             self._runner.cancel(_CHANNEL)
             self._render()
             return
@@ -289,6 +290,15 @@ class ABView(QWidget):
 
     def _on_error(self, message: str) -> None:
         self.caption.setText(f"A/B comparison failed: {message}")
+
+    def _on_runner_busy_changed(self, busy: bool) -> None:
+        """The worker went idle without our result: the comparison was cancelled (Esc), so say so."""
+        if not busy and self._result is None and self._pair_offered():
+            self.caption.setText("A/B comparison cancelled: choose A or B again to compute it")
+            self._render()
+
+    def _pair_offered(self) -> bool:
+        return all(combo.currentText() in self._candidates for combo in (self.a_combo, self.b_combo))
 
     def _on_shown_toggled(self, checked: bool) -> None:
         button = self.sender()

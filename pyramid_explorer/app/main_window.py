@@ -183,6 +183,9 @@ class MainWindow(QMainWindow):
 
         self.actions: dict[str, QAction] = {}
         self._build_menus()
+        for panel in self.compare_view.panels:  # right-click on a Compare panel offers the A/B view
+            panel.addAction(self.actions["ab_compare"])
+            panel.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         self._connect()
         self.compare_view.set_histograms_visible(False)
         self.resizeDocks([self.levels_dock, self.readout_dock], [480, 480], Qt.Orientation.Horizontal)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -20,8 +21,14 @@ H, W = 24, 32
 
 
 @pytest.fixture
-def view(qtbot):
-    runner = JobRunner()
+def runner():
+    jobs = JobRunner()
+    yield jobs
+    assert jobs.shutdown()
+
+
+@pytest.fixture
+def view(qtbot, runner):
     widget = ABView(runner)
     qtbot.addWidget(widget)
     widget.resize(900, 600)
@@ -29,7 +36,6 @@ def view(qtbot):
     qtbot.waitExposed(widget)
     yield widget
     widget.close()
-    assert runner.shutdown()
 
 
 def offer(qtbot, view: ABView, candidates: dict, a: str, b: str) -> None:
@@ -135,6 +141,19 @@ def test_keys_choose_what_is_shown(qtbot, view):
         assert view.shown == shown and view.panel.layer.data is data
 
 
+def test_a_cancelled_comparison_says_so(qtbot, view, runner):
+    def slow(_request):  # keeps the worker busy until cancelled
+        for _ in range(500):
+            time.sleep(0.01)
+            yield None
+
+    runner.submit("slow", slow, None, lambda _: None, lambda _: None)
+    view.set_candidates(flat_pair(), a="dark", b="light")
+    runner.cancel()  # what Esc does
+    qtbot.waitUntil(lambda: not runner.busy)
+    assert view.result is None and "cancelled" in view.caption.text()
+
+
 def test_candidates_of_other_shapes_are_refused(view):
     with pytest.raises(ValueError, match="differ in shape"):
         view.set_candidates({"a": np.zeros((2, 2)), "b": np.zeros((3, 3))})
@@ -194,6 +213,9 @@ def test_the_window_opens_it_on_the_compare_level_at_the_shared_camera(qtbot, wi
     qtbot.keyClick(window, Qt.Key.Key_B, Qt.KeyboardModifier.ControlModifier)
     view = window.ab_view
     assert view is not None and view.isVisible()
+    for panel in window.compare_view.panels:  # and from a Compare panel's context menu
+        assert window.actions["ab_compare"] in panel.actions()
+        assert panel.contextMenuPolicy() == Qt.ContextMenuPolicy.ActionsContextMenu
     names = [view.a_combo.itemText(n) for n in range(view.a_combo.count())]
     assert names == ["G[0]", *(MODE_TITLES[m] for m in MODES)]
     view.choose("pyrUp", "G[0]")
