@@ -36,8 +36,8 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from pyramid_explorer.app.launch import leave_a_core_for_the_gui  # noqa: E402
 from pyramid_explorer.app.main_window import MainWindow  # noqa: E402
+from pyramid_explorer.core.deconv import DeconvSettings  # noqa: E402
 from pyramid_explorer.core.upsampling import MODES  # noqa: E402
-from pyramid_explorer.jobs import DeconvSettings  # noqa: E402
 from pyramid_explorer.samples import DEFAULT_SAMPLE, load_sample  # noqa: E402
 
 IMPORT_SECONDS = time.perf_counter() - T_LAUNCH  # Python modules of the app, Qt, OpenCV
@@ -112,7 +112,7 @@ class Driver:
 
     def _on_poll(self) -> None:
         w = self.window
-        if self.first_image is None and w.pyramid_view.source.layer is not None:
+        if self.first_image is None and w.tab("pyramid").source.layer is not None:
             w.repaint()
             self.first_image = time.perf_counter() - T_LAUNCH
         if self.pyramid_ready is None and w.controller.pyramid is not None:
@@ -178,7 +178,7 @@ def run(path: str, settings_path: str) -> int:
         """Planned once the pyramid exists (its depth decides the steps)."""
         n = c.pyramid.levels
         levels_holder["n"] = n
-        pv, cv = window.pyramid_view, window.compare_view
+        pv, cv = window.tab("pyramid"), window.tab("compare")
         for level in [*range(n), *range(n - 2, -1, -1)]:
             driver.add(f"pyramid level {level}", _setter(c.set_level, level), _pyramid_at(pv, level))
         def parts(level):

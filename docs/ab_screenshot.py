@@ -41,7 +41,7 @@ def main(out: Path, width: int = 1200, height: int = 760) -> None:
     window.show_view("compare")
     wait(lambda: window.controller.pyramid is not None and window.is_settled())
     window.actions["ab_compare"].trigger()
-    view = window.ab_view
+    view = window.ab_compare.view
     view.resize(width, height)
     pair = ("pyrUp", "Bilinear")
     view.choose(*pair)

@@ -17,8 +17,8 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
-from pyramid_explorer.analysis_jobs import CUSTOM, KERNEL_ENTRIES
 from pyramid_explorer.app.main_window import MainWindow
+from pyramid_explorer.tools.kernels import CUSTOM, KERNEL_ENTRIES
 
 
 def main(image: str, out: Path) -> None:
@@ -42,20 +42,20 @@ def main(image: str, out: Path) -> None:
     window.controller.open_path(image)
     settle()
     window.show_view("integrity")
-    window.integrity_view.storage_buttons["uint8_saturate"].setChecked(True)
+    window.tab("integrity").storage_buttons["uint8_saturate"].setChecked(True)
     save("integrity")
 
     window.show_view("equalizer")
     settle()
-    for slider, value in zip(window.equalizer_view.sliders, (250, 180, 100, 60), strict=False):
+    for slider, value in zip(window.tab("equalizer").sliders, (250, 180, 100, 60), strict=False):
         slider.setValue(value)  # sharpen the two finest bands, soften the fourth
     save("equalizer")
 
     window.show_view("kernels")
-    controls = window.kernel_view.controls
+    controls = window.tab("kernels").controls
     controls.kernel.setCurrentIndex(controls.kernel.findData("box"))
     controls.kernel_size.setValue(3)
-    window.kernel_view.table.setCurrentCell(KERNEL_ENTRIES.index(CUSTOM), 0)
+    window.tab("kernels").table.setCurrentCell(KERNEL_ENTRIES.index(CUSTOM), 0)
     save("kernels")
 
     window.level_panel.level.setValue(2)

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pyramid_explorer.core.analysis import value_range
+from pyramid_explorer.core.analysis import dtype_span
 from pyramid_explorer.core.metrics import psnr
-from pyramid_explorer.jobs import Layer, Progress, channel_mean, display_limits, make_layer
+from pyramid_explorer.display import Layer, channel_mean, display_limits, make_layer
+from pyramid_explorer.jobs import Progress
 
 MODE_TITLES = {
     "nearest": "Nearest", "bilinear": "Bilinear", "bicubic": "Bicubic", "area": "Area",
@@ -84,10 +85,10 @@ def data_range_of(a: np.ndarray, b: np.ndarray) -> float:
     """The range PSNR is taken over: the dtype's nominal range for integers; for floats the span of
     A and B together, at least the nominal 1.0."""
     if a.dtype.kind != "f":
-        return value_range(a.dtype)
+        return dtype_span(a.dtype)
     both = np.concatenate([a[np.isfinite(a)].ravel(), b[np.isfinite(b)].ravel()])
     span = float(both.max() - both.min()) if both.size else 0.0
-    return max(span, value_range(a.dtype))
+    return max(span, dtype_span(a.dtype))
 
 
 def crop_to_layer(reference: np.ndarray, shape: tuple[int, ...], scale: float,

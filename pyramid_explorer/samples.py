@@ -79,3 +79,19 @@ def make_probe(name: str, width: int, height: int) -> np.ndarray:
 def probe_title(name: str, width: int, height: int) -> str:
     """How a generated probe is named in the window: 'Zone plate (257x193)'."""
     return f"{name} ({width}x{height})"
+
+
+COMMAND_LINE_PROBE_SIZE = (257, 193)
+"""(width, height) of a probe opened with `--sample NAME`: odd, where pyramids go wrong."""
+
+_NAMED_SAMPLES = {"chelsea": DEFAULT_SAMPLE, "zone-plate": "Zone plate (513x385)",
+                  "chart": "Resolution chart (641x481)"}
+
+COMMAND_LINE_SAMPLES: dict[str, tuple[str, str]] = {
+    **{short: ("sample", name) for short, name in _NAMED_SAMPLES.items()},
+    **{short: ("probe", name) for name in PROBES
+       if (short := name.lower().replace(" ", "-")) not in _NAMED_SAMPLES},
+}
+"""`--sample NAME` -> ("sample", a SAMPLES name) or ("probe", a PROBES name at COMMAND_LINE_PROBE_SIZE).
+
+The zone plate is both; its sample is the probe at 513x385, so the name opens the sample."""

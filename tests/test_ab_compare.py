@@ -22,7 +22,7 @@ from pyramid_explorer.ab_compare import (
     symmetric_limits,
 )
 from pyramid_explorer.core.upsampling import MODES
-from pyramid_explorer.jobs import make_layer
+from pyramid_explorer.display import make_layer
 
 SHAPES = [(1, 1), (7, 5), (7, 5, 3), (6, 9, 4), (1, 13, 3)]
 DTYPES = [np.uint8, np.uint16, np.float32]

@@ -6,22 +6,18 @@ import cv2
 import numpy as np
 import pytest
 
-from pyramid_explorer import jobs
+from pyramid_explorer import display, jobs
+from pyramid_explorer.core import deconv
 from pyramid_explorer.core.arrays import to_dtype
+from pyramid_explorer.core.deconv import DeconvSettings
 from pyramid_explorer.core.metrics import psnr
 from pyramid_explorer.core.upsampling import MODES, max_pool_with_indices, transposed_conv2d, upsample
-from pyramid_explorer.jobs import (
-    CompareRequest,
-    DeconvResult,
-    DeconvSettings,
-    LevelRequest,
-    ModeResult,
-    MosaicRequest,
-    OpenRequest,
-    Progress,
-    PyramidRequest,
-)
+from pyramid_explorer.jobs import OpenRequest, Progress, PyramidRequest
 from pyramid_explorer.samples import SAMPLES
+from pyramid_explorer.tools import compare as compare_tool
+from pyramid_explorer.tools import pyramid as pyramid_tool
+from pyramid_explorer.tools.compare import CompareRequest, DeconvResult, ModeResult
+from pyramid_explorer.tools.pyramid import LevelRequest, MosaicRequest
 
 
 def last(items):
@@ -56,7 +52,7 @@ def test_build_pyramid_stats_match_a_plain_pyrdown_loop(shape, dtype):
         assert stats.mean == pytest.approx(level.astype(np.float64).mean())
         assert stats.max_abs_residual == 0 or dtype == np.float32
         thumb = p.thumbnails[i]
-        assert thumb.dtype == np.uint8 and max(thumb.shape[:2]) == jobs.THUMBNAIL_SIZE
+        assert thumb.dtype == np.uint8 and max(thumb.shape[:2]) == display.THUMBNAIL_SIZE
         level = cv2.pyrDown(level)
     assert p.levels == len(p.stats)
 
@@ -71,7 +67,7 @@ def test_build_pyramid_honours_depth_and_values_are_read_only():
 def test_level_view_residual_is_zero_for_integer_images_and_layers_are_placed():
     img = image((31, 45, 3))
     p = pyramid_of(img)
-    view = last(jobs.level_view(LevelRequest(p, 2)))
+    view = last(pyramid_tool.level_view(LevelRequest(p, 2)))
     assert view.max_abs_residual == 0 and view.differing_pixels == 0
     assert not np.any(view.residual.data)
     assert view.residual.limits == (-1.0, 1.0)  # an all-zero image still gets a colour scale
@@ -92,7 +88,7 @@ def test_layer_placement_follows_pyrdown_on_a_ramp():
     ramp = np.tile(np.arange(256, dtype=np.float32), (64, 1))
     p = pyramid_of(ramp, levels=4)
     for level in range(4):
-        layer = last(jobs.level_view(LevelRequest(p, level))).gaussian
+        layer = last(pyramid_tool.level_view(LevelRequest(p, level))).gaussian
         j = layer.shape[1] // 2
         centre_x = layer.origin[0] + (j + 0.5) * layer.scale
         assert layer.data[layer.shape[0] // 2, j] == pytest.approx(centre_x)
@@ -100,13 +96,13 @@ def test_layer_placement_follows_pyrdown_on_a_ramp():
 
 def test_level_view_of_the_coarsest_level_is_unsigned():
     p = pyramid_of(image((9, 9)), levels=2)
-    view = last(jobs.level_view(LevelRequest(p, 1)))
+    view = last(pyramid_tool.level_view(LevelRequest(p, 1)))
     assert not view.laplacian.signed
 
 
 def test_float_residual_is_tiny_but_reported():
     p = pyramid_of(image((33, 17), np.float32))
-    view = last(jobs.level_view(LevelRequest(p, 0)))
+    view = last(pyramid_tool.level_view(LevelRequest(p, 0)))
     assert view.max_abs_residual < 1e-5
     assert view.residual.signed
 
@@ -114,7 +110,7 @@ def test_float_residual_is_tiny_but_reported():
 def test_compare_matches_the_core_for_every_mode():
     img = image((29, 41, 3))
     p = pyramid_of(img)
-    items = [i for i in jobs.compare(CompareRequest(p, 1)) if not isinstance(i, Progress)]
+    items = [i for i in compare_tool.compare(CompareRequest(p, 1)) if not isinstance(i, Progress)]
     first = {r.mode: r for r in items if isinstance(r, ModeResult) and r.psnr is None}
     final = {r.mode: r for r in items if isinstance(r, ModeResult) and r.psnr is not None}
     assert list(first) == list(MODES) == list(final)
@@ -139,14 +135,14 @@ def test_compare_matches_the_core_for_every_mode():
 def test_compare_refuses_the_coarsest_level():
     p = pyramid_of(image((8, 8)))
     with pytest.raises(ValueError, match="no coarser level"):
-        list(jobs.compare(CompareRequest(p, p.levels - 1)))
+        list(compare_tool.compare(CompareRequest(p, p.levels - 1)))
 
 
 def test_compare_crop_covers_the_centre_of_the_level_in_place():
     img = image((64, 96))
     p = pyramid_of(img)
-    a = last(jobs.compare(CompareRequest(p, 0, ("nearest",), None)))
-    b = last(jobs.compare(CompareRequest(p, 0, ("nearest",), None, max_pixels=32 * 48)))
+    a = last(compare_tool.compare(CompareRequest(p, 0, ("nearest",), None)))
+    b = last(compare_tool.compare(CompareRequest(p, 0, ("nearest",), None, max_pixels=32 * 48)))
     assert not a.cropped
     assert b.cropped and b.image.shape[0] * b.image.shape[1] <= 32 * 48
     x0, y0 = b.image.origin[0] + 0.5, b.image.origin[1] + 0.5
@@ -163,7 +159,7 @@ def test_deconv_output_is_placed_where_its_input_pixels_are(k, s):
     coarse[4, 6] = 1
     fine = np.zeros((18, 22), np.float32)
     settings = DeconvSettings(k, s, "box")
-    result = jobs._deconv(1, 1, settings, coarse, fine, (-1, -1), False)
+    result = compare_tool._deconv(1, 1, settings, coarse, fine, (-1, -1), False)
     out = result.image
     ys, xs = np.nonzero(out.data)
     pixel = out.scale
@@ -177,10 +173,10 @@ def test_deconv_output_is_placed_where_its_input_pixels_are(k, s):
 def test_stride_two_bilinear_deconv_aligned_equals_the_core_mode():
     img = image((30, 42, 3))
     p = pyramid_of(img)
-    result = last(r for r in jobs.compare(CompareRequest(p, 0, (), DeconvSettings(4, 2, "bilinear")))
+    result = last(r for r in compare_tool.compare(CompareRequest(p, 0, (), DeconvSettings(4, 2, "bilinear")))
                   if isinstance(r, DeconvResult))
     settings = result.settings
-    aligned = jobs._aligned(jobs._deconv_output(p.gaussian[1], settings), settings, 30, 42)
+    aligned = deconv.aligned(deconv.deconv_output(p.gaussian[1], settings), settings, 30, 42)
     expected = upsample(p.gaussian[1], "deconv_bilinear", size=(42, 30))
     np.testing.assert_allclose(aligned, expected, atol=1e-4)
     assert result.psnr == pytest.approx(psnr(expected, img.astype(np.float32), 255.0), rel=1e-5)
@@ -188,17 +184,17 @@ def test_stride_two_bilinear_deconv_aligned_equals_the_core_mode():
 
 
 def test_deconv_kernel_kinds_sum_to_stride_squared_and_random_is_fixed():
-    for kind in jobs.KERNELS:
-        k = jobs.deconv_kernel(DeconvSettings(5, 3, kind))
+    for kind in deconv.KERNELS:
+        k = deconv.deconv_kernel(DeconvSettings(5, 3, kind))
         assert k.shape == (5, 5) and k.sum() == pytest.approx(9)
-    a = jobs.deconv_kernel(DeconvSettings(3, 2, "random"))
-    np.testing.assert_array_equal(a, jobs.deconv_kernel(DeconvSettings(3, 2, "random")))
+    a = deconv.deconv_kernel(DeconvSettings(3, 2, "random"))
+    np.testing.assert_array_equal(a, deconv.deconv_kernel(DeconvSettings(3, 2, "random")))
 
 
 def test_uneven_box_kernel_gives_a_checkerboard_on_a_constant_image():
     settings = DeconvSettings(3, 2, "box")
-    kernel = jobs.deconv_kernel(settings)
-    result = jobs._deconv(1, 0, settings, np.ones((8, 8), np.float32), np.ones((16, 16), np.float32),
+    kernel = deconv.deconv_kernel(settings)
+    result = compare_tool._deconv(1, 0, settings, np.ones((8, 8), np.float32), np.ones((16, 16), np.float32),
                           (-0.5, -0.5), False)
     interior = transposed_conv2d(np.ones((8, 8), np.float32), kernel, 2)[4:8, 4:8]
     np.testing.assert_allclose(np.tile(result.phase_sums, (2, 2)), interior, rtol=1e-6)
@@ -215,14 +211,14 @@ def test_deconv_settings_are_checked(bad):
 def test_mosaic_packs_levels_in_the_classic_layout():
     img = image((37, 53, 3))
     p = pyramid_of(img)
-    g = last(jobs.mosaic(MosaicRequest(p, "gaussian")))
+    g = last(pyramid_tool.mosaic(MosaicRequest(p, "gaussian")))
     for level, (x, y, w, h) in zip(p.gaussian, g.boxes, strict=True):
         np.testing.assert_array_equal(g.layer.data[y:y + h, x:x + w], level)
     assert g.boxes[0] == (0, 0, 53, 37) and g.boxes[1] == (53, 0, 27, 19) and g.boxes[2] == (53, 19, 14, 10)
-    lap = last(jobs.mosaic(MosaicRequest(p, "laplacian")))
+    lap = last(pyramid_tool.mosaic(MosaicRequest(p, "laplacian")))
     assert lap.layer.signed and lap.layer.data.min() >= -1 and lap.layer.data.max() <= 1
     with pytest.raises(ValueError, match="kinds"):
-        list(jobs.mosaic(MosaicRequest(p, "wavelet")))
+        list(pyramid_tool.mosaic(MosaicRequest(p, "wavelet")))
 
 
 def test_open_image_yields_the_loaded_image_then_its_pyramid(tmp_path):
@@ -243,30 +239,30 @@ def test_open_request_needs_exactly_one_source():
 
 
 def test_display_limits():
-    assert jobs.display_limits(np.zeros((4, 4), np.uint8), signed=False) == (0.0, 255.0)
-    assert jobs.display_limits(np.full((4, 4), 7, np.uint16), signed=False) == (7.0, 8.0)
+    assert display.display_limits(np.zeros((4, 4), np.uint8), signed=False) == (0.0, 255.0)
+    assert display.display_limits(np.full((4, 4), 7, np.uint16), signed=False) == (7.0, 8.0)
     data = np.array([[np.nan, -3.0], [2.0, np.inf]], np.float32)
-    assert jobs.display_limits(data, signed=False) == (-3.0, 2.0)
+    assert display.display_limits(data, signed=False) == (-3.0, 2.0)
     spike = np.zeros((100, 100), np.float32)
     spike[5, 5] = -9
-    assert jobs.display_limits(spike, signed=True) == (-9.0, 9.0)
+    assert display.display_limits(spike, signed=True) == (-9.0, 9.0)
 
 
 def test_quantize_maps_limits_to_codes():
     data = np.array([[-2.0, -1.0, 0.0], [1.0, 3.0, np.nan]], np.float32)
-    codes = jobs.quantize(data, (-1.0, 1.0))
+    codes = display.quantize(data, (-1.0, 1.0))
     np.testing.assert_array_equal(codes, [[0, 0, 128], [255, 255, 0]])
     img = image((4, 5, 3))
-    assert jobs.quantize(img, (0.0, 255.0)) is img
+    assert display.quantize(img, (0.0, 255.0)) is img
     rgba = image((3, 3, 4), np.uint16)
-    out = jobs.quantize(rgba, (0.0, 65535.0))
+    out = display.quantize(rgba, (0.0, 65535.0))
     assert out.shape == (3, 3, 4)
     np.testing.assert_array_equal(out[..., 3], np.round(rgba[..., 3].astype(float) * 255 / 65535))
 
 
 def test_value_histogram_counts_every_sampled_value():
     img = image((40, 30, 3))
-    edges, counts = jobs.value_histogram(img)
+    edges, counts = display.value_histogram(img)
     assert counts.sum() == img.size and edges[0] == img.min() - 0.5
     assert len(counts) == int(img.max()) - int(img.min()) + 1  # one bin per value
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QPen
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -29,12 +30,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pyramid_explorer.ab_compare import ABRequest, ABResult, compare_pair, swipe
+from pyramid_explorer.ab_compare import ABRequest, ABResult, compare_pair, level_candidates, swipe
 from pyramid_explorer.app.image_panel import ImagePanel
 from pyramid_explorer.app.tool_export import ToolExportDialog
 from pyramid_explorer.app.worker import JobRunner
 from pyramid_explorer.core.export import NamedArray
-from pyramid_explorer.jobs import Layer, quantize
+from pyramid_explorer.display import Layer, quantize
+
+if TYPE_CHECKING:
+    from pyramid_explorer.app.main_window import MainWindow
 
 SHOWN = ("A", "B", "swipe", "difference")
 """What the view can show; flicker alternates "A" and "B" over any of them."""
@@ -383,3 +387,46 @@ class ABView(QWidget):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.flicker.setChecked(False)
         super().closeEvent(event)
+
+
+class ABCompareOpener(QObject):
+    """View > A/B compare (Ctrl+B) of `window`: opens the A/B view on the Compare level shown, with
+    G[i] and each mode's result as candidates, linked to the window's camera and readout."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self._window = window
+        self.view: ABView | None = None  # made on first use
+
+    def offer_on(self, panels: Iterable[QWidget]) -> None:
+        """Offer the action in the context menu of `panels` (the Compare tab's)."""
+        for panel in panels:
+            panel.addAction(self._window.actions["ab_compare"])
+            panel.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+
+    def on_requested(self) -> None:
+        w = self._window
+        loaded, pyramid, level = w.controller.loaded, w.controller.pyramid, w.controller.level
+        layers = {m: r.image for m, r in w.tab("compare").results.items()
+                  if loaded is not None and r.image_id == loaded.image_id and r.level == level}
+        if loaded is None or pyramid is None or not layers:
+            w.show_status("Nothing to compare yet: open an image and let the Compare tab fill")
+            return
+        view = self.view if self.view is not None else self._make_view()
+        first = next(iter(layers.values()))
+        view.set_candidates(level_candidates(pyramid.gaussian[level], layers), level=level, scale=first.scale,
+                            origin=first.origin)
+        view.set_export_source(loaded.image, loaded.path, w.exports.default_folder(loaded, "ab"))
+        view.show()
+
+    def _make_view(self) -> ABView:
+        w = self._window
+        self.view = ABView(w.controller.runner, w)
+        self.view.setWindowFlag(Qt.WindowType.Window)
+        self.view.resize(1100, 800)
+        w.linker.add(self.view.panel.view_box)
+        w.readout.add(self.view.panel)
+        self.view.export_requested.connect(w.controller.export_tool)
+        w.controller.image_loaded.connect(self.view.on_source_changed)
+        w.controller.level_changed.connect(self.view.on_source_changed)
+        return self.view

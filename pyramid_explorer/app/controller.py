@@ -1,62 +1,38 @@
-"""The window's state and its requests: what is open, which level and view, what to compute next.
+"""The window's state and its requests: what is open, which level and tool, what to compute next.
 
 The controller owns the state, turns every change into a (debounced) request for what the visible
-view needs, serves it from the result cache or schedules a job, and announces results with
-signals. It never draws; views never compute.
+tool needs, serves it from the result cache or schedules a job, and announces results with
+signals. It never draws; tabs never compute. It knows no tool by name: one serve loop asks the
+visible tool (`tools.registry`) for its plan and delivers its results (`result_ready`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
-import numpy as np
-from PySide6.QtCore import QObject, QTimer, Signal, SignalInstance
+from PySide6.QtCore import QObject, QTimer, Signal
 
-from pyramid_explorer.analysis_jobs import (
-    EqualizerRequest,
-    EqualizerView,
-    IntegrityRequest,
-    IntegrityView,
-    KernelInspection,
-    KernelRequest,
-    ToolExportRequest,
-    UnpoolRequest,
-    UnpoolView,
-    equalize,
-    export_tool,
-    inspect_kernels,
-    integrity_view,
-    unpool_view,
-)
-from pyramid_explorer.app.worker import JobFunction, JobRunner
+from pyramid_explorer.app.worker import JobRunner
 from pyramid_explorer.cache import ResultCache, default_memory_budget
-from pyramid_explorer.core.upsampling import MODES
+from pyramid_explorer.core.deconv import DeconvSettings
 from pyramid_explorer.jobs import (
-    CompareRequest,
-    DeconvResult,
-    DeconvSettings,
     ExportDone,
     ExportRequest,
-    LevelRequest,
-    LevelView,
     LoadedImage,
-    ModeResult,
-    Mosaic,
-    MosaicRequest,
     OpenRequest,
+    Progress,
     Pyramid,
     PyramidRequest,
     TooLarge,
+    ToolExportRequest,
     build_pyramid,
-    compare,
-    compare_pixel_budget,
     export,
-    level_view,
-    mosaic,
+    export_tool,
 )
-from pyramid_explorer.jobs_lazy import StoredImage, open_any
+from pyramid_explorer.tools.base import Plan, State, Tool
+from pyramid_explorer.tools.registry import NAMES, default_settings, tool_named
+from pyramid_explorer.tools.stored import StoredImage, open_any
 
-VIEWS = ("pyramid", "compare", "integrity", "equalizer", "kernels", "unpool")
 DEBOUNCE_MS = 30
 _OPEN, _BUILD, _VIEW, _EXPORT = "open", "build", "view", "export"
 
@@ -65,20 +41,13 @@ class Controller(QObject):
     """State of the explorer and the requests it implies."""
 
     image_loaded = Signal(object)  # LoadedImage
-    stored_opened = Signal(object)  # jobs_lazy.StoredImage: a stored pyramid, shown by the lazy view
+    stored_opened = Signal(object)  # tools.stored.StoredImage: a stored pyramid, shown by the stored view
     pyramid_changed = Signal(object)  # Pyramid
     level_changed = Signal(int)
-    level_view_ready = Signal(object)  # LevelView
-    mosaic_ready = Signal(object)  # Mosaic
-    mode_ready = Signal(object)  # ModeResult
-    deconv_ready = Signal(object)  # DeconvResult
-    compare_unavailable = Signal(str)
-    integrity_ready = Signal(object)  # analysis_jobs.IntegrityView
-    equalizer_ready = Signal(object)  # analysis_jobs.EqualizerView
-    kernels_ready = Signal(object)  # analysis_jobs.KernelInspection
-    unpool_ready = Signal(object)  # analysis_jobs.UnpoolView
-    unpool_unavailable = Signal(str)
-    mode_unavailable = Signal(str, str)  # mode, why it cannot be computed at this level
+    result_ready = Signal(str, object)  # tool name, one of its results
+    tool_message = Signal(str, str)  # tool name, why its tab has nothing to show
+    panel_unavailable = Signal(str, str, str)  # tool name, panel, why it cannot be computed here
+    setting_changed = Signal(str, object)  # setting name, value
     export_finished = Signal(object)  # core.export.ExportResult
     error = Signal(str)
     preview_offered = Signal(str, int)  # path, pyrDown steps that would fit the memory budget
@@ -97,12 +66,9 @@ class Controller(QObject):
         self.stored: StoredImage | None = None
         self.level = 0
         self.depth: int | None = None  # None: every level down to 1 pixel
-        self.view = "pyramid"
-        self.layout_kind = "panels"
-        self.deconv = DeconvSettings()
-        self.storage = "float32"  # Laplacian band storage of the integrity tool
-        self.gains: tuple[float, ...] | None = None  # band equalizer; None: every gain 1
-        self.kernel_entry = "pyrup"  # upsampler shown by the kernel inspector
+        self.view = NAMES[0]
+        self.settings: dict[str, Any] = default_settings()
+        """Every tool's settings by name (`Tool.settings`): layout_kind, deconv, storage, gains, ..."""
         self._next_id = 0
         self._pending_path: str | None = None
         self._debounce = QTimer(self)
@@ -110,6 +76,7 @@ class Controller(QObject):
         self._debounce.setInterval(DEBOUNCE_MS)
         self._debounce.timeout.connect(self._on_debounce_timeout)
         self._rebuild_pending = False
+        self._serving: Tool = tool_named(self.view)  # whose job runs on the view channel
 
     # --- state changes ---------------------------------------------------------------------------
 
@@ -164,50 +131,33 @@ class Controller(QObject):
         self._schedule()
 
     def set_view(self, view: str) -> None:
-        if view not in VIEWS:
-            raise ValueError(f"unknown view {view!r}; views: {', '.join(VIEWS)}")
+        """Show the tool `view` (one of `tools.registry.NAMES`)."""
+        tool_named(view)
         if view != self.view:
             self.view = view
             self._schedule()
 
-    def set_layout_kind(self, kind: str) -> None:
-        if kind != self.layout_kind:
-            self.layout_kind = kind
+    def set_setting(self, name: str, value: Any) -> None:
+        """Change one tool setting (`Tool.settings`); rapid changes (a dragged slider) are debounced."""
+        if name not in self.settings:
+            raise ValueError(f"unknown setting {name!r}; settings: {', '.join(self.settings)}")
+        if value != self.settings[name]:
+            self.settings[name] = value
+            self.setting_changed.emit(name, value)
             self._schedule()
 
     def set_deconv(self, settings: DeconvSettings) -> None:
-        if settings != self.deconv:
-            self.deconv = settings
-            self._schedule()
+        """The free transposed convolution's settings, shared by the Compare and Kernels tools."""
+        self.set_setting("deconv", settings)
 
-    def set_storage(self, storage: str) -> None:
-        """Band storage of the integrity tool (float32, int16, uint8_saturate)."""
-        if storage != self.storage:
-            self.storage = storage
-            self._schedule()
-
-    def set_gains(self, gains: tuple[float, ...]) -> None:
-        """Band gains of the equalizer, one per band; rapid changes (a dragged slider) are debounced."""
-        gains = tuple(float(g) for g in gains)
-        if gains != self.current_gains():
-            self.gains = gains
-            self._schedule()
-
-    def current_gains(self) -> tuple[float, ...] | None:
-        """The equalizer's gains for the current pyramid (all 1 unless set), None without a pyramid."""
-        if self.pyramid is None:
+    def state(self) -> State | None:
+        """What the tools' plans read, None until a pyramid is built."""
+        if self.loaded is None or self.pyramid is None:
             return None
-        if self.gains is None or len(self.gains) != self.pyramid.levels:
-            return (1.0,) * self.pyramid.levels
-        return self.gains
-
-    def set_kernel_entry(self, entry: str) -> None:
-        if entry != self.kernel_entry:
-            self.kernel_entry = entry
-            self._schedule()
+        return State(self.loaded, self.pyramid, self.level, dict(self.settings), self.memory_budget)
 
     def export_tool(self, request: ToolExportRequest) -> None:
-        """Write an analysis tool's arrays on the worker; `export_finished` or `error` tells how it ended."""
+        """Write a tool's arrays on the worker; `export_finished` or `error` tells how it ended."""
         self.runner.submit(_EXPORT, export_tool, request, self._on_export_item, self._on_job_error)
 
     def export(self, request: ExportRequest) -> None:
@@ -259,90 +209,42 @@ class Controller(QObject):
             return
         if self.pyramid is None or building:
             return
-        requesters = {"pyramid": self._request_pyramid_view, "compare": self._request_compare,
-                      "integrity": self._request_integrity, "equalizer": self._request_equalizer,
-                      "kernels": self._request_kernels, "unpool": self._request_unpool}
-        requesters[self.view](self.pyramid)
+        self._serve(tool_named(self.view))
 
-    def _serve(self, key: tuple, ready: SignalInstance, job: JobFunction,
-               request: Callable[[], object]) -> None:
-        """Emit the cached result for `key` on `ready`, or compute it on the worker (`request()` makes
-        the job's request only then)."""
-        cached = self.cache.get(key)
-        if cached is not None:
+    def _plan(self, tool: Tool) -> Plan | None:
+        """The visible tool's plan for the current state, its corrections to the settings applied."""
+        state = self.state()
+        if state is None:
+            return None
+        plan = tool.plan(state)
+        self.settings.update(plan.corrected)
+        return plan
+
+    def _serve(self, tool: Tool) -> None:
+        """Emit the cached results the tool wants and compute the others (and the incomplete) on the
+        worker, in one job made by the plan."""
+        plan = self._plan(tool)
+        assert plan is not None  # served only with a pyramid
+        if plan.message is not None:
             self.runner.cancel(_VIEW)
-            ready.emit(cached)
+            self.tool_message.emit(tool.name, plan.message)
             return
-        self.runner.submit(_VIEW, job, request(), self._on_view_item, self._on_job_error)
-
-    def _request_integrity(self, p: Pyramid) -> None:
-        if self.storage != "float32" and self.loaded.image.dtype != np.uint8:
-            self.storage = "float32"  # the integer storages exist for uint8 images only
-        self._serve(("integrity", p.image_id, p.levels, self.storage), self.integrity_ready, integrity_view,
-                    lambda: IntegrityRequest(p.image_id, self.loaded.image, p.levels, self.storage))
-
-    def _request_equalizer(self, p: Pyramid) -> None:
-        gains = self.current_gains()
-        self._serve(("equalizer", p.image_id, p.levels, gains), self.equalizer_ready, equalize,
-                    lambda: EqualizerRequest(p, gains))
-
-    def _request_kernels(self, p: Pyramid) -> None:
-        level, entry, deconv = self.level, self.kernel_entry, self.deconv
-        self._serve(("kernels", p.image_id, p.levels, level, entry, deconv), self.kernels_ready,
-                    inspect_kernels, lambda: KernelRequest(p, level, entry, deconv))
-
-    def _request_unpool(self, p: Pyramid) -> None:
-        g = p.gaussian[self.level]
-        if min(g.shape[:2]) < 2:
-            self.runner.cancel(_VIEW)
-            self.unpool_unavailable.emit(
-                f"Level {self.level} ({g.shape[1]} x {g.shape[0]}) is smaller than the 2x2 pooling window. "
-                "Select a finer level.")
-            return
-        self._serve(("unpool", p.image_id, self.level), self.unpool_ready, unpool_view,
-                    lambda: UnpoolRequest(p, self.level))
-
-    def _request_pyramid_view(self, p: Pyramid) -> None:
-        level, kind = self.level, self.layout_kind
-        if kind == "panels":
-            self._serve(("level", p.image_id, p.levels, level), self.level_view_ready, level_view,
-                        lambda: LevelRequest(p, level))
-        else:
-            self._serve(("mosaic", p.image_id, p.levels, kind), self.mosaic_ready, mosaic,
-                        lambda: MosaicRequest(p, kind))
-
-    def _request_compare(self, p: Pyramid) -> None:
-        level = self.level
-        if level >= p.levels - 1:
-            self.runner.cancel(_VIEW)
-            self.compare_unavailable.emit(
-                f"Level {level} is the coarsest level built: there is no G[{level + 1}] to upsample. "
-                "Select a finer level or build more levels.")
-            return
+        for panel, why in plan.unavailable:
+            self.panel_unavailable.emit(tool.name, panel, why)
         missing = []
-        h, w = p.gaussian[level].shape[:2]
-        for mode in MODES:
-            if mode == "unpool" and min(h, w) < 2:
-                self.mode_unavailable.emit(mode, f"max pooling needs 2 x 2 pixels; G[{level}] is {w} x {h}")
-                continue
-            cached = self.cache.get(("mode", p.image_id, level, mode))
+        for key in plan.wanted:
+            cached = self.cache.get(key)
             if cached is not None:
-                self.mode_ready.emit(cached)
-            if cached is None or cached.psnr is None:
-                missing.append(mode)
-        deconv = self.cache.get(("deconv", p.image_id, level, self.deconv))
-        if deconv is not None:
-            self.deconv_ready.emit(deconv)
-        need_deconv = deconv is None or (deconv.difference is not None and deconv.psnr is None)
-        if not missing and not need_deconv:
+                self.result_ready.emit(tool.name, cached)
+            if cached is None or not tool.complete(cached):
+                missing.append(key)
+        if not missing:
             self.runner.cancel(_VIEW)
             return
-        request = CompareRequest(p, level, tuple(missing), self.deconv if need_deconv else None,
-                                 self._compare_pixel_budget(p))
-        self.runner.submit(_VIEW, compare, request, self._on_view_item, self._on_job_error)
-
-    def _compare_pixel_budget(self, p: Pyramid) -> int:
-        return compare_pixel_budget(p.gaussian[0].shape, self.memory_budget)
+        assert plan.job is not None and plan.request is not None  # a plan that wants results makes them
+        self._serving = tool
+        self.runner.submit(_VIEW, plan.job, plan.request(tuple(missing)), self._on_view_item,
+                           self._on_job_error)
 
     # --- results ---------------------------------------------------------------------------------
 
@@ -360,7 +262,7 @@ class Controller(QObject):
         elif isinstance(item, StoredImage):
             self.cache.clear()
             self.loaded, self.pyramid, self.stored = None, None, item
-            self.level = 0  # the views start at level 0 (the lazy view then follows the zoom)
+            self.level = 0  # the views start at level 0 (the stored view then follows the zoom)
             self.stored_opened.emit(item)
             self.status.emit(f"Opened {item.name}: {len(item.levels)} stored levels, read region by region")
         elif isinstance(item, Pyramid):
@@ -376,7 +278,10 @@ class Controller(QObject):
 
     def _set_pyramid(self, pyramid: Pyramid) -> None:
         self.pyramid = pyramid
-        self.gains = None  # the equalizer starts exact on every new pyramid
+        defaults = default_settings()
+        for name in NAMES:  # e.g. the equalizer starts exact on every new pyramid
+            for setting in tool_named(name).per_pyramid:
+                self.settings[setting] = defaults[setting]
         self.pyramid_changed.emit(pyramid)
         if self.level > pyramid.levels - 1:
             self.level = pyramid.levels - 1
@@ -384,42 +289,17 @@ class Controller(QObject):
         self._schedule()
 
     def _on_view_item(self, item: object) -> None:
-        p = self.pyramid
-        if p is None or getattr(item, "image_id", None) != p.image_id:
+        """Cache a result of the job being served, and show it if the visible tool still wants it."""
+        p, tool = self.pyramid, self._serving
+        if isinstance(item, Progress) or p is None or getattr(item, "image_id", None) != p.image_id:
             return
-        if isinstance(item, LevelView):
-            self.cache.put(("level", p.image_id, item.levels, item.level), item)
-            if item.level == self.level and self.view == "pyramid":
-                self.level_view_ready.emit(item)
-        elif isinstance(item, Mosaic):
-            self.cache.put(("mosaic", p.image_id, item.levels, item.kind), item)
-            if self.view == "pyramid" and self.layout_kind == item.kind:
-                self.mosaic_ready.emit(item)
-        elif isinstance(item, ModeResult):
-            self.cache.put(("mode", p.image_id, item.level, item.mode), item)
-            if item.level == self.level and self.view == "compare":
-                self.mode_ready.emit(item)
-        elif isinstance(item, DeconvResult):
-            self.cache.put(("deconv", p.image_id, item.level, item.settings), item)
-            if item.level == self.level and self.view == "compare" and item.settings == self.deconv:
-                self.deconv_ready.emit(item)
-        elif isinstance(item, IntegrityView):
-            self.cache.put(("integrity", p.image_id, item.levels, item.storage), item)
-            if self.view == "integrity" and item.storage == self.storage and item.levels == p.levels:
-                self.integrity_ready.emit(item)
-        elif isinstance(item, EqualizerView):
-            self.cache.put(("equalizer", p.image_id, item.levels, item.gains), item)
-            if self.view == "equalizer" and item.gains == self.current_gains():
-                self.equalizer_ready.emit(item)
-        elif isinstance(item, KernelInspection):
-            self.cache.put(("kernels", p.image_id, p.levels, item.level, item.entry, item.deconv), item)
-            if (self.view == "kernels" and (item.level, item.entry, item.deconv)
-                    == (self.level, self.kernel_entry, self.deconv)):
-                self.kernels_ready.emit(item)
-        elif isinstance(item, UnpoolView):
-            self.cache.put(("unpool", p.image_id, item.level), item)
-            if self.view == "unpool" and item.level == self.level:
-                self.unpool_ready.emit(item)
+        key = tool.key(item)
+        self.cache.put(key, item)
+        if tool.name != self.view:
+            return
+        plan = self._plan(tool)
+        if plan is not None and key in plan.wanted:
+            self.result_ready.emit(tool.name, item)
 
     def _on_export_item(self, item: object) -> None:
         if isinstance(item, ExportDone):

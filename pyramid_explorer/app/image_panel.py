@@ -12,7 +12,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QLabel, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
 
-from pyramid_explorer.jobs import Layer, quantize
+from pyramid_explorer.display import Layer, quantize
 
 
 def sampled_colormap(name: str, stops: int = 11) -> pg.ColorMap:

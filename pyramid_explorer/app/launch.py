@@ -5,23 +5,54 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import subprocess
 import sys
+from pathlib import Path
 
 import cv2
-from PySide6.QtCore import QBuffer, QByteArray, QCoreApplication, QEvent, QIODevice, QSettings, QTimer
+from PySide6.QtCore import (
+    QBuffer,
+    QByteArray,
+    QCoreApplication,
+    QEvent,
+    QIODevice,
+    QLibraryInfo,
+    QSettings,
+    QTimer,
+    QtMsgType,
+    qInstallMessageHandler,
+)
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
-from pyramid_explorer.app.controller import VIEWS
 from pyramid_explorer.app.errors import install_error_reporting, stop_log_file
 from pyramid_explorer.app.main_window import MainWindow
 from pyramid_explorer.core.io import ImageSaveError, atomic_write
-from pyramid_explorer.samples import DEFAULT_SAMPLE
+from pyramid_explorer.samples import COMMAND_LINE_PROBE_SIZE, COMMAND_LINE_SAMPLES, DEFAULT_SAMPLE
+from pyramid_explorer.tools.registry import NAMES as VIEWS
 
 ORGANIZATION = "pyramid-explorer"
 APPLICATION = "Pyramid Explorer"
 SCREENSHOT_TIMEOUT_MS = 300_000
 _POLL_MS = 50
+
+XCB_PACKAGES = {
+    "libGL.so.1": "libgl1", "libEGL.so.1": "libegl1", "libfontconfig.so.1": "libfontconfig1",
+    "libfreetype.so.6": "libfreetype6", "libglib-2.0.so.0": "libglib2.0-0",
+    "libgthread-2.0.so.0": "libglib2.0-0",
+    "libX11.so.6": "libx11-6", "libX11-xcb.so.1": "libx11-xcb1", "libxcb.so.1": "libxcb1",
+    "libxcb-cursor.so.0": "libxcb-cursor0", "libxcb-icccm.so.4": "libxcb-icccm4",
+    "libxcb-image.so.0": "libxcb-image0", "libxcb-keysyms.so.1": "libxcb-keysyms1",
+    "libxcb-randr.so.0": "libxcb-randr0", "libxcb-render.so.0": "libxcb-render0",
+    "libxcb-render-util.so.0": "libxcb-render-util0", "libxcb-shape.so.0": "libxcb-shape0",
+    "libxcb-shm.so.0": "libxcb-shm0", "libxcb-sync.so.1": "libxcb-sync1", "libxcb-util.so.1": "libxcb-util1",
+    "libxcb-xfixes.so.0": "libxcb-xfixes0", "libxcb-xkb.so.1": "libxcb-xkb1",
+    "libxkbcommon.so.0": "libxkbcommon0", "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
+    "libdbus-1.so.3": "libdbus-1-3",
+}
+"""Library -> Debian/Ubuntu package, for every library Qt's xcb plugin, libQt6XcbQpa, libQt6Gui and
+libQt6DBus link beyond the C/C++ runtime (`objdump -p` NEEDED entries, packages from `dpkg -S`); the
+README's apt-get line is the same list."""
 
 
 class ScreenshotTaker:
@@ -104,23 +135,112 @@ def leave_a_core_for_the_gui() -> None:
     cv2.setNumThreads(max(1, (os.cpu_count() or 2) - 1))
 
 
+def missing_libraries(library: Path) -> list[str]:
+    """The shared libraries `ldd` reports as not found for `library`, sorted ([] without ldd).
+
+    ldd runs in a subprocess: it lists every missing library at once (loading the plugin stops at
+    the first) and cannot disturb this process, for about 10 ms.
+    """
+    try:
+        listing = subprocess.run(["ldd", str(library)], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return sorted({line.split("=>")[0].strip() for line in listing.splitlines() if "not found" in line})
+
+
+def display_problem() -> str | None:
+    """Why Qt cannot open a window here, in one sentence saying what to do, or None when it should.
+
+    Decided from the environment before any QApplication exists, because Qt aborts the process
+    (status 134) when its platform plugin fails. Only the X11 and Wayland platforms of Linux are
+    checked; any other platform, or another system, is left to Qt.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    platform = os.environ.get("QT_QPA_PLATFORM", "").split(";")[0].split(":")[0].strip()
+    wayland = bool(os.environ.get("WAYLAND_DISPLAY"))
+    if platform not in ("", "xcb") and not platform.startswith("wayland"):
+        return None
+    if platform.startswith("wayland") or (not platform and wayland):
+        return None if wayland else "no Wayland display (WAYLAND_DISPLAY is not set); run it on the desktop"
+    if not os.environ.get("DISPLAY"):
+        return "no display to open the window on (DISPLAY is not set); run it on the desktop"
+    plugin = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)) / "platforms" / "libqxcb.so"
+    missing = missing_libraries(plugin)
+    if not missing:
+        return None
+    packages = dict.fromkeys(XCB_PACKAGES.get(name, name) for name in missing)
+    return (f"Qt's X11 plugin cannot load, {', '.join(missing)} missing; "
+            f"install with: sudo apt-get install {' '.join(packages)}")
+
+
+def create_application(screenshot: bool) -> QApplication | None:
+    """The QApplication, or None after printing one line when no display can be opened.
+
+    A screenshot needs no screen: without a usable display it renders offscreen. Any failure the
+    checks did not foresee (a display that refuses the connection, say) is caught from Qt's fatal
+    message, which would otherwise abort the process: one line, exit status 2.
+    """
+    existing = QApplication.instance()
+    if existing is not None:
+        return existing
+    problem = display_problem()
+    if problem is not None and screenshot:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    elif problem is not None:
+        print(f"pyramid-explorer: {problem} (or set QT_QPA_PLATFORM=offscreen to run without a screen)",
+              file=sys.stderr)
+        return None
+    qt_said: list[str] = []
+
+    def on_qt_message(kind: QtMsgType, _context: object, message: str) -> None:
+        qt_said.append(message.strip().splitlines()[0] if message.strip() else "")
+        if kind == QtMsgType.QtFatalMsg:
+            print(f"pyramid-explorer: Qt could not open a display ({qt_said[0]}); check DISPLAY "
+                  "(or set QT_QPA_PLATFORM=offscreen to run without a screen)", file=sys.stderr, flush=True)
+            os._exit(2)
+
+    previous = qInstallMessageHandler(on_qt_message)
+    try:
+        app = QApplication(sys.argv[:1])
+    finally:
+        qInstallMessageHandler(previous)
+    for message in qt_said:
+        print(message, file=sys.stderr)
+    return app
+
+
+def open_first_image(window: MainWindow, args: argparse.Namespace) -> None:
+    """Open `args.image`, the `--sample` named (cli checked the name), or the default sample."""
+    c = window.controller
+    if args.image:
+        c.open_path(args.image)
+    elif args.sample is not None:
+        kind, name = COMMAND_LINE_SAMPLES[args.sample]
+        if kind == "probe":
+            c.open_probe(name, *COMMAND_LINE_PROBE_SIZE)
+        else:
+            c.open_sample(name)
+    else:
+        c.open_sample(DEFAULT_SAMPLE)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Open the window (with `args.image` or the default sample) and run the event loop."""
+    """Open the window (with `args.image`, `args.sample` or the default sample) and run the event loop."""
     if args.view is not None and args.view not in VIEWS:
         print(f"pyramid-explorer: unknown view {args.view!r}; views: {', '.join(VIEWS)}", file=sys.stderr)
         return 2
     leave_a_core_for_the_gui()
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = create_application(args.screenshot is not None)
+    if app is None:
+        return 2
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     screenshot = args.screenshot is not None
     window = MainWindow(QSettings(ORGANIZATION, APPLICATION), persist=not screenshot)
     if args.view is not None:
         window.show_view(args.view)
-    if args.image:
-        window.controller.open_path(args.image)
-    else:
-        window.controller.open_sample(DEFAULT_SAMPLE)
+    open_first_image(window, args)
     taker = ScreenshotTaker(window, args.screenshot, args.level) if screenshot else None
     if not screenshot and args.level is not None:
         window.controller.set_level(args.level)

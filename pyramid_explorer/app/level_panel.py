@@ -17,8 +17,9 @@ from PySide6.QtWidgets import (
 )
 
 from pyramid_explorer.app.level_model import NAIVE_COLUMNS, LevelTableModel
-from pyramid_explorer.jobs import THUMBNAIL_SIZE, Pyramid
-from pyramid_explorer.jobs_lazy import StoredImage
+from pyramid_explorer.display import THUMBNAIL_SIZE
+from pyramid_explorer.jobs import Pyramid
+from pyramid_explorer.tools.stored import StoredImage
 
 
 class LevelPanel(QWidget):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from pyramid_explorer.app.image_panel import ImagePanel
-from pyramid_explorer.jobs import Layer
+from pyramid_explorer.display import Layer
 
 
 class RenderQueue(QObject):

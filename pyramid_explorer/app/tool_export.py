@@ -14,9 +14,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pyramid_explorer.analysis_jobs import ToolExportRequest
 from pyramid_explorer.app.export_dialog import FolderExportDialog
 from pyramid_explorer.core.export import ARRAY_FORMATS, NamedArray, array_files, existing_files
+from pyramid_explorer.jobs import ToolExportRequest
 
 ArrayMaker = Callable[[str], tuple[tuple[NamedArray, ...], dict[str, Any]]]
 """fmt -> (the tool's arrays for that format, the manifest's parameters)."""

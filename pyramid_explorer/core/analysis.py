@@ -23,7 +23,7 @@ from pyramid_explorer.core.pyramid import (
 from pyramid_explorer.core.upsampling import upsample
 
 
-def value_range(dtype: np.dtype | type) -> float:
+def dtype_span(dtype: np.dtype | type) -> float:
     """Nominal value range of a dtype: its integer maximum, or 1.0 for floats."""
     dtype = np.dtype(dtype)
     return 1.0 if dtype.kind == "f" else float(np.iinfo(dtype).max)
@@ -80,7 +80,7 @@ def _measure(image: np.ndarray, lost: np.ndarray, clipped: tuple[int, ...]) -> I
     differing = lost != 0
     per_pixel = differing if differing.ndim == 2 else differing.any(axis=2)
     return Integrity(max_error, rmse,
-                     math.inf if rmse == 0 else 20 * math.log10(value_range(image.dtype) / rmse),
+                     math.inf if rmse == 0 else 20 * math.log10(dtype_span(image.dtype) / rmse),
                      int(np.count_nonzero(per_pixel)), clipped, lost)
 
 

@@ -15,6 +15,7 @@ a share of the available memory ("75%") to change it.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -25,11 +26,13 @@ import cv2
 import numpy as np
 
 from pyramid_explorer.core.pyramid import STORAGE_DTYPES, STORAGES, level_sizes, max_levels
+from pyramid_explorer.core.upsampling import MODES
 
 DEFAULT_FRACTION = 0.5
 FALLBACK_BUDGET = 2 << 30
 ENV_VARIABLE = "PYRAMID_EXPLORER_MEMORY_BUDGET"
-COMPARISONS = 10  # what the compare view holds for one level: every upsampling mode + the transposed conv
+COMPARISONS = len(MODES) + 1
+"""What the compare tool holds for one level: every upsampling mode and the transposed convolution."""
 COMPARISON_BYTES = 5  # per channel and pixel of a comparison: float32 values + 8-bit display copy
 _MEMINFO = "/proc/meminfo"
 
@@ -103,6 +106,14 @@ def estimate_memory(shape: Sequence[int], dtype: np.dtype | type | str, levels: 
 
 
 # ------------------------------------------------------------------------------------------- the budget
+
+
+def compare_pixel_budget(shape: tuple[int, ...], view_budget: int) -> int:
+    """Largest level area compared whole: every panel's float image and uint8 pixels, and its
+    one-channel float difference and pixels, must fit in `view_budget` bytes (2 GiB: 4K fits)."""
+    channels = shape[2] if len(shape) == 3 else 1
+    bytes_per_pixel = COMPARISONS * (5 * channels + 5)
+    return max(1, math.floor(view_budget / bytes_per_pixel))
 
 
 def available_memory() -> int | None:

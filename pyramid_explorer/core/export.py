@@ -232,7 +232,7 @@ def _write_ome(fh: BinaryIO, levels: Sequence[np.ndarray]) -> None:
 # -------------------------------------------------------------------------------------- what to write
 
 
-def value_range(array: np.ndarray) -> tuple[float, float] | None:
+def finite_range(array: np.ndarray) -> tuple[float, float] | None:
     """(min, max) over the finite values, as Python numbers; None when there is none."""
     if array.dtype.kind == "f":
         finite = np.isfinite(array)
@@ -380,7 +380,7 @@ def _write_item(path: Path, item: _Item, context: _Pyramids | None, fmt: str, so
     if fmt == "ome-tiff":
         array = content[0]
         details["levels"] = [list(level.shape) for level in content]
-        details["level_ranges"] = [value_range(level) for level in content]
+        details["level_ranges"] = [finite_range(level) for level in content]
         with atomic_write(path) as fh:
             _write_ome(fh, content)
     else:
@@ -390,14 +390,14 @@ def _write_item(path: Path, item: _Item, context: _Pyramids | None, fmt: str, so
             if mapping is not None:
                 role = "visualisation"
                 details["visualisation"] = {**mapping, "data_dtype": str(content.dtype),
-                                            "data_range": value_range(content)}
+                                            "data_range": finite_range(content)}
         if fmt == "tiff":  # not save_image: int16 bands, and zlib compression
             with atomic_write(path) as fh:
                 _write_tiff(fh, array)
         else:
             save_image(path, array)
     return FileRecord(item.name, item.kind, item.level, item.mode, tuple(array.shape), str(array.dtype),
-                      value_range(array), role, details)
+                      finite_range(array), role, details)
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -437,7 +437,7 @@ def _manifest(source: np.ndarray, source_path: Path | None, source_hash: str | N
         "program": {"name": "pyramid-explorer", "version": pyramid_explorer.__version__,
                     "numpy": np.__version__, "opencv": cv2.__version__, "tifffile": tifffile.__version__},
         "source": {"path": None if source_path is None else str(source_path), "sha256": source_hash,
-                   "shape": list(source.shape), "dtype": str(source.dtype), "range": value_range(source)},
+                   "shape": list(source.shape), "dtype": str(source.dtype), "range": finite_range(source)},
         "parameters": parameters,
         "files": [record.to_json() for record in records],
         "skipped": list(skipped),
@@ -527,7 +527,7 @@ def _write_all(image: np.ndarray, out_dir: Path, items: Sequence[_Item], context
         source_hash = None if source_abs is None else file_sha256(source_abs)
     except OSError as exc:
         raise ExportError(f"{source_abs}: cannot read the source for its checksum: {_reason(exc)}") from exc
-    source_range = value_range(image) if image.dtype.kind == "f" else None
+    source_range = finite_range(image) if image.dtype.kind == "f" else None
     total = len(items) + 1
     records: list[FileRecord] = []
 

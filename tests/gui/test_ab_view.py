@@ -211,9 +211,9 @@ def test_the_window_opens_it_on_the_compare_level_at_the_shared_camera(qtbot, wi
     window.show_view("compare")
     wait_idle(qtbot, window)
     qtbot.keyClick(window, Qt.Key.Key_B, Qt.KeyboardModifier.ControlModifier)
-    view = window.ab_view
+    view = window.ab_compare.view
     assert view is not None and view.isVisible()
-    for panel in window.compare_view.panels:  # and from a Compare panel's context menu
+    for panel in window.tab("compare").panels:  # and from a Compare panel's context menu
         assert window.actions["ab_compare"] in panel.actions()
         assert panel.contextMenuPolicy() == Qt.ContextMenuPolicy.ActionsContextMenu
     names = [view.a_combo.itemText(n) for n in range(view.a_combo.count())]
@@ -221,7 +221,7 @@ def test_the_window_opens_it_on_the_compare_level_at_the_shared_camera(qtbot, wi
     view.choose("pyrUp", "G[0]")
     qtbot.waitUntil(lambda: view.result is not None and view.result.a_name == "pyrUp")
     np.testing.assert_array_equal(view.result.b.data, image)
-    np.testing.assert_array_equal(view.result.a.data, window.compare_view.results["pyrup"].image.data)
+    np.testing.assert_array_equal(view.result.a.data, window.tab("compare").results["pyrup"].image.data)
     window.linker.set_camera((20.0, 10.0), 0.25)
     centre = view.panel.view_box.viewRect().center()
     assert (centre.x(), centre.y()) == pytest.approx((20.0, 10.0))

@@ -83,7 +83,7 @@ def test_unknown_view_is_refused_before_any_window(capsys):
 
 
 def test_help_lists_every_view(capsys):
-    from pyramid_explorer.app.controller import VIEWS
     from pyramid_explorer.cli import build_gui_parser
+    from pyramid_explorer.tools.registry import NAMES as VIEWS
 
     assert ", ".join(VIEWS) in " ".join(build_gui_parser().format_help().split())

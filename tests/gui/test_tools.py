@@ -11,10 +11,9 @@ from guitools import make_image, wait_idle, write_png
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from pyramid_explorer.analysis_jobs import CUSTOM, KERNEL_ENTRIES
-from pyramid_explorer.app.kernel_view import OVERLAP_COLUMN
 from pyramid_explorer.app.level_model import BROKEN_COLUMN, DSTSIZE_COLUMN, NAIVE_COLUMN, SIZE_COLUMN
 from pyramid_explorer.app.probe_menu import OTHER_SIZE, ProbeMenu
+from pyramid_explorer.app.tabs.kernels import OVERLAP_COLUMN
 from pyramid_explorer.app.tool_export import ToolExportDialog
 from pyramid_explorer.core.analysis import (
     equivalent_kernel,
@@ -24,11 +23,12 @@ from pyramid_explorer.core.analysis import (
     polyphase_sums,
 )
 from pyramid_explorer.core.arrays import to_dtype
+from pyramid_explorer.core.deconv import deconv_kernel
 from pyramid_explorer.core.export import MANIFEST_NAME
 from pyramid_explorer.core.probes import slanted_edge, zone_plate
 from pyramid_explorer.core.pyramid import laplacian_pyramid, level_sizes, reconstruct
 from pyramid_explorer.core.upsampling import max_pool_with_indices
-from pyramid_explorer.jobs import deconv_kernel
+from pyramid_explorer.tools.kernels import CUSTOM, KERNEL_ENTRIES
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def expected_numbers(max_error: float, rmse: float, psnr: float) -> str:
 
 def test_integrity_shows_the_cores_numbers_for_each_storage(qtbot, opened):
     show(qtbot, opened, "integrity")
-    view, image, levels = opened.integrity_view, make_image(), opened.controller.pyramid.levels
+    view, image, levels = opened.tab("integrity"), make_image(), opened.controller.pyramid.levels
     assert view.laplacian.numbers.text() == "max |error| 0, RMSE 0, PSNR inf (exact)"
     assert view.laplacian.sentence.text() == "Exact: every pixel identical"
     rt = gaussian_round_trip(image)
@@ -63,7 +63,7 @@ def test_integrity_shows_the_cores_numbers_for_each_storage(qtbot, opened):
         qtbot.mouseClick(view.storage_buttons[storage], Qt.MouseButton.LeftButton)
         wait_idle(qtbot, opened)
         core = integrity(image, levels, storage=storage)
-        assert opened.controller.storage == storage and view.result.storage == storage
+        assert opened.controller.settings["storage"] == storage and view.result.storage == storage
         assert view.laplacian.numbers.text() == expected_numbers(core.max_abs_error, core.rmse, core.psnr)
         assert view.laplacian.sentence.text().lower() == core.sentence.lower()
         np.testing.assert_array_equal(view.laplacian.panel.layer.data, core.residual)
@@ -75,25 +75,25 @@ def test_integrity_shows_the_cores_numbers_for_each_storage(qtbot, opened):
 
 
 def test_saturated_storage_says_which_levels_were_clipped(qtbot, opened):
-    opened.controller.set_storage("uint8_saturate")
+    opened.controller.set_setting("storage", "uint8_saturate")
     show(qtbot, opened, "integrity")
     core = integrity(make_image(), opened.controller.pyramid.levels, storage="uint8_saturate")
     assert core.clipped_levels and core.differing_pixels > 0
     levels = ", ".join(map(str, core.clipped_levels))
-    sentence = opened.integrity_view.laplacian.sentence.text()
+    sentence = opened.tab("integrity").laplacian.sentence.text()
     assert sentence.endswith(f"negative detail was clipped at levels {levels}")
-    lo, hi = opened.integrity_view.laplacian.panel.limits()
+    lo, hi = opened.tab("integrity").laplacian.panel.limits()
     assert lo == -hi > -math.inf  # diverging heat map, zero in the middle
 
 
 def test_integer_storages_are_offered_for_uint8_images_only(qtbot, window, tmp_path):
     window.controller.open_path(write_png(tmp_path / "deep.png", make_image().astype(np.uint16) * 257))
     wait_idle(qtbot, window)
-    buttons = window.integrity_view.storage_buttons
+    buttons = window.tab("integrity").storage_buttons
     assert buttons["float32"].isEnabled()
     assert not buttons["int16"].isEnabled() and not buttons["uint8_saturate"].isEnabled()
     show(qtbot, window, "integrity")
-    assert window.integrity_view.result.laplacian.differing_pixels == 0
+    assert window.tab("integrity").result.laplacian.differing_pixels == 0
 
 
 # --- equalizer ----------------------------------------------------------------------------------
@@ -101,7 +101,7 @@ def test_integer_storages_are_offered_for_uint8_images_only(qtbot, window, tmp_p
 
 def test_equalizer_gains_rebuild_like_the_core_and_reset_is_exact(qtbot, opened):
     show(qtbot, opened, "equalizer")
-    view, image = opened.equalizer_view, make_image()
+    view, image = opened.tab("equalizer"), make_image()
     levels = opened.controller.pyramid.levels
     assert len(view.sliders) == levels and view.result.exact
     view.sliders[0].setValue(0)  # drop the finest band
@@ -122,9 +122,9 @@ def test_equalizer_gains_rebuild_like_the_core_and_reset_is_exact(qtbot, opened)
 
 def test_dragging_a_slider_shows_only_the_last_gains(qtbot, opened):
     show(qtbot, opened, "equalizer")
-    view = opened.equalizer_view
+    view = opened.tab("equalizer")
     shown: list[tuple[float, ...]] = []
-    opened.controller.equalizer_ready.connect(lambda r: shown.append(r.gains))
+    opened.controller.result_ready.connect(lambda tool, r: tool == "equalizer" and shown.append(r.gains))
     for n, value in enumerate(range(100, 400, 10)):
         view.sliders[2].setValue(value)
         if n % 7 == 0:
@@ -168,7 +168,7 @@ def test_level_table_shows_the_size_chain(qtbot, opened):
 
 def test_kernel_inspector_shows_the_cores_kernels_and_phase_sums(qtbot, opened):
     show(qtbot, opened, "kernels")
-    view = opened.kernel_view
+    view = opened.tab("kernels")
     assert view.result.entry == "pyrup"
     w = np.array([1, 4, 6, 4, 1]) / 16
     np.testing.assert_allclose(view.kernel_panel.layer.data, 4 * np.outer(w, w), atol=1e-7)
@@ -178,12 +178,12 @@ def test_kernel_inspector_shows_the_cores_kernels_and_phase_sums(qtbot, opened):
     for row, entry in enumerate(KERNEL_ENTRIES):
         view.table.setCurrentCell(row, 0)
         wait_idle(qtbot, opened)
-        assert view.result.entry == entry and opened.controller.kernel_entry == entry
+        assert view.result.entry == entry and opened.controller.settings["kernel_entry"] == entry
         if entry == "unpool":
             expected = np.array([[1.0, 0.0], [0.0, 0.0]])
             assert view.kernel_panel.layer is None
         elif entry == CUSTOM:
-            expected = polyphase_sums(deconv_kernel(opened.controller.deconv), 2)
+            expected = polyphase_sums(deconv_kernel(opened.controller.settings["deconv"]), 2)
         else:
             kernel, padding = equivalent_kernel(entry)
             expected = polyphase_sums(kernel, 2, padding)
@@ -198,19 +198,19 @@ def test_kernel_inspector_shows_the_cores_kernels_and_phase_sums(qtbot, opened):
 
 def test_transposed_conv_settings_are_shared_by_compare_and_kernels(qtbot, opened):
     show(qtbot, opened, "kernels")
-    view = opened.kernel_view
+    view = opened.tab("kernels")
     view.table.setCurrentCell(KERNEL_ENTRIES.index(CUSTOM), 0)
     view.controls.kernel.setCurrentIndex(view.controls.kernel.findData("box"))
     view.controls.kernel_size.setValue(3)
     wait_idle(qtbot, opened)
-    assert opened.controller.deconv.kernel_size == 3
-    assert opened.compare_view.controls.kernel_size.value() == 3
+    assert opened.controller.settings["deconv"].kernel_size == 3
+    assert opened.tab("compare").controls.kernel_size.value() == 3
     assert view.result.deconv.kernel_size == 3 and view.verdict.text().startswith(f"{CUSTOM}: uneven")
-    expected = polyphase_sums(deconv_kernel(opened.controller.deconv), 2)
+    expected = polyphase_sums(deconv_kernel(opened.controller.settings["deconv"]), 2)
     np.testing.assert_allclose(view.phase_values(), expected, rtol=1e-3)
-    opened.compare_view.controls.stride.setValue(3)
+    opened.tab("compare").controls.stride.setValue(3)
     wait_idle(qtbot, opened)
-    assert view.controls.stride.value() == 3 and opened.controller.deconv.stride == 3
+    assert view.controls.stride.value() == 3 and opened.controller.settings["deconv"].stride == 3
 
 
 # --- unpool -------------------------------------------------------------------------------------
@@ -220,7 +220,7 @@ def test_unpool_markers_sit_on_the_recorded_maxima(qtbot, window, tmp_path):
     image = np.random.default_rng(4).integers(0, 256, (11, 9, 3), np.uint8)
     window.controller.open_path(write_png(tmp_path / "small.png", image))
     show(qtbot, window, "unpool")
-    view = window.unpool_view
+    view = window.tab("unpool")
     _, indices = max_pool_with_indices(image)
     for markers in (view.unpooled_markers, view.source_markers):
         assert len(markers.items) == 3 and not markers.hidden_reason
@@ -239,7 +239,7 @@ def test_unpool_markers_sit_on_the_recorded_maxima(qtbot, window, tmp_path):
 def test_unpool_of_a_level_smaller_than_the_window_says_so(qtbot, opened):
     opened.controller.set_level(opened.controller.pyramid.levels - 1)
     show(qtbot, opened, "unpool")
-    view = opened.unpool_view
+    view = opened.tab("unpool")
     assert view.result is None and "smaller than the 2x2 pooling window" in view.note.text()
     assert all(panel.layer is None for panel in view.panels)
 
@@ -267,17 +267,17 @@ def test_probe_menu_generates_probes_at_odd_sizes(qtbot, window, monkeypatch):
 
 
 def test_tool_export_writes_the_shown_arrays_and_asks_before_replacing(qtbot, opened, tmp_path, monkeypatch):
-    opened.controller.set_storage("uint8_saturate")
+    opened.controller.set_setting("storage", "uint8_saturate")
     show(qtbot, opened, "integrity")
     out = tmp_path / "out"
-    qtbot.mouseClick(opened.integrity_view.export_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(opened.tab("integrity").export_button, Qt.MouseButton.LeftButton)
     dialog = opened.findChildren(ToolExportDialog)[-1]
     dialog.folder.setText(str(out))
     dialog.format.setCurrentIndex(dialog.format.findData("npy"))
     with qtbot.waitSignal(opened.controller.export_finished, timeout=20_000):
         dialog.export_button.click()
     wait_idle(qtbot, opened)
-    result = opened.integrity_view.result
+    result = opened.tab("integrity").result
     np.testing.assert_array_equal(np.load(out / "integrity_residual.npy"), result.laplacian.layer.data)
     round_trip = np.load(out / "gaussian_round_trip_residual.npy")
     np.testing.assert_array_equal(round_trip, result.gaussian.layer.data)
@@ -285,7 +285,7 @@ def test_tool_export_writes_the_shown_arrays_and_asks_before_replacing(qtbot, op
     assert parameters["tool"] == "integrity" and parameters["storage"] == "uint8_saturate"
     before = (out / "integrity_residual.npy").read_bytes()
     monkeypatch.setattr(ToolExportDialog, "confirm_overwrite", lambda self, existing: False)
-    qtbot.mouseClick(opened.integrity_view.export_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(opened.tab("integrity").export_button, Qt.MouseButton.LeftButton)
     dialog = opened.findChildren(ToolExportDialog)[-1]
     dialog.folder.setText(str(out))
     dialog.format.setCurrentIndex(dialog.format.findData("npy"))
@@ -299,7 +299,7 @@ def test_tool_export_writes_the_shown_arrays_and_asks_before_replacing(qtbot, op
 def test_every_tool_view_is_reachable_by_name_and_shortcut(qtbot, opened, view):
     index = ("pyramid", "compare", "integrity", "equalizer", "kernels", "unpool").index(view)
     qtbot.keyClick(opened, Qt.Key(Qt.Key.Key_1 + index), Qt.KeyboardModifier.ControlModifier)
-    assert opened.tabs.currentWidget() is opened.views[view]
+    assert opened.tabs.currentWidget() is opened.tool_tabs[view]
     wait_idle(qtbot, opened)
-    assert opened.views[view].result is not None
-    assert opened.views[view].export_button.isEnabled()
+    assert opened.tool_tabs[view].result is not None
+    assert opened.tool_tabs[view].export_button.isEnabled()

@@ -13,11 +13,13 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from pyramid_explorer.app import controller as controller_module
 from pyramid_explorer.app.dialogs import ShortcutsDialog
+from pyramid_explorer.core.deconv import deconv_kernel
 from pyramid_explorer.core.pyramid import max_levels
 from pyramid_explorer.core.upsampling import MODES
-from pyramid_explorer.jobs import deconv_kernel, quantize
+from pyramid_explorer.display import quantize
+from pyramid_explorer.tools import pyramid as pyramid_tool
+from pyramid_explorer.tools.compare import ModeResult
 
 
 def pyrdown_chain(image: np.ndarray) -> list[np.ndarray]:
@@ -53,7 +55,7 @@ def test_open_file_fills_level_table_with_every_level(opened, image_path):
         thumb = model.index(row, 0).data(Qt.ItemDataRole.DecorationRole)
         assert not thumb.isNull() and max(thumb.width(), thumb.height()) == 48
     assert model.index(0, 6).data() == "0"  # exact reconstruction of a uint8 image
-    np.testing.assert_array_equal(opened.pyramid_view.source.layer.data, image)
+    np.testing.assert_array_equal(opened.tab("pyramid").source.layer.data, image)
     assert opened.windowTitle().startswith(os.path.basename(image_path))
 
 
@@ -63,7 +65,7 @@ def test_page_down_selects_the_level_in_every_panel(qtbot, opened):
     for _ in range(2):
         qtbot.keyClick(opened, Qt.Key.Key_PageDown)
     wait_idle(qtbot, opened)
-    view = opened.pyramid_view
+    view = opened.tab("pyramid")
     assert opened.controller.level == 2
     assert opened.level_panel.level.value() == 2
     assert opened.level_panel.table.currentIndex().row() == 2
@@ -83,24 +85,24 @@ def test_level_is_selected_by_table_row_and_spin_box(qtbot, opened):
     panel = opened.level_panel
     panel.table.setCurrentIndex(panel.model.index(3, 0))
     wait_idle(qtbot, opened)
-    assert opened.pyramid_view.gaussian.layer.level == 3
+    assert opened.tab("pyramid").gaussian.layer.level == 3
     panel.level.setValue(1)
     wait_idle(qtbot, opened)
-    assert opened.pyramid_view.laplacian.layer.level == 1
+    assert opened.tab("pyramid").laplacian.layer.level == 1
     assert panel.table.currentIndex().row() == 1
 
 
 def test_levels_are_placed_in_source_coordinates(qtbot, opened):
     opened.controller.set_level(2)
     wait_idle(qtbot, opened)
-    item = opened.pyramid_view.gaussian.image_item
-    w = opened.pyramid_view.gaussian.layer.data.shape[1]
+    item = opened.tab("pyramid").gaussian.image_item
+    w = opened.tab("pyramid").gaussian.layer.data.shape[1]
     # pyrDown centres pixel j of level 2 on source pixel 4j
     for j in (0, 3, w - 1):
         centre = item.mapToParent(QPointF(j + 0.5, 0.5))
         assert centre.x() == pytest.approx(4 * j)
         assert centre.y() == pytest.approx(0)
-    assert opened.pyramid_view.gaussian.layer.pixel_at(4 * (w - 1) + 1.5, 1.5) == (0, w - 1)
+    assert opened.tab("pyramid").gaussian.layer.pixel_at(4 * (w - 1) + 1.5, 1.5) == (0, w - 1)
 
 
 def test_depth_control_sets_the_number_of_levels(qtbot, opened):
@@ -110,14 +112,14 @@ def test_depth_control_sets_the_number_of_levels(qtbot, opened):
     assert opened.level_panel.model.rowCount() == 3
     opened.controller.set_level(2)
     wait_idle(qtbot, opened)
-    assert "coarsest level" in opened.pyramid_view.laplacian.title()
+    assert "coarsest level" in opened.tab("pyramid").laplacian.title()
 
 
 def test_compare_view_has_one_panel_per_mode_with_finite_psnr(qtbot, opened):
     qtbot.keyClick(opened, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
-    assert opened.tabs.currentWidget() is opened.compare_view
+    assert opened.tabs.currentWidget() is opened.tab("compare")
     wait_idle(qtbot, opened)
-    view = opened.compare_view
+    view = opened.tab("compare")
     level0 = make_image()
     assert list(view.mode_panels) == list(MODES)
     for mode, panel in view.mode_panels.items():
@@ -134,7 +136,7 @@ def test_difference_toggle_shows_signed_differences(qtbot, opened):
     wait_idle(qtbot, opened)
     qtbot.keyClick(opened, Qt.Key.Key_D)
     qtbot.waitUntil(opened.is_settled)
-    view = opened.compare_view
+    view = opened.tab("compare")
     assert view.difference.isChecked()
     for mode, panel in view.mode_panels.items():
         result = view.results[mode]
@@ -147,15 +149,15 @@ def test_difference_toggle_shows_signed_differences(qtbot, opened):
 def test_transposed_conv_settings_show_kernel_and_checkerboard(qtbot, opened):
     opened.show_view("compare")
     wait_idle(qtbot, opened)
-    controls = opened.compare_view.controls
+    controls = opened.tab("compare").controls
     controls.kernel.setCurrentIndex(controls.kernel.findData("box"))
     controls.kernel_size.setValue(3)
     wait_idle(qtbot, opened)
-    settings = opened.controller.deconv
+    settings = opened.controller.settings["deconv"]
     assert (settings.kernel_size, settings.stride, settings.kernel) == (3, 2, "box")
     np.testing.assert_allclose(controls.kernel_map.array(), deconv_kernel(settings))
     assert controls.verdict.text().startswith("Uneven overlap")
-    layer = opened.compare_view.deconv_panel.layer
+    layer = opened.tab("compare").deconv_panel.layer
     assert layer.shape[:2] == ((19 - 1) * 2 + 3, (27 - 1) * 2 + 3)  # (n - 1) * s + k of G[1]
     controls.kernel_size.setValue(4)
     wait_idle(qtbot, opened)
@@ -166,12 +168,12 @@ def test_coarsest_level_has_nothing_to_compare(qtbot, opened):
     opened.show_view("compare")
     opened.controller.set_level(opened.controller.pyramid.levels - 1)
     wait_idle(qtbot, opened)
-    for panel in opened.compare_view.panels:
+    for panel in opened.tab("compare").panels:
         assert panel.layer is None
 
 
 def test_corrupt_file_shows_message_and_keeps_previous_image(qtbot, opened, tmp_path):
-    before = opened.pyramid_view.source.layer
+    before = opened.tab("pyramid").source.layer
     bad = tmp_path / "not an image.png"
     bad.write_text("this is text, not a PNG")
     opened.controller.open_path(str(bad))
@@ -179,18 +181,19 @@ def test_corrupt_file_shows_message_and_keeps_previous_image(qtbot, opened, tmp_
     wait_idle(qtbot, opened)
     assert "not an image.png" in opened.banner.label.text()
     assert "\n" not in opened.banner.label.text()
-    assert opened.pyramid_view.source.layer is before
+    assert opened.tab("pyramid").source.layer is before
     assert opened.controller.loaded.source is before
     opened.controller.step_level(1)  # the app keeps working
     wait_idle(qtbot, opened)
-    assert opened.pyramid_view.gaussian.layer.level == 1
+    assert opened.tab("pyramid").gaussian.layer.level == 1
 
 
 def test_fifty_rapid_level_changes_display_only_the_last(qtbot, opened):
     opened.show_view("compare")
     wait_idle(qtbot, opened)
     shown: list[int] = []
-    opened.controller.mode_ready.connect(lambda r: shown.append(r.level))
+    opened.controller.result_ready.connect(
+        lambda _tool, r: isinstance(r, ModeResult) and shown.append(r.level))
     rng = np.random.default_rng(3)
     levels = rng.integers(0, opened.controller.pyramid.levels - 1, 50)
     levels[-1] = 2
@@ -202,7 +205,7 @@ def test_fifty_rapid_level_changes_display_only_the_last(qtbot, opened):
     marker = len(shown)
     wait_idle(qtbot, opened)
     assert set(shown[marker:]) == {2}
-    for panel in opened.compare_view.mode_panels.values():
+    for panel in opened.tab("compare").mode_panels.values():
         assert panel.layer.level == 2
     assert opened.controller.runner.active_threads() == 0
 
@@ -220,7 +223,7 @@ def test_drop_of_a_file_opens_it(qtbot, window, tmp_path):
     QApplication.sendEvent(window, drop)
     qtbot.waitUntil(lambda: window.controller.loaded is not None and window.controller.loaded.path == path)
     wait_idle(qtbot, window)
-    assert window.pyramid_view.source.layer.data.shape == (20, 30, 3)
+    assert window.tab("pyramid").source.layer.data.shape == (20, 30, 3)
 
 
 def test_text_drop_is_refused(window):
@@ -251,7 +254,7 @@ def test_recent_files_and_last_view_are_remembered(qtbot, make_window, settings_
     first.show_view("compare")
     first.close()
     second = make_window(settings_store)
-    assert second.tabs.currentWidget() is second.compare_view
+    assert second.tabs.currentWidget() is second.tab("compare")
     second.recent_menu.aboutToShow.emit()
     paths = [a.data() for a in second.recent_menu.actions() if a.data()]
     assert paths == [os.path.abspath(image_path)]
@@ -261,7 +264,7 @@ def test_recent_files_and_last_view_are_remembered(qtbot, make_window, settings_
 def test_hover_reads_every_visible_panel(qtbot, opened):
     opened.controller.set_level(1)
     wait_idle(qtbot, opened)
-    panel = opened.pyramid_view.gaussian
+    panel = opened.tab("pyramid").gaussian
     x, y = 10.0, 6.0  # source pixel centre; level 1 pixel (floor((10 + 1) / 2), floor((6 + 1) / 2)) = (5, 3)
     scene_pos = panel.view_box.mapViewToScene(QPointF(x, y))
     viewport = panel._canvas.viewport()
@@ -275,7 +278,7 @@ def test_hover_reads_every_visible_panel(qtbot, opened):
 
 
 def test_views_stay_linked_when_one_is_zoomed(qtbot, opened):
-    view = opened.pyramid_view
+    view = opened.tab("pyramid")
     box = view.laplacian.view_box
     viewport = view.laplacian._canvas.viewport()
     centre = QPointF(viewport.width() / 2, viewport.height() / 2)
@@ -295,7 +298,7 @@ def test_views_stay_linked_when_one_is_zoomed(qtbot, opened):
 
 
 def test_fit_and_one_to_one(qtbot, opened):
-    box = opened.pyramid_view.source.view_box
+    box = opened.tab("pyramid").source.view_box
     qtbot.keyClick(opened, Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)
     assert box.viewRect().width() / box.width() == pytest.approx(1.0)
     qtbot.keyClick(opened, Qt.Key.Key_F)
@@ -305,7 +308,7 @@ def test_fit_and_one_to_one(qtbot, opened):
 
 
 def test_lock_contrast_keeps_display_limits_across_levels(qtbot, opened):
-    panel = opened.pyramid_view.laplacian
+    panel = opened.tab("pyramid").laplacian
     qtbot.keyClick(opened, Qt.Key.Key_L)
     assert opened.level_panel.lock_contrast.isChecked()
     locked = panel.limits()
@@ -322,7 +325,7 @@ def test_lock_contrast_keeps_display_limits_across_levels(qtbot, opened):
 
 
 def test_signed_panels_use_a_diverging_map_with_symmetric_limits(opened):
-    view = opened.pyramid_view
+    view = opened.tab("pyramid")
     for panel in (view.laplacian, view.residual):
         lo, hi = panel.limits()
         assert lo == -hi and hi > 0
@@ -336,7 +339,7 @@ def test_signed_panels_use_a_diverging_map_with_symmetric_limits(opened):
 
 
 def test_mosaic_layouts(qtbot, opened):
-    view = opened.pyramid_view
+    view = opened.tab("pyramid")
     levels = pyrdown_chain(make_image())
     view.layout_combo.setCurrentIndex(view.layout_combo.findData("gaussian"))
     wait_idle(qtbot, opened)
@@ -350,20 +353,20 @@ def test_mosaic_layouts(qtbot, opened):
 
 
 def test_a_failing_job_is_reported_and_the_app_keeps_working(qtbot, opened, monkeypatch):
-    real = controller_module.level_view
+    real = pyramid_tool.level_view
 
     def broken(request):
         yield from ()
         raise RuntimeError("injected failure")
 
-    monkeypatch.setattr(controller_module, "level_view", broken)
+    monkeypatch.setattr(pyramid_tool, "level_view", broken)
     opened.controller.set_level(2)
     qtbot.waitUntil(lambda: opened.banner.isVisible())
     assert "RuntimeError: injected failure" in opened.banner.label.text()
-    monkeypatch.setattr(controller_module, "level_view", real)
+    monkeypatch.setattr(pyramid_tool, "level_view", real)
     opened.controller.set_level(3)
     wait_idle(qtbot, opened)
-    assert opened.pyramid_view.gaussian.layer.level == 3
+    assert opened.tab("pyramid").gaussian.layer.level == 3
 
 
 def test_cancel_stops_a_running_job(qtbot, opened, monkeypatch):
@@ -375,7 +378,7 @@ def test_cancel_stops_a_running_job(qtbot, opened, monkeypatch):
             n += 1
             yield Progress(n, 0, "endless test job")
 
-    monkeypatch.setattr(controller_module, "level_view", endless)
+    monkeypatch.setattr(pyramid_tool, "level_view", endless)
     opened.controller.set_level(2)
     qtbot.waitUntil(lambda: opened.cancel_button.isVisible())
     qtbot.mouseClick(opened.cancel_button, Qt.MouseButton.LeftButton)
@@ -402,7 +405,7 @@ def test_zoomed_in_pixels_are_crisp(qtbot, window, tmp_path):
     image = rng.integers(0, 256, (6, 8, 3), np.uint8)
     window.controller.open_path(write_png(tmp_path / "tiny.png", image))
     wait_idle(qtbot, window)
-    panel = window.pyramid_view.source
+    panel = window.tab("pyramid").source
     window.linker.set_camera((3.5, 2.5), 1 / 16)
     panel.paint_now()
     grabbed = panel._canvas.viewport().grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
@@ -422,7 +425,7 @@ def test_closing_the_window_during_a_job_stops_it(qtbot, opened, monkeypatch):
         while True:
             yield Progress(0, 0, "endless test job")
 
-    monkeypatch.setattr(controller_module, "level_view", endless)
+    monkeypatch.setattr(pyramid_tool, "level_view", endless)
     opened.controller.set_level(2)
     qtbot.waitUntil(lambda: opened.controller.runner.active_threads() == 1)
     opened.close()  # waits for the job to stop at its next step
@@ -432,11 +435,12 @@ def test_closing_the_window_during_a_job_stops_it(qtbot, opened, monkeypatch):
 def test_opening_another_file_drops_the_old_images_work(qtbot, opened, tmp_path):
     opened.show_view("compare")
     shown: list[int] = []
-    opened.controller.mode_ready.connect(lambda r: shown.append(r.image_id))
+    opened.controller.result_ready.connect(
+        lambda _tool, r: isinstance(r, ModeResult) and shown.append(r.image_id))
     path = write_png(tmp_path / "second.png", make_image(24, 30))
     opened.controller.open_path(path)
     qtbot.waitUntil(lambda: opened.controller.loaded.path == path)
     wait_idle(qtbot, opened)
     new_id = opened.controller.loaded.image_id
     assert shown and shown[-1] == new_id
-    assert all(r.image_id == new_id for r in opened.compare_view.results.values())
+    assert all(r.image_id == new_id for r in opened.tab("compare").results.values())

@@ -17,7 +17,7 @@ from robust_corpus import GENERATED, SPECIAL_FLOATS
 
 from pyramid_explorer.core import analysis, export
 from pyramid_explorer.core.analysis import band_energy
-from pyramid_explorer.core.export import export_pyramid, value_range
+from pyramid_explorer.core.export import export_pyramid, finite_range
 from pyramid_explorer.core.io import load_image
 from pyramid_explorer.core.metrics import mse, psnr, ssim
 from pyramid_explorer.core.pyramid import gaussian_pyramid, laplacian_pyramid, reconstruct, residual
@@ -32,9 +32,9 @@ def test_float_tiff_with_nan_and_inf_loads_bit_exact(tmp_path):
 
 def test_statistics_ignore_non_finite_values():
     finite = SPECIAL_FLOATS[np.isfinite(SPECIAL_FLOATS)]
-    assert value_range(SPECIAL_FLOATS) == (float(finite.min()), float(finite.max()))
+    assert finite_range(SPECIAL_FLOATS) == (float(finite.min()), float(finite.max()))
     assert band_energy(SPECIAL_FLOATS) == pytest.approx(float(np.mean(finite.astype(np.float64) ** 2)))
-    assert value_range(np.full((3, 3), np.nan, np.float32)) is None
+    assert finite_range(np.full((3, 3), np.nan, np.float32)) is None
     assert band_energy(np.full((3, 3), np.inf, np.float32)) == 0.0
 
 
@@ -57,7 +57,7 @@ def test_metrics_ignore_non_finite_pixels_and_never_raise():
 def test_pyramid_of_an_image_with_nan_keeps_statistics_finite(tmp_path):
     """pyrDown spreads NaN, so coarse levels may hold nothing finite: their range is None, never NaN."""
     bands = laplacian_pyramid(SPECIAL_FLOATS)
-    ranges = [value_range(band) for band in bands]
+    ranges = [finite_range(band) for band in bands]
     assert ranges[0] is not None and ranges[-1] is None
     assert all(math.isfinite(v) for r in ranges if r is not None for v in r)
     result = export_pyramid(SPECIAL_FLOATS, tmp_path, kinds=["gaussian", "laplacian", "residual"], fmt="png")
@@ -84,7 +84,7 @@ def test_constant_image_never_divides_by_zero(tmp_path, shape, channels, dtype):
         assert psnr(image, image, data_range) == math.inf
         if min(shape) >= 11:
             assert ssim(image, image, data_range) == pytest.approx(1.0)
-        assert value_range(image) == (image.flat[0].item(),) * 2
+        assert finite_range(image) == (image.flat[0].item(),) * 2
         for level in gaussian_pyramid(image):
             assert np.all(level == image.flat[0])
         result = export_pyramid(image, tmp_path, kinds=export.KINDS, fmt="png", modes=("nearest", "bilinear"))

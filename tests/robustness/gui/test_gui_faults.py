@@ -41,6 +41,7 @@ from pyramid_explorer.core.budget import ENV_VARIABLE
 from pyramid_explorer.core.export import MANIFEST_NAME, ExportOptions
 from pyramid_explorer.core.io import ImageSaveError, save_image
 from pyramid_explorer.jobs import ExportRequest, Progress
+from pyramid_explorer.tools import pyramid as pyramid_tool
 
 
 def settle(qtbot, window, timeout: int = 20_000) -> None:
@@ -97,8 +98,8 @@ def still_works(qtbot, window) -> None:
     target = 1 if controller.level != 1 else 2
     controller.set_level(target)
     settle(qtbot, window)
-    assert window.pyramid_view.gaussian.layer.level == target
-    assert window.pyramid_view.gaussian.layer.shape[:2] == controller.pyramid.gaussian[target].shape[:2]
+    assert window.tab("pyramid").gaussian.layer.level == target
+    assert window.tab("pyramid").gaussian.layer.shape[:2] == controller.pyramid.gaussian[target].shape[:2]
 
 
 # ------------------------------------------------------------------------------------- cut-short jobs
@@ -110,7 +111,7 @@ def test_closing_the_window_while_a_job_runs_stops_it(qtbot, settings_store, ima
     window.controller.open_path(image_path)
     settle(qtbot, window)
     gate = Gate()
-    monkeypatch.setattr(controller_module, "level_view", gate.endless_job)
+    monkeypatch.setattr(pyramid_tool, "level_view", gate.endless_job)
     window.controller.set_level(3)
     qtbot.waitUntil(gate.entered.is_set)
     runner = window.controller.runner
@@ -142,7 +143,7 @@ def test_opening_another_file_while_a_job_runs_replaces_it(qtbot, opened, tmp_pa
     opened.controller.open_path(str(second))
     settle(qtbot, opened)
     assert opened.controller.loaded.path == str(second)
-    assert opened.pyramid_view.source.layer.shape == (33, 20)
+    assert opened.tab("pyramid").source.layer.shape == (33, 20)
     assert opened.controller.pyramid.gaussian[0].shape == (33, 20)
     still_works(qtbot, opened)
 
@@ -178,7 +179,7 @@ def opencv_error() -> cv2.error:
 def test_a_failing_engine_step_is_reported_and_the_window_keeps_working(qtbot, opened, monkeypatch,
                                                                          tmp_path, error, words):
     with reporting(opened, tmp_path) as reporter:
-        monkeypatch.setattr(jobs, "residual", raising(error))  # used by the level view job
+        monkeypatch.setattr(pyramid_tool, "residual", raising(error))  # used by the level view job
         opened.controller.set_level(2)
         qtbot.waitUntil(opened.banner.isVisible)
         message = opened.banner.label.text()
@@ -197,7 +198,7 @@ def test_out_of_memory_while_opening_keeps_the_current_image(qtbot, opened, tmp_
     qtbot.waitUntil(opened.banner.isVisible)
     assert "out of memory" in opened.banner.label.text()
     monkeypatch.undo()
-    assert opened.pyramid_view.gaussian.layer is not None
+    assert opened.tab("pyramid").gaussian.layer is not None
     if opened.controller.loaded is before:  # the pyramid never came: the old one is still shown
         still_works(qtbot, opened)
 
@@ -205,15 +206,15 @@ def test_out_of_memory_while_opening_keeps_the_current_image(qtbot, opened, tmp_
 def test_an_exception_in_a_slot_shows_the_error_window_and_the_app_goes_on(qtbot, opened, tmp_path):
     calls = []
 
-    def broken_slot(view: object) -> None:
+    def broken_slot(_tool: str, view: object) -> None:
         calls.append(view)
         raise KeyError("a slot that fails")
 
     with reporting(opened, tmp_path) as reporter:
-        opened.controller.level_view_ready.connect(broken_slot)
+        opened.controller.result_ready.connect(broken_slot)
         opened.controller.set_level(2)
         qtbot.waitUntil(reporter.dialog.isVisible)
-        opened.controller.level_view_ready.disconnect(broken_slot)
+        opened.controller.result_ready.disconnect(broken_slot)
         assert "KeyError" in reporter.dialog.text() and "broken_slot" in reporter.dialog.detailedText()
         still_works(qtbot, opened)
     assert "a slot that fails" in (tmp_path / LOG_NAME).read_text(encoding="utf-8")

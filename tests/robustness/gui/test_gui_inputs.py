@@ -25,7 +25,7 @@ def test_window_shows_the_image_upright(qtbot, window, tmp_path, orientation):
     path, upright = turned_png(tmp_path, orientation)
     window.controller.open_path(str(path))
     settle(qtbot, window)
-    assert np.array_equal(window.pyramid_view.source.layer.data, upright)
+    assert np.array_equal(window.tab("pyramid").source.layer.data, upright)
     assert window.controller.pyramid.gaussian[0].shape == upright.shape
 
 
@@ -38,8 +38,8 @@ def test_window_says_it_shows_the_first_frame(qtbot, window, tmp_path):
     window.controller.open_path(str(path))
     settle(qtbot, window)
     assert "Opened blink.gif: the first of its 3 frames" in messages
-    assert "(frame 1 of 3)" in window.pyramid_view.source.title()
-    assert (window.pyramid_view.source.layer.data[..., :3] == (255, 0, 0)).all()
+    assert "(frame 1 of 3)" in window.tab("pyramid").source.title()
+    assert (window.tab("pyramid").source.layer.data[..., :3] == (255, 0, 0)).all()
 
 
 def compare_everything(qtbot, window) -> None:
@@ -50,7 +50,7 @@ def compare_everything(qtbot, window) -> None:
             window.controller.set_level(level)
             settle(qtbot, window)
             assert not window.banner.isVisible(), window.banner.label.text()
-            for panel in [*window.pyramid_view.panels, *window.compare_view.panels]:
+            for panel in [*window.tab("pyramid").panels, *window.tab("compare").panels]:
                 if panel.layer is not None:
                     low, high = panel.layer.limits
                     assert math.isfinite(low) and math.isfinite(high) and low < high, panel.name
@@ -63,7 +63,7 @@ def test_float_image_with_nan_and_inf_displays_with_finite_limits(qtbot, window,
     tifffile.imwrite(path, image, photometric="rgb")
     window.controller.open_path(str(path))
     settle(qtbot, window)
-    assert window.pyramid_view.source.layer.data.tobytes() == image.tobytes()
+    assert window.tab("pyramid").source.layer.data.tobytes() == image.tobytes()
     for stats in window.controller.pyramid.stats:
         assert all(math.isfinite(v) or math.isnan(v) for v in (stats.minimum, stats.maximum, stats.mean))
     first = window.controller.pyramid.stats[0]

@@ -25,8 +25,8 @@ from PySide6.QtWidgets import QApplication
 from pyramid_explorer.app.controller import Controller
 from pyramid_explorer.app.errors import LOG_NAME, ErrorReporter, start_log_file, stop_log_file
 from pyramid_explorer.app.main_window import MainWindow
+from pyramid_explorer.core.deconv import KERNELS
 from pyramid_explorer.core.io import save_image
-from pyramid_explorer.jobs import KERNELS
 
 CHANGES = 200
 CACHE_BUDGET = 16 << 20
@@ -47,7 +47,7 @@ def random_changes(qtbot, window: MainWindow, rng: np.random.Generator, count: i
     """`count` random user actions on the widgets, each followed by one turn of the event loop and
     now and then by a pause of up to 40 ms, long enough for the debounce to start a job that the
     next changes must then supersede mid-flight."""
-    panel, compare, pyramid = window.level_panel, window.compare_view, window.pyramid_view
+    panel, compare, pyramid = window.level_panel, window.tab("compare"), window.tab("pyramid")
     actions = [
         lambda: panel.level.setValue(int(rng.integers(panel.level.minimum(), panel.level.maximum() + 1))),
         lambda: window.controller.step_level(int(rng.choice([-1, 1]))),
@@ -75,21 +75,21 @@ def assert_display_matches_settings(window: MainWindow, source: np.ndarray) -> N
         levels.append(cv2.pyrDown(levels[-1]))  # independent reference for what a level holds
     assert window.level_panel.level.value() == c.level < c.pyramid.levels
     assert c.view == ("pyramid", "compare")[window.tabs.currentIndex()]
-    assert c.deconv == window.compare_view.controls.settings()
-    assert c.layout_kind == window.pyramid_view.layout_kind
+    assert c.settings["deconv"] == window.tab("compare").controls.settings()
+    assert c.settings["layout_kind"] == window.tab("pyramid").layout_kind
     assert c.pyramid.levels == window.level_panel.depth.value()
-    if c.view == "pyramid" and c.layout_kind == "panels":
-        pv = window.pyramid_view
+    if c.view == "pyramid" and c.settings["layout_kind"] == "panels":
+        pv = window.tab("pyramid")
         assert pv.gaussian.layer.level == pv.laplacian.layer.level == pv.residual.layer.level == c.level
         assert np.array_equal(pv.gaussian.layer.data, levels[c.level])
     elif c.view == "pyramid":
-        assert window.pyramid_view.mosaic.layer.data.shape[1] == source.shape[1] + levels[1].shape[1]
+        assert window.tab("pyramid").mosaic.layer.data.shape[1] == source.shape[1] + levels[1].shape[1]
     elif c.level < c.pyramid.levels - 1:
-        cv = window.compare_view
+        cv = window.tab("compare")
         shown = [panel for panel in cv.mode_panels.values() if panel.layer is not None]
         assert {panel.layer.level for panel in shown} == {c.level}
         assert len(shown) == len(cv.mode_panels) - (min(levels[c.level].shape[:2]) < 2)  # unpool needs 2x2
-        assert cv.deconv_result.settings == c.deconv and cv.deconv_result.level == c.level
+        assert cv.deconv_result.settings == c.settings["deconv"] and cv.deconv_result.level == c.level
         assert all(result.psnr is not None for result in cv.results.values())
 
 

@@ -7,12 +7,14 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from pyramid_explorer.analysis_jobs import UnpoolView
 from pyramid_explorer.app.image_panel import ImagePanel
 from pyramid_explorer.app.render_queue import RenderQueue
+from pyramid_explorer.app.tabs.base import ToolTab
+from pyramid_explorer.tools.stored import StoredImage
+from pyramid_explorer.tools.unpool import UnpoolResult
 
 MIN_ZOOM = 3.0
 """Screen pixels per image pixel below which markers are not drawn (they would cover the image)."""
@@ -28,18 +30,18 @@ def marker_style(channels: int) -> tuple[tuple[str, float], ...]:
 
 
 class ArgmaxMarkers(QObject):
-    """Draws the recorded maxima of an UnpoolView on one panel: only those in view, only when zoomed in
+    """Draws the recorded maxima of an UnpoolResult on one panel: only those in view, only when zoomed in
     far enough to tell pixels apart (a 4K level has millions)."""
 
     def __init__(self, panel: ImagePanel, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._panel = panel
-        self._view: UnpoolView | None = None
+        self._view: UnpoolResult | None = None
         self.items: list[pg.ScatterPlotItem] = []
         self.hidden_reason = ""  # why no markers are drawn now, as a sentence; empty when they are
         panel.view_box.sigRangeChanged.connect(self._on_range_changed)
 
-    def set_view(self, view: UnpoolView | None) -> None:
+    def set_view(self, view: UnpoolResult | None) -> None:
         for item in self.items:
             self._panel.view_box.removeItem(item)
         self.items = []
@@ -94,15 +96,14 @@ class ArgmaxMarkers(QObject):
         self.update()
 
 
-class UnpoolPanel(QWidget):
-    """Renders UnpoolView results; `export_requested` asks for an export of them."""
+class UnpoolTab(ToolTab):
+    """Renders UnpoolResult results; `export_requested` asks for an export of them."""
 
-    export_requested = Signal()
 
     def __init__(self, queue: RenderQueue, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._queue = queue
-        self._result: UnpoolView | None = None
+        self._result: UnpoolResult | None = None
         self.source = ImagePanel("G", histogram=False)
         self.pooled = ImagePanel("maxpool", histogram=False)
         self.unpooled = ImagePanel("unpool", histogram=False)
@@ -130,10 +131,10 @@ class UnpoolPanel(QWidget):
         return [self.source, self.pooled, self.unpooled]
 
     @property
-    def result(self) -> UnpoolView | None:
+    def result(self) -> UnpoolResult | None:
         return self._result
 
-    def show_result(self, result: UnpoolView) -> None:
+    def show_result(self, result: UnpoolResult, keep_limits: bool = False) -> None:
         self._result = result
         i = result.level
         h, w = result.source.shape[:2]
@@ -175,3 +176,6 @@ class UnpoolPanel(QWidget):
 
     def _on_range_changed(self, *_args: object) -> None:
         self._update_note()
+
+    def on_stored_opened(self, image: StoredImage) -> None:
+        self.show_message(f"{image.name} is a stored pyramid: it is shown level by level, not built")

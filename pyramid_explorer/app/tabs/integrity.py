@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
     QGridLayout,
@@ -19,10 +19,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pyramid_explorer.analysis_jobs import ErrorReport, IntegrityView
 from pyramid_explorer.app.image_panel import ImagePanel
 from pyramid_explorer.app.render_queue import RenderQueue
-from pyramid_explorer.core.pyramid import STORAGES
+from pyramid_explorer.app.tabs.base import ToolTab
+from pyramid_explorer.core.pyramid import STORAGES, storage_allowed
+from pyramid_explorer.jobs import LoadedImage
+from pyramid_explorer.tools.integrity import ErrorReport, IntegrityResult
 
 _STORAGE_TIPS = {
     "float32": "Bands kept as float32 differences: exact for every input type",
@@ -100,16 +102,14 @@ class _ErrorColumn(QWidget):
         self.histogram.set_histogram(*report.histogram)
 
 
-class IntegrityPanel(QWidget):
-    """Renders IntegrityView results; `storage_changed` and `export_requested` carry the user's choices."""
+class IntegrityTab(ToolTab):
+    """Renders IntegrityResult results; `storage_changed` and `export_requested` carry the user's choices."""
 
-    storage_changed = Signal(str)
-    export_requested = Signal()
 
     def __init__(self, queue: RenderQueue, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._queue = queue
-        self._result: IntegrityView | None = None
+        self._result: IntegrityResult | None = None
         self.storage_buttons: dict[str, QRadioButton] = {}
         self._group = QButtonGroup(self)
         bar = QHBoxLayout()
@@ -148,7 +148,7 @@ class IntegrityPanel(QWidget):
         return [self.laplacian.panel, self.gaussian.panel]
 
     @property
-    def result(self) -> IntegrityView | None:
+    def result(self) -> IntegrityResult | None:
         return self._result
 
     @property
@@ -168,7 +168,7 @@ class IntegrityPanel(QWidget):
             button.setEnabled(allowed)
             button.setToolTip(_STORAGE_TIPS[storage] if allowed else reason)
 
-    def show_result(self, result: IntegrityView) -> None:
+    def show_result(self, result: IntegrityResult, keep_limits: bool = False) -> None:
         self._result = result
         self.set_storage(result.storage)
         lap = result.laplacian
@@ -180,4 +180,9 @@ class IntegrityPanel(QWidget):
 
     def _on_storage_toggled(self, button: QRadioButton, checked: bool) -> None:
         if checked:
-            self.storage_changed.emit(button.text())
+            self.setting_changed.emit("storage", button.text())
+
+    def on_image_loaded(self, loaded: LoadedImage) -> None:
+        dtype = loaded.image.dtype
+        why = f"int16 and uint8_saturate bands need a uint8 image, this one is {dtype}"
+        self.set_integer_storages_allowed(storage_allowed("int16", dtype), why)

@@ -1,4 +1,4 @@
-"""State and requests of the lazy view: which stored level, which region of it, read on the worker.
+"""State and requests of the stored view: which stored level, which region of it, read on the worker.
 
 The view reports the source rectangle it shows; after a short debounce the controller works out the
 region of the selected level that covers it (plus a margin, on a tile grid), serves it from a small cache
@@ -15,9 +15,9 @@ import collections
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from pyramid_explorer.app.controller import Controller
-from pyramid_explorer.jobs_lazy import (
-    Region,
+from pyramid_explorer.tools.stored import (
     RegionRequest,
+    RegionResult,
     StoredImage,
     contains,
     level_for_zoom,
@@ -33,10 +33,10 @@ CACHE_BYTES = 256 << 20
 _REGION = "region"
 
 
-class LazyController(QObject):
+class StoredController(QObject):
     """The stored pyramid on screen, its level, the view's rectangle and the regions read."""
 
-    region_ready = Signal(object)  # Region
+    region_ready = Signal(object)  # RegionResult
     auto_changed = Signal(bool)
     error = Signal(str)
 
@@ -47,10 +47,10 @@ class LazyController(QObject):
         self.image: StoredImage | None = None
         self.level = 0
         self.auto = True
-        self.shown: Region | None = None
+        self.shown: RegionResult | None = None
         self._view: tuple[float, float, float, float] | None = None
         self._units_per_pixel = 1.0
-        self._cache: collections.OrderedDict[tuple, Region] = collections.OrderedDict()
+        self._cache: collections.OrderedDict[tuple, RegionResult] = collections.OrderedDict()
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(DEBOUNCE_MS)
@@ -60,7 +60,7 @@ class LazyController(QObject):
         controller.level_changed.connect(self.select_level)
 
     def set_image(self, image: StoredImage | None) -> None:
-        """Show `image` (None: leave lazy mode); regions of the previous image are forgotten."""
+        """Show `image` (None: leave stored mode); regions of the previous image are forgotten."""
         self.runner.cancel(_REGION)
         self._debounce.stop()
         self._cache.clear()
@@ -136,7 +136,7 @@ class LazyController(QObject):
         self.runner.submit(_REGION, read_region, request, self._on_region_item, self.error.emit)
 
     def _on_region_item(self, item: object) -> None:
-        if not isinstance(item, Region) or self.image is None or item.image_id != self.image.image_id:
+        if not isinstance(item, RegionResult) or self.image is None or item.image_id != self.image.image_id:
             return
         self._cache[(item.image_id, item.level, (*item.rows, *item.cols))] = item
         while len(self._cache) > 1 and self.cached()[1] > CACHE_BYTES:
@@ -144,12 +144,12 @@ class LazyController(QObject):
         if item.level == self.level:
             self._show(item)
 
-    def _show(self, region: Region) -> None:
+    def _show(self, region: RegionResult) -> None:
         self.shown = region
         self.region_ready.emit(region)
 
 
-def _bytes(region: Region) -> int:
+def _bytes(region: RegionResult) -> int:
     layer = region.layer
     shown = 0 if layer.display is layer.data else layer.display.nbytes
     return layer.data.nbytes + layer.pixels.nbytes + shown

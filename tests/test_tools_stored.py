@@ -8,7 +8,7 @@ import tifffile
 from helpers import random_image
 
 from pyramid_explorer.jobs import OpenRequest
-from pyramid_explorer.jobs_lazy import (
+from pyramid_explorer.tools.stored import (
     RegionRequest,
     StoredImage,
     StoredLevel,

@@ -1,4 +1,4 @@
-"""Qt-free jobs of the lazy view: stored pyramids opened without reading them, then read region by region.
+"""Qt-free jobs of the stored-pyramid view: pyramids opened without reading them, then read region by region.
 
 An OME-Zarr folder or a pyramidal TIFF already holds its levels. Opening one reads only metadata (and the
 few levels small enough to read whole, for statistics and thumbnails); the window then asks for the part
@@ -29,20 +29,8 @@ import tifffile
 
 from pyramid_explorer.core.io import ImageLoadError
 from pyramid_explorer.core.stores import ZARR_METADATA_FILES, is_zarr_folder
-from pyramid_explorer.jobs import (
-    Layer,
-    LevelStats,
-    LoadedImage,
-    OpenRequest,
-    Progress,
-    Pyramid,
-    _finite_stats,
-    display_limits,
-    open_image,
-    quantize,
-    thumbnail,
-    value_histogram,
-)
+from pyramid_explorer.display import Layer, display_limits, finite_stats, make_layer, thumbnail
+from pyramid_explorer.jobs import LevelStats, LoadedImage, OpenRequest, Progress, Pyramid, open_image
 
 TILE = 256
 """Regions start and end on this grid of level pixels, so a small pan finds the region already read."""
@@ -65,7 +53,7 @@ _TIFF_MAGIC = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")
 
 @dataclass(frozen=True)
 class StoredLevel:
-    """One stored level: its shape (H, W[, C]) and its place in source coordinates (see `jobs.Layer`)."""
+    """One stored level: its shape (H, W[, C]) and its place in source coordinates (see `display.Layer`)."""
 
     level: int
     shape: tuple[int, ...]
@@ -108,7 +96,7 @@ class RegionRequest:
 
 
 @dataclass(frozen=True, eq=False)
-class Region:
+class RegionResult:
     """A region of a stored level, ready to draw in source coordinates."""
 
     image_id: int
@@ -122,7 +110,7 @@ class Region:
 
 
 def stored_pyramid(path: str | os.PathLike[str]) -> tuple[str, Path] | None:
-    """("ome-zarr" | "tiff", path) when `path` is a stored pyramid the lazy view opens, else None.
+    """("ome-zarr" | "tiff", path) when `path` is a stored pyramid the stored view opens, else None.
 
     A Zarr group folder (or one of its metadata files, as a file dialog picks them) is an OME-Zarr
     candidate; a TIFF counts when its first series has more than one level. Reads a few header bytes.
@@ -265,7 +253,7 @@ def open_stored(image_id: int, path: Path, kind: str, levels_of: Any) -> Iterato
     stats, thumbs = [], []
     for i, shape in enumerate(shapes):
         data = small.get(i)
-        low, high, mean = (nan, nan, nan) if data is None else _finite_stats(data)
+        low, high, mean = (nan, nan, nan) if data is None else finite_stats(data)
         stats.append(LevelStats(level=i, width=shape[1], height=shape[0], minimum=low, maximum=high,
                                 mean=mean, band_energy=nan, max_abs_residual=nan))
         shown = data if data is not None else finest
@@ -275,7 +263,7 @@ def open_stored(image_id: int, path: Path, kind: str, levels_of: Any) -> Iterato
                       thumbnails=tuple(thumbs))
 
 
-def read_region(req: RegionRequest) -> Iterator[Progress | Region]:
+def read_region(req: RegionRequest) -> Iterator[Progress | RegionResult]:
     """Read one region of a stored level (only the chunks it touches) and make it a drawable layer."""
     image, i = req.image, req.level
     (r0, r1), (c0, c1) = req.rows, req.cols
@@ -284,9 +272,8 @@ def read_region(req: RegionRequest) -> Iterator[Progress | Region]:
     place = image.levels[i]
     origin = (place.origin[0] + c0 * place.scale, place.origin[1] + r0 * place.scale)
     display = data if data.ndim == 2 or data.shape[2] != 2 else data[..., 0]
-    layer = Layer(data=data, display=display, limits=image.limits, signed=False, level=i, scale=place.scale,
-                  origin=origin, pixels=quantize(display, image.limits), histogram=value_histogram(display))
-    yield Region(image_id=image.image_id, level=i, rows=req.rows, cols=req.cols, layer=layer)
+    layer = make_layer(data, i, scale=place.scale, origin=origin, display=display, limits=image.limits)
+    yield RegionResult(image_id=image.image_id, level=i, rows=req.rows, cols=req.cols, layer=layer)
 
 
 def _compute(array: Any) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
@@ -14,10 +14,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pyramid_explorer.analysis_jobs import EqualizerView
 from pyramid_explorer.app.image_panel import ImagePanel
 from pyramid_explorer.app.render_queue import RenderQueue
+from pyramid_explorer.app.tabs.base import ToolTab
 from pyramid_explorer.jobs import Pyramid
+from pyramid_explorer.tools.equalizer import EqualizerResult
 
 STEPS_PER_UNIT = 100
 """Slider steps per unit of gain: gain = value / 100, so 100 is exactly 1 (an exact rebuild)."""
@@ -28,16 +29,14 @@ def gain_text(gain: float) -> str:
     return "drop" if gain == 0 else f"x{gain:.2f}"
 
 
-class EqualizerPanel(QWidget):
-    """Renders EqualizerView results; `gains_changed` carries the sliders' gains, one per band."""
+class EqualizerTab(ToolTab):
+    """Renders EqualizerResult results; `gains_changed` carries the sliders' gains, one per band."""
 
-    gains_changed = Signal(object)  # tuple[float, ...]
-    export_requested = Signal()
 
     def __init__(self, queue: RenderQueue, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._queue = queue
-        self._result: EqualizerView | None = None
+        self._result: EqualizerResult | None = None
         self.sliders: list[QSlider] = []
         self._value_labels: list[QLabel] = []
         self._row_widgets: list[QWidget] = []
@@ -78,7 +77,7 @@ class EqualizerPanel(QWidget):
         return [self.image, self.change]
 
     @property
-    def result(self) -> EqualizerView | None:
+    def result(self) -> EqualizerResult | None:
         return self._result
 
     def gains(self) -> tuple[float, ...]:
@@ -126,9 +125,9 @@ class EqualizerPanel(QWidget):
     def reset(self) -> None:
         """Every gain back to exactly 1, announced once."""
         self.set_gains((1.0,) * len(self.sliders))
-        self.gains_changed.emit(self.gains())
+        self.setting_changed.emit("gains", self.gains())
 
-    def show_result(self, result: EqualizerView) -> None:
+    def show_result(self, result: EqualizerResult, keep_limits: bool = False) -> None:
         self._result = result
         if result.exact:
             text = "Exact: every pixel identical to the source (all gains 1)"
@@ -146,4 +145,7 @@ class EqualizerPanel(QWidget):
         gains = self.gains()
         for label, gain in zip(self._value_labels, gains, strict=True):
             label.setText(gain_text(gain))
-        self.gains_changed.emit(gains)
+        self.setting_changed.emit("gains", gains)
+
+    def on_pyramid_changed(self, pyramid: Pyramid) -> None:
+        self.set_pyramid(pyramid)

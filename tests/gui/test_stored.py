@@ -18,10 +18,10 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QFileDialog
 from test_launch import explorer
 
-from pyramid_explorer import jobs_lazy
-from pyramid_explorer.app import lazy_controller
+from pyramid_explorer.app import stored_controller
 from pyramid_explorer.app.image_panel import format_values
-from pyramid_explorer.jobs_lazy import level_window
+from pyramid_explorer.tools import stored
+from pyramid_explorer.tools.stored import level_window
 
 pytest.importorskip("dask")
 zarr = pytest.importorskip("zarr")
@@ -86,16 +86,16 @@ def chunk_reads(monkeypatch):
 
 def wait_lazy(qtbot, window, timeout: int = 20_000) -> None:
     """Wait until a stored pyramid is open, a region of it is shown and nothing is pending."""
-    qtbot.waitUntil(lambda: window.lazy.image is not None and window.lazy.shown is not None
-                    and window.is_settled() and window.lazy_view.panel.layer is window.lazy.shown.layer,
+    qtbot.waitUntil(lambda: window.stored.image is not None and window.stored.shown is not None
+                    and window.is_settled() and window.stored_view.panel.layer is window.stored.shown.layer,
                     timeout=timeout)
 
 
 def visible_window(window):
     """(row0, row1, col0, col1) of the shown level that the lazy view's box covers now."""
-    box = window.lazy_view.panel.view_box
+    box = window.stored_view.panel.view_box
     (x0, x1), (y0, y1) = box.viewRange()
-    return level_window(window.lazy.image.levels[window.lazy.level], (x0, y0, x1, y1))
+    return level_window(window.stored.image.levels[window.stored.level], (x0, y0, x1, y1))
 
 
 def drop(window, path) -> None:
@@ -127,20 +127,20 @@ def test_ome_zarr_export_opens_with_its_stored_levels(qtbot, window, tmp_path):
     wait_lazy(qtbot, window)
     stored = [tuple(a.shape) for a in chunked.stored_levels(out)]
     assert_table_shows(window, stored)
-    assert window.central_stack.currentWidget() is window.lazy_view
+    assert window.central_stack.currentWidget() is window.stored_view
     assert not window.level_panel.depth.isEnabled()
     assert window.windowTitle().startswith("small.zarr")
     # fitted: level 0 shown whole, in source coordinates, with the stored values
-    region = window.lazy.shown
+    region = window.stored.shown
     assert region.level == 0 and region.rows == (0, 75) and region.cols == (0, 101)
     np.testing.assert_array_equal(region.layer.data, image)  # level 0 of the export is the image itself
     # choosing level 2 in the table shows it at the pyrDown placement: pixel j centred on source 4j
     window.level_panel.table.setCurrentIndex(window.level_panel.model.index(2, 0))
     wait_lazy(qtbot, window)
-    assert window.lazy.shown.level == 2 and not window.lazy_view.auto.isChecked()
+    assert window.stored.shown.level == 2 and not window.stored_view.auto.isChecked()
     levels = chunked.stored_levels(out)
-    np.testing.assert_array_equal(window.lazy.shown.layer.data, levels[2].compute(scheduler="synchronous"))
-    item = window.lazy_view.panel.image_item
+    np.testing.assert_array_equal(window.stored.shown.layer.data, levels[2].compute(scheduler="synchronous"))
+    item = window.stored_view.panel.image_item
     for j in (0, 5, 25):
         centre = item.mapToParent(QPointF(j + 0.5, 0.5))
         assert (centre.x(), centre.y()) == pytest.approx((4 * j, 0))
@@ -159,26 +159,27 @@ def test_pyramidal_tiff_opens_with_its_stored_levels_by_drop(qtbot, window, tmp_
     assert_table_shows(window, [level.shape for level in levels])
     window.controller.set_level(1)  # as PgDn does
     wait_lazy(qtbot, window)
-    np.testing.assert_array_equal(window.lazy.shown.layer.data, levels[1])
+    np.testing.assert_array_equal(window.stored.shown.layer.data, levels[1])
     # the readout names the level's own pixel: level-1 pixel (row 3, column 7) is centred on source (14, 6)
-    assert window.lazy_view.panel.value_text(14.4, 6.3) == f"stored (7, 3): {format_values(levels[1][3, 7])}"
+    text = window.stored_view.panel.value_text(14.4, 6.3)
+    assert text == f"stored (7, 3): {format_values(levels[1][3, 7])}"
 
 
 def test_only_the_region_in_view_is_read_and_a_pan_reads_the_next(qtbot, window, big_zarr, chunk_reads,
                                                                    monkeypatch):
-    monkeypatch.setattr(lazy_controller, "CACHE_BYTES", 1)  # keep only the region on screen
+    monkeypatch.setattr(stored_controller, "CACHE_BYTES", 1)  # keep only the region on screen
     window.controller.open_path(str(big_zarr))
     wait_lazy(qtbot, window)
     assert_table_shows(window, [(BIG >> i, BIG >> i) for i in range(BIG_LEVELS)])
     # fitted, the level follows the zoom: a coarse level is shown, level 0 has not been touched
-    assert window.lazy.level > 0 and window.lazy_view.auto.isChecked()
-    assert window.level_panel.table.currentIndex().row() == window.lazy.level
+    assert window.stored.level > 0 and window.stored_view.auto.isChecked()
+    assert window.level_panel.table.currentIndex().row() == window.stored.level
     assert not [key for key in chunk_reads if LEVEL0_CHUNK.match(key)]
 
     for centre in ((1000.3, 2100.7), (3000.2, 900.5)):  # zoom to 1:1 there, then pan
         window.linker.set_camera(centre, 1.0)
         wait_lazy(qtbot, window)
-        region = window.lazy.shown
+        region = window.stored.shown
         assert region.level == 0 and window.level_panel.table.currentIndex().row() == 0
         (r0, r1), (c0, c1) = region.rows, region.cols
         visible = visible_window(window)
@@ -191,42 +192,42 @@ def test_only_the_region_in_view_is_read_and_a_pan_reads_the_next(qtbot, window,
                   for j in range(c0 // CHUNK, -(-c1 // CHUNK))}
         assert read == inside
         chunk_reads.clear()
-        assert window.lazy.cached() == (1, region.layer.data.nbytes + region.layer.pixels.nbytes)
+        assert window.stored.cached() == (1, region.layer.data.nbytes + region.layer.pixels.nbytes)
         # placed in source coordinates: the pixel under the centre holds the stored value there
         col, row = (math.floor(v + 0.5) for v in centre)
         value = big_value(0, np.array([row]), np.array([col]))[0, 0]
-        assert window.lazy_view.panel.value_text(*centre) == f"stored ({col}, {row}): {value}"
+        assert window.stored_view.panel.value_text(*centre) == f"stored ({col}, {row}): {value}"
 
     # a small pan inside the margin reads nothing
-    shown = window.lazy.shown
+    shown = window.stored.shown
     window.linker.set_camera((3010.0, 905.0), 1.0)
     wait_lazy(qtbot, window)
-    assert window.lazy.shown is shown and not chunk_reads
+    assert window.stored.shown is shown and not chunk_reads
 
 
 def test_a_fine_level_chosen_at_a_coarse_zoom_is_read_in_bounded_pieces(qtbot, window, big_zarr, monkeypatch):
-    monkeypatch.setattr(lazy_controller, "region_for", functools.partial(jobs_lazy.region_for, max_side=1024))
+    monkeypatch.setattr(stored_controller, "region_for", functools.partial(stored.region_for, max_side=1024))
     window.controller.open_path(str(big_zarr))
     wait_lazy(qtbot, window)
     window.controller.set_level(0)  # whole image in view, level 0 chosen: only a centred piece is read
     wait_lazy(qtbot, window)
-    region = window.lazy.shown
+    region = window.stored.shown
     assert region.level == 0
     assert (region.rows[1] - region.rows[0], region.cols[1] - region.cols[0]) == (1024, 1024)
-    assert "read 1024 x 1024 of 4096 x 4096" in window.lazy_view.panel._note.text()
+    assert "read 1024 x 1024 of 4096 x 4096" in window.stored_view.panel._note.text()
 
 
 def test_open_folder_action_and_back_to_an_ordinary_image(qtbot, window, big_zarr, tmp_path, monkeypatch):
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args: str(big_zarr))
     window.actions["open_folder"].trigger()
     wait_lazy(qtbot, window)
-    assert window.central_stack.currentWidget() is window.lazy_view
+    assert window.central_stack.currentWidget() is window.stored_view
     window.actions["export"].trigger()
     assert "pyramid-explorer export" in window.status_message()
     window.controller.open_path(write_png(tmp_path / "plain.png", make_image(30, 40)))
     qtbot.waitUntil(lambda: window.controller.pyramid is not None and window.is_settled(), timeout=20_000)
     assert window.central_stack.currentWidget() is window.tabs
-    assert window.lazy.image is None and window.level_panel.depth.isEnabled()
+    assert window.stored.image is None and window.level_panel.depth.isEnabled()
     assert window.level_panel.model.rowCount() == window.controller.pyramid.levels
 
 
@@ -241,7 +242,7 @@ def test_without_the_big_extra_an_ome_zarr_folder_is_refused_in_one_line(qtbot, 
     qtbot.waitUntil(lambda: window.banner.isVisible() and window.is_settled())
     message = window.banner.label.text()
     assert "big.zarr" in message and "pip install 'pyramid-explorer[big]'" in message and "\n" not in message
-    assert window.lazy.image is None
+    assert window.stored.image is None
 
 
 
@@ -260,7 +261,7 @@ def test_without_the_big_extra_a_pyramidal_tiff_opens_as_an_ordinary_image(qtbot
     window.controller.open_path(str(path))
     qtbot.waitUntil(lambda: window.controller.pyramid is not None and window.is_settled(), timeout=20_000)
     np.testing.assert_array_equal(window.controller.loaded.image, image)
-    assert window.central_stack.currentWidget() is window.tabs and window.lazy.image is None
+    assert window.central_stack.currentWidget() is window.tabs and window.stored.image is None
 
 
 def test_screenshot_of_a_stored_pyramid_at_a_chosen_level(tmp_path):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from helpers import natural_image, random_image
 
-from pyramid_explorer import analysis_jobs as aj
-from pyramid_explorer import jobs
+from pyramid_explorer import display, jobs
+from pyramid_explorer.core import deconv
 from pyramid_explorer.core.analysis import (
     equivalent_kernel,
     gaussian_round_trip,
@@ -24,6 +24,8 @@ from pyramid_explorer.core.arrays import to_dtype
 from pyramid_explorer.core.export import MANIFEST_NAME
 from pyramid_explorer.core.pyramid import laplacian_pyramid, reconstruct
 from pyramid_explorer.core.upsampling import max_pool_with_indices, transposed_conv2d, upsample
+from pyramid_explorer.tools import equalizer, kernels, registry, unpool
+from pyramid_explorer.tools import integrity as integrity_tool
 
 
 def last(items):
@@ -45,7 +47,7 @@ def photo():
 
 @pytest.mark.parametrize("storage", ["float32", "int16", "uint8_saturate"])
 def test_integrity_numbers_are_the_cores(photo, storage):
-    view = last(aj.integrity_view(aj.IntegrityRequest(1, photo, 4, storage)))
+    view = last(integrity_tool.measure_integrity(integrity_tool.IntegrityRequest(1, photo, 4, storage)))
     core = integrity(photo, 4, storage=storage)
     lap = view.laplacian
     assert (lap.max_abs_error, lap.rmse, lap.psnr, lap.differing_pixels, lap.sentence) == (
@@ -61,7 +63,8 @@ def test_integrity_numbers_are_the_cores(photo, storage):
 
 
 def test_residual_heat_map_shows_the_channel_of_largest_error(photo):
-    view = last(aj.integrity_view(aj.IntegrityRequest(1, photo, None, "uint8_saturate")))
+    request = integrity_tool.IntegrityRequest(1, photo, None, "uint8_saturate")
+    view = last(integrity_tool.measure_integrity(request))
     res = view.laplacian.layer.data
     shown = view.laplacian.layer.display
     assert shown.shape == res.shape[:2] and view.laplacian.layer.signed
@@ -74,7 +77,7 @@ def test_residual_heat_map_shows_the_channel_of_largest_error(photo):
 
 def test_float_images_get_symmetric_bins():
     img = random_image((13, 9), np.float32, seed=5)
-    view = last(aj.integrity_view(aj.IntegrityRequest(1, img)))
+    view = last(integrity_tool.measure_integrity(integrity_tool.IntegrityRequest(1, img)))
     centres, counts = view.gaussian.histogram
     assert len(centres) == 101 and centres[50] == pytest.approx(0, abs=1e-6)
     assert counts.sum() == img.size
@@ -84,9 +87,9 @@ def test_float_images_get_symmetric_bins():
 def test_integer_storages_need_uint8():
     img = random_image((8, 8), np.uint16)
     with pytest.raises(ValueError, match="needs a uint8 image"):
-        last(aj.integrity_view(aj.IntegrityRequest(1, img, None, "int16")))
+        last(integrity_tool.measure_integrity(integrity_tool.IntegrityRequest(1, img, None, "int16")))
     with pytest.raises(ValueError, match="storage"):
-        aj.IntegrityRequest(1, img, None, "int8")
+        integrity_tool.IntegrityRequest(1, img, None, "int8")
 
 
 # --- equalizer ----------------------------------------------------------------------------------
@@ -95,7 +98,7 @@ def test_integer_storages_need_uint8():
 @pytest.mark.parametrize("gains", [(0.0, 1.0, 1.0, 1.0), (2.5, 1.5, 1.0, 0.5), (1.0, 1.0, 0.0, 1.0)])
 def test_equalizer_is_the_cores_reconstruct_with_gains(photo, gains):
     p = pyramid_of(photo, 4)
-    view = last(aj.equalize(aj.EqualizerRequest(p, gains)))
+    view = last(equalizer.equalize(equalizer.EqualizerRequest(p, gains)))
     rebuilt = reconstruct(laplacian_pyramid(photo, 4), gains=gains)
     np.testing.assert_array_equal(view.image.data, to_dtype(rebuilt, np.uint8))
     change = to_dtype(rebuilt, np.uint8).astype(np.float32) - photo
@@ -109,7 +112,7 @@ def test_equalizer_is_the_cores_reconstruct_with_gains(photo, gains):
 def test_unit_gains_rebuild_the_source_exactly(dtype):
     img = random_image((21, 14), dtype, channels=3, seed=9)
     p = pyramid_of(img)
-    view = last(aj.equalize(aj.EqualizerRequest(p, (1.0,) * p.levels)))
+    view = last(equalizer.equalize(equalizer.EqualizerRequest(p, (1.0,) * p.levels)))
     assert view.exact and view.max_abs_change == 0 and view.saturated_values == 0
     np.testing.assert_array_equal(view.image.data, img)
 
@@ -117,21 +120,21 @@ def test_unit_gains_rebuild_the_source_exactly(dtype):
 def test_equalizer_wants_one_finite_gain_per_band(photo):
     p = pyramid_of(photo, 3)
     with pytest.raises(ValueError, match="one per band"):
-        aj.EqualizerRequest(p, (1.0, 1.0))
+        equalizer.EqualizerRequest(p, (1.0, 1.0))
     with pytest.raises(ValueError, match="finite"):
-        aj.EqualizerRequest(p, (1.0, math.nan, 1.0))
+        equalizer.EqualizerRequest(p, (1.0, math.nan, 1.0))
 
 
 # --- kernel inspector ---------------------------------------------------------------------------
 
 
 def test_summaries_are_the_cores_polyphase_sums(photo):
-    settings = jobs.DeconvSettings(3, 2, "box")
-    result = last(aj.inspect_kernels(aj.KernelRequest(pyramid_of(photo), 0, "pyrup", settings)))
-    assert [s.entry for s in result.summaries] == list(aj.KERNEL_ENTRIES)
+    settings = deconv.DeconvSettings(3, 2, "box")
+    result = last(kernels.inspect_kernels(kernels.KernelRequest(pyramid_of(photo), 0, "pyrup", settings)))
+    assert [s.entry for s in result.summaries] == list(kernels.KERNEL_ENTRIES)
     for s in result.summaries:
-        if s.entry == aj.CUSTOM:
-            kernel = jobs.deconv_kernel(settings)
+        if s.entry == kernels.CUSTOM:
+            kernel = deconv.deconv_kernel(settings)
             np.testing.assert_allclose(s.phase_sums, polyphase_sums(kernel, 2), rtol=1e-6)
             assert not s.even and s.verdict.startswith("uneven overlap: k % s != 0")
         elif s.entry == "unpool":
@@ -145,13 +148,13 @@ def test_summaries_are_the_cores_polyphase_sums(photo):
     assert result.selected.entry == "pyrup" and result.selected.even
 
 
-@pytest.mark.parametrize("entry", aj.KERNEL_ENTRIES)
+@pytest.mark.parametrize("entry", kernels.KERNEL_ENTRIES)
 def test_a_constant_probe_shows_the_phase_sums(photo, entry):
     """The checkerboard is the phase sums tiled: a constant input's output, read phase by phase."""
-    settings = jobs.DeconvSettings(5, 3, "random")
-    result = last(aj.inspect_kernels(aj.KernelRequest(pyramid_of(photo, 3), 1, entry, settings)))
+    settings = deconv.DeconvSettings(5, 3, "random")
+    result = last(kernels.inspect_kernels(kernels.KernelRequest(pyramid_of(photo, 3), 1, entry, settings)))
     probes = dict(result.probes)
-    assert list(probes) == list(aj.PROBE_INPUTS)
+    assert list(probes) == list(kernels.PROBE_INPUTS)
     out = probes["constant"].data
     s = result.selected.stride
     margin = s * 8  # well inside: no border handling left
@@ -160,37 +163,37 @@ def test_a_constant_probe_shows_the_phase_sums(photo, entry):
         for c in range(s):
             np.testing.assert_allclose(inner[r::s, c::s], result.selected.phase_sums[r, c], atol=1e-5)
     impulse = probes["impulse"].data
-    if entry == aj.CUSTOM:
-        np.testing.assert_array_equal(impulse, transposed_conv2d(aj.probe_input("impulse"),
-                                                                 jobs.deconv_kernel(settings), 3))
+    if entry == kernels.CUSTOM:
+        np.testing.assert_array_equal(impulse, transposed_conv2d(kernels.probe_input("impulse"),
+                                                                 deconv.deconv_kernel(settings), 3))
     elif entry != "unpool":
-        np.testing.assert_array_equal(impulse, upsample(aj.probe_input("impulse"), entry))
+        np.testing.assert_array_equal(impulse, upsample(kernels.probe_input("impulse"), entry))
 
 
 def test_spectrum_is_the_periodic_part_of_the_upsampled_level(photo):
     p = pyramid_of(photo)
-    result = last(aj.inspect_kernels(aj.KernelRequest(p, 1, "zero_insert")))
-    up = jobs.channel_mean(upsample(p.gaussian[2], "zero_insert"))
-    region, _ = aj.spectrum_region(up)
+    result = last(kernels.inspect_kernels(kernels.KernelRequest(p, 1, "zero_insert")))
+    up = display.channel_mean(upsample(p.gaussian[2], "zero_insert"))
+    region, _ = kernels.spectrum_region(up)
     assert region.shape[0] % 2 == 0 and region.shape[1] % 2 == 0
     expected = log_spectrum(periodic_component(region))
     np.testing.assert_allclose(result.spectrum.data, expected, rtol=1e-6)
     assert list(result.peaks) == nyquist_peaks(expected)
     assert all(strength > 3 for *_, strength in result.peaks)  # zero insertion: the Nyquist replica
-    quiet = last(aj.inspect_kernels(aj.KernelRequest(p, 1, "pyrup")))
+    quiet = last(kernels.inspect_kernels(kernels.KernelRequest(p, 1, "pyrup")))
     assert max(s for *_, s in quiet.peaks) < min(s for *_, s in result.peaks)
 
 
 def test_coarsest_level_has_no_spectrum(photo):
     p = pyramid_of(photo, 3)
-    result = last(aj.inspect_kernels(aj.KernelRequest(p, 2, "bilinear")))
+    result = last(kernels.inspect_kernels(kernels.KernelRequest(p, 2, "bilinear")))
     assert result.spectrum is None and result.peaks == () and "coarsest" in result.spectrum_note
     assert len(result.probes) == 3
 
 
 def test_unknown_entry_is_refused(photo):
     with pytest.raises(ValueError, match="entries"):
-        aj.KernelRequest(pyramid_of(photo, 2), 0, "sinc")
+        kernels.KernelRequest(pyramid_of(photo, 2), 0, "sinc")
 
 
 # --- unpool -------------------------------------------------------------------------------------
@@ -199,7 +202,7 @@ def test_unknown_entry_is_refused(photo):
 @pytest.mark.parametrize(("shape", "channels"), [((11, 9), 3), ((8, 6), None), ((5, 7), 4)])
 def test_unpool_marks_the_recorded_maxima(shape, channels):
     img = random_image(shape, np.uint8, channels=channels, seed=11)
-    view = last(aj.unpool_view(aj.UnpoolRequest(pyramid_of(img, 2), 0)))
+    view = last(unpool.locate_maxima(unpool.UnpoolRequest(pyramid_of(img, 2), 0)))
     pooled, indices = max_pool_with_indices(img)
     np.testing.assert_array_equal(view.pooled.data, pooled)
     np.testing.assert_array_equal(view.indices, indices)
@@ -220,16 +223,17 @@ def test_unpool_marks_the_recorded_maxima(shape, channels):
 def test_unpool_needs_a_window_sized_level():
     p = pyramid_of(random_image((3, 6), np.uint8))
     with pytest.raises(ValueError, match="pooling window"):
-        last(aj.unpool_view(aj.UnpoolRequest(p, 2)))  # 3 x 1
+        last(unpool.locate_maxima(unpool.UnpoolRequest(p, 2)))  # 3 x 1
 
 
 # --- export -------------------------------------------------------------------------------------
 
 
 def test_tool_export_writes_what_the_tool_shows(tmp_path, photo):
-    view = last(aj.integrity_view(aj.IntegrityRequest(1, photo, None, "uint8_saturate")))
-    arrays, parameters = aj.tool_arrays(view, "npy")
-    items = list(aj.export_tool(aj.ToolExportRequest(photo, str(tmp_path), arrays, "npy", parameters)))
+    request = integrity_tool.IntegrityRequest(1, photo, None, "uint8_saturate")
+    view = last(integrity_tool.measure_integrity(request))
+    arrays, parameters = registry.tool_arrays("integrity", view, "npy")
+    items = list(jobs.export_tool(jobs.ToolExportRequest(photo, str(tmp_path), arrays, "npy", parameters)))
     assert isinstance(items[-1], jobs.ExportDone)
     np.testing.assert_array_equal(np.load(tmp_path / "integrity_residual.npy"), view.laplacian.layer.data)
     manifest = json.loads((tmp_path / MANIFEST_NAME).read_text())
@@ -237,23 +241,25 @@ def test_tool_export_writes_what_the_tool_shows(tmp_path, photo):
     entry = manifest["files"][0]
     assert entry["differing_pixels"] == view.laplacian.differing_pixels
     assert entry["psnr_db"] == pytest.approx(view.laplacian.psnr)
-    exact = last(aj.integrity_view(aj.IntegrityRequest(1, photo)))
-    assert aj.tool_arrays(exact, "npy")[0][0].details["psnr_db"] == "inf"  # JSON has no infinity
+    exact = last(integrity_tool.measure_integrity(integrity_tool.IntegrityRequest(1, photo)))
+    arrays = registry.tool_arrays("integrity", exact, "npy")[0]
+    assert arrays[0].details["psnr_db"] == "inf"  # JSON has no infinity
 
 
 def test_unpool_export_leaves_int64_indices_out_of_png(photo):
-    view = last(aj.unpool_view(aj.UnpoolRequest(pyramid_of(photo, 2), 0)))
-    assert [a.name for a in aj.tool_arrays(view, "png")[0]] == ["pooled", "unpooled", "argmax_mask"]
-    assert [a.name for a in aj.tool_arrays(view, "tiff")[0]][-1] == "indices"
+    view = last(unpool.locate_maxima(unpool.UnpoolRequest(pyramid_of(photo, 2), 0)))
+    png = registry.tool_arrays("unpool", view, "png")[0]
+    assert [a.name for a in png] == ["pooled", "unpooled", "argmax_mask"]
+    assert [a.name for a in registry.tool_arrays("unpool", view, "tiff")[0]][-1] == "indices"
 
 
 def test_every_tool_result_exports(photo):
     p = pyramid_of(photo, 3)
-    results = [last(aj.equalize(aj.EqualizerRequest(p, (1.0, 2.0, 1.0)))),
-               last(aj.inspect_kernels(aj.KernelRequest(p, 0, aj.CUSTOM))),
-               last(aj.inspect_kernels(aj.KernelRequest(p, 2, "unpool")))]
-    for result in results:
-        arrays, parameters = aj.tool_arrays(result, "tiff")
+    results = [last(equalizer.equalize(equalizer.EqualizerRequest(p, (1.0, 2.0, 1.0)))),
+               last(kernels.inspect_kernels(kernels.KernelRequest(p, 0, kernels.CUSTOM))),
+               last(kernels.inspect_kernels(kernels.KernelRequest(p, 2, "unpool")))]
+    for name, result in zip(("equalizer", "kernels", "kernels"), results, strict=True):
+        arrays, parameters = registry.tool_arrays(name, result, "tiff")
         assert arrays and parameters["tool"] in ("equalizer", "kernels")
     with pytest.raises(TypeError):
-        aj.tool_arrays(p, "tiff")
+        registry.tool_arrays("pyramid", p, "tiff")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -25,16 +25,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pyramid_explorer.analysis_jobs import (
+from pyramid_explorer.app.image_panel import ImagePanel, sampled_colormap
+from pyramid_explorer.app.render_queue import RenderQueue
+from pyramid_explorer.app.tabs.base import ToolTab
+from pyramid_explorer.app.tabs.shared import DeconvControls
+from pyramid_explorer.tools.kernels import (
     CUSTOM,
     KERNEL_ENTRIES,
     PROBE_INPUTS,
     PROBE_SIDE,
-    KernelInspection,
+    KernelResult,
     KernelSummary,
 )
-from pyramid_explorer.app.compare_view import DeconvControls
-from pyramid_explorer.app.image_panel import ImagePanel, sampled_colormap
 
 NOTES = {
     "pyrup": "pyrUp is itself a 5x5 stride-2 transposed convolution: kernel 4 w w^T, w = [1 4 6 4 1] / 16, "
@@ -65,15 +67,13 @@ def kernel_text(summary: KernelSummary) -> str:
     return f"{h}x{w}{stride}, pad {summary.padding}"
 
 
-class KernelPanel(QWidget):
-    """Renders KernelInspection results; emits the selected entry and the transposed-conv settings."""
+class KernelsTab(ToolTab):
+    """Renders KernelResult results; emits the selected entry and the transposed-conv settings."""
 
-    entry_selected = Signal(str)
-    export_requested = Signal()
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, queue: RenderQueue | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._result: KernelInspection | None = None
+        self._result: KernelResult | None = None
         self.table = QTableWidget(len(KERNEL_ENTRIES), 4)
         self.table.setHorizontalHeaderLabels(["Upsampler", "Kernel", "Overlap", "Phase sums"])
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -87,6 +87,7 @@ class KernelPanel(QWidget):
         self.table.setCurrentCell(KERNEL_ENTRIES.index("pyrup"), 0)
         self.table.currentCellChanged.connect(self._on_current_cell_changed)
         self.controls = DeconvControls(maps=False)
+        self.controls.settings_changed.connect(self._on_deconv_edited)
         self.export_button = QPushButton("Export...")
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self.export_requested)
@@ -149,7 +150,7 @@ class KernelPanel(QWidget):
         return [self.kernel_panel, *self.probe_panels.values(), self.spectrum_panel]
 
     @property
-    def result(self) -> KernelInspection | None:
+    def result(self) -> KernelResult | None:
         return self._result
 
     @property
@@ -167,7 +168,7 @@ class KernelPanel(QWidget):
         x, y = self.peak_markers.getData()
         return list(zip(x.tolist(), y.tolist(), strict=True))
 
-    def show_result(self, result: KernelInspection) -> None:
+    def show_result(self, result: KernelResult, keep_limits: bool = False) -> None:
         self._result = result
         self.set_entry(result.entry)
         for row, summary in enumerate(result.summaries):
@@ -227,7 +228,7 @@ class KernelPanel(QWidget):
         n = self.phase_table.rowCount()
         return np.array([[float(self.phase_table.item(r, c).text()) for c in range(n)] for r in range(n)])
 
-    def _show_spectrum(self, result: KernelInspection) -> None:
+    def _show_spectrum(self, result: KernelResult) -> None:
         for label in self._peak_labels:
             self.spectrum_panel.view_box.removeItem(label)
         self._peak_labels = []
@@ -249,4 +250,11 @@ class KernelPanel(QWidget):
 
     def _on_current_cell_changed(self, row: int, *_args: int) -> None:
         if 0 <= row < len(KERNEL_ENTRIES):
-            self.entry_selected.emit(KERNEL_ENTRIES[row])
+            self.setting_changed.emit("kernel_entry", KERNEL_ENTRIES[row])
+
+    def show_setting(self, name: str, value: object) -> None:
+        if name == "deconv":
+            self.controls.set_settings(value)
+
+    def _on_deconv_edited(self, settings: object) -> None:
+        self.setting_changed.emit("deconv", settings)

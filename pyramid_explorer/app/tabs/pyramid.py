@@ -4,7 +4,7 @@ or all levels of one kind in the classic mosaic layout."""
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Signal
+from PySide6.QtCore import QRectF
 from PySide6.QtGui import QPen
 from PySide6.QtWidgets import (
     QComboBox,
@@ -19,29 +19,24 @@ from PySide6.QtWidgets import (
 
 from pyramid_explorer.app.image_panel import ImagePanel
 from pyramid_explorer.app.render_queue import RenderQueue
-from pyramid_explorer.jobs import LevelView, LoadedImage, Mosaic
+from pyramid_explorer.app.tabs.base import ToolTab
+from pyramid_explorer.app.tabs.shared import describe_image
+from pyramid_explorer.jobs import LoadedImage
+from pyramid_explorer.tools.pyramid import LevelResult, MosaicResult
+from pyramid_explorer.tools.stored import StoredImage
 
 LAYOUTS = {"panels": "Level panels", "gaussian": "Gaussian mosaic", "laplacian": "Laplacian mosaic"}
 
 
-def describe_image(shape: tuple[int, ...], dtype_name: str) -> str:
-    """'451 x 300 RGB uint8' for an image of that shape and dtype."""
-    kinds = {2: "grey+alpha", 3: "RGB", 4: "RGBA"}
-    channels = "grey" if len(shape) == 2 else kinds.get(shape[2], f"{shape[2]} channels")
-    return f"{shape[1]} x {shape[0]} {channels} {dtype_name}"
-
-
-def residual_title(view: LevelView) -> str:
+def residual_title(view: LevelResult) -> str:
     head = f"Residual: G[{view.level}] - rebuilt from L[{view.level}..{view.levels - 1}]"
     if view.max_abs_residual == 0:
         return f"{head}: max |r| = 0, exact (every pixel identical)"
     return f"{head}: max |r| = {view.max_abs_residual:.3g}, {view.differing_pixels} pixels differ"
 
 
-class PyramidView(QWidget):
-    """Renders LevelView and Mosaic results; `layout_changed` asks for panels or a mosaic."""
-
-    layout_changed = Signal(str)
+class PyramidTab(ToolTab):
+    """Renders LevelResult and MosaicResult results; emits the layout ("layout_kind": panels or a mosaic)."""
 
     def __init__(self, queue: RenderQueue, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -57,7 +52,8 @@ class PyramidView(QWidget):
         pen.setWidth(2)
         self._mosaic_box.setPen(pen)
         self.mosaic.view_box.addItem(self._mosaic_box, ignoreBounds=True)
-        self._mosaic: Mosaic | None = None
+        self._mosaic: MosaicResult | None = None
+        self._level = 0
 
         self.layout_combo = QComboBox()
         for key, text in LAYOUTS.items():
@@ -106,7 +102,7 @@ class PyramidView(QWidget):
         frames = f" (frame 1 of {loaded.frames})" if loaded.frames > 1 else ""
         self._queue.show(self.source, loaded.source, f"Source: {what} - {loaded.name}{frames}")
 
-    def show_level(self, view: LevelView, *, keep_limits: bool = False) -> None:
+    def show_level(self, view: LevelResult, *, keep_limits: bool = False) -> None:
         i, g = view.level, view.gaussian
         self.gaussian.name, self.laplacian.name, self.residual.name = f"G[{i}]", f"L[{i}]", f"residual[{i}]"
         self._queue.show(self.gaussian, g, f"Gaussian G[{i}]: {g.shape[1]} x {g.shape[0]} (1/{2**i} scale)",
@@ -125,7 +121,7 @@ class PyramidView(QWidget):
             self.residual.set_note(f"max |residual| = {view.max_abs_residual:.3g} "
                                    f"({view.differing_pixels} pixels differ)")
 
-    def show_mosaic(self, mosaic: Mosaic, level: int) -> None:
+    def show_mosaic(self, mosaic: MosaicResult, level: int) -> None:
         what = ("Gaussian levels" if mosaic.kind == "gaussian"
                 else "Laplacian bands, each scaled to its own range")
         self._mosaic = mosaic
@@ -150,4 +146,24 @@ class PyramidView(QWidget):
     def _on_layout_index_changed(self, index: int) -> None:
         kind = self.layout_combo.itemData(index)
         self._stack.setCurrentIndex(0 if kind == "panels" else 1)
-        self.layout_changed.emit(kind)
+        self.setting_changed.emit("layout_kind", kind)
+
+    def show_result(self, result: LevelResult | MosaicResult, keep_limits: bool) -> None:
+        if isinstance(result, LevelResult):
+            self.show_level(result, keep_limits=keep_limits)
+        else:
+            self.show_mosaic(result, self._level)
+
+    def on_image_loaded(self, loaded: LoadedImage) -> None:
+        self.show_source(loaded)
+
+    def on_stored_opened(self, image: StoredImage) -> None:
+        self.show_message(f"{image.name} is a stored pyramid: it is shown level by level, not built")
+
+    def on_level_changed(self, level: int) -> None:
+        self._level = level
+        self.select_mosaic_level(level)
+
+    def fit(self) -> None:
+        if self.layout_kind != "panels":
+            self.mosaic.view_box.autoRange(padding=0.02)

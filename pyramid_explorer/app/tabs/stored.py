@@ -1,6 +1,6 @@
-"""The lazy view: one stored level of an OME-Zarr or pyramidal TIFF, drawn region by region.
+"""The stored view: one stored level of an OME-Zarr or pyramidal TIFF, drawn region by region.
 
-It renders the `Region`s the lazy controller sends and reports what it shows (the source rectangle and
+It renders the `RegionResult`s the stored controller sends and reports what it shows (the source rectangle and
 the zoom); it never reads pixels itself.
 """
 
@@ -10,9 +10,9 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from pyramid_explorer.app.image_panel import ImagePanel, format_values
-from pyramid_explorer.app.pyramid_view import describe_image
 from pyramid_explorer.app.render_queue import RenderQueue
-from pyramid_explorer.jobs_lazy import Region, StoredImage
+from pyramid_explorer.app.tabs.shared import describe_image
+from pyramid_explorer.tools.stored import RegionResult, StoredImage
 
 
 class RegionPanel(ImagePanel):
@@ -20,9 +20,9 @@ class RegionPanel(ImagePanel):
 
     def __init__(self, name: str, parent: QWidget | None = None) -> None:
         super().__init__(name, parent=parent)
-        self.region: Region | None = None
+        self.region: RegionResult | None = None
 
-    def show_region(self, region: Region) -> None:
+    def show_region(self, region: RegionResult) -> None:
         self.region = region
 
     def value_text(self, x: float, y: float) -> str | None:
@@ -37,7 +37,7 @@ class RegionPanel(ImagePanel):
                 f"{format_values(layer.data[row, col])}")
 
 
-class LazyView(QWidget):
+class StoredTab(QWidget):
     """A stored level in source coordinates; `view_changed` says what part of the source is on screen."""
 
     view_changed = Signal(float, float, float, float, float)  # x0, y0, x1, y1, source px per screen px
@@ -78,7 +78,7 @@ class LazyView(QWidget):
         self.auto.setChecked(auto)
         self.auto.blockSignals(False)
 
-    def show_region(self, region: Region) -> None:
+    def show_region(self, region: RegionResult) -> None:
         image = self._image
         if image is None or region.image_id != image.image_id:
             return
