@@ -2,17 +2,33 @@
 
 The panel only renders: it is given a `Layer` (values, display array, limits, placement) and never
 computes anything from pixels beyond what pyqtgraph needs to draw and histogram them.
+
+Zoomed out, drawing the layer's pixels nearest-neighbour would skip pixels and add moire of the
+display's own. A zoomed-out panel therefore draws an area-averaged reduction of its pixels instead
+(`pyramid_explorer.screen_sampling`: the factor rule is in its docstring), made on the global
+QThreadPool and cached per image and factor, stretched over the layer's own rectangle so it keeps
+the layer's placement, and drawn with bilinear filtering; until it arrives the exact pixels are
+drawn. Zoomed in, pixels stay crisp. `set_exact_samples` (or `set_exact_samples_everywhere`) keeps
+the nearest-neighbour drawing at every zoom. The histogram and the readout always use the layer's
+exact data.
 """
 
 from __future__ import annotations
 
+import logging
+import weakref
+
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QPainter
+import shiboken6
+from PySide6.QtCore import QObject, QPointF, QRectF, QRunnable, Qt, QThreadPool, Signal
+from PySide6.QtGui import QPainter, QShowEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
 
 from pyramid_explorer.display import Layer, quantize
+from pyramid_explorer.screen_sampling import ReductionCache, area_reduce, reduction_factor, zoom_text
+
+log = logging.getLogger(__name__)
 
 
 def sampled_colormap(name: str, stops: int = 11) -> pg.ColorMap:
@@ -33,8 +49,57 @@ def format_values(values: np.ndarray | np.generic) -> str:
     return text[0] if len(text) == 1 else "(" + ", ".join(text) + ")"
 
 
+def set_exact_samples_everywhere(exact: bool) -> None:
+    """Draw every panel, and every panel made later, with exact samples (True: may alias) or with
+    area-averaged reductions when zoomed out (False, the default)."""
+    ImagePanel.exact_samples_by_default = exact
+    for panel in _live_panels():
+        panel.set_exact_samples(exact)
+
+
+def reductions_pending() -> bool:
+    """True while a panel waits for a reduction to arrive: what it shows is not its final drawing."""
+    return any(panel.reduction_pending for panel in _live_panels())
+
+
+_PANELS: weakref.WeakSet[ImagePanel] = weakref.WeakSet()  # every panel made, while Python holds it
+
+
+def _live_panels() -> list[ImagePanel]:
+    """The panels whose Qt side still exists (QApplication.allWidgets() may hand back widgets that are
+    being deleted, and touching those crashes)."""
+    return [panel for panel in list(_PANELS) if shiboken6.isValid(panel)]
+
+
+class _ReductionSignals(QObject):
+    done = Signal(object, int, object)  # image, factor, its reduction (None: not made, no longer wanted)
+
+
+class _ReductionTask(QRunnable):
+    """Makes `area_reduce(image, factor)` on a pool thread; always reports back, so the panel can
+    forget the task. `wanted` is cleared by the panel (from the GUI thread) to skip a stale one."""
+
+    def __init__(self, image: np.ndarray, factor: int) -> None:
+        super().__init__()
+        self.signals = _ReductionSignals()
+        self.image = image
+        self.factor = factor
+        self.wanted = True
+
+    def run(self) -> None:
+        reduced = None
+        if self.wanted:
+            try:
+                reduced = area_reduce(self.image, self.factor)
+            except Exception:  # e.g. out of memory: draw the exact pixels rather than retry forever
+                log.exception("display reduction by %d failed", self.factor)
+                reduced = self.image
+        self.signals.done.emit(self.image, self.factor, reduced)
+
+
 class ImagePanel(QWidget):
-    """Draws one Layer with crisp pixels at its scale and origin; emits where the mouse hovers.
+    """Draws one Layer at its scale and origin (crisp pixels zoomed in, area-averaged zoomed out,
+    the zoom in a corner); emits where the mouse hovers.
 
     `linked` panels live in source coordinates and take part in view linking and the readout's
     source coordinate; an unlinked panel (the mosaic) has coordinates of its own. Unsigned layers
@@ -42,6 +107,7 @@ class ImagePanel(QWidget):
     """
 
     hovered = Signal(float, float)  # view coordinates under the mouse
+    exact_samples_by_default = False
 
     def __init__(self, name: str, *, histogram: bool = True, linked: bool = True,
                  unsigned_map: pg.ColorMap | None = None, parent: QWidget | None = None) -> None:
@@ -51,6 +117,13 @@ class ImagePanel(QWidget):
         self._unsigned_map = _GREY if unsigned_map is None else unsigned_map
         self._layer: Layer | None = None
         self._signed: bool | None = None
+        self._codes: np.ndarray | None = None  # the layer's uint8 codes at the limits in use
+        self._exact_samples = ImagePanel.exact_samples_by_default
+        self._reductions = ReductionCache()
+        self._tasks: dict[tuple[int, int], _ReductionTask] = {}  # (id(codes), factor) -> task in flight
+        self._factor = 1
+        self._drawn: np.ndarray | None = None  # the array handed to the image item (it keeps a view)
+        _PANELS.add(self)
 
         self._title = QLabel(name)
         self._title.setTextFormat(Qt.TextFormat.PlainText)
@@ -86,6 +159,12 @@ class ImagePanel(QWidget):
                                  "border-radius: 3px;")
         self._note.move(6, 6)
         self._note.hide()
+        self._zoom = QLabel(self._canvas)
+        self._zoom.setStyleSheet("background: rgba(0, 0, 0, 150); color: #f0f0f0; padding: 1px 4px;"
+                                 "border-radius: 3px;")
+        self._zoom.hide()
+        self.view_box.sigRangeChanged.connect(self._on_view_changed)
+        self.view_box.sigResized.connect(self._on_view_changed)
 
         self._stack = QStackedWidget()
         self._stack.addWidget(self._canvas)
@@ -129,10 +208,7 @@ class ImagePanel(QWidget):
             self.histogram.gradient.showTicks(False)
             self._signed = layer.signed
         self._layer = layer
-        pixels = layer.pixels if limits == layer.limits else quantize(layer.display, limits)
-        self.image_item.setImage(pixels, autoLevels=False, levels=None)
-        h, w = pixels.shape[:2]
-        self.image_item.setRect(QRectF(layer.origin[0], layer.origin[1], w * layer.scale, h * layer.scale))
+        self._set_codes(layer.pixels if limits == layer.limits else quantize(layer.display, limits))
         self._setting_levels = True
         try:
             self.histogram.plot.setData(*layer.histogram)
@@ -142,13 +218,19 @@ class ImagePanel(QWidget):
 
     def show_message(self, text: str, title: str | None = None) -> None:
         """Show `text` instead of an image (nothing to draw for this selection)."""
-        self._layer = None
-        self.image_item.clear()
+        self.clear_image()
         self.histogram.plot.setData([], [])
         self._message.setText(text)
         self._stack.setCurrentWidget(self._message)
         if title is not None:
             self.set_title(title)
+
+    def clear_image(self) -> None:
+        """Draw nothing, keeping the canvas (and so its size) on show."""
+        self._layer = None
+        self._set_codes(None)
+        self._drawn, self._factor = None, 1
+        self.image_item.clear()
 
     def set_note(self, text: str) -> None:
         """A short note over the image's corner (empty: none), for what must not go unseen."""
@@ -159,6 +241,36 @@ class ImagePanel(QWidget):
     def paint_now(self) -> None:
         """Paint the panel at once (pyqtgraph renders the image's QImage during the paint)."""
         self._canvas.viewport().repaint()
+
+    @property
+    def exact_samples(self) -> bool:
+        return self._exact_samples
+
+    def set_exact_samples(self, exact: bool) -> None:
+        """True: draw the layer's own pixels nearest-neighbour at every zoom (may alias, as the
+        screen samples them); False: area-averaged reductions when zoomed out."""
+        self._exact_samples = exact
+        self._refresh_display()
+
+    @property
+    def reduction_pending(self) -> bool:
+        return bool(self._tasks)
+
+    @property
+    def display_factor(self) -> int:
+        """The reduction factor of the image drawn now: 1 for the layer's own pixels."""
+        return self._factor
+
+    def zoom(self) -> float | None:
+        """Screen (device) pixels per pixel of the layer, or None with no layer or no size yet."""
+        rect = self.view_box.viewRect()
+        if self._layer is None or self.view_box.width() <= 1 or rect.width() <= 0:
+            return None
+        return self._layer.scale * self.view_box.width() / rect.width() * self._canvas.devicePixelRatioF()
+
+    def zoom_label(self) -> str:
+        """The zoom as shown in the view's corner ('' when none is shown)."""
+        return self._zoom.text() if self._zoom.isVisibleTo(self) else ""
 
     def set_histogram_visible(self, visible: bool) -> None:
         self.histogram.setVisible(visible)
@@ -178,7 +290,78 @@ class ImagePanel(QWidget):
         """The user moved the histogram's limits: re-map the pixels (as pyqtgraph itself would)."""
         if self._setting_levels or self._layer is None:
             return
-        self.image_item.setImage(quantize(self._layer.display, self.limits()), autoLevels=False, levels=None)
+        self._set_codes(quantize(self._layer.display, self.limits()))
+
+    def _set_codes(self, codes: np.ndarray | None) -> None:
+        """New pixels to draw (None: none): stale reductions in flight are no longer wanted."""
+        self._codes = codes
+        for task in self._tasks.values():
+            task.wanted = False
+        self._refresh_display()
+
+    def _refresh_display(self) -> None:
+        """Draw the reduction the zoom asks for if it is ready, else the exact pixels and ask for it."""
+        codes, layer, zoom = self._codes, self._layer, self.zoom()
+        if zoom is not None:
+            text = zoom_text(zoom) + (" (exact samples)" if self._exact_samples and zoom < 1 else "")
+            if text != self._zoom.text():
+                self._zoom.setText(text)
+                self._zoom.adjustSize()
+            self._place_zoom_label()
+        self._zoom.setVisible(zoom is not None)
+        if codes is None or layer is None:
+            return
+        want = 1 if self._exact_samples or zoom is None else reduction_factor(1 / zoom, max(codes.shape[:2]))
+        image = codes if want == 1 else self._reductions.get(codes, want)
+        ready = image is not None
+        if not ready:
+            self._request_reduction(codes, want)
+            image, want = codes, 1
+        smooth = ready and not self._exact_samples and zoom is not None and zoom < 1
+        h, w = codes.shape[:2]  # a reduction covers the same rectangle as the pixels it averages
+        rect = QRectF(layer.origin[0], layer.origin[1], w * layer.scale, h * layer.scale)
+        self._draw(image, want, smooth, rect)
+
+    def _draw(self, image: np.ndarray, factor: int, smooth: bool, rect: QRectF) -> None:
+        """Hand `image` to the image item over `rect`; smooth: with bilinear filtering."""
+        hint = QPainter.RenderHint.SmoothPixmapTransform
+        if self._drawn is image and bool(self._canvas.renderHints() & hint) == smooth:
+            return
+        self._canvas.setRenderHint(hint, smooth)
+        self._drawn = image
+        self.image_item.setImage(image, autoLevels=False, levels=None)
+        self.image_item.setRect(rect)
+        self._factor = factor
+
+    def _request_reduction(self, codes: np.ndarray, factor: int) -> None:
+        """Make the reduction on a pool thread (a hidden panel waits until it is shown)."""
+        key = (id(codes), factor)
+        for k, task in self._tasks.items():
+            task.wanted = k == key
+        if key in self._tasks or not self.isVisible():
+            return
+        task = _ReductionTask(codes, factor)
+        task.signals.done.connect(self._on_reduction_done)
+        self._tasks[key] = task
+        QThreadPool.globalInstance().start(task)
+
+    def _on_reduction_done(self, image: np.ndarray, factor: int, reduced: np.ndarray | None) -> None:
+        self._tasks.pop((id(image), factor), None)
+        if reduced is not None:
+            self._reductions.put(image, factor, reduced)
+        if image is self._codes:
+            self._refresh_display()
+
+    def _on_view_changed(self, *_args: object) -> None:
+        self._refresh_display()
+
+    def _place_zoom_label(self) -> None:
+        rect = self.view_box.sceneBoundingRect()  # scene and canvas coordinates coincide
+        self._zoom.move(int(rect.left()) + 6, int(rect.bottom()) - self._zoom.height() - 6)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._refresh_display()  # a hidden panel asks for no reduction
 
     def _on_lookup_table_changed(self) -> None:
         self.image_item.setLookupTable(self.histogram.getLookupTable(n=256))

@@ -28,6 +28,7 @@ from pyramid_explorer.app.banner import Banner
 from pyramid_explorer.app.controller import Controller
 from pyramid_explorer.app.dialogs import ShortcutsDialog
 from pyramid_explorer.app.exports import Exports
+from pyramid_explorer.app.image_panel import reductions_pending
 from pyramid_explorer.app.level_panel import LevelPanel
 from pyramid_explorer.app.linking import ViewLinker
 from pyramid_explorer.app.menus import OpenActions, build_menus
@@ -198,7 +199,8 @@ class MainWindow(QMainWindow):
 
     def is_settled(self) -> bool:
         """Nothing computing, nothing waiting to be computed or drawn: what is shown is final."""
-        return self.controller.is_idle() and self.stored.is_idle() and self.render_queue.empty
+        return (self.controller.is_idle() and self.stored.is_idle() and self.render_queue.empty
+                and not reductions_pending())
 
     @property
     def lock_contrast(self) -> bool:

@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog
 
+from pyramid_explorer.app.image_panel import set_exact_samples_everywhere
 from pyramid_explorer.app.probe_menu import ProbeMenu
 from pyramid_explorer.samples import SAMPLES
 from pyramid_explorer.tools.registry import TOOLS
@@ -133,6 +134,8 @@ def build_menus(w: MainWindow) -> None:
                           w.level_panel.lock_contrast.setChecked, checkable=True))
     view_menu.addAction(a("histograms", "&Histograms", "H", w._on_histograms_toggled, checkable=True,
                           checked=True))
+    view_menu.addAction(a("exact_samples", "Display: &exact samples (may alias)", None,
+                          set_exact_samples_everywhere, checkable=True))
     view_menu.addSeparator()
     view_menu.addAction(w.levels_dock.toggleViewAction())
     view_menu.addAction(w.readout_dock.toggleViewAction())

@@ -70,7 +70,7 @@ class StoredTab(QWidget):
         what = describe_image(image.shape, image.dtype.name)
         self.info.setText(f"{what}, {len(image.levels)} stored levels ({image.kind}): only the part in view "
                           "is read")
-        self.panel.image_item.clear()  # not a message page: the canvas must keep its size for the fit
+        self.panel.clear_image()  # not a message page: the canvas must keep its size for the fit
         self.panel.set_title(f"Reading {image.name}...")
 
     def set_auto(self, auto: bool) -> None:
