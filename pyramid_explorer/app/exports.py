@@ -38,7 +38,7 @@ class Exports(QObject):
             w.show_status("Nothing to export yet")
             return
         dialog = ExportDialog(loaded.image, loaded.path, pyramid.levels, max_levels(loaded.image.shape),
-                              self._default_folder(loaded), w)
+                              self.default_folder(loaded), w)
         dialog.export_requested.connect(w.controller.export)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
@@ -53,12 +53,12 @@ class Exports(QObject):
             return
         tool = next(name for name, widget in w.tool_tabs.items() if widget is tab)
         dialog = ToolExportDialog(tool, partial(tool_arrays, tool, result), loaded.image, loaded.path,
-                                  self._default_folder(loaded, tool), w)
+                                  self.default_folder(loaded, tool), w)
         dialog.export_requested.connect(w.controller.export_tool)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
 
-    def _default_folder(self, loaded: LoadedImage, what: str = "pyramid") -> str:
+    def default_folder(self, loaded: LoadedImage, what: str = "pyramid") -> str:
         stem = os.path.splitext(loaded.name)[0] if loaded.path is not None else "sample"
         base = self._window.settings.last_export_folder or (os.path.dirname(loaded.path) if loaded.path else
                                                             os.path.expanduser("~"))

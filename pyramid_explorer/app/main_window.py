@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pyramid_explorer.app.ab_view import ABCompareOpener
 from pyramid_explorer.app.banner import Banner
 from pyramid_explorer.app.controller import Controller
 from pyramid_explorer.app.dialogs import ShortcutsDialog
@@ -114,8 +115,10 @@ class MainWindow(QMainWindow):
 
         self.exports = Exports(self)
         self.opening = OpenActions(self)
+        self.ab_compare = ABCompareOpener(self)
         self.actions: dict[str, QAction] = {}
         build_menus(self)
+        self.ab_compare.offer_on(self.tab("compare").panels)
         self._connect()
         self.resizeDocks([self.levels_dock, self.readout_dock], [480, 480], Qt.Orientation.Horizontal)
         self.resizeDocks([self.levels_dock, self.readout_dock], [620, 200], Qt.Orientation.Vertical)

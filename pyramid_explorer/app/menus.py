@@ -114,6 +114,8 @@ def build_menus(w: MainWindow) -> None:
     view_menu.addSeparator()
     view_menu.addAction(a("finer", "&Finer level", Qt.Key.Key_PageUp, w._on_finer_requested))
     view_menu.addAction(a("coarser", "C&oarser level", Qt.Key.Key_PageDown, w._on_coarser_requested))
+    view_menu.addAction(a("ab_compare", "&A/B compare... (Compare level)", "Ctrl+B",
+                          w.ab_compare.on_requested))
     view_menu.addSeparator()
     view_menu.addAction(a("fit", "&Fit", "F", w._on_fit_requested))
     view_menu.addAction(a("one_to_one", "&1:1 (one source pixel per screen pixel)", "Ctrl+0",
