@@ -158,11 +158,13 @@ def _checked_names(what: str, names: Iterable[str], allowed: Sequence[str]) -> t
 
 @dataclass(frozen=True)
 class ExportProgress:
-    """`done` of `total` files are written; `path` is the file just written (None before the first)."""
+    """`done` of `total` files (or bytes, when `unit` is "bytes") are written; `path` is what was just
+    written (None before the first)."""
 
     done: int
     total: int
     path: Path | None
+    unit: str = "files"
 
 
 @dataclass(frozen=True)

@@ -29,46 +29,53 @@ import numcodecs
 import numpy as np
 import zarr
 
+from pyramid_explorer.core.tiff import CHANNEL_NAMES
+
 NGFF_VERSION = "0.4"
 # Lossless LZ4 with byte shuffle: ~1.2 GB/s per core to compress, several GB/s to read back. zstd level 1
 # makes float32 bands a third smaller (20% of their size instead of 30%) but compresses 4x slower, and
 # compression is most of an export's CPU time.
 COMPRESSOR = numcodecs.Blosc(cname="lz4", clevel=5, shuffle=numcodecs.Blosc.SHUFFLE)
-_CHANNEL_LABELS = {1: ("grey",), 3: ("red", "green", "blue"), 4: ("red", "green", "blue", "alpha")}
-_CHANNEL_COLOURS = {"grey": "FFFFFF", "red": "FF0000", "green": "00FF00", "blue": "0000FF", "alpha": "FFFFFF"}
+_CHANNEL_COLOURS = {"Grey": "FFFFFF", "Red": "FF0000", "Green": "00FF00", "Blue": "0000FF", "Alpha": "FFFFFF"}
 
 
-def axes(channels: int) -> list[dict[str, str]]:
-    """NGFF axes of an image with `channels` samples per pixel (1: grey, no channel axis)."""
-    space = [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}]
+def axes(channels: int, unit: str | None = None) -> list[dict[str, str]]:
+    """NGFF axes of an image with `channels` samples per pixel (1: grey, no channel axis); the spatial
+    axes carry `unit` when the pixel size is known."""
+    space = [{"name": name, "type": "space", **({"unit": unit} if unit else {})} for name in ("y", "x")]
     return space if channels == 1 else [{"name": "c", "type": "channel"}, *space]
 
 
-def multiscales(name: str, count: int, channels: int, kind: str, metadata: dict[str, Any]) -> list[dict]:
-    """The `multiscales` attribute of an image group with `count` levels, level i scaled by 2**i."""
+def multiscales(name: str, count: int, channels: int, kind: str, metadata: dict[str, Any],
+                pixel_size: tuple[float, float] | None = None) -> list[dict]:
+    """The `multiscales` attribute of an image group with `count` levels, level i scaled by 2**i (times
+    level 0's (y, x) `pixel_size` in micrometres, when known)."""
     datasets = []
+    size_y, size_x = pixel_size or (1.0, 1.0)
     for level in range(count):
         lead = [1.0] if channels > 1 else []
         datasets.append({"path": str(level), "coordinateTransformations": [
-            {"type": "scale", "scale": [*lead, 2.0**level, 2.0**level]},
+            {"type": "scale", "scale": [*lead, size_y * 2.0**level, size_x * 2.0**level]},
             {"type": "translation", "translation": [*([0.0] * len(lead)), 0.0, 0.0]},
         ]})
-    return [{"version": NGFF_VERSION, "name": name, "axes": axes(channels), "datasets": datasets,
+    unit = "micrometer" if pixel_size else None
+    return [{"version": NGFF_VERSION, "name": name, "axes": axes(channels, unit), "datasets": datasets,
              "type": kind, "metadata": metadata}]
 
 
 def omero(channels: int, value_range: tuple[float, float] | None, dtype: np.dtype) -> dict[str, Any]:
-    """Display hints (the transitional `omero` block): channel names, colours and a contrast window."""
+    """Display hints (the transitional `omero` block): channel names (`tiff.CHANNEL_NAMES`: Grey, or Red,
+    Green, Blue and Alpha), colours and a contrast window; the alpha channel is named so and inactive."""
     dtype = np.dtype(dtype)
     if value_range is None:
         value_range = (0.0, float(np.iinfo(dtype).max)) if dtype.kind in "ui" else (0.0, 1.0)
     low, high = (float(v) for v in value_range)
     if dtype.kind == "u":
         low, high = 0.0, float(np.iinfo(dtype).max)
-    labels = _CHANNEL_LABELS[channels]
+    labels = CHANNEL_NAMES[channels]
     window = {"min": low, "max": high, "start": low, "end": high}
     return {"channels": [{"label": label, "color": _CHANNEL_COLOURS[label], "window": window,
-                          "active": label != "alpha"} for label in labels],
+                          "active": label != "Alpha"} for label in labels],
             "rdefs": {"model": "greyscale" if channels == 1 else "color"}}
 
 
@@ -94,8 +101,9 @@ def write_tile(array: zarr.Array, y: int, x: int, tile: np.ndarray) -> None:
     rows, cols = slice(y, y + tile.shape[0]), slice(x, x + tile.shape[1])
     if tile.ndim == 2:
         array[rows, cols] = tile
-    else:
-        array[:, rows, cols] = np.moveaxis(tile, -1, 0)
+    else:  # one plane at a time: cv2.split is several times faster than numpy's strided copy
+        for channel, plane in enumerate(cv2.split(tile)):
+            array[channel, rows, cols] = plane
 
 
 def read_region(array: Any, rows: slice, cols: slice) -> np.ndarray:
