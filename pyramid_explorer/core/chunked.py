@@ -25,7 +25,7 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,7 +54,7 @@ from pyramid_explorer.core.graphs import (
     laplacian_pyramid,
 )
 from pyramid_explorer.core.pyramid import BORDERS, STORAGE_DTYPES, level_sizes, max_levels
-from pyramid_explorer.core.readers import lazy_image, source_pixel_size, stored_levels
+from pyramid_explorer.core.readers import lazy_image, source_pixel_size, stored_levels, tiff_strips
 from pyramid_explorer.core.scheduling import (
     RESERVE,
     Cancelled,
@@ -63,7 +63,15 @@ from pyramid_explorer.core.scheduling import (
     stage_bytes,
     tile_stages,
 )
-from pyramid_explorer.core.strips import Blocks, Cascade, Writes, finite_span, plan_memory, read_strips
+from pyramid_explorer.core.strips import (
+    Blocks,
+    Cascade,
+    Writes,
+    dask_strips,
+    finite_span,
+    plan_memory,
+    prefetched,
+)
 from pyramid_explorer.core.tiling import border_index
 
 __all__ = ["DEFAULT_CHUNK", "ExportError", "MemoryLimitError", "OmeZarrResult", "border_index",
@@ -167,7 +175,8 @@ def export_ome_zarr(source: str | os.PathLike[str] | da.Array, out_path: str | o
         total = sum(array.nbytes for group in groups for array in group.arrays)
         report = Progress(total, progress, cancel, lambda label: out / label)
         if strips:
-            ranges = _run_strips(image, groups, shapes, border, storage, chunk, in_flight, report)
+            ranges = _run_strips(level_zero(source, image, chunk), groups, shapes, border, storage, chunk,
+                                 in_flight, report)
         else:
             ranges = _run_tiles(image, groups, border, storage, chunk, runner, report)
         seconds = time.monotonic() - started
@@ -214,12 +223,19 @@ def _create_groups(folder: Path, shapes: list[tuple[int, ...]], dtype: np.dtype,
 
 def _store_rows(array: zarr.Array, label: str, y: int, rows: np.ndarray) -> tuple[str, Any, int]:
     """Write whole rows from row `y` on (a thread-pool task); returns what the progress report needs."""
-    omezarr.write_tile(array, y, 0, rows)
+    omezarr.write_rows(array, y, rows)
     return label, finite_span(rows), rows.nbytes
 
 
-def _run_strips(image: da.Array, groups: Sequence[_Group], shapes: list[tuple[int, ...]], border: int,
-                storage: str, chunk: int, in_flight: int, report: Progress) -> dict[str, Any]:
+def level_zero(source: str | os.PathLike[str] | da.Array, image: da.Array, rows: int) -> Iterator[np.ndarray]:
+    """The input's level 0 in strips of about `rows` rows, read ahead: straight from a TIFF's tiles when
+    it can be, else through the dask array."""
+    direct = None if isinstance(source, da.Array) else tiff_strips(source, rows)
+    return prefetched(direct or dask_strips(image, rows, os.cpu_count() or 1))
+
+
+def _run_strips(source: Iterator[np.ndarray], groups: Sequence[_Group], shapes: list[tuple[int, ...]],
+                border: int, storage: str, chunk: int, in_flight: int, report: Progress) -> dict[str, Any]:
     """The strip engine: every level and band written block by block as the input's strips go through."""
     workers = os.cpu_count() or 1
     writes = Writes(workers, in_flight)
@@ -236,7 +252,7 @@ def _run_strips(image: da.Array, groups: Sequence[_Group], shapes: list[tuple[in
                   for level, (shape, array) in enumerate(zip(shapes, group.arrays, strict=True))]
                  for group in groups]
         cascade = Cascade(shapes, border, storage, sinks[0], sinks[1] if len(sinks) > 1 else None)
-        for strip in read_strips(image, chunk, workers):
+        for strip in source:
             cascade.feed(strip)
             account(writes.done())
         account(writes.done(wait_all=True))

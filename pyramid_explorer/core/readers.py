@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import os
 import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import dask.array as da
@@ -67,6 +68,14 @@ class _OpenTiffs:
 _OPEN_TIFFS = _OpenTiffs()
 
 
+def _simple(page: tifffile.TiffPage, axes: Sequence[str] = ("YX", "YXS", "SYX")) -> bool:
+    """A page read as it is stored: grey, RGB or RGBA samples of a supported dtype, no orientation tag,
+    a codec tifffile decodes, `axes` among those given."""
+    return (page.dtype in SUPPORTED_DTYPES and int(page.photometric) in (1, 2)
+            and page.compression in tifffile.TIFF.DECOMPRESSORS and int(page.tags.valueof(274, 1)) == 1
+            and page.axes in axes and page.samplesperpixel in ((1,) if page.axes == "YX" else (3, 4)))
+
+
 def _tiff_levels(path: Path, chunk: int | None) -> list[da.Array] | None:
     """Every level of a TIFF as lazy arrays, or None when its first page needs `load_image`'s conversions
     (palette, min-is-white, under 8 bits, other sample types, an orientation tag, unusual axes)."""
@@ -75,10 +84,7 @@ def _tiff_levels(path: Path, chunk: int | None) -> list[da.Array] | None:
         pages = [level.pages[0] for level in levels]
     page = pages[0]
     samples, axes = page.samplesperpixel, page.axes
-    simple = (page.dtype in SUPPORTED_DTYPES and int(page.photometric) in (1, 2)
-              and page.compression in tifffile.TIFF.DECOMPRESSORS and int(page.tags.valueof(274, 1)) == 1
-              and (axes, samples) in (("YX", 1), ("YXS", 3), ("YXS", 4), ("SYX", 3), ("SYX", 4)))
-    if not simple:
+    if not _simple(page):
         return None
     arrays = []
     for number, level in enumerate(pages):
@@ -168,3 +174,39 @@ def _ome_pixel_size(xml: str | None) -> tuple[float, float] | None:
             return None
         sizes.append(float(value) * _MICROMETRES[unit])
     return sizes[0], sizes[1]
+
+
+def tiff_strips(path: str | os.PathLike[str], rows: int) -> Iterator[np.ndarray] | None:
+    """Level 0 of a TIFF in strips of about `rows` whole rows (a whole number of the file's tile rows or
+    strips), each tile or strip of the file read and decoded once by tifffile, with nothing in between;
+    None when the file needs the general reader (`lazy_image`: planar samples, conversions)."""
+    path = Path(path)
+    if is_zarr_folder(path) or path.is_dir() or probe_image(path).format != "TIFF":
+        return None
+    with tifffile.TiffFile(path) as tif:
+        if not _simple(tif.pages.first, ("YX", "YXS")):
+            return None
+    return _decoded_strips(path, rows)
+
+
+def _decoded_strips(path: Path, rows: int) -> Iterator[np.ndarray]:
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages.first
+        height, width = page.imagelength, page.imagewidth
+        seg_h = page.tilelength or min(page.rowsperstrip, height)
+        seg_w = page.tilewidth or width
+        across, down = -(-width // seg_w), -(-height // seg_h)
+        step = max(1, rows // seg_h)  # segment rows per strip
+        tail = page.shape[2:] if page.axes == "YXS" else ()
+        for first in range(0, down, step):
+            y0, y1 = first * seg_h, min(height, (first + step) * seg_h)
+            strip = np.empty((y1 - y0, width, *tail), page.dtype)
+            ids = list(range(first * across, min(down, first + step) * across))
+            for data, index in tif.filehandle.read_segments(
+                    [page.dataoffsets[i] for i in ids], [page.databytecounts[i] for i in ids], ids,
+                    lock=tif.filehandle.lock):
+                segment, position, _ = page.decode(data, index)
+                y, x = position[2] - y0, position[3]
+                h, w = min(seg_h, y1 - y0 - y), min(seg_w, width - x)
+                strip[y : y + h, x : x + w] = segment[0, :h, :w].reshape(h, w, *tail)
+            yield strip

@@ -282,21 +282,26 @@ def finite_span(rows: np.ndarray) -> tuple[float, float] | None:
     return low.item(), high.item()
 
 
-def read_strips(image: da.Array, rows: int, workers: int) -> Iterator[np.ndarray]:
-    """Level 0 in strips of `rows` whole rows, top to bottom; the next strip is read while the caller
-    works on this one (each of the input's chunks is read once when `rows` is a multiple of its height)."""
-    bounds = [(y, min(y + rows, image.shape[0])) for y in range(0, image.shape[0], rows)]
+def dask_strips(image: da.Array, rows: int, workers: int) -> Iterator[np.ndarray]:
+    """Level 0 of a dask array in strips of `rows` whole rows, top to bottom (each of its chunks is read
+    once when `rows` is a multiple of their height)."""
+    for y in range(0, image.shape[0], rows):
+        strip = image[y : y + rows].compute(scheduler="threads", num_workers=workers)
+        yield np.ascontiguousarray(strip)
 
-    def read(y0: int, y1: int) -> np.ndarray:
-        return np.ascontiguousarray(image[y0:y1].compute(scheduler="threads", num_workers=workers))
 
-    with ThreadPoolExecutor(1, thread_name_prefix="pyramid-explorer-read") as reader:
-        ahead = reader.submit(read, *bounds[0])
-        for number in range(len(bounds)):
-            strip = ahead.result()
-            if number + 1 < len(bounds):
-                ahead = reader.submit(read, *bounds[number + 1])
-            yield strip
+def prefetched(strips: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """`strips`, the next one read on a thread of its own while the caller works on this one."""
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="pyramid-explorer-read") as reader:
+            ahead = reader.submit(next, strips, None)
+            while (strip := ahead.result()) is not None:
+                ahead = reader.submit(next, strips, None)
+                yield strip
+    finally:
+        close = getattr(strips, "close", None)
+        if close is not None:
+            close()
 
 
 def strip_bytes(shape: Sequence[int], itemsize: int, rows: int) -> int:
