@@ -247,8 +247,8 @@ def _run_strips(source: Iterator[np.ndarray], groups: Sequence[_Group], shapes: 
             report(label, nbytes)
 
     try:
-        sinks = [[Blocks(shape[0], chunk, writes,
-                         functools.partial(_store_rows, array, _level_label(group, level)))
+        sinks = [[Blocks(shape[0], chunk, functools.partial(
+                    writes.submit, functools.partial(_store_rows, array, _level_label(group, level))))
                   for level, (shape, array) in enumerate(zip(shapes, group.arrays, strict=True))]
                  for group in groups]
         cascade = Cascade(shapes, border, storage, sinks[0], sinks[1] if len(sinks) > 1 else None)
@@ -258,7 +258,7 @@ def _run_strips(source: Iterator[np.ndarray], groups: Sequence[_Group], shapes: 
         account(writes.done(wait_all=True))
     finally:
         writes.close()
-    return {label: _merge_ranges(found) for label, found in ranges.items()}
+    return {label: merge_ranges(found) for label, found in ranges.items()}
 
 
 def _run_tiles(image: da.Array, groups: Sequence[_Group], border: int, storage: str, chunk: int,
@@ -274,10 +274,10 @@ def _run_tiles(image: da.Array, groups: Sequence[_Group], border: int, storage: 
             report(label, nbytes)
 
         runner.run(stage, on_tile)
-    return {label: _merge_ranges(found) for label, found in ranges.items()}
+    return {label: merge_ranges(found) for label, found in ranges.items()}
 
 
-def _merge_ranges(found: Sequence[tuple[float, float] | None]) -> tuple[float, float] | None:
+def merge_ranges(found: Sequence[tuple[float, float] | None]) -> tuple[float, float] | None:
     present = [r for r in found if r is not None]
     return (min(r[0] for r in present), max(r[1] for r in present)) if present else None
 
@@ -292,7 +292,7 @@ def _finish_metadata(groups: Sequence[_Group], ranges: dict, count: int, image: 
     channels = image.shape[2] if image.ndim == 3 else 1
     for group in groups:
         dtype = group.arrays[0].dtype
-        span = _merge_ranges([ranges.get(_level_label(group, level)) for level in range(count)])
+        span = merge_ranges([ranges.get(_level_label(group, level)) for level in range(count)])
         if group.key == "laplacian" and span is not None:
             reach = max(abs(span[0]), abs(span[1]))
             span = (-reach, reach)

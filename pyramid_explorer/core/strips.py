@@ -247,12 +247,11 @@ class Writes:
 
 
 class Blocks:
-    """A RowSink that regroups a level's rows into blocks of `block` rows (the last one shorter) and hands
-    each to `write(y, rows)` on `writes`."""
+    """A RowSink that regroups a level's rows into blocks of `block` rows (the last one shorter), handed
+    in order to `emit(y, rows)`."""
 
-    def __init__(self, height: int, block: int, writes: Writes,
-                 write: Callable[[int, np.ndarray], Any]) -> None:
-        self.height, self.block, self.writes, self.write = height, block, writes, write
+    def __init__(self, height: int, block: int, emit: Callable[[int, np.ndarray], Any]) -> None:
+        self.block, self.emit = block, emit
         self.rows = _Held(height)
         self.next = 0  # first row not yet handed over
 
@@ -260,8 +259,7 @@ class Blocks:
         self.rows.add(rows)
         while self.rows.stop - self.next >= self.block or (self.rows.complete and self.rows.stop > self.next):
             end = min(self.next + self.block, self.rows.stop)
-            block = self.rows.take(((self.next, end - self.next),))
-            self.writes.submit(self.write, self.next, block)
+            self.emit(self.next, self.rows.take(((self.next, end - self.next),)))
             self.next = end
             self.rows.drop_before(end)
 
