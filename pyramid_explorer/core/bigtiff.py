@@ -52,9 +52,9 @@ from pyramid_explorer.core.readers import source_pixel_size
 from pyramid_explorer.core.scheduling import Cancelled, rss_bytes
 from pyramid_explorer.core.strips import Blocks, Cascade, finite_span
 
-TIFF_NAMES = {"subifds": "gaussian.ome.tif", "pages": "gaussian.tif"}
-DEFAULT_COMPRESSION, DEFAULT_COMPRESSION_LEVEL = "zlib", 1  # deflate at its fastest level: lossless, and
-# read by every TIFF reader (Bio-Formats, OpenSlide, libvips, libtiff); ~3x smaller than raw photographs
+# Uncompressed by default, as libvips' fastest pyramidal tiffsave: zlib (deflate, read by every TIFF reader)
+# even at its fastest level makes this export 2-3x slower; zstd costs little but not every reader has it.
+DEFAULT_COMPRESSION: str | None = None
 
 
 @dataclass(frozen=True)
@@ -168,7 +168,7 @@ def export_pyramid_tiff(source: str | os.PathLike[str] | da.Array, out_dir: str 
                         levels: int | None = None, border: int = cv2.BORDER_REFLECT_101,
                         layout: str = "subifds", chunk: int = chunked.DEFAULT_CHUNK,
                         memory_limit: int | str | None = None, compression: str | None = DEFAULT_COMPRESSION,
-                        compression_level: int | None = DEFAULT_COMPRESSION_LEVEL, force: bool = False,
+                        force: bool = False,
                         progress: Callable[[ExportProgress], object] | None = None,
                         cancel: Callable[[], bool] | None = None) -> TiffExportResult:
     """Write the Gaussian pyramid of an image of any size as one tiled pyramidal TIFF, with a manifest.
@@ -185,7 +185,7 @@ def export_pyramid_tiff(source: str | os.PathLike[str] | da.Array, out_dir: str 
     image, count, shapes = chunked.prepare(source, levels, border, "float32", chunk)
     limit = parse_bytes(memory_limit) if isinstance(memory_limit, str) else memory_limit
     out_dir = Path(out_dir).absolute()
-    path, manifest_path = out_dir / TIFF_NAMES[layout], out_dir / MANIFEST_NAME
+    path, manifest_path = out_dir / tiff.TIFF_NAMES[layout], out_dir / MANIFEST_NAME
     existing = [p for p in (path, manifest_path) if p.exists() or p.is_symlink()]
     if any(p.is_dir() for p in existing):
         folder = next(p for p in existing if p.is_dir())
@@ -196,7 +196,7 @@ def export_pyramid_tiff(source: str | os.PathLike[str] | da.Array, out_dir: str 
     if border != cv2.BORDER_WRAP:
         chunked.strip_workers(limit, rss_bytes(), image.shape, image.dtype.itemsize, chunk, None)
     pixel_size = None if isinstance(source, da.Array) else source_pixel_size(source)
-    options = {"layout": layout, "compression": compression, "compression_level": compression_level,
+    options = {"layout": layout, "compression": compression,
                "tile": tiff.PYRAMID_TILE, "pixel_size": pixel_size, "workers": os.cpu_count() or 1}
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -303,8 +303,7 @@ def _manifest(source: Any, image: da.Array, record: FileRecord, levels: tuple[in
         "program": {"name": "pyramid-explorer", "version": pyramid_explorer.__version__,
                     "numpy": np.__version__, "opencv": cv2.__version__, "tifffile": tifffile.__version__},
         "format": {"name": "OME-TIFF" if ome else "tiled TIFF (not OME)", "layout": options["layout"],
-                   "tile": options["tile"], "compression": options["compression"],
-                   "compression_level": options["compression_level"]},
+                   "tile": options["tile"], "compression": options["compression"]},
         "source": {"path": None if path is None else str(path), "shape": list(image.shape),
                    "dtype": str(image.dtype), "pixel_size_um": options["pixel_size"]},
         "parameters": {"levels": levels[0], "levels_requested": levels[1], "kinds": ["gaussian"],

@@ -25,6 +25,8 @@ import numpy as np
 import tifffile
 
 LAYOUTS = ("subifds", "pages")
+TIFF_NAMES = {"subifds": "gaussian.ome.tif", "pages": "gaussian.tif"}  # a pyramid export's file, by layout
+COMPRESSIONS = ("zlib", "zstd", None)  # lossless; zlib (deflate) is read everywhere, zstd is ~3x faster
 PYRAMID_TILE = 256
 CHANNEL_NAMES = {1: ("Grey",), 3: ("Red", "Green", "Blue"), 4: ("Red", "Green", "Blue", "Alpha")}
 _BIGTIFF_BYTES = 2**31  # beyond this, classic TIFF's 32-bit offsets may overflow (with some slack)
