@@ -78,7 +78,7 @@ class _RowFile:
     def __init__(self, path: Path, shape: tuple[int, ...], dtype: np.dtype) -> None:
         self.path, self.shape, self.dtype = path, shape, np.dtype(dtype)
         self.row_bytes = int(np.prod(shape[1:])) * self.dtype.itemsize
-        self.file = open(path, "wb")  # closed by `close`, or with the scratch folder
+        self.file = open(path, "wb")  # closed by `close` (twice is harmless), always by the export
         self.span: list[Any] = []
 
     def put(self, start: int, rows: np.ndarray) -> None:
@@ -203,11 +203,11 @@ def export_pyramid_tiff(source: str | os.PathLike[str] | da.Array, out_dir: str 
     except OSError as error:
         raise ExportError(f"{out_dir}: cannot create the output folder: {error.strerror or error}") from error
     scratch_dir = out_dir / f".{path.name}.scratch-{secrets.token_hex(4)}"
-    writer = None
+    writer, scratch = None, []
     try:
         scratch_dir.mkdir()
-        scratch = [_RowFile(scratch_dir / f"{level}.raw", shape, image.dtype)
-                   for level, shape in enumerate(shapes[1:], 1)]
+        for level, shape in enumerate(shapes[1:], 1):
+            scratch.append(_RowFile(scratch_dir / f"{level}.raw", shape, image.dtype))
         total = sum(int(np.prod(shape)) for shape in shapes) * image.dtype.itemsize
         total += sum(int(np.prod(shape)) for shape in shapes[1:]) * image.dtype.itemsize  # the copy
         report = chunked.Progress(total, progress, cancel, lambda _: path)
@@ -246,6 +246,8 @@ def export_pyramid_tiff(source: str | os.PathLike[str] | da.Array, out_dir: str 
             raise cause from None
         raise
     finally:
+        for rows_file in scratch:
+            rows_file.close()
         shutil.rmtree(scratch_dir, ignore_errors=True)
     return TiffExportResult(path, manifest_path, count, seconds=time.monotonic() - started)
 

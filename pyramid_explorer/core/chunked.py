@@ -56,7 +56,6 @@ from pyramid_explorer.core.graphs import (
 from pyramid_explorer.core.pyramid import BORDERS, STORAGE_DTYPES, level_sizes, max_levels
 from pyramid_explorer.core.readers import lazy_image, source_pixel_size, stored_levels, tiff_strips
 from pyramid_explorer.core.scheduling import (
-    RESERVE,
     Cancelled,
     MemoryLimitError,
     Runner,
@@ -76,6 +75,11 @@ from pyramid_explorer.core.tiling import border_index
 
 __all__ = ["DEFAULT_CHUNK", "ExportError", "MemoryLimitError", "OmeZarrResult", "border_index",
            "export_ome_zarr", "gaussian_pyramid", "laplacian_pyramid", "lazy_image", "stored_levels"]
+
+
+# What the allocator and the libraries keep beside the strips' own memory (measured: ~30 MB; the strip
+# engine allocates the same few sizes over and over, unlike the tile engine's RESERVE).
+STRIP_RESERVE = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,7 @@ def prepare(source: str | os.PathLike[str] | da.Array, levels: int | None, borde
 def strip_workers(limit: int | None, baseline: int, shape: Sequence[int], itemsize: int, chunk: int,
                   band_itemsize: int | None) -> int:
     """Blocks the strip engine may have in flight within `limit`; MemoryLimitError when none fits."""
-    budget = None if limit is None else limit - baseline - RESERVE
+    budget = None if limit is None else limit - baseline - STRIP_RESERVE
     in_flight = plan_memory(shape, itemsize, chunk, band_itemsize, budget, os.cpu_count() or 1)
     if in_flight < 1:
         raise MemoryLimitError(f"the memory limit of {limit:,} bytes is too small for strips of {chunk} rows "
