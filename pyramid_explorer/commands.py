@@ -10,19 +10,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import cv2
 
+from pyramid_explorer.cli_progress import ProgressBar, plural
 from pyramid_explorer.core import tiff
 from pyramid_explorer.core.export import (
     DEFAULT_KINDS,
@@ -261,80 +260,6 @@ def expand_inputs(paths: Sequence[str]) -> list[_Input]:
     return named
 
 
-def _size(count: float) -> str:
-    """A byte count for people: 1.2 GB, 850 MB, 12 kB."""
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if count >= scale:
-            return f"{count / scale:.1f} {unit}"
-    return f"{int(count)} B"
-
-
-def _duration(seconds: float) -> str:
-    minutes, seconds = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
-
-
-def plural(count: int, noun: str) -> str:
-    """ "1 file", "2 files"."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-class _ProgressBar:
-    """Progress on a stream (nothing when disabled): on a terminal a one-line bar redrawn in place with
-    \\r, otherwise (logs, CI) a plain line every `interval` seconds, and the last one once some were
-    printed, so a short export stays silent. It counts files, or bytes with the rate so far and an ETA
-    when the export reports bytes (the images beyond memory)."""
-
-    def __init__(self, stream: TextIO, enabled: bool, terminal: bool, interval: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.stream, self.enabled, self.terminal = stream, enabled, terminal
-        self.interval, self.clock = interval, clock
-        self.label = ""
-        self.started = self.shown = clock()
-        self.printed = False
-
-    def start(self, label: str) -> None:
-        self.label = label
-        self.started = self.shown = self.clock()
-        self.printed = False
-
-    def line(self, step: ExportProgress) -> str:
-        filled = 20 * step.done // max(step.total, 1)
-        bar = f"[{'#' * filled}{'.' * (20 - filled)}]"
-        elapsed = self.clock() - self.started
-        eta = ""
-        if 0 < step.done < step.total and elapsed > 0:
-            eta = f" ETA {_duration(elapsed * (step.total - step.done) / step.done)}"
-        if step.unit == "bytes":
-            rate = f", {_size(step.done / elapsed)}/s" if elapsed > 0 else ""
-            return (f"{self.label} {bar} {100 * step.done // max(step.total, 1)}% {_size(step.done)} of "
-                    f"{_size(step.total)}{rate}{eta}")
-        name = step.path.name if step.path is not None else ""
-        return f"{self.label} {bar} {step.done}/{step.total} {name}{eta}"
-
-    def update(self, step: ExportProgress) -> None:
-        if not self.enabled:
-            return
-        if self.terminal:
-            width = shutil.get_terminal_size((80, 20)).columns
-            self.stream.write("\r" + self.line(step)[: width - 1].ljust(width - 1))
-        else:
-            now = self.clock()
-            last = step.done >= step.total and self.printed
-            if now - self.shown < self.interval and not last:
-                return
-            self.shown, self.printed = now, True
-            self.stream.write(self.line(step) + "\n")
-        self.stream.flush()
-
-    def clear(self) -> None:
-        if self.enabled and self.terminal:
-            width = shutil.get_terminal_size((80, 20)).columns
-            self.stream.write("\r" + " " * (width - 1) + "\r")
-            self.stream.flush()
-
-
 @contextmanager
 def _cancel_on_sigint() -> Iterator[threading.Event]:
     """First Ctrl+C: finish the current file, then stop (the event is set). Second Ctrl+C: stop now."""
@@ -482,7 +407,7 @@ def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
             parser.error(str(exc))
     chunked_always = args.fmt == OME_ZARR or args.chunk is not None or args.memory_limit is not None
     inputs = expand_inputs(args.inputs)
-    bar = _ProgressBar(sys.stderr, enabled=not args.quiet, terminal=sys.stderr.isatty())
+    bar = ProgressBar(sys.stderr, enabled=not args.quiet, terminal=sys.stderr.isatty())
     failures: list[str] = []
     interrupted = False
     with _cancel_on_sigint() as cancelled:

@@ -21,7 +21,7 @@ import tifffile
 import zarr
 from helpers import CHANNELS, DTYPES, random_image
 
-from pyramid_explorer import commands
+from pyramid_explorer import cli_progress, commands
 from pyramid_explorer.core import bigtiff, chunked, omezarr, readers, strips, tiff
 from pyramid_explorer.core.export import ExportConflictError, ExportProgress, export_pyramid
 from pyramid_explorer.core.pyramid import BORDERS, gaussian_pyramid, laplacian_pyramid
@@ -297,7 +297,7 @@ def test_inputs_beyond_memory_take_the_chunked_path(tmp_path, monkeypatch, capsy
 def test_progress_counts_bytes_with_an_eta_and_files_in_words():
     now = [0.0]
     stream = io.StringIO()
-    bar = commands._ProgressBar(stream, enabled=True, terminal=False, interval=5.0, clock=lambda: now[0])
+    bar = cli_progress.ProgressBar(stream, enabled=True, terminal=False, interval=5.0, clock=lambda: now[0])
     bar.start("1/1 big.tif")
     for done, at in ((100e6, 1.0), (250e6, 5.5), (400e6, 8.0), (1e9, 20.0)):
         now[0] = at
@@ -305,7 +305,7 @@ def test_progress_counts_bytes_with_an_eta_and_files_in_words():
     lines = stream.getvalue().splitlines()
     assert lines == ["1/1 big.tif [#####...............] 25% 250.0 MB of 1.0 GB, 45.5 MB/s ETA 0:16",
                      "1/1 big.tif [####################] 100% 1.0 GB of 1.0 GB, 50.0 MB/s"]
-    assert commands.plural(1, "file") == "1 file" and commands.plural(2, "level") == "2 levels"
+    assert cli_progress.plural(1, "file") == "1 file" and cli_progress.plural(2, "level") == "2 levels"
 
 
 def test_band_and_level_ranges_use_the_finite_values():

@@ -113,25 +113,28 @@ def write_tile(array: zarr.Array, y: int, x: int, tile: np.ndarray) -> None:
 
 def write_rows(array: zarr.Array, y: int, rows: np.ndarray) -> None:
     """Store whole rows (H, W[, C]) from row `y` on, `y` a multiple of the chunk height, in an array of
-    a local folder (as `create_image` makes them): each chunk is encoded with the array's compressor and
-    written as its file. The same bytes as `write_tile`, at a fraction of the CPU time: zarr's generic
-    write path (selection, merge, async codec pipeline) costs several times the compression itself."""
-    planes = rows[None] if rows.ndim == 2 else np.empty((rows.shape[2], *rows.shape[:2]), rows.dtype)
-    if rows.ndim == 3:
-        cv2.split(rows, list(planes))
+    a local folder (as `create_image` makes them): each chunk is split into its planes, encoded with the
+    array's compressor and written as its file. The same bytes as `write_tile` at a fraction of the CPU
+    time: zarr's generic write path (selection, merge, async codec pipeline) costs several times the
+    compression itself."""
     chunk_h, chunk_w = array.chunks[-2:]
     compressor = array.metadata.compressor
-    row = y // chunk_h
-    folder = Path(array.store.root) / array.path / ("0/" if rows.ndim == 3 else "") / str(row)
+    folder = Path(array.store.root) / array.path / ("0" if rows.ndim == 3 else "") / str(y // chunk_h)
     folder.mkdir(parents=True, exist_ok=True)
     for column, x in enumerate(range(0, rows.shape[1], chunk_w)):
-        piece = planes[:, :, x : x + chunk_w]
-        if piece.shape[1:] != (chunk_h, chunk_w):  # edge chunks are stored whole, padded with the fill value
-            whole = np.zeros((len(planes), chunk_h, chunk_w), rows.dtype)
-            whole[:, : piece.shape[1], : piece.shape[2]] = piece
-            piece = whole
-        data = compressor.encode(np.ascontiguousarray(piece if rows.ndim == 3 else piece[0]))
-        (folder / str(column)).write_bytes(data)
+        piece = rows[:, x : x + chunk_w]
+        whole = piece.shape[:2] == (chunk_h, chunk_w)
+        if piece.ndim == 3:
+            planes = np.empty((piece.shape[2], *piece.shape[:2]), piece.dtype)
+            cv2.split(piece, list(planes))  # straight into the chunk's (C, h, w) layout
+            piece = planes
+        else:
+            piece = np.ascontiguousarray(piece)
+        if not whole:  # edge chunks are stored whole, padded with the fill value
+            padded = np.zeros((*piece.shape[:-2], chunk_h, chunk_w), piece.dtype)
+            padded[..., : piece.shape[-2], : piece.shape[-1]] = piece
+            piece = padded
+        (folder / str(column)).write_bytes(compressor.encode(piece))
 
 
 def read_region(array: Any, rows: slice, cols: slice) -> np.ndarray:
