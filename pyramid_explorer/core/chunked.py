@@ -26,6 +26,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -243,6 +244,7 @@ def _run_strips(source: Iterator[np.ndarray], groups: Sequence[_Group], shapes: 
     """The strip engine: every level and band written block by block as the input's strips go through."""
     workers = os.cpu_count() or 1
     writes = Writes(workers, in_flight)
+    compute = ThreadPoolExecutor(workers, thread_name_prefix="pyramid-explorer-band")
     ranges: dict[str, list] = {}
 
     def account(results: list) -> None:
@@ -255,12 +257,14 @@ def _run_strips(source: Iterator[np.ndarray], groups: Sequence[_Group], shapes: 
                     writes.submit, functools.partial(_store_rows, array, _level_label(group, level))))
                   for level, (shape, array) in enumerate(zip(shapes, group.arrays, strict=True))]
                  for group in groups]
-        cascade = Cascade(shapes, border, storage, sinks[0], sinks[1] if len(sinks) > 1 else None)
+        cascade = Cascade(shapes, border, storage, sinks[0], sinks[1] if len(sinks) > 1 else None, compute,
+                          workers)
         for strip in source:
             cascade.feed(strip)
             account(writes.done())
         account(writes.done(wait_all=True))
     finally:
+        compute.shutdown()
         writes.close()
     return {label: merge_ranges(found) for label, found in ranges.items()}
 

@@ -15,6 +15,7 @@ Every row equals the in-memory engine's, bit for bit.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -88,11 +89,14 @@ class Cascade:
     """
 
     def __init__(self, shapes: Sequence[tuple[int, ...]], border: int, storage: str,
-                 gaussian: Sequence[RowSink], bands: Sequence[RowSink] | None) -> None:
+                 gaussian: Sequence[RowSink], bands: Sequence[RowSink] | None,
+                 pool: ThreadPoolExecutor | None = None, parts: int = 1) -> None:
         if border == cv2.BORDER_WRAP:
             raise ValueError("the strip engine cannot wrap rows around; use the tile engine")
         self.shapes, self.border, self.storage = list(shapes), border, storage
         self.gaussian, self.bands = list(gaussian), None if bands is None else list(bands)
+        # `pool` computes a band's rows in up to `parts` parallel parts (OpenCV's pyrUp runs on one core)
+        self.pool, self.parts = pool, parts
         self.held = [_Held(shape[0]) for shape in shapes]
         self.band_stop = [0] * len(shapes)
         count = len(shapes)
@@ -156,10 +160,18 @@ class Cascade:
                 self._put_band(level, a, rows.astype(STORAGE_DTYPES[self.storage]))
             return
         b = self._band_limit(level, a)
-        for start, data in list(fine.pieces):
+        parts = []
+        for start, data in fine.pieces:
             lo, hi = max(a, start), min(b, start + len(data))
-            if hi > lo:
-                self._put_band(level, lo, self._up(level, lo, hi))
+            count = 1 if self.pool is None else max(1, min(self.parts, (hi - lo) // 64))
+            cuts = [lo + (hi - lo) * k // count for k in range(count + 1)]
+            parts += [(p, q) for p, q in itertools.pairwise(cuts) if q > p]
+        if self.pool is None or len(parts) < 2:
+            results = [self._up(level, lo, hi) for lo, hi in parts]
+        else:  # any split of the rows is exact; the main thread waits, so the held rows stay as they are
+            results = list(self.pool.map(lambda part: self._up(level, *part), parts))
+        for (lo, _), rows in zip(parts, results, strict=True):
+            self._put_band(level, lo, rows)
 
     def _band_limit(self, level: int, a: int) -> int:
         """The end of band `level`'s rows computable now: those whose coarse rows are all made."""
