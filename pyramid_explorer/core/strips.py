@@ -294,10 +294,12 @@ def finite_span(rows: np.ndarray) -> tuple[float, float] | None:
 
 def dask_strips(image: da.Array, rows: int, workers: int) -> Iterator[np.ndarray]:
     """Level 0 of a dask array in strips of `rows` whole rows, top to bottom (each of its chunks is read
-    once when `rows` is a multiple of their height)."""
-    for y in range(0, image.shape[0], rows):
-        strip = image[y : y + rows].compute(scheduler="threads", num_workers=workers)
-        yield np.ascontiguousarray(strip)
+    once when `rows` is a multiple of their height), on threads of our own that end with the strips (dask
+    would keep its pool for `num_workers` alive for the process's life)."""
+    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="pyramid-explorer-dask") as pool:
+        for y in range(0, image.shape[0], rows):
+            strip = image[y : y + rows].compute(scheduler="threads", pool=pool)
+            yield np.ascontiguousarray(strip)
 
 
 def prefetched(strips: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
