@@ -87,8 +87,17 @@ def run_one(kind: str, source: Path, out: Path, chunk: int, memory_limit: str) -
                                     compression="zlib" if kind == "ome-tiff-zlib" else None, force=True)
     wall = time.perf_counter() - started
     end = os.times()
-    return {"wall": wall, "cpu": end.user - cpu.user + end.system - cpu.system,
-            "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+    return {"wall": wall, "cpu": end.user - cpu.user + end.system - cpu.system, "peak": peak_rss()}
+
+
+def peak_rss() -> int:
+    """This process's peak resident memory: VmHWM on Linux (ru_maxrss survives exec there, so a process
+    started by a big one would report its parent's), else ru_maxrss."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
 
 
 def measure(kind: str, source: Path, out: Path, args: argparse.Namespace) -> dict:

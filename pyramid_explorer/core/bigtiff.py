@@ -116,7 +116,11 @@ class _Writer:
         """Queue block `rows` of level 0 from row `y` (None: level 0 is complete), waiting while the writer
         is behind; raises _Aborted when it has stopped."""
         while True:
-            if self.error is not None or not self.thread.is_alive():
+            if self.error is not None:
+                raise _Aborted
+            if not self.thread.is_alive():
+                if rows is None:
+                    return  # tifffile took the last tile and finished without asking for more
                 raise _Aborted
             try:
                 self.blocks.put(rows, timeout=0.1)
