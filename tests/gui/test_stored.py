@@ -18,7 +18,6 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QFileDialog
 from test_launch import explorer
 
-from pyramid_explorer.app import stored_controller
 from pyramid_explorer.app.image_panel import format_values
 from pyramid_explorer.tools import stored
 from pyramid_explorer.tools.stored import level_window
@@ -167,7 +166,7 @@ def test_pyramidal_tiff_opens_with_its_stored_levels_by_drop(qtbot, window, tmp_
 
 def test_only_the_region_in_view_is_read_and_a_pan_reads_the_next(qtbot, window, big_zarr, chunk_reads,
                                                                    monkeypatch):
-    monkeypatch.setattr(stored_controller, "CACHE_BYTES", 1)  # keep only the region on screen
+    monkeypatch.setattr(window.stored.cache, "budget", 1)  # keep only the region on screen
     window.controller.open_path(str(big_zarr))
     wait_lazy(qtbot, window)
     assert_table_shows(window, [(BIG >> i, BIG >> i) for i in range(BIG_LEVELS)])
@@ -206,7 +205,7 @@ def test_only_the_region_in_view_is_read_and_a_pan_reads_the_next(qtbot, window,
 
 
 def test_a_fine_level_chosen_at_a_coarse_zoom_is_read_in_bounded_pieces(qtbot, window, big_zarr, monkeypatch):
-    monkeypatch.setattr(stored_controller, "region_for", functools.partial(stored.region_for, max_side=1024))
+    monkeypatch.setattr(stored, "region_for", functools.partial(stored.region_for, max_side=1024))
     window.controller.open_path(str(big_zarr))
     wait_lazy(qtbot, window)
     window.controller.set_level(0)  # whole image in view, level 0 chosen: only a centred piece is read
