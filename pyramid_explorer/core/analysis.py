@@ -312,7 +312,7 @@ def preset_steps(name: str, levels: int, dtype: np.dtype | type) -> tuple[float,
     """
     if name not in CODING_PRESETS:
         raise ValueError(f"unknown preset {name!r}; allowed: {', '.join(CODING_PRESETS)}")
-    unit = value_range(dtype) / 255
+    unit = dtype_span(dtype) / 255
     if name == "uniform":
         return (4 * unit,) * levels
     if name == "near_lossless":
@@ -342,7 +342,7 @@ def _finite_image(image: np.ndarray) -> None:
 
 def _quality(image: np.ndarray, stored: np.ndarray) -> tuple[float, float]:
     """PSNR and SSIM of a decoded image, in the source's value range."""
-    span = value_range(image.dtype)
+    span = dtype_span(image.dtype)
     return psnr(image, stored, span), ssim(image, stored, span)
 
 

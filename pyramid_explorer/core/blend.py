@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pyramid_explorer.core.analysis import value_range
+from pyramid_explorer.core.analysis import dtype_span
 from pyramid_explorer.core.arrays import check_image, to_dtype
 from pyramid_explorer.core.pyramid import (
     check_options,
@@ -167,7 +167,7 @@ def mask_from_image(image: np.ndarray) -> np.ndarray:
     float32 in [0, 1]; float images are clipped to [0, 1]."""
     check_image(image)
     grey = image.astype(np.float32) if image.ndim == 2 else image[:, :, :3].astype(np.float32).mean(axis=2)
-    grey /= value_range(image.dtype)
+    grey /= dtype_span(image.dtype)
     return np.clip(np.nan_to_num(grey), 0, 1)
 
 
@@ -206,7 +206,7 @@ def fit_to(b: np.ndarray, like: np.ndarray, how: str = "resize") -> Fitted:
     check_image(like, "the first image")
     if how not in FITS:
         raise ValueError(f"how must be one of {', '.join(FITS)}, got {how!r}")
-    peak = value_range(b.dtype)
+    peak = dtype_span(b.dtype)
     notes = []
     image, note = _match_channels(b, 1 if like.ndim == 2 else like.shape[2], peak)
     if note:
@@ -228,7 +228,7 @@ def fit_to(b: np.ndarray, like: np.ndarray, how: str = "resize") -> Fitted:
         top, left = (work.shape[0] - th) // 2, (work.shape[1] - tw) // 2
         work = work[top : top + th, left : left + tw]
     if like.dtype != b.dtype:
-        work = work * np.float32(value_range(like.dtype) / peak)
+        work = work * np.float32(dtype_span(like.dtype) / peak)
         notes.append(f"{b.dtype} values rescaled to {like.dtype}")
     out = to_dtype(work.reshape(like.shape), like.dtype)
     return Fitted(out, "; ".join(notes) if notes else "same size and type: used as it is")

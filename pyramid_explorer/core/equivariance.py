@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pyramid_explorer.core.analysis import value_range
+from pyramid_explorer.core.analysis import dtype_span
 from pyramid_explorer.core.arrays import check_image
 from pyramid_explorer.core.pyramid import expand
 
@@ -129,7 +129,7 @@ def shift_study(image: np.ndarray, name: str, max_shift: int = 8, direction: str
     count = outputs[0].size
     rms = np.sqrt(np.maximum(np.diag(gram), 0) / count)
     with np.errstate(divide="ignore"):  # rms 0: identical, inf dB (as core.metrics.psnr)
-        psnrs = 20 * np.log10(value_range(image.dtype) / rms)
+        psnrs = 20 * np.log10(dtype_span(image.dtype) / rms)
     return ShiftStudy(name, shifts, rms, psnrs, pair, float(np.sqrt(max(squared[i, j], 0) / count)),
                       (outputs[pair[0]], outputs[pair[1]]))
 
