@@ -28,7 +28,7 @@ from pyramid_explorer.tools.base import Arrays, Key, Plan, State, Tool
 
 SCALES = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 """The step sweep of the rate-distortion curve: every band's step times each scale."""
-QUALITIES = (5, 10, 20, 30, 50, 70, 85, 95)
+QUALITIES = (5, 10, 20, 30, 50, 70, 85, 95, 98, 100)
 """The JPEG qualities of JPEG's rate-distortion curve."""
 DEFAULT_PRESET = "coarse_fine_bands"
 

@@ -60,11 +60,11 @@ class RateDistortionPlot(pg.PlotWidget):
         self.setLabel("bottom", "rate (bits per pixel)")
         self.setLabel("left", "PSNR (dB)")
         self.showGrid(x=True, y=True, alpha=0.3)
-        self.addLegend(offset=(-10, -10))
+        self.addLegend(offset=(-10, -10)).setBrush(pg.mkBrush(255, 255, 255, 210))
         self.pyramid = self.plot([], [], pen=pg.mkPen("#1f77b4", width=2), symbol="o", symbolSize=6,
                                  symbolBrush="#1f77b4", name="pyramid code (steps x 0.5 .. 64)")
         self.jpeg = self.plot([], [], pen=pg.mkPen("#d62728", width=2), symbol="s", symbolSize=6,
-                              symbolBrush="#d62728", name="JPEG (quality 5 .. 95, real files)")
+                              symbolBrush="#d62728", name="JPEG (quality 5 .. 100, real files)")
         self.current = self.plot([], [], pen=None, symbol="star", symbolSize=16, symbolBrush="#1f77b4",
                                  name="this code")
         self.jpeg_current = self.plot([], [], pen=None, symbol="star", symbolSize=16, symbolBrush="#d62728",
@@ -126,7 +126,7 @@ class CodingTab(ToolTab):
         side.addWidget(self.export_button)
         side_widget = QWidget()
         side_widget.setLayout(side)
-        side_widget.setFixedWidth(330)
+        side_widget.setFixedWidth(290)
         images = QHBoxLayout()
         for panel in self.panels:
             images.addWidget(panel, 1)
@@ -219,11 +219,11 @@ class CodingTab(ToolTab):
             text += (f"\nJPEG quality {jpeg.setting:g} at {jpeg.bits_per_pixel:.3f} bits per pixel "
                      f"(real file): {quality_text(jpeg)}")
             self._queue.show(self.jpeg, result.jpeg_image,
-                             f"JPEG q{jpeg.setting:g}, {jpeg.bits_per_pixel:.2f} bpp: {quality_text(jpeg)}")
+                             f"JPEG q{jpeg.setting:g}: {jpeg.bits_per_pixel:.2f} bpp")
         self.summary.setText(text)
-        self._queue.show(self.rebuilt, result.rebuilt, f"Rebuilt, {result.bits_per_pixel:.2f} bpp: "
-                         f"{quality_text(result)}", keep_limits=keep_limits)
-        self._queue.show(self.residual, result.residual, "Residual: source - rebuilt")
+        self._queue.show(self.rebuilt, result.rebuilt, f"Rebuilt: {result.bits_per_pixel:.2f} bpp",
+                         keep_limits=keep_limits)
+        self._queue.show(self.residual, result.residual, "Residual")
         self.plot.show_code(result)
         self.export_button.setEnabled(True)
 

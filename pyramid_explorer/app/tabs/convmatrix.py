@@ -76,6 +76,10 @@ class ConvMatrixTab(ToolTab):
         self.formula.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.check = QLabel()
         self.check.setWordWrap(True)
+        self.frame_label = QLabel()
+        self.frame_label.setWordWrap(True)
+        self.saved = QLabel()
+        self.saved.setWordWrap(True)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.valueChanged.connect(self._on_frame_chosen)
         self.play_button = QPushButton("Play")
@@ -101,13 +105,15 @@ class ConvMatrixTab(ToolTab):
         side = QVBoxLayout()
         side.addLayout(form)
         side.addLayout(player)
+        side.addWidget(self.frame_label)
         side.addWidget(self.formula)
         side.addWidget(self.check)
         side.addLayout(buttons)
+        side.addWidget(self.saved)
         side.addStretch(1)
         side_widget = QWidget()
         side_widget.setLayout(side)
-        side_widget.setFixedWidth(300)
+        side_widget.setFixedWidth(270)
         grid = QGridLayout()
         for index, panel in enumerate(self.panels):
             grid.addWidget(panel, index // 4, index % 4)
@@ -131,10 +137,10 @@ class ConvMatrixTab(ToolTab):
         torch = ("PyTorch not installed" if result.pytorch_shape is None
                  else f"PyTorch ConvTranspose2d gives {result.pytorch_shape[1]} x {result.pytorch_shape[0]}")
         self.formula.setText(f"Output side = (n - 1)*s - 2*p + k + op\n= {result.formula}\n{torch}")
-        self.check.setText(f"C is {h * w} x {big_h * big_w} (a row per input pixel). "
-                           f"max |C^T x - transposed_conv2d(x)| = {result.max_difference:.2g} "
-                           f"on a {w} x {h} x made from G[{result.level}]. C^T restores the size, not the "
-                           "values: C^T C is not the identity.")
+        self.check.setText(f"C is {h * w} x {big_h * big_w}: a row per input pixel.\n"
+                           f"C^T @ x against transposed_conv2d(x), x = G[{result.level}] as {w} x {h}: "
+                           f"max difference {result.max_difference:.2g}.\n"
+                           "C^T restores the size, not the values: C^T C is not the identity.")
         self.slider.blockSignals(True)
         self.slider.setRange(0, len(result.frames) - 1)
         self.slider.setValue(len(result.frames) - 1)
@@ -155,7 +161,7 @@ class ConvMatrixTab(ToolTab):
             self._queue.discard(self.round_trip)
             self.round_trip.show_message(result.round_trip_note, "C^T C x")
         else:
-            self._queue.show(self.round_trip, result.round_trip, "C^T C x: conv, then transposed conv")
+            self._queue.show(self.round_trip, result.round_trip, "C^T C x")
         for button in (self.save_button, self.export_button, self.play_button):
             button.setEnabled(True)
 
@@ -168,8 +174,10 @@ class ConvMatrixTab(ToolTab):
         if result is None:
             return
         t = self.slider.value()
-        source = divmod(t, result.geometry.input_shape[1])
-        self._draw(self.frame, result.frames[t], f"Frame {t + 1}/{len(result.frames)}: input {source}")
+        row, col = divmod(t, result.geometry.input_shape[1])
+        self.frame_label.setText(f"Frame {t + 1} of {len(result.frames)}: the kernel of input pixel "
+                                 f"(row {row}, column {col}), in red")
+        self._draw(self.frame, result.frames[t], f"Frame {t + 1}/{len(result.frames)}")
 
     def show_message(self, text: str) -> None:
         self._result = None
@@ -178,6 +186,7 @@ class ConvMatrixTab(ToolTab):
             button.setEnabled(False)
         self.formula.setText(text)
         self.check.setText("")
+        self.frame_label.setText("")
         for panel in self.panels:
             self._queue.discard(panel)
             panel.show_message(text)
@@ -206,7 +215,7 @@ class ConvMatrixTab(ToolTab):
         path, _ = QFileDialog.getSaveFileName(self, "Save animation", "transposed_conv.gif",
                                               "Animated GIF (*.gif);;Animated PNG (*.png *.apng)")
         if path:
-            self.check.setText(self.save_animation_to(path))
+            self.saved.setText(self.save_animation_to(path))
 
     def _on_spin_changed(self, value: int) -> None:
         name = next(n for n, spin in self.spins.items() if spin is self.sender())

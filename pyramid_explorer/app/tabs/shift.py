@@ -35,10 +35,9 @@ def _plot(left: str) -> pg.PlotWidget:
     return plot
 
 
-def _curve(plot: pg.PlotWidget, name: str, legend: str | None = None) -> pg.PlotDataItem:
+def _curve(plot: pg.PlotWidget, name: str) -> pg.PlotDataItem:
     colour = COLOURS[name]
-    return plot.plot([], [], pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5, symbolBrush=colour,
-                     name=legend)
+    return plot.plot([], [], pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5, symbolBrush=colour)
 
 
 class ShiftTab(ToolTab):
@@ -66,11 +65,12 @@ class ShiftTab(ToolTab):
         self.export_button.clicked.connect(self.export_requested)
         self.note = QLabel()
         self.note.setWordWrap(True)
-        self.rms_plot = _plot("RMS change from shift 0 (image values)")
-        self.psnr_plot = _plot("PSNR against shift 0 (dB)")
-        legend = self.rms_plot.addLegend(offset=(10, 10))
-        legend.setBrush(pg.mkBrush(255, 255, 255, 200))
-        self.rms_curves = {name: _curve(self.rms_plot, name, NAMES[name]) for name in DOWNSAMPLERS}
+        self.rms_plot = _plot("RMS vs shift 0 (image units)")
+        self.psnr_plot = _plot("PSNR vs shift 0 (dB)")
+        self.legend = QLabel("&nbsp;&nbsp;&nbsp;".join(
+            f'<span style="color:{COLOURS[n]}">&#9632;</span>&nbsp;{NAMES[n]}' for n in DOWNSAMPLERS))
+        self.legend.setWordWrap(True)
+        self.rms_curves = {name: _curve(self.rms_plot, name) for name in DOWNSAMPLERS}
         self.psnr_curves = {name: _curve(self.psnr_plot, name) for name in DOWNSAMPLERS}
         self.first = ImagePanel("first", histogram=False)
         self.second = ImagePanel("second", histogram=False)
@@ -81,7 +81,7 @@ class ShiftTab(ToolTab):
                         ("pixels; outputs of", self.shown)):
             bar.addWidget(QLabel(text))
             bar.addWidget(w)
-        bar.addWidget(self.note, 1)
+        bar.addStretch(1)
         bar.addWidget(self.export_button)
         plots = QHBoxLayout()
         plots.addWidget(self.rms_plot, 1)
@@ -92,6 +92,8 @@ class ShiftTab(ToolTab):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
+        layout.addWidget(self.note)
+        layout.addWidget(self.legend)
         layout.addLayout(plots, 1)
         layout.addLayout(images, 1)
 
@@ -116,9 +118,13 @@ class ShiftTab(ToolTab):
             self.rms_curves[name].setData(shifts, [] if curve is None else curve.rms)
             finite = [] if curve is None else [k for k, v in enumerate(curve.psnr) if np.isfinite(v)]
             self.psnr_curves[name].setData([shifts[k] for k in finite], [curve.psnr[k] for k in finite])
+        for plot in (self.rms_plot, self.psnr_plot):
+            plot.setXRange(0, result.max_shift, padding=0.03)
         w, h = result.size
         done = len(result.curves)
         progress = "" if result.complete else f" ({done} of {len(DOWNSAMPLERS)} downsamplers done)"
+        if any(np.isinf(c.psnr[1:]).any() for c in result.curves):
+            progress += "; PSNR is not drawn where an output equals the unshifted one (infinite)"
         self.note.setText(f"G[{result.level}], {w} x {h}, {result.direction} shifts with wrap-around; "
                           f"each output brought back with pyrUp and unshifted{progress}")
         self.export_button.setEnabled(True)
