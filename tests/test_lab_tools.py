@@ -168,9 +168,6 @@ def test_shift_rms_is_the_direct_formula_for_stride_two():
     image = random_image((12, 10), np.uint8, seed=3)
     p = pyramid_of(image, 2)
     curve = items_of(shift.study_shifts(shift.ShiftRequest(p, 0, "vertical", 2)))[-1].curves[0]
-    import cv2
-
-    from pyramid_explorer.core.pyramid import expand
 
     def output(s):
         low = np.roll(image.astype(np.float32), s, axis=0)[::2, ::2]
@@ -182,7 +179,7 @@ def test_shift_rms_is_the_direct_formula_for_stride_two():
 
 
 def test_shift_plan_says_when_the_level_cannot_be_halved():
-    p = pyramid_of(random_image((9, 3), np.uint8), 3)  # level 2 is 3 x 1... then 1 wide
+    p = pyramid_of(random_image((9, 3), np.uint8), 3)  # level 2 is 1 pixel wide
     assert "too small to halve" in shift.TOOL.plan(state(p, level=2)).message
     assert shift.TOOL.plan(state(p, shift_max=99)).wanted[0][-1] == shift.MAX_SHIFT
 
