@@ -5,6 +5,7 @@ and what C^T C does to G[level]; and their export."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -77,6 +78,8 @@ class ConvMatrixResult:
     source: Layer
     round_trip: Layer | None
     round_trip_note: str
+    round_trip_gain: float
+    """Mean of C^T C x over the mean of G[level] (NaN without a round trip, or for a black level)."""
 
 
 def _small_input(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -101,9 +104,12 @@ def explain(req: ConvMatrixRequest) -> Iterator[Progress | ConvMatrixResult]:
     yield Progress(2, 3, f"C^T C on G[{i}]")
     source = p.gaussian[i]
     try:
-        back, note = make_layer(round_trip(source, kernel, g.stride, g.padding), i), ""
+        back = round_trip(source, kernel, g.stride, g.padding)
     except ValueError as error:
-        back, note = None, f"C^T C cannot run on G[{i}]: {error}"
+        back, note, gain = None, f"C^T C cannot run on G[{i}]: {error}", math.nan
+    else:
+        mean = float(source.mean())
+        note, gain = "", float(back.mean()) / mean if mean else math.nan
     yield ConvMatrixResult(
         image_id=p.image_id, level=i, geometry=g, weights=req.weights, kernel=kernel,
         formula=size_formula(g.input_shape[0], g.kernel_shape[0], g.stride, g.padding, g.output_padding),
@@ -112,7 +118,8 @@ def explain(req: ConvMatrixRequest) -> Iterator[Progress | ConvMatrixResult]:
         overlaps=make_layer(counts.astype(np.float32), 0, scale=1.0),
         c=make_layer(c.astype(np.float32), 0, scale=1.0),
         c_transposed=make_layer(np.ascontiguousarray(c.T, np.float32), 0, scale=1.0), gram=gram, x=x,
-        max_difference=difference, source=make_layer(source, i), round_trip=back, round_trip_note=note)
+        max_difference=difference, source=make_layer(source, i),
+        round_trip=None if back is None else make_layer(back, i), round_trip_note=note, round_trip_gain=gain)
 
 
 def convmatrix_arrays(result: ConvMatrixResult, _fmt: str) -> Arrays:

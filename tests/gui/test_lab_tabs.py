@@ -172,6 +172,7 @@ def test_convmatrix_tab_shows_the_formula_frames_and_check(qtbot, opened):
     assert torch in tab.formula.text()
     assert f"max difference {result.max_difference:.2g}" in tab.check.text()
     assert tab.c.title() == "C: 9 x 49" and tab.gram.title() == "C^T C: 49 x 49"
+    assert tab.round_trip.title() == f"C^T C x: mean x{result.round_trip_gain:.2f}"
     tab.slider.setValue(4)
     assert tab.frame.layer is result.frames[4] and tab.frame.title() == "Frame 5/9"
     assert "(row 1, column 1)" in tab.frame_label.text()

@@ -161,7 +161,8 @@ class ConvMatrixTab(ToolTab):
             self._queue.discard(self.round_trip)
             self.round_trip.show_message(result.round_trip_note, "C^T C x")
         else:
-            self._queue.show(self.round_trip, result.round_trip, "C^T C x")
+            title = f"C^T C x: mean x{result.round_trip_gain:.2f}"
+            self._queue.show(self.round_trip, result.round_trip, title)
         for button in (self.save_button, self.export_button, self.play_button):
             button.setEnabled(True)
 
