@@ -202,4 +202,5 @@ def _plan(state: State) -> Plan:
 
 TOOL = Tool("coding", "Pyramid &coding", "pyramid_explorer.app.tabs.coding:CodingTab", _plan, _key,
             settings={"coding_preset": DEFAULT_PRESET, "coding_steps": None}, per_pyramid=("coding_steps",),
-            complete=lambda result: getattr(result, "complete", True), export=coding_arrays)
+            complete=lambda result: not isinstance(result, CodingCurves) or result.complete,
+            export=coding_arrays)

@@ -88,7 +88,7 @@ def test_coding_sliders_and_presets_reach_the_code_and_export(qtbot, opened, tmp
     code = tab.result[0]
     assert code.steps == steps and code.bits_per_pixel == code_pyramid(image, steps).bits_per_pixel
     assert tab.result[1] is curves  # the curves belong to the preset: not computed again
-    assert tab._bits_labels[0].text() == f"{code.band_bits[0]:.2f} bits"
+    assert tab.bits_labels[0].text() == f"{code.band_bits[0]:.2f} bits"
 
     tab.preset.setCurrentIndex(CODING_PRESETS.index("uniform"))
     wait_idle(qtbot, opened)
@@ -180,7 +180,12 @@ def test_convmatrix_tab_shows_the_formula_frames_and_check(qtbot, opened):
     qtbot.mouseClick(tab.play_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: tab.slider.value() >= 1, timeout=5000)
     qtbot.mouseClick(tab.play_button, Qt.MouseButton.LeftButton)
-    assert tab.play_button.text() == "Play" and not tab._timer.isActive()
+    assert tab.play_button.text() == "Play" and not tab.player.isActive()
+    qtbot.mouseClick(tab.play_button, Qt.MouseButton.LeftButton)
+    assert tab.player.isActive()
+    opened.show_view("shift")  # leaving the tab stops the animation
+    assert not tab.player.isActive() and not tab.play_button.isChecked()
+    wait_idle(qtbot, opened)
 
 
 @pytest.mark.parametrize("suffix", [".gif", ".png"])
@@ -222,3 +227,21 @@ def test_convmatrix_export_writes_what_it_shows(qtbot, opened, tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "out" / "conv_matrix.npy"), result.c.data)
     np.testing.assert_array_equal(np.load(tmp_path / "out" / "ct_c_image.npy"), result.round_trip.data)
     assert manifest["parameters"]["weights"] == "box" and manifest["parameters"]["level"] == 1
+
+
+# --- other images -------------------------------------------------------------------------------
+
+
+def test_the_labs_take_a_16_bit_grey_image(qtbot, window, tmp_path):
+    deep = make_image()[:, :, 0].astype(np.uint16) * 257
+    window.controller.open_path(write_png(tmp_path / "deep.png", deep))
+    wait_idle(qtbot, window)
+    show(qtbot, window, "coding")
+    tab = window.tab("coding")
+    assert tab.jpeg.title() == "JPEG: not available" and "this one is uint16" in tab.summary.text()
+    assert tab.result[0].rebuilt.data.dtype == np.uint16 and tab.plot.jpeg.getData()[0] is None
+    assert tab.result[0].unit == pytest.approx(65535 / 255)
+    show(qtbot, window, "shift")
+    assert window.tab("shift").result.complete
+    show(qtbot, window, "convmatrix")
+    np.testing.assert_array_equal(window.tab("convmatrix").result.source.data, deep)

@@ -93,7 +93,7 @@ class CodingTab(ToolTab):
         self._dtype = np.dtype(np.uint8)
         self.sliders: list[QSlider] = []
         self._step_labels: list[QLabel] = []
-        self._bits_labels: list[QLabel] = []
+        self.bits_labels: list[QLabel] = []
         self._row_widgets: list[QWidget] = []
         self.rebuilt = ImagePanel("rebuilt", histogram=False)
         self.residual = ImagePanel("residual", histogram=False)
@@ -105,6 +105,8 @@ class CodingTab(ToolTab):
             self.preset.addItem(PRESET_NAMES[name], name)
         self.preset.setCurrentIndex(CODING_PRESETS.index(DEFAULT_PRESET))
         self.preset.currentIndexChanged.connect(self._on_preset_chosen)
+        self.source_label = QLabel()
+        self.source_label.setWordWrap(True)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.export_button = QPushButton("Export...")
@@ -119,6 +121,7 @@ class CodingTab(ToolTab):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         side = QVBoxLayout()
+        side.addWidget(self.source_label)
         side.addWidget(QLabel("Preset"))
         side.addWidget(self.preset)
         side.addWidget(scroll, 1)
@@ -160,9 +163,11 @@ class CodingTab(ToolTab):
         for w in self._row_widgets:
             self._grid.removeWidget(w)
             w.deleteLater()
-        self.sliders, self._step_labels, self._bits_labels, self._row_widgets = [], [], [], []
+        self.sliders, self._step_labels, self.bits_labels, self._row_widgets = [], [], [], []
         self._unit, self._levels = pyramid.data_range / 255, pyramid.levels
         self._dtype = pyramid.gaussian[0].dtype
+        h, w = pyramid.gaussian[0].shape[:2]
+        self.source_label.setText(f"Coding the whole {w} x {h} image in {pyramid.levels} bands")
         for i, stats in enumerate(pyramid.stats):
             last = i == pyramid.levels - 1
             name = QLabel(f"G[{i}]" if last else f"L[{i}]")
@@ -180,7 +185,7 @@ class CodingTab(ToolTab):
                 self._grid.addWidget(w, i, column)
             self.sliders.append(slider)
             self._step_labels.append(step)
-            self._bits_labels.append(bits)
+            self.bits_labels.append(bits)
             self._row_widgets += [name, slider, step, bits]
         self._set_steps(preset_steps(self.preset.currentData(), self._levels, self._dtype))
         self._code = self._curves = None
@@ -208,7 +213,7 @@ class CodingTab(ToolTab):
             self.plot.show_curves(result)
             return
         self._code = result
-        for label, bits in zip(self._bits_labels, result.band_bits, strict=False):
+        for label, bits in zip(self.bits_labels, result.band_bits, strict=False):
             label.setText(f"{bits:.2f} bits")
         text = f"{result.bits_per_pixel:.3f} bits per pixel (entropy of the bands), {quality_text(result)}"
         if result.jpeg is None:

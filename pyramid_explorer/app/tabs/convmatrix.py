@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QHideEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -85,9 +86,9 @@ class ConvMatrixTab(ToolTab):
         self.play_button = QPushButton("Play")
         self.play_button.setCheckable(True)
         self.play_button.toggled.connect(self._on_play_toggled)
-        self._timer = QTimer(self)
-        self._timer.setInterval(FRAME_MS)
-        self._timer.timeout.connect(self._on_tick)
+        self.player = QTimer(self)
+        self.player.setInterval(FRAME_MS)
+        self.player.timeout.connect(self._on_tick)
         self.save_button = QPushButton("Save animation...")
         self.save_button.setToolTip("The frames as a looping animated GIF (.gif) or APNG (.png)")
         self.save_button.clicked.connect(self._on_save_clicked)
@@ -96,15 +97,15 @@ class ConvMatrixTab(ToolTab):
         for button in (self.save_button, self.export_button, self.play_button):
             button.setEnabled(False)
 
-        player = QHBoxLayout()
-        player.addWidget(self.play_button)
-        player.addWidget(self.slider, 1)
+        playback = QHBoxLayout()
+        playback.addWidget(self.play_button)
+        playback.addWidget(self.slider, 1)
         buttons = QHBoxLayout()
         buttons.addWidget(self.save_button)
         buttons.addWidget(self.export_button)
         side = QVBoxLayout()
         side.addLayout(form)
-        side.addLayout(player)
+        side.addLayout(playback)
         side.addWidget(self.frame_label)
         side.addWidget(self.formula)
         side.addWidget(self.check)
@@ -231,9 +232,13 @@ class ConvMatrixTab(ToolTab):
     def _on_play_toggled(self, playing: bool) -> None:
         self.play_button.setText("Pause" if playing else "Play")
         if playing:
-            self._timer.start()
+            self.player.start()
         else:
-            self._timer.stop()
+            self.player.stop()
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        self.play_button.setChecked(False)  # no animation runs where nobody sees it
+        super().hideEvent(event)
 
     def _on_tick(self) -> None:
         self.slider.setValue((self.slider.value() + 1) % (self.slider.maximum() + 1))
