@@ -389,7 +389,9 @@ _ARRAY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 class NamedArray:
     """One array for `export_arrays`: the file's stem, its manifest kind and level, and extra manifest
     fields (`details`, JSON values). `signed` arrays (differences, residuals) become a visualisation
-    centred on grey 128 in PNG, like the pyramid's signed bands."""
+    centred on grey 128 in PNG, like the pyramid's signed bands. `drawn` says how a picture was made
+    from the data (a colour map, display limits) when the array is such a picture: the manifest then
+    marks the file a visualisation with that description."""
 
     name: str
     array: np.ndarray
@@ -397,6 +399,7 @@ class NamedArray:
     signed: bool = False
     level: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    drawn: dict[str, Any] | None = None
 
 
 def array_files(arrays: Sequence[NamedArray], fmt: str) -> list[str]:
@@ -430,7 +433,7 @@ def iter_export_arrays(image: np.ndarray, out_dir: str | os.PathLike[str], array
     names = array_files(arrays, fmt)
     _check_targets(out_dir, names, force)
     items = [_Item(name, a.kind, a.level, None, lambda _, a=a: a.array, signed=a.signed,
-                   details=dict(a.details)) for name, a in zip(names, arrays, strict=False)]
+                   details=dict(a.details), drawn=a.drawn) for name, a in zip(names, arrays, strict=False)]
     return (yield from _write_all(image, out_dir, items, None, fmt, dict(parameters or {}), (), source_path,
                                   cancel))
 

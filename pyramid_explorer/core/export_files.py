@@ -108,6 +108,7 @@ class _Item:
     make: Callable[[Any], Any]
     signed: bool = False
     details: dict[str, Any] = field(default_factory=dict)
+    drawn: dict[str, Any] | None = None  # a picture made from data (how, for the manifest); None: data
 
 
 def _write_item(path: Path, item: _Item, context: Any, fmt: str, source_dtype: np.dtype,
@@ -116,9 +117,11 @@ def _write_item(path: Path, item: _Item, context: Any, fmt: str, source_dtype: n
     content = item.make(context)
     written = format_named(fmt).write(path, content, WriteContext(item.signed, source_dtype, source_range,
                                                                   pyramid_options))
-    array = written.array
+    array, role, details = written.array, written.role, {**item.details, **written.details}
+    if item.drawn is not None:
+        role, details["visualisation"] = "visualisation", {**item.drawn, **details.get("visualisation", {})}
     return FileRecord(item.name, item.kind, item.level, item.mode, tuple(array.shape), str(array.dtype),
-                      finite_range(array), written.role, {**item.details, **written.details})
+                      finite_range(array), role, details)
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
