@@ -33,6 +33,7 @@ from pyramid_explorer.core.export import (
     ExportProgress,
     export_with_options,
 )
+from pyramid_explorer.core.formats import REGISTRY
 from pyramid_explorer.core.io import DEFAULT_MAX_PIXELS, ImageLoadError, load_image, probe_image
 from pyramid_explorer.core.pyramid import level_sizes, max_levels
 from pyramid_explorer.core.stores import is_zarr_folder
@@ -46,6 +47,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".g
 CHANNEL_NAMES = {1: "grey", 3: "RGB", 4: "RGBA"}
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
+_FORMAT_LINES = "\n".join(f"  {f.name}: {f.description}" for f in REGISTRY)
 EXPORT_EXAMPLES = f"""\
 examples:
   {PROG} export photo.png --out levels
@@ -71,10 +73,11 @@ examples:
 
 kinds:   {", ".join(KINDS)} (or "all"; default: {",".join(DEFAULT_KINDS)}, or gaussian for ome-tiff)
 modes:   {", ".join(MODES)} (or "all", the default)
-formats: tiff (exact, the data's own dtype), npy (exact), png (Gaussian exact, signed kinds as a
-         visualisation), ome-tiff (one pyramidal file of the Gaussian levels, any size), ome-zarr (any
-         size: the Gaussian levels always, the Laplacian bands unless --kinds gaussian, bit-identical to
-         the other formats; inputs may also be OME-Zarr folders; Ctrl+C leaves no partial folder)
+formats:
+{_FORMAT_LINES}
+  ome-zarr: any size: the Gaussian levels always, the Laplacian bands unless --kinds gaussian,
+            bit-identical to the other formats; inputs may also be OME-Zarr folders; Ctrl+C leaves
+            no partial folder
 
 Existing files are never overwritten without --force; nothing is written when one is in the way.
 Exit status: 0 everything written, 1 some inputs failed (the others are exported), 2 bad usage.
@@ -412,7 +415,8 @@ def _big_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> _B
     kinds = set(args.kinds or DEFAULT_KINDS)
     if args.levels is not None and not args.levels.from_zero:
         parser.error(f"--levels {args.levels.text}: --format {args.fmt} writes a pyramid from level 0; "
-                     "give a count or a range 0:K, or export those levels alone as tiff, npy or png")
+                     "give a count or a range 0:K, or export those levels alone as "
+                     + ", ".join(f.name for f in REGISTRY if f.arrays))
     levels = None if args.levels is None else args.levels.count
     if args.fmt == OME_ZARR and kinds - {"gaussian", "laplacian"}:
         parser.error(f"the {OME_ZARR} format holds the gaussian and laplacian kinds only, "

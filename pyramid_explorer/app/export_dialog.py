@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from pyramid_explorer.core.export import FORMATS, KINDS, ExportOptions, existing_targets, planned_files
+from pyramid_explorer.core.formats import REGISTRY
 from pyramid_explorer.core.pyramid import STORAGES
 from pyramid_explorer.core.upsampling import MODES
 from pyramid_explorer.jobs import ExportRequest
@@ -128,8 +129,8 @@ class ExportDialog(FolderExportDialog):
         self.format = QComboBox()
         for fmt in FORMATS:
             self.format.addItem(fmt, fmt)
-        self.format.setToolTip("tiff and npy keep the data exactly; png writes signed data as a "
-                               "visualisation (the manifest says which); ome-tiff holds the Gaussian levels")
+        self.format.setToolTip("\n".join(f"{f.name}: {f.description}" for f in REGISTRY)
+                               + "\n(the manifest says which files are visualisations)")
         self.levels = QSpinBox()
         self.levels.setRange(1, max_depth)
         self.levels.setValue(levels)

@@ -172,9 +172,8 @@ class ExportOptions:
         object.__setattr__(self, "modes", _checked_names("mode", self.modes, MODES))
         fmt = format_named(self.fmt)
         if fmt.kinds is not None and not set(self.kinds) <= set(fmt.kinds):
-            others = ", ".join(f.name for f in REGISTRY if f.kinds is None)
             raise ValueError(f"the {fmt.name} format holds the {', '.join(fmt.kinds)} kind(s) only "
-                             f"(kinds={','.join(fmt.kinds)}); use {others} for the other kinds")
+                             f"(kinds={','.join(fmt.kinds)}); use {_per_level_formats()} for the other kinds")
         if self.tiff_layout not in tiff.LAYOUTS:
             raise ValueError(f"unknown TIFF layout {self.tiff_layout!r}; allowed: {', '.join(tiff.LAYOUTS)}")
         if self.tiff_compression not in tiff.COMPRESSIONS:
@@ -194,7 +193,12 @@ class ExportOptions:
                     self.selected_levels != tuple(range(len(self.selected_levels))):
                 raise ValueError(f"the {self.fmt} format writes a pyramid from level 0: choose levels 0 to K "
                                  "(or a count); levels without level 0 or with gaps are written one file "
-                                 "per level, in tiff, npy or png")
+                                 f"per level, in {_per_level_formats()}")
+
+
+def _per_level_formats() -> str:
+    """The formats that write one file per item (any kind, any level), for error messages."""
+    return ", ".join(f.name for f in REGISTRY if f.pyramid_name is None and f.kinds is None)
 
 
 def _checked_selection(levels: Iterable[int]) -> tuple[int, ...]:
