@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import tifffile
 from guitools import make_image, wait_idle, write_png
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt, QTimer
+from PySide6.QtGui import QContextMenuEvent
+from PySide6.QtWidgets import QApplication
 
 from pyramid_explorer.app.tool_export import ToolExportDialog
 from pyramid_explorer.core.export import MANIFEST_NAME
@@ -75,3 +77,27 @@ def test_an_empty_panel_says_there_is_nothing_to_export(qtbot, window):
     action.trigger()
     assert not window.findChildren(ToolExportDialog)
     assert window.status_message() == f"Nothing to export in {panel.name} yet"
+
+
+# What the offscreen platform says when a popup menu opens (it cannot raise windows or grab the keyboard)
+OFFSCREEN_POPUP = ("This plugin does not support raise()",
+                   "This plugin does not support grabbing the keyboard")
+
+
+def test_a_right_click_on_the_image_offers_the_export(qtbot, opened, qt_warnings_fail):
+    panel = opened.tab("pyramid").laplacian
+    offered = []
+
+    def read_menu():
+        menu = QApplication.activePopupWidget()
+        offered.append([a.text() for a in menu.actions()] if menu is not None else None)
+        if menu is not None:
+            menu.close()
+
+    QTimer.singleShot(200, read_menu)
+    canvas = panel.view_box.getViewWidget().viewport()  # where the mouse is: the image's canvas
+    QApplication.sendEvent(canvas, QContextMenuEvent(QContextMenuEvent.Reason.Mouse, QPoint(20, 20),
+                                                     canvas.mapToGlobal(QPoint(20, 20))))
+    qtbot.waitUntil(lambda: bool(offered))
+    assert offered == [["Export this panel..."]]
+    qt_warnings_fail[:] = [m for m in qt_warnings_fail if m not in OFFSCREEN_POPUP]
