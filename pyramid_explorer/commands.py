@@ -31,10 +31,11 @@ from pyramid_explorer.core.export import (
     ExportError,
     ExportOptions,
     ExportProgress,
-    export_pyramid,
+    export_with_options,
 )
+from pyramid_explorer.core.formats import REGISTRY
 from pyramid_explorer.core.io import DEFAULT_MAX_PIXELS, ImageLoadError, load_image, probe_image
-from pyramid_explorer.core.pyramid import level_sizes
+from pyramid_explorer.core.pyramid import level_sizes, max_levels
 from pyramid_explorer.core.stores import is_zarr_folder
 from pyramid_explorer.core.upsampling import MODES
 
@@ -46,6 +47,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".g
 CHANNEL_NAMES = {1: "grey", 3: "RGB", 4: "RGBA"}
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
+_FORMAT_LINES = "\n".join(f"  {f.name}: {f.description}" for f in REGISTRY)
 EXPORT_EXAMPLES = f"""\
 examples:
   {PROG} export photo.png --out levels
@@ -58,6 +60,10 @@ examples:
       a generic tiled pyramidal TIFF (out/slide/gaussian.tif, not OME) whose levels OpenSlide lists.
   {PROG} export a.png b.tif --out out --kinds all --modes nearest,bilinear,pyrup --levels 4
       every kind, four levels, upsampled files for three modes only.
+  {PROG} export photo.png --out one --levels 3:3 --kinds gaussian,laplacian,upsampled
+      level 3 alone (its Gaussian level, Laplacian band and upsampled comparisons); --levels 2:5 is
+      levels 2 to 5, --levels 0,3,7 those three, --levels 4 levels 0 to 3; the manifest lists the
+      levels exported.
   {PROG} export photo.png --out png --format png --kinds laplacian --force
       Laplacian bands as 8-bit PNG visualisations (grey 128 = zero), overwriting earlier files.
   {PROG} export BIG.tif --out out --format ome-zarr --chunk 2048 --memory-limit 2GB
@@ -67,10 +73,11 @@ examples:
 
 kinds:   {", ".join(KINDS)} (or "all"; default: {",".join(DEFAULT_KINDS)}, or gaussian for ome-tiff)
 modes:   {", ".join(MODES)} (or "all", the default)
-formats: tiff (exact, the data's own dtype), npy (exact), png (Gaussian exact, signed kinds as a
-         visualisation), ome-tiff (one pyramidal file of the Gaussian levels, any size), ome-zarr (any
-         size: the Gaussian levels always, the Laplacian bands unless --kinds gaussian, bit-identical to
-         the other formats; inputs may also be OME-Zarr folders; Ctrl+C leaves no partial folder)
+formats:
+{_FORMAT_LINES}
+  ome-zarr: any size: the Gaussian levels always, the Laplacian bands unless --kinds gaussian,
+            bit-identical to the other formats; inputs may also be OME-Zarr folders; Ctrl+C leaves
+            no partial folder
 
 Existing files are never overwritten without --force; nothing is written when one is in the way.
 Exit status: 0 everything written, 1 some inputs failed (the others are exported), 2 bad usage.
@@ -114,6 +121,67 @@ def _positive_int(text: str) -> int:
     return value
 
 
+@dataclass(frozen=True)
+class LevelChoice:
+    """What --levels asked for: the pyramid's number of levels and the levels written (None: all of them).
+
+    A count N is levels 0 to N-1 of an N-level pyramid, as before; a range A:B (B included) or a list
+    A,B,C is those levels of a pyramid that ends at the last one asked for, that is the files --levels
+    LAST+1 writes, restricted to those levels (so 0:K is the count K+1)."""
+
+    text: str
+    count: int
+    selected: tuple[int, ...] | None = None
+
+    @property
+    def from_zero(self) -> bool:
+        """Levels 0 to K with no gap: what a pyramid file (ome-tiff, ome-zarr) can hold."""
+        return self.selected is None or self.selected == tuple(range(len(self.selected)))
+
+
+_LEVELS_FORMS = "a count N (levels 0 to N-1), a range A:B (levels A to B) or a list A,B,C"
+
+
+def _level_choice(text: str) -> LevelChoice:
+    """argparse type for --levels: a count, a range A:B or a list A,B,C of level numbers."""
+    try:
+        if ":" in text:
+            first, last = (int(part) for part in text.split(":"))
+            selected = tuple(range(first, last + 1))
+        elif "," in text:
+            selected = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+        else:
+            count = int(text)
+            if count < 1:
+                raise ValueError(text)
+            return LevelChoice(text, count)
+        if not selected or selected[0] < 0:
+            raise ValueError(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {_LEVELS_FORMS}, got {text!r}") from None
+    return LevelChoice(text, selected[-1] + 1, selected)
+
+
+def _levels_misfit(choice: LevelChoice | None, inputs: Sequence[_Input]) -> str | None:
+    """The first input that lacks a level --levels names, as one line saying what it has; None if all fit.
+
+    Inputs whose header cannot be read are left to the export, which reports them."""
+    if choice is None or choice.selected is None:
+        return None
+    for item in inputs:
+        if item.error is not None:
+            continue
+        try:
+            shape = probe_image(item.path).shape
+        except ImageLoadError:
+            continue
+        most = max_levels(shape)
+        if choice.selected[-1] >= most:
+            return (f"--levels {choice.text}: {item.path} ({shape[1]}x{shape[0]}) has levels 0 to "
+                    f"{most - 1}; give a count up to {most}, or a range or list within 0 to {most - 1}")
+    return None
+
+
 def build_export_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"{PROG} export", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -123,8 +191,10 @@ def build_export_parser() -> argparse.ArgumentParser:
                         help="image files or folders (every image inside a folder, sorted by name)")
     parser.add_argument("--out", required=True, metavar="DIR", type=Path,
                         help="output folder; each input gets a sub-folder named after the file")
-    parser.add_argument("--levels", type=_positive_int, metavar="N",
-                        help="number of levels including level 0 (default: all, down to 1x1)")
+    parser.add_argument("--levels", type=_level_choice, metavar="N|A:B|A,B,...",
+                        help="a count N: levels 0 to N-1 (default: all, down to 1x1); a range A:B: levels A "
+                             "to B; a list: those levels (a range or list is those files of --levels LAST+1; "
+                             "ome-tiff and ome-zarr take levels from 0 only)")
     parser.add_argument("--kinds", type=_name_list(KINDS, "kind"), metavar="K1,K2,...",
                         help=f"what to export: {', '.join(KINDS)} or all "
                              f"(default: {','.join(DEFAULT_KINDS)})")
@@ -343,6 +413,11 @@ def _big_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> _B
     if args.fmt not in BIG_FORMATS:
         return None
     kinds = set(args.kinds or DEFAULT_KINDS)
+    if args.levels is not None and not args.levels.from_zero:
+        parser.error(f"--levels {args.levels.text}: --format {args.fmt} writes a pyramid from level 0; "
+                     "give a count or a range 0:K, or export those levels alone as "
+                     + ", ".join(f.name for f in REGISTRY if f.arrays))
+    levels = None if args.levels is None else args.levels.count
     if args.fmt == OME_ZARR and kinds - {"gaussian", "laplacian"}:
         parser.error(f"the {OME_ZARR} format holds the gaussian and laplacian kinds only, "
                      f"not {sorted(kinds - {'gaussian', 'laplacian'})[0]}")
@@ -359,13 +434,13 @@ def _big_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> _B
             out_dir = args.out / item.folder
             compression = bigtiff.DEFAULT_COMPRESSION if args.tiff_compression is None else \
                 _COMPRESSIONS[args.tiff_compression]
-            result = bigtiff.export_pyramid_tiff(item.path, out_dir, levels=args.levels,
+            result = bigtiff.export_pyramid_tiff(item.path, out_dir, levels=levels,
                                                  layout=args.tiff_layout or "subifds", chunk=chunk,
                                                  memory_limit=limit, compression=compression,
                                                  force=args.force, progress=progress, cancel=cancel)
             return result, result.path
         out = args.out / f"{item.folder.removesuffix('.ome')}.ome.zarr"
-        result = chunked.export_ome_zarr(item.path, out, levels=args.levels, storage=args.storage,
+        result = chunked.export_ome_zarr(item.path, out, levels=levels, storage=args.storage,
                                          laplacian="laplacian" in kinds, chunk=chunk, memory_limit=limit,
                                          scheduler=args.scheduler, force=args.force, progress=progress,
                                          cancel=cancel)
@@ -401,12 +476,18 @@ def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         if args.tiff_compression is not None:
             tiff["tiff_compression"] = _COMPRESSIONS[args.tiff_compression]
         try:
-            options = ExportOptions(levels=args.levels, kinds=kinds, fmt=args.fmt, modes=args.modes,
-                                    storage=args.storage, force=args.force, **tiff)
+            options = ExportOptions(levels=None if args.levels is None else args.levels.count,
+                                    selected_levels=None if args.levels is None else args.levels.selected,
+                                    kinds=kinds, fmt=args.fmt, modes=args.modes, storage=args.storage,
+                                    force=args.force, **tiff)
         except ValueError as exc:
             parser.error(str(exc))
     chunked_always = args.fmt == OME_ZARR or args.chunk is not None or args.memory_limit is not None
     inputs = expand_inputs(args.inputs)
+    misfit = _levels_misfit(args.levels, inputs)
+    if misfit is not None:
+        _error("export", misfit)
+        return EXIT_USAGE
     bar = ProgressBar(sys.stderr, enabled=not args.quiet, terminal=sys.stderr.isatty())
     failures: list[str] = []
     interrupted = False
@@ -426,10 +507,8 @@ def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
                     result, out_dir = big_export(item, bar.update, cancelled.is_set)
                 else:
                     image = load_image(item.path)
-                    result = export_pyramid(image, out_dir, source_path=item.path, levels=options.levels,
-                                            kinds=options.kinds, fmt=options.fmt, modes=options.modes,
-                                            storage=options.storage, force=options.force,
-                                            progress=bar.update, cancel=cancelled.is_set)
+                    result = export_with_options(image, out_dir, options, source_path=item.path,
+                                                 progress=bar.update, cancel=cancelled.is_set)
             except ExportConflictError as exc:
                 bar.clear()
                 failures.append(f"{item.path}: {exc}; use --force to overwrite")

@@ -247,3 +247,55 @@ def test_first_ctrl_c_asks_to_stop_after_the_file_and_second_stops_now(capsys):
         with pytest.raises(KeyboardInterrupt):
             signal.raise_signal(signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize(("levels", "written"), [
+    ("2:4", [2, 3, 4]),
+    ("3:3", [3]),
+    ("0,3,1", [0, 1, 3]),
+    ("3", [0, 1, 2]),
+])
+def test_levels_takes_a_count_a_range_or_a_list(tmp_path, photo, levels, written):
+    path, image = photo
+    result = run("export", path, "--out", tmp_path / "out", "--levels", levels,
+                 "--kinds", "gaussian,laplacian")
+    assert result.returncode == 0, result.stderr
+    folder = tmp_path / "out" / "photo"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["parameters"]["levels_exported"] == written
+    count = int(levels) if levels.isdigit() else max(written) + 1  # a range or list ends the pyramid there
+    gauss, lap = gaussian_pyramid(image, count), laplacian_pyramid(image, count)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [f"gaussian_{i:02d}.tiff" for i in written] + [f"laplacian_{i:02d}.tiff" for i in written]
+        + ["manifest.json"])
+    for i in written:
+        assert np.array_equal(tifffile.imread(folder / f"gaussian_{i:02d}.tiff"), gauss[i])
+        assert np.array_equal(tifffile.imread(folder / f"laplacian_{i:02d}.tiff"), lap[i])
+
+
+@pytest.mark.parametrize(("levels", "message"), [
+    ("2:9", "(17x23) has levels 0 to 5; give a count up to 6, or a range or list within 0 to 5"),
+    ("0,7", "has levels 0 to 5"),
+    ("3:1", "expected a count N (levels 0 to N-1), a range A:B (levels A to B) or a list A,B,C, got '3:1'"),
+    ("a:b", "got 'a:b'"),
+    ("1,,x", "got '1,,x'"),
+])
+def test_levels_outside_the_image_or_malformed_exit_2_with_one_line(tmp_path, photo, levels, message):
+    path, _ = photo  # 17x23: six levels
+    result = run("export", path, "--out", tmp_path / "out", "--levels", levels)
+    assert result.returncode == 2
+    (line,) = [line for line in error_lines(result) if "error:" in line]
+    assert message in line and line.startswith("pyramid-explorer export: error:")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_pyramid_file_refuses_levels_that_do_not_start_at_0(tmp_path, photo):
+    path, image = photo
+    result = run("export", path, "--out", tmp_path / "out", "--format", "ome-tiff", "--levels", "1:3")
+    assert result.returncode == 2
+    assert "writes a pyramid from level 0" in result.stderr and not (tmp_path / "out").exists()
+    result = run("export", path, "--out", tmp_path / "ok", "--format", "ome-tiff", "--levels", "0:2")
+    assert result.returncode == 0, result.stderr
+    with tifffile.TiffFile(tmp_path / "ok" / "photo" / "gaussian.ome.tif") as tif:
+        levels = [level.asarray() for level in tif.series[0].levels]
+    assert [lv.shape for lv in levels] == [g.shape for g in gaussian_pyramid(image, 3)]

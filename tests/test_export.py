@@ -29,6 +29,7 @@ from pyramid_explorer.core.export import (
     mosaic_layout,
     pyramid_mosaic,
 )
+from pyramid_explorer.core.formats import tiff as tiff_format
 from pyramid_explorer.core.pyramid import (
     gaussian_pyramid,
     laplacian_pyramid,
@@ -271,7 +272,7 @@ def test_failure_half_way_reports_written_files_and_keeps_old_ones(tmp_path, mon
     image = random_image((16, 9), np.uint8, None, seed=13)
     export_pyramid(image, tmp_path, kinds=["gaussian"])
     old = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    real_write = export_files._write_tiff
+    real_write = tiff_format._write_tiff
     calls = []
 
     def disk_full_on_third(fh, array):
@@ -281,7 +282,7 @@ def test_failure_half_way_reports_written_files_and_keeps_old_ones(tmp_path, mon
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real_write(fh, array)
 
-    monkeypatch.setattr(export_files, "_write_tiff", disk_full_on_third)
+    monkeypatch.setattr(tiff_format, "_write_tiff", disk_full_on_third)
     other = random_image((16, 9), np.uint8, None, seed=14)
     with pytest.raises(ExportError, match="No space left on device") as caught:
         export_pyramid(other, tmp_path, kinds=["gaussian"], force=True)
@@ -391,7 +392,7 @@ def test_refused_first_write_reports_nothing_written(tmp_path, monkeypatch):
     def refuse(fh, array):
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
 
-    monkeypatch.setattr(export_files, "_write_tiff", refuse)
+    monkeypatch.setattr(tiff_format, "_write_tiff", refuse)
     with pytest.raises(ExportError, match="permission denied; 0 file") as caught:
         export_pyramid(random_image((4, 4)), tmp_path, kinds=["gaussian"])
     assert caught.value.written == () and list(tmp_path.iterdir()) == []

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from pyramid_explorer.core.export import FORMATS, KINDS, ExportOptions, existing_targets, planned_files
+from pyramid_explorer.core.formats import REGISTRY
 from pyramid_explorer.core.pyramid import STORAGES
 from pyramid_explorer.core.upsampling import MODES
 from pyramid_explorer.jobs import ExportRequest
@@ -111,7 +112,7 @@ class ExportDialog(FolderExportDialog):
     export_requested = Signal(object)  # ExportRequest
 
     def __init__(self, image, source_path: str | None, levels: int, max_depth: int, folder: str,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *, current: int = 0) -> None:
         super().__init__("Export pyramid", folder, parent)
         self._image = image
         self._source_path = source_path
@@ -128,12 +129,23 @@ class ExportDialog(FolderExportDialog):
         self.format = QComboBox()
         for fmt in FORMATS:
             self.format.addItem(fmt, fmt)
-        self.format.setToolTip("tiff and npy keep the data exactly; png writes signed data as a "
-                               "visualisation (the manifest says which); ome-tiff holds the Gaussian levels")
+        self.format.setToolTip("\n".join(f"{f.name}: {f.description}" for f in REGISTRY)
+                               + "\n(the manifest says which files are visualisations)")
         self.levels = QSpinBox()
         self.levels.setRange(1, max_depth)
         self.levels.setValue(levels)
-        self.levels.setToolTip("Levels 0 .. N-1 are exported")
+        self.levels.setToolTip("The pyramid's number of levels: levels 0 .. N-1 (its last Laplacian band "
+                               "is its coarsest Gaussian level)")
+        self.which = QComboBox()
+        self.which.addItem("All levels", "all")
+        self.which.addItem(f"Current level ({current})", "current")
+        self.which.addItem("Levels from .. to", "range")
+        self.which.setToolTip("Which of the pyramid's levels are written; the manifest lists them")
+        self._current = current
+        self.first, self.last = QSpinBox(), QSpinBox()
+        for box, value in ((self.first, 0), (self.last, levels - 1)):
+            box.setRange(0, max_depth - 1)
+            box.setValue(value)
         self.storage = QComboBox()
         for storage in STORAGES:
             self.storage.addItem(storage, storage)
@@ -148,6 +160,12 @@ class ExportDialog(FolderExportDialog):
         form.addRow("Folder", self.folder_row())
         form.addRow("Format", self.format)
         form.addRow("Levels", self.levels)
+        which_row = QHBoxLayout()
+        which_row.addWidget(self.which, 1)
+        which_row.addWidget(self.first)
+        which_row.addWidget(QLabel("to"))
+        which_row.addWidget(self.last)
+        form.addRow("Export", which_row)
         form.addRow("Laplacian storage", self.storage)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -160,6 +178,9 @@ class ExportDialog(FolderExportDialog):
         self.modes.itemChanged.connect(self._on_options_edited)
         self.format.currentIndexChanged.connect(self._on_options_edited)
         self.levels.valueChanged.connect(self._on_options_edited)
+        self.which.currentIndexChanged.connect(self._on_options_edited)
+        self.first.valueChanged.connect(self._on_options_edited)
+        self.last.valueChanged.connect(self._on_options_edited)
         self.storage.currentIndexChanged.connect(self._on_options_edited)
         self.folder.textChanged.connect(self._on_options_edited)
         self._on_options_edited()
@@ -171,17 +192,31 @@ class ExportDialog(FolderExportDialog):
                       if self.modes.item(r).checkState() == Qt.CheckState.Checked)
         if "upsampled" not in kinds:
             modes = MODES  # unused; the core still wants a valid list
-        return ExportOptions(levels=self.levels.value(), kinds=kinds, fmt=self.format.currentData(),
-                             modes=modes, storage=self.storage.currentData(), force=force)
+        return ExportOptions(levels=self.levels.value(), selected_levels=self.selected_levels(), kinds=kinds,
+                             fmt=self.format.currentData(), modes=modes, storage=self.storage.currentData(),
+                             force=force)
+
+    def selected_levels(self) -> tuple[int, ...] | None:
+        """The levels chosen under Export (None: all); ValueError for an empty range."""
+        which = self.which.currentData()
+        if which == "current":
+            return (self._current,)
+        if which == "range":
+            if self.first.value() > self.last.value():
+                raise ValueError(f"the range {self.first.value()} to {self.last.value()} holds no level")
+            return tuple(range(self.first.value(), self.last.value() + 1))
+        return None
 
     def _on_options_edited(self) -> None:
+        ranged = self.which.currentData() == "range"
+        self.first.setEnabled(ranged)
+        self.last.setEnabled(ranged)
         try:
-            options = self.options()
+            files = planned_files(self._image.shape, self.options())
         except ValueError as exc:
             self.summary.setText(str(exc))
             self.export_button.setEnabled(False)
             return
-        files = planned_files(self._image.shape, options)
         self.summary.setText(f"{len(files)} files (manifest.json included) into {self.folder.text()}")
         self.export_button.setEnabled(bool(self.folder.text().strip()))
 

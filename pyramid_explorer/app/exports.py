@@ -38,7 +38,7 @@ class Exports(QObject):
             w.show_status("Nothing to export yet")
             return
         dialog = ExportDialog(loaded.image, loaded.path, pyramid.levels, max_levels(loaded.image.shape),
-                              self.default_folder(loaded), w)
+                              self.default_folder(loaded), w, current=w.controller.level)
         dialog.export_requested.connect(w.controller.export)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()

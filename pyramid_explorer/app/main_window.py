@@ -32,6 +32,7 @@ from pyramid_explorer.app.image_panel import reductions_pending
 from pyramid_explorer.app.level_panel import LevelPanel
 from pyramid_explorer.app.linking import ViewLinker
 from pyramid_explorer.app.menus import OpenActions, build_menus
+from pyramid_explorer.app.panel_export import PanelExport
 from pyramid_explorer.app.probe_menu import ProbeMenu
 from pyramid_explorer.app.readout import PixelReadout
 from pyramid_explorer.app.render_queue import RenderQueue
@@ -119,6 +120,8 @@ class MainWindow(QMainWindow):
         self.actions: dict[str, QAction] = {}
         build_menus(self)
         self.ab_compare.offer_on(self.tab("compare").panels)
+        self.panel_export = PanelExport(self)
+        self.panel_export.offer_on(p for tab in self.tool_tabs.values() for p in tab.panels)
         self._connect()
         self.resizeDocks([self.levels_dock, self.readout_dock], [480, 480], Qt.Orientation.Horizontal)
         self.resizeDocks([self.levels_dock, self.readout_dock], [620, 200], Qt.Orientation.Vertical)

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 
 from pyramid_explorer.app.export_dialog import FolderExportDialog
 from pyramid_explorer.core.export import ARRAY_FORMATS, NamedArray, array_files, existing_files
+from pyramid_explorer.core.formats import REGISTRY
 from pyramid_explorer.jobs import ToolExportRequest
 
 ArrayMaker = Callable[[str], tuple[tuple[NamedArray, ...], dict[str, Any]]]
@@ -39,8 +40,8 @@ class ToolExportDialog(FolderExportDialog):
         self.format = QComboBox()
         for fmt in ARRAY_FORMATS:
             self.format.addItem(fmt, fmt)
-        self.format.setToolTip("tiff and npy keep the values exactly; png writes signed arrays as a "
-                               "visualisation centred on grey 128 (the manifest says which)")
+        self.format.setToolTip("\n".join(f"{f.name}: {f.description}" for f in REGISTRY if f.arrays)
+                               + "\n(the manifest says which files are visualisations)")
         form = QFormLayout()
         form.addRow("Folder", self.folder_row())
         form.addRow("Format", self.format)

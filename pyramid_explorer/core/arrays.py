@@ -61,3 +61,15 @@ def in_bands(n_rows: int, work: Callable[[int, int], None], most: int | None = N
     with ThreadPoolExecutor(threads) as pool:
         for future in [pool.submit(work, start, stop) for start, stop in itertools.pairwise(bounds)]:
             future.result()
+
+
+def finite_range(array: np.ndarray) -> tuple[float, float] | None:
+    """(min, max) over the finite values, as Python numbers; None when there is none."""
+    if array.dtype.kind == "f":
+        finite = np.isfinite(array)
+        if not finite.all():
+            array = array[finite]
+    if array.size == 0:
+        return None
+    low, high = array.min(), array.max()
+    return (low.item(), high.item())

@@ -13,6 +13,13 @@ modes=MODES, storage="float32", border=cv2.BORDER_REFLECT_101, force=False, prog
 that yields an `ExportProgress` after each file and returns the `ExportResult`, for workers that step
 through generators; `export_pyramid` is a thin loop over it. `ExportOptions` (frozen, validated) holds
 the parameters; `levels` beyond the image's `max_levels` are clamped (the manifest records both).
+`selected_levels` picks which levels of that pyramid are written (None: all; `export_levels(shape,
+options)` says which, and refuses levels the pyramid does not have): a Laplacian band is the band of
+the `levels`-level pyramid (the last level's is its coarsest Gaussian level), "upsampled" files exist for
+selected levels below the last, "residual" (a level-0 image) only when level 0 is selected (otherwise it is
+listed under "skipped"), and "mosaic" packs the selected levels. The manifest's parameters give `levels`
+(the pyramid's count) and `levels_exported`. A pyramid file (ome-tiff) starts at level 0: it takes a
+selection 0..K only (the first K + 1 levels) and refuses others.
 `planned_files(shape, options)` and `existing_targets(out_dir, shape, options)` tell a dialog, before
 any work, which files an export would write and which of them already exist.
 
@@ -34,7 +41,7 @@ Kinds (`KINDS`), one file per item unless said otherwise:
 - "mosaic": all Gaussian levels in the classic layout (level 0 on the left, the others stacked on its
   right, background 0), `mosaic.EXT`; the manifest gives each level's rectangle.
 
-Formats (`FORMATS`):
+Formats (`FORMATS`, from the registry `core.formats.REGISTRY`: one module per format):
 - "tiff": tifffile, zlib-compressed (lossless), in the data's own dtype (float32 bit-exact).
 - "npy": numpy arrays, bit-exact.
 - "png": uint8/uint16 data as-is. Signed kinds (Laplacian bands but the last, residual) become an 8-bit
@@ -92,6 +99,7 @@ from pyramid_explorer.core.export_files import (
     file_sha256,
     finite_range,
 )
+from pyramid_explorer.core.formats import REGISTRY, format_named
 from pyramid_explorer.core.pyramid import (
     BORDERS,
     STORAGES,
@@ -124,7 +132,9 @@ __all__ = [
     "existing_files",
     "existing_targets",
     "export_arrays",
+    "export_levels",
     "export_pyramid",
+    "export_with_options",
     "file_sha256",
     "finite_range",
     "iter_export",
@@ -136,8 +146,9 @@ __all__ = [
 
 KINDS = ("gaussian", "laplacian", "residual", "upsampled", "mosaic")
 DEFAULT_KINDS = ("gaussian", "laplacian")
-FORMATS = ("tiff", "npy", "png", "ome-tiff")
-EXTENSIONS = {"tiff": ".tiff", "npy": ".npy", "png": ".png", "ome-tiff": ".ome.tif"}
+FORMATS = tuple(f.name for f in REGISTRY)
+EXTENSIONS = {f.name: f.extension for f in REGISTRY}
+ARRAY_FORMATS = tuple(f.name for f in REGISTRY if f.arrays)
 FACTOR = 2
 
 
@@ -146,6 +157,7 @@ class ExportOptions:
     """What to export; validated on construction (ValueError listing the allowed values)."""
 
     levels: int | None = None
+    selected_levels: tuple[int, ...] | None = None  # which levels of those `levels` to write; None: all
     kinds: tuple[str, ...] = DEFAULT_KINDS
     fmt: str = "tiff"
     modes: tuple[str, ...] = MODES
@@ -158,11 +170,10 @@ class ExportOptions:
     def __post_init__(self) -> None:
         object.__setattr__(self, "kinds", _checked_names("kind", self.kinds, KINDS))
         object.__setattr__(self, "modes", _checked_names("mode", self.modes, MODES))
-        if self.fmt not in FORMATS:
-            raise ValueError(f"unknown format {self.fmt!r}; allowed: {', '.join(FORMATS)}")
-        if self.fmt == "ome-tiff" and self.kinds != ("gaussian",):
-            raise ValueError("the ome-tiff format holds the Gaussian levels only (kinds=gaussian); "
-                             "use tiff, npy or png for the other kinds")
+        fmt = format_named(self.fmt)
+        if fmt.kinds is not None and not set(self.kinds) <= set(fmt.kinds):
+            raise ValueError(f"the {fmt.name} format holds the {', '.join(fmt.kinds)} kind(s) only "
+                             f"(kinds={','.join(fmt.kinds)}); use {_per_level_formats()} for the other kinds")
         if self.tiff_layout not in tiff.LAYOUTS:
             raise ValueError(f"unknown TIFF layout {self.tiff_layout!r}; allowed: {', '.join(tiff.LAYOUTS)}")
         if self.tiff_compression not in tiff.COMPRESSIONS:
@@ -176,6 +187,26 @@ class ExportOptions:
         if self.levels is not None and (isinstance(self.levels, bool) or not isinstance(self.levels, int)
                                         or self.levels < 1):
             raise ValueError(f"levels must be a positive integer or None, got {self.levels!r}")
+        if self.selected_levels is not None:
+            object.__setattr__(self, "selected_levels", _checked_selection(self.selected_levels))
+            if format_named(self.fmt).pyramid_name is not None and \
+                    self.selected_levels != tuple(range(len(self.selected_levels))):
+                raise ValueError(f"the {self.fmt} format writes a pyramid from level 0: choose levels 0 to K "
+                                 "(or a count); levels without level 0 or with gaps are written one file "
+                                 f"per level, in {_per_level_formats()}")
+
+
+def _per_level_formats() -> str:
+    """The formats that write one file per item (any kind, any level), for error messages."""
+    return ", ".join(f.name for f in REGISTRY if f.pyramid_name is None and f.kinds is None)
+
+
+def _checked_selection(levels: Iterable[int]) -> tuple[int, ...]:
+    """Level indices sorted, without duplicates; ValueError for none, negatives or non-integers."""
+    levels = tuple(levels)
+    if not levels or any(isinstance(i, bool) or not isinstance(i, int | np.integer) or i < 0 for i in levels):
+        raise ValueError(f"selected levels must be level numbers 0, 1, 2, ..., got {levels!r}")
+    return tuple(sorted({int(i) for i in levels}))
 
 
 def _checked_names(what: str, names: Iterable[str], allowed: Sequence[str]) -> tuple[str, ...]:
@@ -221,7 +252,7 @@ class _Pyramids:
         self.border = options.border
         self.gaussian = gaussian_pyramid(image, levels, options.border)
         self.laplacian: list[np.ndarray] = []
-        if options.fmt != "ome-tiff" and {"laplacian", "residual"} & set(options.kinds):
+        if format_named(options.fmt).pyramid_name is None and {"laplacian", "residual"} & set(options.kinds):
             self.laplacian = laplacian_pyramid(image, levels, options.border, options.storage)
 
     def residual(self) -> np.ndarray:
@@ -236,29 +267,35 @@ class _Pyramids:
         return upsample(self.gaussian[level + 1], mode, FACTOR, size=size)
 
 
-def _plan(sizes: Sequence[tuple[int, int]],
+def _plan(sizes: Sequence[tuple[int, int]], selected: Sequence[int],
           options: ExportOptions) -> tuple[list[_Item], list[dict[str, Any]]]:
     """Every file of the export in writing order, plus the items that cannot exist (with the reason).
 
-    `sizes` are the (height, width) of the Gaussian levels.
+    `sizes` are the (height, width) of the pyramid's Gaussian levels; `selected` the levels written.
     """
-    ext = EXTENSIONS[options.fmt]
+    fmt = format_named(options.fmt)
+    ext = fmt.extension
     count = len(sizes)
-    if options.fmt == "ome-tiff":
-        return [_Item(tiff.TIFF_NAMES[options.tiff_layout], "gaussian", None, None, lambda p: p.gaussian)], []
+    if fmt.pyramid_name is not None:  # a prefix of the levels (checked by ExportOptions), in one file
+        return [_Item(fmt.pyramid_name(options.tiff_layout), "gaussian", None, None,
+                      lambda p: p.gaussian[:len(selected)])], []
     items: list[_Item] = []
     skipped: list[dict[str, Any]] = []
     for kind in options.kinds:
         if kind == "gaussian":
             items += [_Item(f"gaussian_{i:02d}{ext}", kind, i, None, lambda p, i=i: p.gaussian[i])
-                      for i in range(count)]
+                      for i in selected]
         elif kind == "laplacian":
             items += [_Item(f"laplacian_{i:02d}{ext}", kind, i, None, lambda p, i=i: p.laplacian[i],
-                            signed=i < count - 1) for i in range(count)]
+                            signed=i < count - 1) for i in selected]
         elif kind == "residual":
-            items.append(_Item(f"residual{ext}", kind, 0, None, _Pyramids.residual, signed=True))
+            if 0 in selected:
+                items.append(_Item(f"residual{ext}", kind, 0, None, _Pyramids.residual, signed=True))
+            else:
+                skipped.append({"kind": kind, "level": 0, "mode": None,
+                                "reason": "the residual is a level-0 image and level 0 is not exported"})
         elif kind == "upsampled":
-            for i in range(count - 1):
+            for i in (i for i in selected if i < count - 1):
                 for mode in options.modes:
                     if mode == "unpool" and min(sizes[i]) < FACTOR:
                         skipped.append({"kind": kind, "level": i, "mode": mode,
@@ -268,20 +305,24 @@ def _plan(sizes: Sequence[tuple[int, int]],
                     items.append(_Item(f"upsampled_{i:02d}_{mode}{ext}", kind, i, mode,
                                        lambda p, i=i, mode=mode: p.upsampled(i, mode)))
         else:
+            rects = mosaic_layout([sizes[i] for i in selected])
             layout = [{"level": i, "x": x, "y": y, "width": w, "height": h}
-                      for i, (x, y, w, h) in enumerate(mosaic_layout(sizes))]
-            items.append(_Item(f"mosaic{ext}", kind, None, None, lambda p: pyramid_mosaic(p.gaussian),
+                      for i, (x, y, w, h) in zip(selected, rects, strict=True)]
+            items.append(_Item(f"mosaic{ext}", kind, None, None,
+                               lambda p: pyramid_mosaic([p.gaussian[i] for i in selected]),
                                details={"layout": layout}))
     return items, skipped
 
 
-def _pyramid_parameters(options: ExportOptions, levels: int) -> dict[str, Any]:
-    """The manifest's "parameters" of a pyramid export."""
+def _pyramid_parameters(options: ExportOptions, levels: int, selected: Sequence[int]) -> dict[str, Any]:
+    """The manifest's "parameters" of a pyramid export: `levels` is the pyramid's number of levels,
+    `levels_exported` the levels written."""
     return {
-        "levels": levels, "levels_requested": options.levels, "kinds": list(options.kinds),
+        "levels": levels, "levels_requested": options.levels, "levels_exported": list(selected),
+        "kinds": list(options.kinds),
         "format": options.fmt, "storage": options.storage,
         **({"tiff_layout": options.tiff_layout, "tiff_compression": options.tiff_compression}
-           if options.fmt == "ome-tiff" else {}),
+           if format_named(options.fmt).pyramid_name is not None else {}),
         "border": BORDERS[options.border], "border_code": options.border,
         "modes": list(options.modes), "factor": FACTOR,
         "kernels": {
@@ -294,14 +335,28 @@ def _pyramid_parameters(options: ExportOptions, levels: int) -> dict[str, Any]:
     }
 
 
-def _level_count(shape: Sequence[int], options: ExportOptions) -> int:
+def export_levels(shape: Sequence[int], options: ExportOptions) -> tuple[int, tuple[int, ...]]:
+    """(the pyramid's number of levels, the levels written) for an image of `shape`.
+
+    The count is `options.levels` clamped to what the image has; the levels written are all of them, or
+    `options.selected_levels`, which must lie within (ValueError naming the levels this image has).
+    """
     most = max_levels(shape)
-    return most if options.levels is None else min(options.levels, most)
+    count = most if options.levels is None else min(options.levels, most)
+    if options.selected_levels is None:
+        return count, tuple(range(count))
+    outside = [i for i in options.selected_levels if i >= count]
+    if outside:
+        limit = "it has" if count == most else f"{options.levels} were asked for, of its"
+        raise ValueError(f"level {outside[0]} is not in this pyramid: {limit} levels 0 to {most - 1} "
+                         f"({most} levels, image {shape[1]}x{shape[0]})")
+    return count, options.selected_levels
 
 
 def planned_files(shape: Sequence[int], options: ExportOptions) -> list[str]:
     """Names of the files an export of an image of `shape` writes, manifest last."""
-    items, _ = _plan(level_sizes(shape, _level_count(shape, options)), options)
+    count, selected = export_levels(shape, options)
+    items, _ = _plan(level_sizes(shape, count), selected, options)
     return [item.name for item in items] + [MANIFEST_NAME]
 
 
@@ -321,17 +376,16 @@ def iter_export(image: np.ndarray, out_dir: str | os.PathLike[str], options: Exp
     """
     check_image(image)
     out_dir = Path(out_dir)
-    levels = _level_count(image.shape, options)
-    items, skipped = _plan(level_sizes(image.shape, levels), options)
+    levels, selected = export_levels(image.shape, options)
+    items, skipped = _plan(level_sizes(image.shape, levels), selected, options)
     _check_targets(out_dir, [item.name for item in items] + [MANIFEST_NAME], options.force)
     pyramids = _Pyramids(image, options, levels)
     pyramid_options = {"layout": options.tiff_layout, "compression": options.tiff_compression}
     return (yield from _write_all(image, out_dir, items, pyramids, options.fmt,
-                                  _pyramid_parameters(options, levels), skipped, source_path, cancel,
-                                  pyramid_options))
+                                  _pyramid_parameters(options, levels, selected), skipped, source_path,
+                                  cancel, pyramid_options))
 
 
-ARRAY_FORMATS = ("tiff", "npy", "png")
 _ARRAY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
@@ -339,7 +393,9 @@ _ARRAY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 class NamedArray:
     """One array for `export_arrays`: the file's stem, its manifest kind and level, and extra manifest
     fields (`details`, JSON values). `signed` arrays (differences, residuals) become a visualisation
-    centred on grey 128 in PNG, like the pyramid's signed bands."""
+    centred on grey 128 in PNG, like the pyramid's signed bands. `drawn` says how a picture was made
+    from the data (a colour map, display limits) when the array is such a picture: the manifest then
+    marks the file a visualisation with that description."""
 
     name: str
     array: np.ndarray
@@ -347,6 +403,7 @@ class NamedArray:
     signed: bool = False
     level: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    drawn: dict[str, Any] | None = None
 
 
 def array_files(arrays: Sequence[NamedArray], fmt: str) -> list[str]:
@@ -380,7 +437,7 @@ def iter_export_arrays(image: np.ndarray, out_dir: str | os.PathLike[str], array
     names = array_files(arrays, fmt)
     _check_targets(out_dir, names, force)
     items = [_Item(name, a.kind, a.level, None, lambda _, a=a: a.array, signed=a.signed,
-                   details=dict(a.details)) for name, a in zip(names, arrays, strict=False)]
+                   details=dict(a.details), drawn=a.drawn) for name, a in zip(names, arrays, strict=False)]
     return (yield from _write_all(image, out_dir, items, None, fmt, dict(parameters or {}), (), source_path,
                                   cancel))
 
@@ -400,14 +457,26 @@ def export_arrays(image: np.ndarray, out_dir: str | os.PathLike[str], arrays: Se
 
 def export_pyramid(image: np.ndarray, out_dir: str | os.PathLike[str], *,
                    source_path: str | os.PathLike[str] | None = None, levels: int | None = None,
+                   selected_levels: Iterable[int] | None = None,
                    kinds: Iterable[str] = DEFAULT_KINDS, fmt: str = "tiff", modes: Iterable[str] = MODES,
                    storage: str = "float32", border: int = cv2.BORDER_REFLECT_101, force: bool = False,
                    progress: Callable[[ExportProgress], object] | None = None,
                    cancel: Callable[[], bool] | None = None) -> ExportResult:
     """Export `image`'s pyramid into `out_dir` (see the module docstring); returns what was written.
 
-    `levels` beyond what the image has are clamped (the manifest records both numbers).
+    `levels` beyond what the image has are clamped (the manifest records both numbers);
+    `selected_levels` (None: all) are the levels of that pyramid written.
     """
     options = ExportOptions(levels=levels, kinds=tuple(kinds), fmt=fmt, modes=tuple(modes), storage=storage,
-                            border=border, force=force)
+                            border=border, force=force,
+                            selected_levels=None if selected_levels is None else tuple(selected_levels))
+    return export_with_options(image, out_dir, options, source_path=source_path, progress=progress,
+                               cancel=cancel)
+
+
+def export_with_options(image: np.ndarray, out_dir: str | os.PathLike[str], options: ExportOptions, *,
+                        source_path: str | os.PathLike[str] | None = None,
+                        progress: Callable[[ExportProgress], object] | None = None,
+                        cancel: Callable[[], bool] | None = None) -> ExportResult:
+    """`export_pyramid` with its options already made (every field of `ExportOptions` applies)."""
     return _drain(iter_export(image, out_dir, options, source_path=source_path, cancel=cancel), progress)

@@ -1,9 +1,9 @@
 """Writing an export's files: targets checked first, each file atomic, a manifest describing them all.
 
 The part every export shares (`core.export`'s pyramid and array exports): the errors and records they
-report, the checks that refuse before anything is written, the atomic writes (through `core.io` and the
-project's one TIFF writer, `core.tiff`), the PNG payload of data that PNG cannot hold as it is, the
-manifest, and the generator that writes a list of items with progress and cancellation.
+report, the checks that refuse before anything is written, each file written atomically by its format
+(`core.formats`: one module per format, one registry), the manifest, and the generator that writes a
+list of items with progress and cancellation.
 """
 
 from __future__ import annotations
@@ -16,16 +16,16 @@ import os
 from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import cv2
 import numpy as np
 import tifffile
 
 import pyramid_explorer
-from pyramid_explorer.core import tiff
-from pyramid_explorer.core.arrays import to_dtype
-from pyramid_explorer.core.io import ImageSaveError, atomic_write, save_image
+from pyramid_explorer.core.arrays import finite_range
+from pyramid_explorer.core.formats import WriteContext, format_named
+from pyramid_explorer.core.io import ImageSaveError, atomic_write
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
@@ -96,45 +96,6 @@ class ExportResult:
         return (*written, self.manifest) if self.manifest is not None else written
 
 
-def finite_range(array: np.ndarray) -> tuple[float, float] | None:
-    """(min, max) over the finite values, as Python numbers; None when there is none."""
-    if array.dtype.kind == "f":
-        finite = np.isfinite(array)
-        if not finite.all():
-            array = array[finite]
-    if array.size == 0:
-        return None
-    low, high = array.min(), array.max()
-    return (low.item(), high.item())
-
-
-def _png_payload(array: np.ndarray, signed: bool, source_dtype: np.dtype,
-                 source_range: tuple[float, float] | None) -> tuple[np.ndarray, dict[str, Any] | None]:
-    """What goes into a PNG for `array`, and the visualisation mapping (None when it is the data itself)."""
-    if array.dtype in (np.uint8, np.uint16):
-        return array, None
-    values = array.astype(np.float32)
-    if signed:
-        finite = np.isfinite(values)
-        scale = float(np.max(np.abs(values), initial=0.0, where=finite))
-        values = np.nan_to_num(values, nan=0.0, posinf=scale, neginf=-scale)
-        pixels = to_dtype(128 + values * np.float32(127 / scale if scale > 0 else 0), np.uint8)
-        return pixels, {"mapping": "pixel = round(128 + 127 * value / scale), clipped to 0..255; "
-                                   "NaN -> 128, +inf -> 255, -inf -> 1", "scale": scale}
-    if source_dtype.kind == "u":
-        info = np.iinfo(source_dtype)
-        pixels = to_dtype(np.nan_to_num(values, nan=0.0, posinf=info.max, neginf=0.0), source_dtype)
-        if np.array_equal(pixels, array):
-            return pixels, None
-        return pixels, {"mapping": f"value rounded and clipped to {source_dtype} (NaN -> 0)"}
-    low, high = source_range if source_range is not None else (0.0, 1.0)
-    span = high - low if high > low else 1.0
-    values = np.nan_to_num(values, nan=low, posinf=high, neginf=low)
-    pixels = to_dtype((values - np.float32(low)) * np.float32(255 / span), np.uint8)
-    return pixels, {"mapping": "pixel = round(255 * (value - low) / (high - low)), clipped to 0..255; "
-                               "NaN -> 0", "low": low, "high": high}
-
-
 @dataclass(frozen=True)
 class _Item:
     """One file to write: its name and manifest identity, and how to compute its content from the
@@ -147,37 +108,18 @@ class _Item:
     make: Callable[[Any], Any]
     signed: bool = False
     details: dict[str, Any] = field(default_factory=dict)
-
-
-def _write_tiff(fh: BinaryIO, array: np.ndarray) -> None:
-    tiff.write_tiff(fh, array, compression="zlib")
+    drawn: dict[str, Any] | None = None  # a picture made from data (how, for the manifest); None: data
 
 
 def _write_item(path: Path, item: _Item, context: Any, fmt: str, source_dtype: np.dtype,
                 source_range: tuple[float, float] | None, pyramid_options: dict[str, Any]) -> FileRecord:
-    """Compute one item, write it atomically, and describe what landed on disk."""
+    """Compute one item, write it atomically in its format, and describe what landed on disk."""
     content = item.make(context)
-    details = dict(item.details)
-    role = "data"
-    if fmt == "ome-tiff":
-        array = content[0]
-        details["levels"] = [list(level.shape) for level in content]
-        details["level_ranges"] = [finite_range(level) for level in content]
-        with atomic_write(path) as fh:
-            tiff.write_pyramid(fh, content, **pyramid_options)
-    else:
-        array = content
-        if fmt == "png":
-            array, mapping = _png_payload(content, item.signed, source_dtype, source_range)
-            if mapping is not None:
-                role = "visualisation"
-                details["visualisation"] = {**mapping, "data_dtype": str(content.dtype),
-                                            "data_range": finite_range(content)}
-        if fmt == "tiff":  # not save_image: int16 bands, and zlib compression
-            with atomic_write(path) as fh:
-                _write_tiff(fh, array)
-        else:
-            save_image(path, array)
+    written = format_named(fmt).write(path, content, WriteContext(item.signed, source_dtype, source_range,
+                                                                  pyramid_options))
+    array, role, details = written.array, written.role, {**item.details, **written.details}
+    if item.drawn is not None:
+        role, details["visualisation"] = "visualisation", {**item.drawn, **details.get("visualisation", {})}
     return FileRecord(item.name, item.kind, item.level, item.mode, tuple(array.shape), str(array.dtype),
                       finite_range(array), role, details)
 

@@ -90,3 +90,44 @@ def test_a_failing_export_is_reported(qtbot, opened, tmp_path):
     assert "not a folder" in opened.banner.label.text()
     assert os.path.isfile(blocker)
     wait_idle(qtbot, opened)
+
+
+def test_current_level_exports_the_level_on_screen_alone(qtbot, opened, tmp_path):
+    opened.controller.set_level(2)
+    wait_idle(qtbot, opened)
+    out = tmp_path / "current"
+    dialog = open_dialog(qtbot, opened)
+    choose(dialog, out, {"gaussian", "laplacian"}, "npy")
+    dialog.which.setCurrentIndex(dialog.which.findData("current"))
+    assert dialog.which.currentText() == "Current level (2)" and not dialog.first.isEnabled()
+    with qtbot.waitSignal(opened.controller.export_finished, timeout=20_000):
+        dialog.export_button.click()
+    wait_idle(qtbot, opened)
+    levels = opened.controller.pyramid.levels
+    gauss = [make_image()]
+    for _ in range(levels - 1):
+        gauss.append(cv2.pyrDown(gauss[-1]))
+    up = cv2.pyrUp(gauss[3].astype(np.float32), dstsize=gauss[2].shape[1::-1])
+    band = gauss[2].astype(np.float32) - up
+    np.testing.assert_array_equal(np.load(out / "gaussian_02.npy"), gauss[2])
+    np.testing.assert_allclose(np.load(out / "laplacian_02.npy"), band, atol=1e-4)
+    assert sorted(p.name for p in out.iterdir()) == ["gaussian_02.npy", "laplacian_02.npy", MANIFEST_NAME]
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    assert manifest["parameters"]["levels_exported"] == [2] and manifest["parameters"]["levels"] == levels
+
+
+def test_a_level_range_exports_those_levels_and_an_empty_range_disables_export(qtbot, opened, tmp_path):
+    out = tmp_path / "range"
+    dialog = open_dialog(qtbot, opened)
+    choose(dialog, out, {"gaussian"}, "tiff")
+    dialog.which.setCurrentIndex(dialog.which.findData("range"))
+    dialog.first.setValue(3)
+    dialog.last.setValue(1)
+    assert not dialog.export_button.isEnabled() and "holds no level" in dialog.summary.text()
+    dialog.first.setValue(1)
+    dialog.last.setValue(2)
+    assert dialog.export_button.isEnabled() and dialog.summary.text().startswith("3 files")
+    with qtbot.waitSignal(opened.controller.export_finished, timeout=20_000):
+        dialog.export_button.click()
+    wait_idle(qtbot, opened)
+    assert sorted(p.name for p in out.iterdir()) == ["gaussian_01.tiff", "gaussian_02.tiff", MANIFEST_NAME]
