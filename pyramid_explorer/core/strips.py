@@ -65,11 +65,15 @@ class _Held:
         self.pieces.append((self.stop, rows))
         self.stop += len(rows)
 
+    def views(self, runs: Runs) -> list[np.ndarray]:
+        """Rows `runs` (runs of consecutive row numbers) as views into the pieces they lie in, in order."""
+        return [data[max(first, start) - start : min(first + count, start + len(data)) - start]
+                for first, count in runs for start, data in self.pieces
+                if start < first + count and start + len(data) > first]
+
     def take(self, runs: Runs) -> np.ndarray:
-        """Rows `runs` (runs of consecutive row numbers): a view when they lie in one piece."""
-        parts = [data[max(first, start) - start : min(first + count, start + len(data)) - start]
-                 for first, count in runs for start, data in self.pieces
-                 if start < first + count and start + len(data) > first]
+        """Rows `runs` as one array: a view when they lie in one piece."""
+        parts = self.views(runs)
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def drop_before(self, row: int) -> None:
@@ -260,10 +264,11 @@ class Writes:
 
 class Blocks:
     """A RowSink that regroups a level's rows into blocks of `block` rows (the last one shorter), handed
-    in order to `emit(y, rows)`."""
+    in order to `emit(y, rows)`: one array, or with `views` the list of views into the pieces the rows
+    came in (no copy of a block that straddles pieces)."""
 
-    def __init__(self, height: int, block: int, emit: Callable[[int, np.ndarray], Any]) -> None:
-        self.block, self.emit = block, emit
+    def __init__(self, height: int, block: int, emit: Callable[[int, Any], Any], views: bool = False) -> None:
+        self.block, self.emit, self.as_views = block, emit, views
         self.rows = _Held(height)
         self.next = 0  # first row not yet handed over
 
@@ -271,7 +276,8 @@ class Blocks:
         self.rows.add(rows)
         while self.rows.stop - self.next >= self.block or (self.rows.complete and self.rows.stop > self.next):
             end = min(self.next + self.block, self.rows.stop)
-            self.emit(self.next, self.rows.take(((self.next, end - self.next),)))
+            runs = ((self.next, end - self.next),)
+            self.emit(self.next, self.rows.views(runs) if self.as_views else self.rows.take(runs))
             self.next = end
             self.rows.drop_before(end)
 
