@@ -260,8 +260,7 @@ def _run_strips(source: Iterator[np.ndarray], groups: Sequence[_Group], shapes: 
                         views=True)
                   for level, (shape, array) in enumerate(zip(shapes, group.arrays, strict=True))]
                  for group in groups]
-        cascade = Cascade(shapes, border, storage, sinks[0], sinks[1] if len(sinks) > 1 else None, compute,
-                          workers)
+        cascade = Cascade(shapes, border, storage, sinks[0], sinks[1] if len(sinks) > 1 else None, compute)
         for strip in source:
             cascade.feed(strip)
             account(writes.done())
