@@ -169,8 +169,8 @@ class Cascade:
                 self._put_band(level, a, rows.astype(STORAGE_DTYPES[self.storage]))
             return
         b = self._band_limit(level, a)
-        step = max(8, PART_BYTES // (self.shapes[level][1] * (self.shapes[level][2:] or (1,))[0]
-                                      * np.dtype(STORAGE_DTYPES[self.storage]).itemsize))
+        row_bytes = int(np.prod(self.shapes[level][1:])) * np.dtype(STORAGE_DTYPES[self.storage]).itemsize
+        step = max(8, PART_BYTES // row_bytes)
         parts = []
         for start, data in fine.pieces:
             lo, hi = max(a, start), min(b, start + len(data))
