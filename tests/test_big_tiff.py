@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -86,6 +87,26 @@ def test_cascade_gives_the_engine_levels_and_bands(shape, rows, border):
             cascade.feed(image[y : y + rows])
         for got, want in zip([*sinks[0], *sinks[1]], [*gauss, *bands], strict=True):
             assert got.closed and np.concatenate(got.parts).tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize("border", STRIP_BORDERS)
+def test_cascade_bands_in_small_parts_on_a_pool_are_exact(monkeypatch, border):
+    """Bands computed in parts of 8 rows (the smallest), on two threads, equal the in-memory bands."""
+    monkeypatch.setattr(strips, "PART_BYTES", 1)
+    with ThreadPoolExecutor(2) as pool:
+        for shape, dtype, channels, storage in (((101, 67), np.uint8, 3, "float32"),
+                                                ((64, 90), np.uint16, None, "float32"),
+                                                ((77, 45), np.uint8, 4, "int16")):
+            image = random_image(shape, dtype, channels, seed=shape[1])
+            gauss = gaussian_pyramid(image, border=border)
+            bands = laplacian_pyramid(image, border=border, storage=storage)
+            sinks = [Collect() for _ in gauss], [Collect() for _ in gauss]
+            cascade = strips.Cascade([g.shape for g in gauss], border, storage, *sinks, pool)
+            for y in range(0, shape[0], 32):
+                cascade.feed(image[y : y + 32])
+            assert max(len(part) for part in sinks[1][0].parts) <= 8
+            for got, want in zip(sinks[1], bands, strict=True):
+                assert got.closed and np.concatenate(got.parts).tobytes() == want.tobytes()
 
 
 def test_wrap_is_left_to_the_tile_engine():

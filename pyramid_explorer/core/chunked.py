@@ -226,10 +226,12 @@ def _create_groups(folder: Path, shapes: list[tuple[int, ...]], dtype: np.dtype,
     return groups
 
 
-def _store_rows(array: zarr.Array, label: str, y: int, rows: np.ndarray) -> tuple[str, Any, int]:
-    """Write whole rows from row `y` on (a thread-pool task); returns what the progress report needs."""
-    omezarr.write_rows(array, y, rows)
-    return label, finite_span(rows), rows.nbytes
+def _store_rows(array: zarr.Array, label: str, y: int, pieces: Sequence[np.ndarray]) -> tuple[str, Any, int]:
+    """Write whole rows (consecutive pieces) from row `y` on (a thread-pool task); returns what the
+    progress report needs."""
+    omezarr.write_rows(array, y, pieces)
+    span = merge_ranges([finite_span(piece) for piece in pieces])
+    return label, span, sum(piece.nbytes for piece in pieces)
 
 
 def level_zero(source: str | os.PathLike[str] | da.Array, image: da.Array, rows: int) -> Iterator[np.ndarray]:
@@ -254,11 +256,11 @@ def _run_strips(source: Iterator[np.ndarray], groups: Sequence[_Group], shapes: 
 
     try:
         sinks = [[Blocks(shape[0], chunk, functools.partial(
-                    writes.submit, functools.partial(_store_rows, array, _level_label(group, level))))
+                    writes.submit, functools.partial(_store_rows, array, _level_label(group, level))),
+                        views=True)
                   for level, (shape, array) in enumerate(zip(shapes, group.arrays, strict=True))]
                  for group in groups]
-        cascade = Cascade(shapes, border, storage, sinks[0], sinks[1] if len(sinks) > 1 else None, compute,
-                          workers)
+        cascade = Cascade(shapes, border, storage, sinks[0], sinks[1] if len(sinks) > 1 else None, compute)
         for strip in source:
             cascade.feed(strip)
             account(writes.done())

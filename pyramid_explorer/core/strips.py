@@ -40,6 +40,11 @@ from pyramid_explorer.core.tiling import (
     up_window,
 )
 
+# Band rows are computed in parts of about this many bytes: under glibc's 32 MiB ceiling for serving
+# allocations from its heap, so each part reuses memory freed before instead of faulting in fresh pages
+# (whole-strip parts spent 85% of the band threads' time in the kernel doing that).
+PART_BYTES = 8 * 2**20
+
 
 class RowSink(Protocol):
     """Where a level's rows go, in order: `put(start, rows)`, then `close()` once the level is complete."""
@@ -65,11 +70,15 @@ class _Held:
         self.pieces.append((self.stop, rows))
         self.stop += len(rows)
 
+    def views(self, runs: Runs) -> list[np.ndarray]:
+        """Rows `runs` (runs of consecutive row numbers) as views into the pieces they lie in, in order."""
+        return [data[max(first, start) - start : min(first + count, start + len(data)) - start]
+                for first, count in runs for start, data in self.pieces
+                if start < first + count and start + len(data) > first]
+
     def take(self, runs: Runs) -> np.ndarray:
-        """Rows `runs` (runs of consecutive row numbers): a view when they lie in one piece."""
-        parts = [data[max(first, start) - start : min(first + count, start + len(data)) - start]
-                 for first, count in runs for start, data in self.pieces
-                 if start < first + count and start + len(data) > first]
+        """Rows `runs` as one array: a view when they lie in one piece."""
+        parts = self.views(runs)
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def drop_before(self, row: int) -> None:
@@ -90,13 +99,13 @@ class Cascade:
 
     def __init__(self, shapes: Sequence[tuple[int, ...]], border: int, storage: str,
                  gaussian: Sequence[RowSink], bands: Sequence[RowSink] | None,
-                 pool: ThreadPoolExecutor | None = None, parts: int = 1) -> None:
+                 pool: ThreadPoolExecutor | None = None) -> None:
         if border == cv2.BORDER_WRAP:
             raise ValueError("the strip engine cannot wrap rows around; use the tile engine")
         self.shapes, self.border, self.storage = list(shapes), border, storage
         self.gaussian, self.bands = list(gaussian), None if bands is None else list(bands)
-        # `pool` computes a band's rows in up to `parts` parallel parts (OpenCV's pyrUp runs on one core)
-        self.pool, self.parts = pool, parts
+        # `pool` computes a band's parts in parallel (OpenCV's pyrUp runs on one core)
+        self.pool = pool
         self.held = [_Held(shape[0]) for shape in shapes]
         self.band_stop = [0] * len(shapes)
         count = len(shapes)
@@ -160,11 +169,12 @@ class Cascade:
                 self._put_band(level, a, rows.astype(STORAGE_DTYPES[self.storage]))
             return
         b = self._band_limit(level, a)
+        row_bytes = int(np.prod(self.shapes[level][1:])) * np.dtype(STORAGE_DTYPES[self.storage]).itemsize
+        step = max(8, PART_BYTES // row_bytes)
         parts = []
         for start, data in fine.pieces:
             lo, hi = max(a, start), min(b, start + len(data))
-            count = 1 if self.pool is None else max(1, min(self.parts, (hi - lo) // 64))
-            cuts = [lo + (hi - lo) * k // count for k in range(count + 1)]
+            cuts = [*range(lo, hi, step), hi]
             parts += [(p, q) for p, q in itertools.pairwise(cuts) if q > p]
         if self.pool is None or len(parts) < 2:
             results = [self._up(level, lo, hi) for lo, hi in parts]
@@ -260,10 +270,11 @@ class Writes:
 
 class Blocks:
     """A RowSink that regroups a level's rows into blocks of `block` rows (the last one shorter), handed
-    in order to `emit(y, rows)`."""
+    in order to `emit(y, rows)`: one array, or with `views` the list of views into the pieces the rows
+    came in (no copy of a block that straddles pieces)."""
 
-    def __init__(self, height: int, block: int, emit: Callable[[int, np.ndarray], Any]) -> None:
-        self.block, self.emit = block, emit
+    def __init__(self, height: int, block: int, emit: Callable[[int, Any], Any], views: bool = False) -> None:
+        self.block, self.emit, self.as_views = block, emit, views
         self.rows = _Held(height)
         self.next = 0  # first row not yet handed over
 
@@ -271,7 +282,8 @@ class Blocks:
         self.rows.add(rows)
         while self.rows.stop - self.next >= self.block or (self.rows.complete and self.rows.stop > self.next):
             end = min(self.next + self.block, self.rows.stop)
-            self.emit(self.next, self.rows.take(((self.next, end - self.next),)))
+            runs = ((self.next, end - self.next),)
+            self.emit(self.next, self.rows.views(runs) if self.as_views else self.rows.take(runs))
             self.next = end
             self.rows.drop_before(end)
 
@@ -327,12 +339,14 @@ def plan_memory(shape: Sequence[int], itemsize: int, rows: int, band_itemsize: i
     not even one fits.
 
     Measured working set: the strip being read and the one ahead (dask assembles each from its chunks),
-    the rows the cascade holds (about one strip over all levels), and per block in flight its pixels, its
-    channel planes and its compressed copy; bands are counted in their own (wider) dtype.
+    the rows the cascade holds (about one strip over all levels); with bands, the band rows being computed
+    (their expansion and difference) and the block being gathered; per block in flight its pixels and,
+    one chunk at a time, that chunk's planes and compressed copy. Bands count in their own (wider) dtype.
     """
     strip = strip_bytes(shape, itemsize, rows)
     widest = strip * max(1, (band_itemsize or itemsize) // itemsize)
-    base = 4 * strip + (2 * widest if band_itemsize else 0)
+    base = 4 * strip + (3 * widest if band_itemsize else 0)
+    per_block = widest + 2 * widest * min(rows, shape[1]) // max(1, shape[1])
     if budget is None:
         return 2 * workers
-    return max(0, min(2 * workers, (budget - base) // (3 * widest)))
+    return max(0, min(2 * workers, (budget - base) // per_block))

@@ -142,11 +142,14 @@ def band_tile(fine: np.ndarray, coarse: np.ndarray, storage: str, rows: Window,
                cols: Window) -> np.ndarray:
     """Laplacian band tile: fine - expand(coarse), as `core.pyramid.laplacian_pyramid` computes it."""
     if storage == "float32":
-        fine, coarse = fine.astype(np.float32), coarse.astype(np.float32)
+        coarse = coarse.astype(np.float32, copy=False)
     up = cv2.pyrUp(coarse, dstsize=(cols.size, rows.size))[rows.start : rows.stop, cols.start : cols.stop]
+    if storage == "float32" and fine.dtype != np.float32:
+        # one pass, no float32 copy of `fine`: its integer samples convert to float32 exactly
+        return cv2.subtract(fine, up, dtype=cv2.CV_32F)
     if storage == "float32":
-        fine -= up  # a float32 copy already
-        return fine
+        with np.errstate(invalid="ignore"):  # inf - inf is NaN, as in `laplacian_pyramid`
+            return fine - up
     return cv2.subtract(fine, up, dtype=cv2.CV_16S if storage == "int16" else -1)
 
 
