@@ -1,13 +1,16 @@
 """Metrics against direct formulas and scikit-image's SSIM."""
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
+import cv2
 import numpy as np
 import pytest
 from helpers import DTYPES, dtype_range, natural_image, random_image
 from skimage.metrics import structural_similarity
 
-from pyramid_explorer.core.metrics import mse, psnr, ssim
+from pyramid_explorer.core import metrics
+from pyramid_explorer.core.metrics import Reference, mse, psnr, ssim
 
 
 def test_mse_and_psnr_follow_their_formulas():
@@ -50,3 +53,175 @@ def test_ssim_on_a_photograph_and_identity():
 def test_ssim_is_nan_below_the_window(shape):
     a = np.zeros(shape, np.float32)
     assert math.isnan(ssim(a, a, 1.0))
+
+
+def gaussian_taps() -> np.ndarray:
+    radius = 5  # int(3.5 * 1.5 + 0.5), scikit-image's truncation
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    taps = np.exp(-(x**2) / (2 * 1.5**2))
+    return taps / taps.sum()
+
+
+def window_means(x: np.ndarray) -> np.ndarray:
+    """Gaussian-weighted means of every 11x11 window lying inside the image (float64, 'valid' filtering)."""
+    taps = gaussian_taps()
+    windows = np.lib.stride_tricks.sliding_window_view(x, (11, 11), axis=(0, 1))
+    return np.einsum("...ij,i,j->...", windows, taps, taps)
+
+
+def formula_ssim(a, b, data_range):
+    """Wang et al. 2004 written out: population statistics over Gaussian windows, mean over channels."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    mu_a, mu_b = window_means(a), window_means(b)
+    var_a = window_means(a * a) - mu_a**2
+    var_b = window_means(b * b) - mu_b**2
+    cov = window_means(a * b) - mu_a * mu_b
+    s = (2 * mu_a * mu_b + c1) * (2 * cov + c2) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return float(s.reshape(s.shape[0], s.shape[1], -1).mean(axis=(0, 1)).mean())
+
+
+def formula_mse(a, b):
+    return float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+
+
+def correlated_pair(shape, dtype, channels, seed=5):
+    a = random_image(shape, dtype, channels, seed=seed)
+    b = random_image(shape, dtype, channels, seed=seed + 1)
+    return a, (0.7 * a.astype(np.float64) + 0.3 * b).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("channels", [None, 3, 4])
+@pytest.mark.parametrize("shape", [(11, 11), (12, 17), (33, 13), (67, 45)])
+def test_ssim_follows_the_formula(dtype, channels, shape):
+    a, b = correlated_pair(shape, dtype, channels)
+    r = dtype_range(dtype)
+    assert ssim(a, b, r) == pytest.approx(formula_ssim(a, b, r), abs=1e-5)
+
+
+@pytest.fixture
+def small_strips(monkeypatch):
+    """Strips of a few rows, so small test images run through many strips on several threads."""
+    monkeypatch.setattr(metrics, "_STRIP_VALUES", 1 << 8)
+    monkeypatch.setattr(cv2, "getNumThreads", lambda: 3)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("channels", [None, 3])
+def test_ssim_split_in_strips_and_threads_follows_the_formula(small_strips, dtype, channels):
+    a, b = correlated_pair((71, 53), dtype, channels)
+    r = dtype_range(dtype)
+    assert ssim(a, b, r) == pytest.approx(formula_ssim(a, b, r), abs=1e-5)
+    assert ssim(a, b, r) == pytest.approx(skimage_ssim(a, b, r), abs=1e-4)
+
+
+def test_ssim_of_mixed_dtypes_and_strided_views():
+    a = natural_image()
+    b = np.clip(a + np.random.default_rng(2).normal(0, 9, a.shape), 0, 255).astype(np.float32)
+    assert ssim(a, b, 255) == pytest.approx(formula_ssim(a, b, 255), abs=1e-5)
+    green_a, green_b = a[..., 1], b[..., 1]  # channel views: not contiguous
+    assert ssim(green_a, green_b, 255) == pytest.approx(formula_ssim(green_a, green_b, 255), abs=1e-5)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_ssim_of_constant_images(dtype):
+    low, high = (0.25, 0.75) if dtype == np.float32 else (7, 200)
+    a, b = np.full((13, 12, 3), low, dtype), np.full((13, 12, 3), high, dtype)
+    r = dtype_range(dtype)
+    c1 = (0.01 * r) ** 2
+    luminance = (2 * float(low) * float(high) + c1) / (float(low) ** 2 + float(high) ** 2 + c1)
+    with np.errstate(all="raise"):
+        assert ssim(a, a, r) == pytest.approx(1.0)
+        assert ssim(a, b, r) == pytest.approx(luminance, rel=1e-5)  # no structure: contrast term is 1
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("channels", [None, 3, 4])
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (5, 3), (67, 45)])
+def test_mse_and_psnr_follow_their_formulas_for_every_dtype(dtype, channels, shape):
+    a, b = correlated_pair(shape, dtype, channels, seed=9)
+    r = dtype_range(dtype)
+    expected = formula_mse(a, b)
+    assert mse(a, b) == pytest.approx(expected, rel=1e-6)
+    assert psnr(a, b, r) == (math.inf if expected == 0 else pytest.approx(10 * math.log10(r**2 / expected)))
+
+
+def test_mse_of_extremes_mixed_dtypes_and_views():
+    zeros, full = np.zeros((3, 5), np.uint16), np.full((3, 5), 65535, np.uint16)
+    assert mse(zeros, full) == pytest.approx(65535.0**2, rel=1e-12)  # no wrap-around, no overflow
+    a = natural_image()
+    b = a.astype(np.float32) + np.float32(0.5)
+    assert mse(a, b) == pytest.approx(0.25)
+    assert mse(a[..., 2], b[..., 0]) == pytest.approx(formula_mse(a[..., 2], b[..., 0]))
+    big = np.array([[3e38, -3e38]], np.float32)  # differences beyond float32, squares beyond float64's half
+    assert mse(big, -big) == pytest.approx((6e38) ** 2, rel=1e-6)
+
+
+@pytest.mark.parametrize("where", ["reference", "candidate"])
+def test_non_finite_values_follow_the_documented_rule(where):
+    a = natural_image(np.float32)
+    b = np.clip(a + np.float32(0.05), 0, 1)
+    spoilt = (a if where == "reference" else b).copy()
+    spoilt[100, 100, 1], spoilt[0, 0, 0], spoilt[-1, -1, 2] = np.nan, np.inf, -np.inf
+    a2, b2 = (spoilt, b) if where == "reference" else (a, spoilt)
+    keep = np.isfinite(a2) & np.isfinite(b2)
+    expected = float(np.mean((a2[keep].astype(np.float64) - b2[keep]) ** 2))
+    reference = Reference(a2, 1.0)
+    for value in (mse(a2, b2), reference.mse(b2)):
+        assert value == pytest.approx(expected, rel=1e-6)
+    assert reference.psnr(b2) == psnr(a2, b2, 1.0) == pytest.approx(10 * math.log10(1 / expected))
+    assert math.isnan(ssim(a2, b2, 1.0)) and math.isnan(reference.ssim(b2))
+    assert not math.isnan(Reference(a, 1.0).ssim(b))
+
+
+def some_candidates(a):
+    rng = np.random.default_rng(4)
+    blurred = cv2.GaussianBlur(a, (5, 5), 1.0)
+    noisy = np.clip(a + rng.normal(0, 0.1 * dtype_range(a.dtype), a.shape), 0, dtype_range(a.dtype))
+    return [a, blurred, noisy.astype(a.dtype), noisy.astype(np.float32), np.zeros_like(a)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("channels", [None, 3, 4])
+def test_reference_gives_exactly_the_plain_numbers(small_strips, dtype, channels):
+    a = random_image((45, 38), dtype, channels, seed=1)
+    a = cv2.GaussianBlur(a, (7, 7), 2.0)  # some structure, so the candidates differ
+    r = dtype_range(dtype)
+    reference = Reference(a, r)
+    for candidate in some_candidates(a):
+        assert reference.ssim(candidate) == ssim(a, candidate, r)
+        assert reference.psnr(candidate) == psnr(a, candidate, r)
+        assert reference.mse(candidate) == mse(a, candidate)
+
+
+def test_reference_of_a_photograph_agrees_with_scikit_image():
+    a = natural_image()
+    reference = Reference(a, 255)
+    for candidate in some_candidates(a):
+        want = skimage_ssim(a, candidate.astype(np.float64), 255)
+        assert reference.ssim(candidate) == ssim(a, candidate, 255) == pytest.approx(want, abs=1e-4)
+
+
+def test_reference_used_from_many_threads_gives_the_same_numbers(small_strips):
+    a = natural_image()
+    reference = Reference(a, 255)
+    candidates = some_candidates(a) * 3
+    want = [(ssim(a, c, 255), psnr(a, c, 255)) for c in candidates]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda c: (reference.ssim(c), reference.psnr(c)), candidates))
+    assert got == want
+
+
+def test_reference_checks_and_small_images():
+    tiny = np.zeros((10, 40), np.uint8)
+    reference = Reference(tiny, 255)
+    assert math.isnan(reference.ssim(tiny)) and reference.psnr(tiny) == math.inf
+    with pytest.raises(ValueError, match="shape"):
+        reference.ssim(tiny[:5])
+    with pytest.raises(ValueError, match="shape"):
+        reference.psnr(tiny[:5])
+    with pytest.raises(ValueError, match="data_range"):
+        Reference(tiny, 0)
+    with pytest.raises(ValueError, match="data_range"):
+        ssim(tiny, tiny, -1)

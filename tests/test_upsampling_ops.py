@@ -231,6 +231,30 @@ def test_max_pool_and_unpool_match_window_loop(x, s):
     np.testing.assert_array_equal(restored, loop_max_unpool(pooled, indices, x.shape))
 
 
+def torch_pool_unpool(x, s):
+    """PyTorch's max_pool2d / max_unpool2d on the channels of `x` (as float32), back in channels-last."""
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    x3 = x.reshape(x.shape[0], x.shape[1], -1).astype(np.float32)
+    t = torch.from_numpy(np.ascontiguousarray(x3.transpose(2, 0, 1)))[None]
+    pooled, indices = F.max_pool2d(t, s, s, return_indices=True)
+    restored = F.max_unpool2d(pooled, indices, s, s, output_size=t.shape[2:])
+    back = [a[0].numpy().transpose(1, 2, 0).reshape(a.shape[2], a.shape[3], *x.shape[2:])
+            for a in (pooled, indices, restored)]
+    return back
+
+
+@pytest.mark.parametrize(("x", "s"), [*_pool_inputs(), pytest.param(
+    np.random.default_rng(5).integers(0, 3, (301, 1203, 3)).astype(np.float32), 2, id="ties-in-strips")])
+def test_max_pool_and_unpool_match_pytorch(x, s):
+    """Ties, NaN and odd sizes: the same values and the same int64 indices as PyTorch's CPU kernels."""
+    want_pooled, want_indices, want_restored = torch_pool_unpool(x, s)
+    pooled, indices = max_pool_with_indices(x, s)
+    np.testing.assert_array_equal(pooled.astype(np.float32), want_pooled)
+    np.testing.assert_array_equal(indices, want_indices)
+    np.testing.assert_array_equal(max_unpool(pooled, indices, x.shape).astype(np.float32), want_restored)
+
+
 def test_max_pool_ties_first_in_row_major_order():
     # Row-major order visits (0,1) before (1,0): the first maximum of the window is at flat index 1.
     x = np.array([[0, 5], [5, 5]], np.float32)

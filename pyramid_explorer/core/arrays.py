@@ -1,11 +1,18 @@
-"""Checks shared by the core: which arrays count as images, and how floats go back to integer dtypes."""
+"""Checks shared by the core: which arrays count as images, and how floats go back to integer dtypes; and
+the one way the core splits work on an array over threads."""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
 import numpy as np
 
 SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32)
 SUPPORTED_CHANNELS = (3, 4)
+_BANDS_PER_THREAD = 4
 
 
 def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
@@ -33,3 +40,24 @@ def to_dtype(image: np.ndarray, dtype: np.dtype | type) -> np.ndarray:
         return image.astype(dtype, copy=False)
     info = np.iinfo(dtype)
     return np.clip(np.rint(image), info.min, info.max).astype(dtype)
+
+
+def in_bands(n_rows: int, work: Callable[[int, int], None], most: int | None = None) -> None:
+    """Call ``work(start, stop)`` on contiguous bands covering ``range(n_rows)``, on one thread per OpenCV
+    thread.
+
+    numpy and OpenCV release the GIL inside their loops, so the bands run in parallel like OpenCV's own
+    loops (``cv2.setNumThreads`` limits both). There are a few bands per thread, taken by whichever thread
+    is free, so a thread the OS preempts on a busy machine does not hold the others up. ``most`` caps the
+    number of bands (small work runs in the calling thread); exceptions raised by ``work`` reach the
+    caller, and no thread outlives the call.
+    """
+    threads = max(1, min(cv2.getNumThreads(), n_rows, n_rows if most is None else most))
+    if threads == 1:
+        work(0, n_rows)
+        return
+    n = min(n_rows, _BANDS_PER_THREAD * threads, n_rows if most is None else most)
+    bounds = [n_rows * i // n for i in range(n + 1)]
+    with ThreadPoolExecutor(threads) as pool:
+        for future in [pool.submit(work, start, stop) for start, stop in itertools.pairwise(bounds)]:
+            future.result()

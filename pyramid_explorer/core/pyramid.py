@@ -12,7 +12,6 @@ Conventions:
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 
 import cv2
@@ -129,18 +128,23 @@ def laplacian_pyramid(image: np.ndarray, levels: int | None = None, border: int 
     check_image(image)
     check_options(image.shape, image.dtype, levels, border, storage)
     gauss = gaussian_pyramid(image, levels, border)
-    kept = [level.astype(np.float32, copy=False) for level in gauss] if storage == "float32" else gauss
+    floating = storage == "float32"
+    # Each level is converted to float32 as the walk reaches it and dropped once its band is made, and a
+    # band takes over its expansion's buffer: no more fresh whole-image arrays than a hand-written loop.
+    fine = gauss[0].astype(np.float32, copy=False) if floating else gauss[0]
     bands = []
-    for fine, coarse in itertools.pairwise(kept):
+    for level in gauss[1:]:
+        coarse = level.astype(np.float32, copy=False) if floating else level
         up = expand(coarse, _size_of(fine), border)
-        if storage == "float32":
+        if floating:
             with np.errstate(invalid="ignore"):  # inf - inf in a float image is NaN, by design
-                bands.append(fine - up)
+                bands.append(np.subtract(fine, up, out=up) if up.flags.owndata else fine - up)
         elif storage == "int16":
             bands.append(cv2.subtract(fine, up, dtype=cv2.CV_16S))
         else:
             bands.append(cv2.subtract(fine, up))
-    bands.append(kept[-1].astype(STORAGE_DTYPES[storage]))
+        fine = coarse
+    bands.append(fine.astype(STORAGE_DTYPES[storage]))
     return bands
 
 

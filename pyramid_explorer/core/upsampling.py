@@ -13,13 +13,13 @@ OpenCV only (the layout differs: channels last here, ``(N, C, H, W)`` in PyTorch
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
+
+from pyramid_explorer.core.arrays import in_bands
 
 MODES = (
     "nearest",
@@ -183,19 +183,8 @@ _STRIP_PIXELS = 1 << 14
 
 
 def _in_bands(n_rows: int, n_pixels: int, work: Callable[[int, int], None]) -> None:
-    """Call ``work(start, stop)`` on row bands covering ``range(n_rows)``, one per OpenCV thread.
-
-    numpy releases the GIL inside its loops, so the bands of a large array run in parallel like
-    OpenCV's own loops (``cv2.setNumThreads`` limits both); small arrays run in the calling thread.
-    """
-    n = max(1, min(cv2.getNumThreads(), n_rows, n_pixels // (4 * _STRIP_PIXELS)))
-    if n == 1:
-        work(0, n_rows)
-        return
-    bounds = [n_rows * i // n for i in range(n + 1)]
-    with ThreadPoolExecutor(n) as pool:
-        for future in [pool.submit(work, start, stop) for start, stop in itertools.pairwise(bounds)]:
-            future.result()
+    """``core.arrays.in_bands`` over ``range(n_rows)``, in the calling thread for small arrays."""
+    in_bands(n_rows, work, most=n_pixels // (4 * _STRIP_PIXELS))
 
 
 def _pixels(a: np.ndarray) -> np.ndarray:
@@ -222,8 +211,9 @@ def max_pool_with_indices(x: np.ndarray, size: int = 2) -> tuple[np.ndarray, np.
     indices = np.empty((ph, pw, c), np.int64)
     src, dst = _pixels(x3), _pixels(pooled)
     # Flat index = (i*s + dy) * W + j*s + dx: the offset of the winning window position, plus the
-    # window's column base (one row of it, repeated per channel) and row base.
-    offsets = np.array([dy * w + dx for dy in range(s) for dx in range(s)], np.int64)
+    # window's column base (one row of it, repeated per channel) and row base. The offsets grow with the
+    # window position, so the winner's offset itself is tracked (in the narrowest dtype that holds it).
+    offsets = [dy * w + dx for dy in range(s) for dx in range(s)]
     col_base = np.repeat(np.arange(pw, dtype=np.int64) * s, c)
     floating = np.issubdtype(x3.dtype, np.floating)
     strip = max(1, _STRIP_PIXELS // pw)
@@ -231,7 +221,7 @@ def max_pool_with_indices(x: np.ndarray, size: int = 2) -> tuple[np.ndarray, np.
     def work(start: int, stop: int) -> None:
         value = np.empty((strip, pw, c), x3.dtype)
         greater = np.empty(value.shape, np.bool_)
-        which = np.empty(value.shape, np.min_scalar_type(s * s - 1))
+        which = np.empty(value.shape, np.min_scalar_type(offsets[-1]))
         candidate = np.empty_like(which)
         for r0 in range(start, stop, strip):
             r1 = min(stop, r0 + strip)
@@ -248,14 +238,14 @@ def max_pool_with_indices(x: np.ndarray, size: int = 2) -> tuple[np.ndarray, np.
                     if nan_aware:
                         greater[:n] |= np.isnan(value[:n])
                     np.maximum(best, value[:n], out=best)
-                    # ``which`` only grows (k rises), so max(which, k * greater) records the newest winner.
-                    np.multiply(greater[:n], which.dtype.type(k), out=candidate[:n])
+                    # ``which`` only grows with k, so max(which, offset * greater) records the newest winner.
+                    np.multiply(greater[:n], which.dtype.type(offsets[k]), out=candidate[:n])
                     np.maximum(which[:n], candidate[:n], out=which[:n])
                 # np.maximum propagates NaN, so a window holding one shows it; only then redo it slowly.
                 if not floating or nan_aware or not np.isnan(best.max()):
                     break
             rows = indices[r0:r1].reshape(n, pw * c)
-            np.add(offsets[which[:n]].reshape(n, pw * c), col_base, out=rows)
+            np.add(which[:n].reshape(n, pw * c), col_base, out=rows)
             rows += (np.arange(r0, r1, dtype=np.int64) * (s * w))[:, None]
 
     _in_bands(ph, ph * pw, work)
