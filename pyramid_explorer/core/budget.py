@@ -88,10 +88,12 @@ def estimate_memory(shape: Sequence[int], dtype: np.dtype | type | str, levels: 
     count = max_levels(shape) if levels is None else max(1, min(int(levels), max_levels(shape)))
     pixels = [h * w for h, w in level_sizes(shape, count)]
     all_pixels = sum(pixels)
-    # While the bands are computed: one expanded level at a time (float32, or uint8 for integer storage),
-    # and for float32 storage a float copy of every level unless the image is float32 already.
+    # While the bands are computed (a float32 band is made in its expansion's buffer): for float32 storage,
+    # float copies of the two levels in hand (at most levels 0 and 1) unless the image is float32 already;
+    # for integer storage, one uint8 expansion at a time.
     float_copies = storage == "float32" and np.dtype(dtype) != np.float32
-    working = channels * (pixels[0] * (4 if storage == "float32" else 1) + 4 * all_pixels * float_copies)
+    in_hand = sum(pixels[:2])
+    working = channels * (4 * in_hand * float_copies if storage == "float32" else pixels[0])
     compared = pixels[0] if comparison_pixels is None else min(comparison_pixels, pixels[0])
     return MemoryEstimate(
         shape=tuple(int(n) for n in shape),

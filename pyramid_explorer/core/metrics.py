@@ -24,8 +24,9 @@ SSIM_K1 = 0.01
 SSIM_K2 = 0.03
 
 _PAD = SSIM_WINDOW // 2
-# Values per strip (~2 MB of float32): a strip's dozen temporaries stay in the core's cache, while the
-# 2 * _PAD halo rows every strip filters twice stay a small share of its rows.
+# Values per strip (2 MB of float32; 45 rows of a 4K RGB image): a strip's temporaries stay within the
+# shared cache and never grow with the image, while the 2 * _PAD halo rows that two strips both filter
+# stay about a fifth of a strip's rows.
 _STRIP_VALUES = 1 << 19
 # dtypes cv2.norm takes and accumulates in double without overflow.
 _NORM_DTYPES = {np.dtype(t) for t in (np.uint8, np.int8, np.uint16, np.int16, np.float32, np.float64)}
@@ -42,9 +43,12 @@ def _check_data_range(data_range: float) -> float:
     return float(data_range)
 
 
+def _rows_per_strip(shape: tuple[int, ...]) -> int:
+    return max(1, _STRIP_VALUES // max(1, math.prod(shape[1:])))
+
+
 def _row_blocks(shape: tuple[int, ...]) -> list[tuple[int, int]]:
-    values_per_row = max(1, math.prod(shape[1:]))
-    rows = max(1, _STRIP_VALUES // values_per_row)
+    rows = _rows_per_strip(shape)
     return [(r, min(r + rows, shape[0])) for r in range(0, shape[0], rows)]
 
 
@@ -108,10 +112,9 @@ class _Statistics:
         # variances (differences of large squares) accurate, and the offset is added back for the luminance
         # term. A strided sample of the image is close enough to its mean for that.
         self.offset = np.float32(np.mean(image[::7, ::7], dtype=np.float64))
-        height = image.shape[0]
-        rows = max(1, _STRIP_VALUES // math.prod(image.shape[1:]))
+        last, rows = image.shape[0] - _PAD, _rows_per_strip(image.shape)
         # Output rows [start, stop) of the image's inner rows (those whose window lies inside it).
-        self.strips = [(r, min(r + rows, height - _PAD)) for r in range(_PAD, height - _PAD, rows)]
+        self.strips = [(r, min(r + rows, last)) for r in range(_PAD, last, rows)]
 
     def centred(self, x: np.ndarray, start: int, stop: int, check: bool = True) -> np.ndarray | None:
         """Rows [start - pad, stop + pad) of `x` minus the offset in float32; None if one is not finite
