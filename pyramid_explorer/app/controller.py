@@ -56,7 +56,7 @@ class Controller(QObject):
     def __init__(self, runner: JobRunner | None = None, memory_budget: int | None = None,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.runner = runner if runner is not None else JobRunner(self)
+        self.runner = runner if runner is not None else JobRunner(self, own_threads=(_EXPORT,))
         # The budget bounds what one view may hold (the Compare panels of a level); the cache keeps
         # earlier results within half of it, so going back is instant without doubling the peak.
         self.memory_budget = default_memory_budget() if memory_budget is None else memory_budget
@@ -157,11 +157,13 @@ class Controller(QObject):
         return State(self.loaded, self.pyramid, self.level, dict(self.settings), self.memory_budget)
 
     def export_tool(self, request: ToolExportRequest) -> None:
-        """Write a tool's arrays on the worker; `export_finished` or `error` tells how it ended."""
+        """Write a tool's arrays on the export worker (alongside the views); `export_finished` or
+        `error` tells how it ended."""
         self.runner.submit(_EXPORT, export_tool, request, self._on_export_item, self._on_job_error)
 
     def export(self, request: ExportRequest) -> None:
-        """Run the core's export on the worker; `export_finished` or `error` tells how it ended."""
+        """Run the core's export on the export worker (alongside the views); `export_finished` or
+        `error` tells how it ended."""
         self.runner.submit(_EXPORT, export, request, self._on_export_item, self._on_job_error)
 
     def cancel(self) -> None:

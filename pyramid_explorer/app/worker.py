@@ -1,7 +1,9 @@
-"""One worker thread running job generators, with cooperative cancel and stale-result dropping.
+"""Worker threads running job generators, with cooperative cancel and stale-result dropping.
 
 A job is a generator function from `pyramid_explorer.jobs` and its frozen request. The worker runs
-it on a private single-thread `QThreadPool` and checks an abort flag between two `yield`s; every
+it on a private single-thread `QThreadPool` (one shared by most channels, in submission order, and
+one of their own for the channels named `own_threads`, such as exports, so a long export never
+holds up the views) and checks an abort flag between two `yield`s; every
 yielded item travels to the GUI thread by a queued signal that carries the job's generation, and
 `JobRunner` hands it on only while that generation is still the current one of its channel. A new
 job on a channel supersedes the old one: the old one is told to stop and whatever it still sends is
@@ -94,7 +96,10 @@ class _Job:
 
 
 class JobRunner(QObject):
-    """Schedules jobs on one worker thread; a channel holds at most one current job.
+    """Schedules jobs on worker threads; a channel holds at most one current job.
+
+    Channels share one worker thread, so their jobs run one after another in submission order,
+    except those in `own_threads`, which each get a thread of their own and run alongside.
 
     `progress` reports the current job's `Progress` items; `busy_changed` tells when the runner
     starts or stops having unfinished jobs (including superseded ones still winding down).
@@ -104,10 +109,10 @@ class JobRunner(QObject):
     busy_changed = Signal(bool)
     job_failed = Signal(str, str)  # channel, message
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, own_threads: tuple[str, ...] = ()) -> None:
         super().__init__(parent)
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
+        self._shared = self._single_thread_pool()
+        self._own = {channel: self._single_thread_pool() for channel in own_threads}
         self._generation = 0
         self._jobs: dict[int, _Job] = {}  # every job not yet finished, by generation
         self._current: dict[str, int] = {}  # channel -> its current generation
@@ -128,7 +133,7 @@ class JobRunner(QObject):
         was_busy = self.busy
         self._jobs[gen] = _Job(channel, worker, on_item, on_error)
         self._current[channel] = gen
-        self._pool.start(worker)
+        self._own.get(channel, self._shared).start(worker)
         if not was_busy:
             self.busy_changed.emit(True)
         return gen
@@ -150,15 +155,24 @@ class JobRunner(QObject):
         return bool(self._jobs)
 
     def shutdown(self, timeout_ms: int = 30_000) -> bool:
-        """Cancel everything and wait for the worker thread to be idle; False on timeout."""
+        """Cancel everything and wait for every worker thread to be idle; False on timeout."""
         self.cancel()
         for job in self._jobs.values():
             job.worker.abort()
-        done = self._pool.waitForDone(timeout_ms)
-        return done
+        finished = [pool.waitForDone(timeout_ms) for pool in self._pools()]  # every pool, no short cut
+        return all(finished)
 
     def active_threads(self) -> int:
-        return self._pool.activeThreadCount()
+        """Worker threads running a job now, over every pool."""
+        return sum(pool.activeThreadCount() for pool in self._pools())
+
+    def _single_thread_pool(self) -> QThreadPool:
+        pool = QThreadPool(self)
+        pool.setMaxThreadCount(1)
+        return pool
+
+    def _pools(self) -> list[QThreadPool]:
+        return [self._shared, *self._own.values()]
 
     def _current_job(self, gen: int) -> _Job | None:
         job = self._jobs.get(gen)

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator
+import os
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -22,11 +25,14 @@ from pyramid_explorer.core.deconv import (
     deconv_output,
 )
 from pyramid_explorer.core.level_input import unavailable, upsample_level
-from pyramid_explorer.core.metrics import mse, psnr, ssim
+from pyramid_explorer.core.metrics import Reference
 from pyramid_explorer.core.upsampling import MODES
 from pyramid_explorer.display import Layer, channel_mean, make_layer
-from pyramid_explorer.jobs import Progress, Pyramid
+from pyramid_explorer.jobs import Progress, Pyramid, parallel_steps
 from pyramid_explorer.tools.base import Key, Plan, State, Tool
+
+COMPARE_THREADS = max(1, min(4, os.cpu_count() or 1))
+"""Threads one comparison runs on: every core (a few at most; the GUI thread mostly waits)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,7 +79,8 @@ class CompareRequest:
     """Upsample G[level + 1] by each of `modes` (and the free transposed convolution unless None).
 
     `max_pixels` bounds the part of G[level] compared (a centred crop), so a very large level
-    cannot exhaust memory; None compares the whole level.
+    cannot exhaust memory; None compares the whole level. `threads` run the comparisons (1: one
+    after another in the job's thread).
     """
 
     pyramid: Pyramid
@@ -81,6 +88,7 @@ class CompareRequest:
     modes: tuple[str, ...] = MODES
     deconv: DeconvSettings | None = DEFAULT_DECONV
     max_pixels: int | None = None
+    threads: int = COMPARE_THREADS
 
 
 
@@ -100,10 +108,12 @@ def _compare_region(shape: tuple[int, ...], max_pixels: int | None) -> tuple[int
 def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResult]:
     """Each mode's upsampling of G[level + 1] (unpool: of max-pooled G[level]) against G[level].
 
-    Yields every image first (so the panels fill quickly), then the same results again with PSNR
-    and SSIM filled in (SSIM is the slow part). The images are kept in the level's dtype, rounded
-    and saturated as saving them would; the difference and the metrics come from the exact float
-    result, which is recomputed for the metrics rather than held: at 4K that is ~1 GB less.
+    Yields every image as soon as it exists (so the panels fill quickly), then the same results again
+    with PSNR and SSIM filled in (SSIM is the slow part). The steps run on `req.threads` threads, all
+    images before any metrics; the metrics share G[level]'s window statistics (`_reference`, made by
+    the first metrics step). The images are kept in the level's dtype, rounded and saturated as saving
+    them would; the difference and the metrics come from the exact float result, which is recomputed
+    for the metrics rather than held: at 4K that is ~1 GB less.
     """
     p, i = req.pyramid, req.level
     if not 0 <= i < p.levels - 1:
@@ -117,61 +127,81 @@ def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResul
         fine = p.gaussian[i][top:top + height, left:left + width]
         coarse = p.gaussian[i + 1][top // 2:(top + height + 1) // 2, left // 2:(left + width + 1) // 2]
     origin = (left * 2**i - 2**i / 2, top * 2**i - 2**i / 2)
-    reference = fine.astype(np.float32)
-    reference_mean = channel_mean(reference)  # difference of means = mean of differences, 3x cheaper
+    cropped = region is not None
+    reference_mean = channel_mean(fine)  # difference of means = mean of differences, 3x cheaper
+    reference = _Once(lambda: _reference(fine, p.data_range))
 
-    def upsampled(mode: str) -> np.ndarray:
-        return upsample_level(fine, coarse, mode, size=(width, height))
-
-    steps = 2 * (len(req.modes) + (req.deconv is not None))
-    done = 0
-    results: list[ModeResult | DeconvResult] = []
-    for mode in req.modes:
-        yield Progress(done, steps, f"Level {i}: {mode}")
-        up = upsampled(mode)
+    def mode_image(mode: str) -> ModeResult:
+        up = upsample_level(fine, coarse, mode, size=(width, height))
         with np.errstate(invalid="ignore"):  # inf - inf (float images with inf) is NaN, by design
             difference = channel_mean(up) - reference_mean
-        result = ModeResult(
-            image_id=p.image_id, level=i, mode=mode, cropped=region is not None,
-            image=make_layer(to_dtype(up, fine.dtype), i, origin=origin),
-            difference=make_layer(difference, i, signed=True, origin=origin))
-        del up
-        results.append(result)
-        done += 1
-        yield result
+        return ModeResult(image_id=p.image_id, level=i, mode=mode, cropped=cropped,
+                          image=make_layer(to_dtype(up, fine.dtype), i, origin=origin),
+                          difference=make_layer(difference, i, signed=True, origin=origin))
+
+    def numbers(name: str, upsampled: Callable[[], np.ndarray]) -> Callable[[], _Numbers]:
+        def step() -> _Numbers:
+            up, scores = upsampled(), reference.get()
+            return _Numbers(name, scores.psnr(up), scores.ssim(up))
+        return step
+
+    images: list[Callable[[], ModeResult | DeconvResult]] = [partial(mode_image, mode) for mode in req.modes]
+    metrics = [numbers(mode, partial(upsample_level, fine, coarse, mode, size=(width, height)))
+               for mode in req.modes]
     if req.deconv is not None:
-        yield Progress(done, steps, f"Level {i}: transposed convolution")
-        result = _deconv(p.image_id, i, req.deconv, coarse, reference_mean, origin, region is not None)
-        results.append(result)
-        done += 1
-        yield result
-    for result in results:
-        if result.difference is None:
-            continue
-        name = result.mode if isinstance(result, ModeResult) else "transposed convolution"
-        yield Progress(done, steps, f"Level {i}: PSNR and SSIM of {name}")
-        if isinstance(result, ModeResult):
-            up = upsampled(result.mode)
+        images.append(partial(_deconv, p.image_id, i, req.deconv, coarse, reference_mean, origin, cropped))
+        if req.deconv.stride == 2:
+            metrics.append(numbers(_DECONV, partial(_aligned_deconv, coarse, req.deconv, height, width)))
+    steps = [*images, *metrics]
+    shown: dict[str, ModeResult | DeconvResult] = {}
+    for done, item in enumerate(parallel_steps(steps, req.threads), start=1):
+        yield Progress(done, len(steps), f"Level {i}: {done} of {len(steps)} steps (images, then PSNR/SSIM)")
+        if isinstance(item, _Numbers):  # every image is yielded before the first numbers
+            yield dataclasses.replace(shown[item.name], psnr=item.psnr, ssim=item.ssim)
         else:
-            up = aligned(deconv_output(coarse, result.settings), result.settings, height, width)
-        done += 1
-        yield dataclasses.replace(result, **_metrics(up, reference, p.data_range))
+            shown[_name(item)] = item
+            yield item
 
 
-def _metrics(a: np.ndarray, b: np.ndarray, data_range: float) -> dict[str, float]:
-    """The core's PSNR and SSIM over all channels, computed one channel at a time.
+_DECONV = "transposed convolution"
 
-    Channels have equal pixel counts, so the mean of the per-channel MSEs is the MSE and the mean of
-    the per-channel SSIMs is the SSIM: the same numbers with a third of the core's float64
-    temporaries, which at 4K is the difference between ~0.6 and ~1.8 GB.
-    """
-    if a.ndim == 2:
-        return {"psnr": psnr(a, b, data_range), "ssim": ssim(a, b, data_range)}
-    channels = range(a.shape[2])
-    error = float(np.mean([mse(a[..., c], b[..., c]) for c in channels]))
-    return {"psnr": math.inf if error == 0 else 10.0 * math.log10(data_range**2 / error),
-            "ssim": float(np.mean([ssim(a[..., c], b[..., c], data_range) for c in channels]))}
 
+@dataclass(frozen=True)
+class _Numbers:
+    """PSNR and SSIM of one panel (a mode, or `_DECONV`), made by a metrics step."""
+
+    name: str
+    psnr: float
+    ssim: float
+
+
+def _name(result: ModeResult | DeconvResult) -> str:
+    return result.mode if isinstance(result, ModeResult) else _DECONV
+
+
+def _reference(fine: np.ndarray, data_range: float) -> Reference:
+    """G[level] prepared once for the PSNR and SSIM of every candidate compared with it."""
+    return Reference(fine, data_range)
+
+
+class _Once:
+    """A value made by the first thread that asks for it; the others wait for it (thread-safe)."""
+
+    def __init__(self, make: Callable[[], Reference]) -> None:
+        self._make = make
+        self._lock = threading.Lock()
+        self._value: Reference | None = None
+
+    def get(self) -> Reference:
+        with self._lock:
+            if self._value is None:
+                self._value = self._make()
+            return self._value
+
+
+def _aligned_deconv(coarse: np.ndarray, settings: DeconvSettings, height: int, width: int) -> np.ndarray:
+    """The free transposed convolution of `coarse` cropped to the finer level (stride 2)."""
+    return aligned(deconv_output(coarse, settings), settings, height, width)
 
 
 def _deconv(image_id: int, level: int, settings: DeconvSettings, coarse: np.ndarray,

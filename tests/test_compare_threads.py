@@ -1,0 +1,112 @@
+"""The Compare job on several threads: the same numbers as one after another and as the core's plain
+PSNR/SSIM, images before numbers, and no step thread outliving the job (closed early or failing)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from pyramid_explorer import jobs
+from pyramid_explorer.core.deconv import DeconvSettings, aligned, deconv_output
+from pyramid_explorer.core.level_input import upsample_level
+from pyramid_explorer.core.metrics import psnr, ssim
+from pyramid_explorer.core.upsampling import MODES
+from pyramid_explorer.jobs import STEP_THREAD_PREFIX, Progress, PyramidRequest, parallel_steps
+from pyramid_explorer.tools.compare import CompareRequest, DeconvResult, ModeResult, compare
+
+
+def step_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith(STEP_THREAD_PREFIX)]
+
+
+def pyramid_of(img):
+    *_, p = jobs.build_pyramid(PyramidRequest(1, img))
+    return p
+
+
+def results(request):
+    return [item for item in compare(request) if not isinstance(item, Progress)]
+
+
+def photo(shape, dtype):
+    rng = np.random.default_rng(3)
+    if dtype == np.float32:
+        return rng.random(shape, dtype=np.float32)
+    return rng.integers(0, np.iinfo(dtype).max, shape, endpoint=True).astype(dtype)
+
+
+@pytest.mark.parametrize(("shape", "dtype"), [((45, 67, 3), np.uint8), ((41, 33), np.uint16),
+                                              ((38, 50, 4), np.float32)])
+def test_threads_give_the_numbers_of_one_thread_and_of_the_plain_metrics(shape, dtype):
+    p = pyramid_of(photo(shape, dtype))
+    deconv = DeconvSettings(4, 2, "bilinear")
+    plain = results(CompareRequest(p, 0, deconv=deconv, threads=1))
+    pooled = results(CompareRequest(p, 0, deconv=deconv, threads=3))
+    assert [(type(r), getattr(r, "mode", None), r.psnr) for r in plain] == \
+        [(type(r), getattr(r, "mode", None), r.psnr) for r in pooled]
+    assert [r.ssim for r in plain] == [r.ssim for r in pooled]
+    fine, coarse = p.gaussian[0], p.gaussian[1]
+    h, w = fine.shape[:2]
+    for r in pooled[len(pooled) // 2:]:
+        if isinstance(r, ModeResult):
+            up = upsample_level(fine, coarse, r.mode, size=(w, h))
+        else:
+            up = aligned(deconv_output(coarse, r.settings), r.settings, h, w)
+        assert r.psnr == pytest.approx(psnr(up, fine, p.data_range), rel=1e-6)
+        assert r.ssim == pytest.approx(ssim(up, fine, p.data_range), rel=1e-5, abs=1e-6)
+
+
+def test_every_image_comes_before_the_first_numbers_in_panel_order():
+    p = pyramid_of(photo((40, 56, 3), np.uint8))
+    items = results(CompareRequest(p, 0, threads=4))
+    half = len(items) // 2
+    assert all(r.psnr is None for r in items[:half]) and all(r.psnr is not None for r in items[half:])
+    names = [getattr(r, "mode", "deconv") for r in items]
+    assert names[:half] == names[half:] == [*MODES, "deconv"]
+    assert isinstance(items[-1], DeconvResult)
+
+
+def test_a_stride_other_than_two_has_no_numbers_step():
+    p = pyramid_of(photo((40, 56, 3), np.uint8))
+    items = results(CompareRequest(p, 0, ("nearest",), DeconvSettings(4, 3, "bilinear"), threads=2))
+    assert [(type(r), r.psnr is None) for r in items] == [(ModeResult, True), (DeconvResult, True),
+                                                          (ModeResult, False)]
+
+
+def test_closing_the_job_midway_stops_its_threads_and_starts_no_more_steps():
+    started: list[int] = []
+    gate = threading.Event()
+
+    def step(n):
+        def run():
+            started.append(n)
+            if n:  # step 0 is done at once; the others hold their thread until the gate opens
+                gate.wait(10)
+            return n
+        return run
+
+    steps = parallel_steps([step(n) for n in range(8)], threads=2)
+    assert next(steps) == 0
+    opener = threading.Timer(0.05, gate.set)  # the running steps end a moment after the close begins
+    opener.start()
+    steps.close()
+    opener.join()
+    assert step_threads() == []
+    # at most the two threads' steps (1, 2) were running when it closed; the others never run
+    assert set(started) <= {0, 1, 2}
+
+
+def test_a_failing_step_reaches_the_job_after_its_threads_stop():
+    def boom():
+        raise ValueError("bad step")
+
+    with pytest.raises(ValueError, match="bad step"):
+        list(parallel_steps([lambda: 1, boom, lambda: 3], threads=2))
+    assert step_threads() == []
+
+
+def test_one_thread_runs_the_steps_in_the_callers_thread():
+    names = list(parallel_steps([lambda: threading.current_thread().name] * 3, threads=1))
+    assert names == [threading.current_thread().name] * 3
