@@ -5,12 +5,14 @@ and spectra with their Nyquist peaks. Qt-free, arrays in, values out."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from pyramid_explorer.core.arrays import check_image
+from pyramid_explorer.core.arrays import check_image, to_dtype
+from pyramid_explorer.core.metrics import psnr, ssim
 from pyramid_explorer.core.pyramid import (
     expand,
     gaussian_pyramid,
@@ -133,14 +135,28 @@ def equivalent_kernel(mode: str, factor: int = 2) -> tuple[np.ndarray, int]:
     """
     if mode == "unpool":
         raise ValueError("mode 'unpool' is not a convolution: where each value goes depends on the data")
-    radius = 8  # input pixels around the impulse: more than the widest kernel (Lanczos4: 4) reaches
+    # 8 input pixels around the impulse: more than the widest kernel (Lanczos4: 4) reaches
+    return impulse_kernel(lambda x: upsample(x, mode, factor), factor, radius=8)
+
+
+def impulse_kernel(upsampler: Callable[[np.ndarray], np.ndarray], factor: int,
+                   radius: int = 8) -> tuple[np.ndarray, int]:
+    """(kernel, padding) of the transposed convolution a linear, `factor`-periodic `upsampler` performs,
+    read from its response to one impulse `radius` input pixels from every border (float64).
+
+    `radius` must exceed the number of input pixels the kernel reaches. The kernel is the smallest
+    square holding every non-zero tap, so one padding serves rows and columns; ValueError if there is
+    none (an all-zero upsampler has no kernel).
+    """
     n = 2 * radius + 1
     impulse = np.zeros((n, n), np.float32)
     impulse[radius, radius] = 1.0
-    response = upsample(impulse, mode, factor).astype(np.float64)
+    response = np.asarray(upsampler(impulse), dtype=np.float64)
     rows, cols = np.flatnonzero(response.any(axis=1)), np.flatnonzero(response.any(axis=0))
-    kernel = response[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    return kernel, radius * factor - int(rows[0])  # every mode treats rows and columns alike
+    if rows.size == 0:
+        raise ValueError("the upsampler turns an impulse into zeros everywhere: it has no kernel")
+    first, last = min(rows[0], cols[0]), max(rows[-1], cols[-1])
+    return response[first:last + 1, first:last + 1], radius * factor - int(first)
 
 
 def phase_means(output: np.ndarray, stride: int, margin: int = 0) -> np.ndarray:
@@ -247,3 +263,178 @@ def band_energy(band: np.ndarray) -> float:
     finite = data[np.isfinite(data)]
     return float(np.mean(np.square(finite))) if finite.size else 0.0
 
+
+
+# ---------------------------------------------------------------------------------- pyramid coding
+# Burt & Adelson 1983, "The Laplacian pyramid as a compact image code": each band quantised with its
+# own step; the zeroth-order entropy of the quantised values bounds the bits an entropy coder needs.
+
+
+def _bins(band: np.ndarray, step: float) -> np.ndarray:
+    """round(band / step), in float64 so that steps far below the values still round correctly."""
+    if isinstance(step, bool) or not isinstance(step, int | float | np.number) or not 0 < step < math.inf:
+        raise ValueError(f"step must be a finite number > 0, got {step!r}")
+    return np.rint(np.asarray(band, dtype=np.float64) / step)
+
+
+def quantize(band: np.ndarray, step: float) -> np.ndarray:
+    """``step * round(band / step)`` (float32): every value moved to the nearest multiple of ``step``
+    (halves to even, as numpy rounds); ``step`` > 0."""
+    return (_bins(band, step) * step).astype(np.float32)
+
+
+def entropy_bits(values: np.ndarray) -> float:
+    """Shannon entropy, in bits per sample, of the distinct values of an integer or quantised array:
+    ``-sum p log2 p`` over their frequencies ``p`` (0 for a constant array)."""
+    data = np.asarray(values).ravel()
+    if data.size == 0:
+        raise ValueError("values is empty: entropy needs at least one sample")
+    if data.dtype.kind in "iub" and int(data.max()) - int(data.min()) < max(1 << 16, 4 * data.size):
+        low = data.min()
+        counts = np.bincount((data - low).astype(np.intp))  # linear time; the range is small
+        counts = counts[counts > 0]
+    else:
+        counts = np.unique(data, return_counts=True)[1]
+    p = counts / data.size
+    return float(max(0.0, -np.sum(p * np.log2(p))))
+
+
+CODING_PRESETS = ("uniform", "coarse_fine_bands", "near_lossless")
+
+
+def preset_steps(name: str, levels: int, dtype: np.dtype | type) -> tuple[float, ...]:
+    """One quantisation step per band (finest first) for a preset, in the units of ``dtype``.
+
+    - ``uniform``: 4/255 of the value range on every band;
+    - ``coarse_fine_bands``: Burt & Adelson's choice, coarse bins where the eye forgives them: 16/255
+      of the range on the finest band, halving per level down to 1/255 (the low-pass stays fine);
+    - ``near_lossless``: 1/255 of the range on every band (below one grey level of an 8-bit image).
+    """
+    if name not in CODING_PRESETS:
+        raise ValueError(f"unknown preset {name!r}; allowed: {', '.join(CODING_PRESETS)}")
+    unit = value_range(dtype) / 255
+    if name == "uniform":
+        return (4 * unit,) * levels
+    if name == "near_lossless":
+        return (unit,) * levels
+    return tuple(max(1.0, 16 / 2**i) * unit for i in range(levels))
+
+
+@dataclass(frozen=True, eq=False)
+class PyramidCode:
+    """A Laplacian pyramid with every band quantised by its own step, and what it costs and keeps."""
+
+    steps: tuple[float, ...]
+    bands: list[np.ndarray]  # the quantised bands (float32), finest first
+    band_bits: tuple[float, ...]  # entropy of each quantised band, bits per sample
+    bits_per_pixel: float  # sum of band_bits weighted by band sizes (all channels), per source pixel
+    rebuilt: np.ndarray  # the collapse of the quantised bands (float32)
+    residual: np.ndarray  # image - rebuilt rounded to the image's dtype, float32 (as core.pyramid.residual)
+    psnr: float
+    ssim: float  # NaN when a side is shorter than the SSIM window
+
+
+def _finite_image(image: np.ndarray) -> None:
+    check_image(image)
+    if image.dtype.kind == "f" and not np.isfinite(image).all():
+        raise ValueError("image has NaN or infinite values; coding needs finite values")
+
+
+def _quality(image: np.ndarray, stored: np.ndarray) -> tuple[float, float]:
+    """PSNR and SSIM of a decoded image, in the source's value range."""
+    span = value_range(image.dtype)
+    return psnr(image, stored, span), ssim(image, stored, span)
+
+
+def code_pyramid(image: np.ndarray, steps: tuple[float, ...],
+                 border: int = cv2.BORDER_REFLECT_101) -> PyramidCode:
+    """Quantise band ``i`` of the float32 Laplacian pyramid of ``image`` with ``steps[i]`` (so
+    ``len(steps)`` levels), measure its entropy and collapse the quantised pyramid."""
+    _finite_image(image)
+    if len(steps) < 1:
+        raise ValueError("steps is empty: give one step per band")
+    bands = laplacian_pyramid(image, len(steps), border)
+    quantised, bits = [], []
+    total = 0.0
+    for band, step in zip(bands, steps, strict=True):
+        index = _bins(band, step)
+        quantised.append((index * step).astype(np.float32))
+        bits.append(entropy_bits(index.astype(np.int64)))
+        total += bits[-1] * index.size
+    rebuilt = reconstruct(quantised, border)
+    stored = to_dtype(rebuilt, image.dtype)  # what a decoder would write; residual() rounds the same way
+    h, w = image.shape[:2]
+    return PyramidCode(tuple(float(s) for s in steps), quantised, tuple(bits), total / (h * w), rebuilt,
+                       image.astype(np.float32) - stored.astype(np.float32), *_quality(image, stored))
+
+
+@dataclass(frozen=True)
+class RatePoint:
+    """One point of a rate-distortion curve: the setting that made it (a step scale or a JPEG quality),
+    its bits per pixel, and the PSNR (dB) and SSIM of the decoded image."""
+
+    setting: float
+    bits_per_pixel: float
+    psnr: float
+    ssim: float
+
+
+def coding_curve(image: np.ndarray, steps: tuple[float, ...],
+                 scales: tuple[float, ...] = (0.5, 1, 2, 4, 8, 16, 32, 64),
+                 border: int = cv2.BORDER_REFLECT_101) -> list[RatePoint]:
+    """The rate-distortion curve of pyramid coding: ``code_pyramid`` with every step times each scale.
+
+    The entropies are zeroth-order: what an ideal coder of independent samples needs, a lower bound for
+    real coders of these bands (an estimate beside JPEG's real file sizes, not a file).
+    """
+    points = []
+    for scale in scales:
+        code = code_pyramid(image, tuple(s * scale for s in steps), border)
+        points.append(RatePoint(float(scale), code.bits_per_pixel, code.psnr, code.ssim))
+    return points
+
+
+def jpeg_round_trip(image: np.ndarray, quality: int) -> tuple[np.ndarray, int]:
+    """``image`` (uint8 grey or RGB) through OpenCV's JPEG encoder at ``quality`` 0..100: the decoded
+    image and the real file size in bytes."""
+    check_image(image)
+    if image.dtype != np.uint8 or (image.ndim == 3 and image.shape[2] != 3):
+        raise ValueError(f"JPEG takes 8-bit grey or RGB images, got {image.dtype} {image.shape}")
+    if isinstance(quality, bool) or not isinstance(quality, int | np.integer) or not 0 <= quality <= 100:
+        raise ValueError(f"JPEG quality must be an integer 0..100, got {quality!r}")
+    colour = image.ndim == 3
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if colour else image,
+                            [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ValueError("OpenCV could not encode the image as JPEG")
+    decoded = cv2.imdecode(data, cv2.IMREAD_COLOR if colour else cv2.IMREAD_GRAYSCALE)
+    return (cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB) if colour else decoded), int(data.size)
+
+
+def jpeg_curve(image: np.ndarray,
+               qualities: tuple[int, ...] = (5, 10, 20, 30, 50, 70, 85, 95)) -> list[RatePoint]:
+    """The rate-distortion curve of JPEG on ``image`` (uint8 grey or RGB): real file sizes in bits per
+    pixel, and the PSNR and SSIM of the decoded images, one point per quality."""
+    h, w = image.shape[:2]
+    points = []
+    for quality in qualities:
+        decoded, size = jpeg_round_trip(image, quality)
+        points.append(RatePoint(float(quality), 8 * size / (h * w), *_quality(image, decoded)))
+    return points
+
+
+def jpeg_at_rate(image: np.ndarray, bits_per_pixel: float) -> tuple[RatePoint, np.ndarray]:
+    """JPEG at (at most) the given rate: the highest quality whose real file takes no more than
+    ``bits_per_pixel``, found by bisection over qualities 1..100 (quality 1 when even that is larger),
+    with its decoded image: the picture to show beside a pyramid code of that rate."""
+    h, w = image.shape[:2]
+    budget = bits_per_pixel * h * w / 8
+    low, high = 1, 100
+    while low < high:  # file size grows with quality: find the last quality within the budget
+        middle = (low + high + 1) // 2
+        if jpeg_round_trip(image, middle)[1] <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    decoded, size = jpeg_round_trip(image, low)
+    return RatePoint(float(low), 8 * size / (h * w), *_quality(image, decoded)), decoded
