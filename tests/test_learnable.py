@@ -200,3 +200,13 @@ def test_apply_crops_to_an_odd_finer_level_and_takes_numpy_integers():
     np.testing.assert_array_equal(up.apply(x, size=(9, 7)), full[:7, :9])
     with pytest.raises(ValueError, match="within the upsampled 10x8"):
         up.apply(x, size=(11, 8))
+
+
+@pytest.mark.parametrize("padding", [0, 1, 2])
+def test_transposed_equivalent_of_a_transposed_convolution_is_its_own_kernel(padding):
+    kernel = np.zeros((4, 3))
+    kernel[1:, :2] = np.random.default_rng(padding).random((3, 2)) + 0.1  # zero first row, last column
+    equivalent, measured_padding = transposed_equivalent(Upsampler("transposed", 2, kernel, padding))
+    # the smallest square holding every tap: rows 1..3, cols 0..1 -> start at 0, side 4
+    np.testing.assert_allclose(equivalent, np.pad(kernel, ((0, 0), (0, 1))), rtol=1e-6)
+    assert measured_padding == padding

@@ -32,6 +32,10 @@ class KernelLoadError(ImageLoadError):
     verb = "load a kernel from"
 
 
+def _first_line(error: BaseException) -> str:
+    return str(error).partition("\n")[0] or type(error).__name__
+
+
 def _extension(path: str | os.PathLike[str]) -> str:
     ext = os.path.splitext(os.fsdecode(path))[1].lower()
     if ext not in EXTENSIONS:
@@ -46,7 +50,7 @@ def _open_safetensors(path: str | os.PathLike[str]):  # safetensors' handle type
     try:
         return safe_open(os.fsdecode(path), framework="np")
     except (SafetensorError, OSError) as error:
-        raise KernelLoadError(path, f"not a safetensors file ({str(error).splitlines()[0]})") from None
+        raise KernelLoadError(path, f"not a safetensors file ({_first_line(error)})") from None
 
 
 def tensor_names(path: str | os.PathLike[str]) -> dict[str, tuple[int, ...]]:
@@ -68,7 +72,7 @@ def load_weight(path: str | os.PathLike[str], name: str | None = None) -> np.nda
         except FileNotFoundError:
             raise KernelLoadError(path, "no such file") from None
         except (OSError, ValueError, EOFError) as error:
-            raise KernelLoadError(path, f"not a .npy array ({str(error).splitlines()[0]})") from None
+            raise KernelLoadError(path, f"not a .npy array ({_first_line(error)})") from None
     else:
         with _open_safetensors(path) as handle:
             names = list(handle.keys())
@@ -82,7 +86,7 @@ def load_weight(path: str | os.PathLike[str], name: str | None = None) -> np.nda
                 data = handle.get_tensor(name)
             except (SafetensorError, TypeError, ValueError) as error:
                 raise KernelLoadError(
-                    path, f"tensor {name!r} cannot be read without PyTorch ({str(error).splitlines()[0]})"
+                    path, f"tensor {name!r} cannot be read without PyTorch ({_first_line(error)})"
                 ) from None
     if data.dtype == np.bool_ or data.dtype.kind not in "iuf":
         raise KernelLoadError(path, f"the weights are {data.dtype}, not numbers")

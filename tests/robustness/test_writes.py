@@ -54,6 +54,7 @@ ALLOWED_WRITES = {
     ("core/omezarr.py", "write_manifest", "path.write_text"): "OME-Zarr: inside that hidden folder",
     ("app/launch.py", "save_png", "buffer.open"): "an in-memory QBuffer for the screenshot's PNG bytes",
     ("app/launch.py", "save_png", "image.save"): "into that QBuffer; the bytes then go through atomic_write",
+    ("core/convmatrix.py", "save_animation", ".save"): "Pillow's GIF/APNG into atomic_write's file handle",
 }
 _WRITING_CALLS = {"os.replace", "os.rename", "os.link", "os.symlink", "os.truncate", "os.remove",
                   "np.save", "np.savez", "np.savez_compressed", "np.savetxt", "tifffile.imwrite",
