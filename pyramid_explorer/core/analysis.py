@@ -31,6 +31,10 @@ def dtype_span(dtype: np.dtype | type) -> float:
     return 1.0 if dtype.kind == "f" else float(np.iinfo(dtype).max)
 
 
+value_range = dtype_span
+"""`dtype_span` under the name the labs' core modules (blend, equivariance, pyramid coding) import."""
+
+
 @dataclass(frozen=True)
 class Integrity:
     """How far a reconstruction is from its source, and why."""
