@@ -1,4 +1,5 @@
-"""Small dialogs: Help > Keyboard shortcuts lists every action that has one."""
+"""Small dialogs: Help > Keyboard shortcuts lists every action that has one; the file filters of the
+open dialogs and `ask_open_path`, the one-file open dialog the tabs use."""
 
 from __future__ import annotations
 
@@ -8,12 +9,30 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
+    QFileDialog,
     QHeaderView,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
+
+OPEN_FILTERS = ";;".join((
+    "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.webp)",
+    "PNG (*.png)",
+    "JPEG (*.jpg *.jpeg)",
+    "TIFF (*.tif *.tiff)",
+    "BMP (*.bmp)",
+    "WebP (*.webp)",
+    "All files (*)",
+))
+"""The image types File > Open offers."""
+
+
+def ask_open_path(parent: QWidget, title: str, filters: str = OPEN_FILTERS, folder: str = "") -> str | None:
+    """The file the user picks in an open dialog, or None when it is cancelled."""
+    path, _ = QFileDialog.getOpenFileName(parent, title, folder, filters)
+    return path or None
 
 
 class ShortcutsDialog(QDialog):

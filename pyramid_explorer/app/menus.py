@@ -12,22 +12,13 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog
 
+from pyramid_explorer.app.dialogs import OPEN_FILTERS
 from pyramid_explorer.app.probe_menu import ProbeMenu
 from pyramid_explorer.samples import SAMPLES
 from pyramid_explorer.tools.registry import TOOLS
 
 if TYPE_CHECKING:
     from pyramid_explorer.app.main_window import MainWindow
-
-OPEN_FILTERS = ";;".join((
-    "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.webp)",
-    "PNG (*.png)",
-    "JPEG (*.jpg *.jpeg)",
-    "TIFF (*.tif *.tiff)",
-    "BMP (*.bmp)",
-    "WebP (*.webp)",
-    "All files (*)",
-))
 
 
 class OpenActions(QObject):
