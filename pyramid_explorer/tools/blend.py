@@ -169,7 +169,8 @@ def blend_arrays(result: BlendResult, _fmt: str) -> Arrays:
     """The blends, the fitted second image, the mask and every blended band, and what was chosen."""
     if result.error:
         raise ValueError(f"nothing to export: {result.error}")
-    arrays = [NamedArray("multiresolution_blend", result.spline.data, "blend", level=0),
+    arrays = [NamedArray("multiresolution_blend", result.spline.data, "blend", level=0,
+                         details={"values": "rounded and saturated to the image's dtype"}),
               NamedArray("alpha_blend_hard", result.hard.data, "blend", level=0),
               NamedArray("alpha_blend_feathered", result.feathered.data, "blend", level=0,
                          details={"feather_px": result.options.feather}),
