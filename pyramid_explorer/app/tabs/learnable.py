@@ -67,6 +67,9 @@ class UpsamplerColumn(QWidget):
         self.title.setStyleSheet("font-weight: bold")
         self.title.setWordWrap(True)
         self.numbers = QLabel()
+        # room for the longest (sub-pixel) list in every column, so the panels below line up
+        self.numbers.setMinimumHeight(5 * self.numbers.fontMetrics().lineSpacing())
+        self.numbers.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.numbers.setToolTip("Distance: |K - K_init| / |K_init| of the transposed-convolution kernels "
                                 "(for ICNR: of the sub-kernels from their mean); 0 is the initialisation")
         self.verdict = QLabel()
@@ -187,6 +190,9 @@ class LearnableTab(ToolTab):
             box.currentIndexChanged.connect(self._on_own_edited)
         for spin in (self.in_channel, self.out_channel):
             spin.valueChanged.connect(self._on_own_edited)
+        self._own_editors = (self.own_method, self.tensor, self.layout_box, self.in_channel, self.out_channel)
+        for editor in self._own_editors:
+            editor.setEnabled(False)  # until a kernel is open
         form = QFormLayout()
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)
         form.addRow("Used as", self.own_method)
@@ -228,6 +234,8 @@ class LearnableTab(ToolTab):
         """Use the kernel file at `path` (its first tensor, channel means) as the user's kernel."""
         self._own = OwnKernel(path, self.own_method.currentData(), None, self.layout_box.currentData())
         self._set_channels(MEAN, MEAN)
+        for editor in self._own_editors:
+            editor.setEnabled(True)
         self.setting_changed.emit("learnable_own", self._own)
 
     def show_result(self, result: LearnableResult, keep_limits: bool = False) -> None:
