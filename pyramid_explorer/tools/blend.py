@@ -114,8 +114,6 @@ def _mask(options: BlendOptions, a: np.ndarray) -> tuple[np.ndarray, str]:
     if options.mask == "ellipse":
         return (ellipse_mask(a.shape, ELLIPSE_SCALE, ELLIPSE_SOFTNESS),
                 f"A inside a soft ellipse ({ELLIPSE_SCALE:g} of the half sides), B outside")
-    if options.mask_path is None:
-        raise ImageLoadError("(none)", "open a mask image first")
     fitted = fit_to(load_image(options.mask_path), a, options.fit)
     return (mask_from_image(fitted.image),
             f"A where {os.path.basename(options.mask_path)} is white, B where black; {fitted.note}")
@@ -129,6 +127,9 @@ def blend_images(req: BlendRequest) -> Iterator[Progress | BlendResult]:
     first = make_layer(a, 0)
     base = {"image_id": pyramid.image_id, "levels": pyramid.levels, "level": level, "options": options,
             "first": first}
+    if options.mask == "image" and options.mask_path is None:
+        yield BlendResult(**base, error="No mask image yet: open one with Open mask image...")
+        return
     yield Progress(0, 4, f"Fitting {second_name(options)}")
     try:
         b = load_bundled(BUNDLED_SECOND) if options.second is None else load_image(options.second)

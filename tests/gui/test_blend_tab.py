@@ -113,3 +113,13 @@ def test_export_writes_the_blends(qtbot, window, tab, tmp_path):
     np.testing.assert_array_equal(np.load(out / "blended_band_0.npy"), tab.result.bands[0])
     parameters = json.loads((out / MANIFEST_NAME).read_text())["parameters"]
     assert parameters["tool"] == "blend" and parameters["mask"] == "left"
+
+
+def test_the_clipping_toggle_is_off_for_images_that_are_not_uint8(qtbot, window, tab, tmp_path):
+    deep = (make_image(45, 67).astype(np.uint16) * 257)[:, :, ::-1]  # BGR for OpenCV
+    assert cv2.imwrite(str(tmp_path / "deep.png"), deep)
+    window.controller.open_path(str(tmp_path / "deep.png"))
+    wait_idle(qtbot, window)
+    assert tab.result.first.data.dtype == np.uint16
+    assert not tab.clip.isEnabled() and "uint8 images only; this one is uint16" in tab.clip_note.text()
+    assert "uint8 values rescaled to uint16" in tab.fit_note.text()
