@@ -55,6 +55,12 @@ class BlendTab(ToolTab):
         self._queue = queue
         self._result: BlendResult | None = None
         self.image_panels = {name: ImagePanel(name, histogram=False) for name in PANELS}
+        for name in ("band", "mask_level"):  # the panel's title is its tooltip once drawn: say it here too
+            self.image_panels[name].setToolTip("Choose the level in the Levels panel to see each band")
+        self.level_hint = QLabel("Level i (the Levels panel): what band i adds to the multiresolution "
+                                 "blend, collapsed alone, and the mask's Gaussian level GM[i] that "
+                                 "weighted it.")
+        self.level_hint.setWordWrap(True)
 
         self.second_label = QLabel(f"Second image: {BUNDLED_SECOND} (bundled)")
         self.second_label.setWordWrap(True)
@@ -127,6 +133,7 @@ class BlendTab(ToolTab):
         side.addWidget(clip_explained)
         side.addWidget(self.clip_note)
         side.addWidget(self.error)
+        side.addWidget(self.level_hint)
         side.addStretch(1)
         side.addWidget(self.export_button)
         side_widget = QWidget()

@@ -52,7 +52,7 @@ def numbers_text(view: UpsamplerView) -> str:
     k = view.kernel.shape
     lines = [f"PSNR {view.psnr:.2f} dB, SSIM {view.ssim:.3f}", f"phase sums max / min {ratio}",
              *(f"distance from {name} {value:.3f}" for name, value in view.distances),
-             f"as transposed conv: {k[0]}x{k[1]}, pad {view.padding}"]
+             f"as transposed: {k[0]}x{k[1]}, pad {view.padding}"]
     return "\n".join(lines)
 
 
@@ -74,6 +74,8 @@ class UpsamplerColumn(QWidget):
                                 "(for ICNR: of the sub-kernels from their mean); 0 is the initialisation")
         self.verdict = QLabel()
         self.verdict.setWordWrap(True)
+        self.verdict.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.verdict.setMinimumHeight(3 * self.verdict.fontMetrics().lineSpacing())  # columns line up
         self.image = ImagePanel(f"{name} output", histogram=False)
         self.kernel = ImagePanel("kernel", histogram=False, linked=False)
         self.kernel.setToolTip("Its transposed-convolution equivalent: red above zero, blue below")
