@@ -158,3 +158,13 @@ def test_export_holds_every_view_and_json_safe_numbers(photo, tmp_path):
     by_name = {a.name: a.array for a in arrays}
     sums = result.views[1].board.phase_sums
     np.testing.assert_array_equal(by_name["resize_phase_sums"], sums.astype(np.float32))
+
+
+def test_an_unusable_first_tensor_still_lists_the_files_tensors(photo, tmp_path):
+    path = tmp_path / "net.safetensors"
+    save_file({"a.bias": np.ones(8, np.float32), "b.weight": np.ones((2, 2, 4, 4), np.float32)}, str(path))
+    first = run(photo, own=OwnKernel(str(path)))
+    assert first.own is None and "4-D" in first.own_note
+    assert dict(first.tensors) == {"a.bias": (8,), "b.weight": (2, 2, 4, 4)}
+    chosen = run(photo, own=OwnKernel(str(path), name="b.weight"))
+    assert chosen.own is not None and "'b.weight'" in chosen.own_note

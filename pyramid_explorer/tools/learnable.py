@@ -152,9 +152,9 @@ def _channel_text(index: int | None) -> str:
     return "mean" if index is None else str(index)
 
 
-def _read_own(own: OwnKernel) -> tuple[Upsampler, str, tuple[tuple[str, tuple[int, ...]], ...]]:
-    """The user's upsampler, what was read (one line), and the file's tensors; KernelLoadError otherwise."""
-    tensors = tuple(tensor_names(own.path).items())
+def _read_own(own: OwnKernel, tensors: tuple[tuple[str, tuple[int, ...]], ...]) -> tuple[Upsampler, str]:
+    """The user's upsampler from the file holding `tensors`, and what was read (one line);
+    KernelLoadError otherwise."""
     names = [name for name, _ in tensors]
     if not names:
         raise KernelLoadError(own.path, "the file holds no tensor")
@@ -172,7 +172,7 @@ def _read_own(own: OwnKernel) -> tuple[Upsampler, str, tuple[tuple[str, tuple[in
             f"{_channel_text(own.in_channel)}, output channel {_channel_text(own.out_channel)}")
     if upsampler.padding:
         note += f"; padding {upsampler.padding}"
-    return upsampler, note, tensors
+    return upsampler, note
 
 
 def learnable_views(req: LearnableRequest) -> Iterator[Progress | LearnableResult]:
@@ -191,7 +191,8 @@ def learnable_views(req: LearnableRequest) -> Iterator[Progress | LearnableResul
     if req.own is not None:
         yield Progress(total - 1, total, "Your kernel")
         try:
-            upsampler, note, tensors = _read_own(req.own)
+            tensors = tuple(tensor_names(req.own.path).items())  # kept when the chosen one is unusable
+            upsampler, note = _read_own(req.own, tensors)
             own = view_of(upsampler, f"Your kernel as {METHOD_TITLES[req.own.method].lower()}", p, i)
         except KernelLoadError as error:
             note = str(error)

@@ -10,6 +10,7 @@ import pytest
 from guitools import make_image, wait_idle, write_png
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
+from safetensors.numpy import save_file
 
 from pyramid_explorer.app.tool_export import ToolExportDialog
 from pyramid_explorer.core.export import MANIFEST_NAME
@@ -104,3 +105,17 @@ def test_export_writes_the_views(qtbot, window, tab, tmp_path):
     parameters = json.loads((out / MANIFEST_NAME).read_text())["parameters"]
     assert parameters["tool"] == "learnable" and parameters["seed"] == 0
     assert parameters["views"][1]["verdict"].startswith("even")
+
+
+def test_another_tensor_of_the_file_can_be_chosen(qtbot, window, tab, tmp_path):
+    path = tmp_path / "net.safetensors"
+    weight = np.random.default_rng(6).random((2, 2, 4, 4)).astype(np.float32)
+    save_file({"a.bias": np.ones(8, np.float32), "b.weight": weight}, str(path))
+    tab.open_kernel(str(path))
+    wait_idle(qtbot, window)
+    assert tab.result.own is None and "4-D" in tab.own_note.text()
+    assert [tab.tensor.itemData(i) for i in range(tab.tensor.count())] == ["a.bias", "b.weight"]
+    tab.tensor.setCurrentIndex(1)
+    wait_idle(qtbot, window)
+    assert tab.result.own_kernel.name == "b.weight" and tab.own_column.isVisible()
+    np.testing.assert_allclose(tab.result.own.upsampler.weights, weight.mean(axis=(0, 1)), rtol=1e-6)
