@@ -168,3 +168,17 @@ def test_an_unusable_first_tensor_still_lists_the_files_tensors(photo, tmp_path)
     assert dict(first.tensors) == {"a.bias": (8,), "b.weight": (2, 2, 4, 4)}
     chosen = run(photo, own=OwnKernel(str(path), name="b.weight"))
     assert chosen.own is not None and "'b.weight'" in chosen.own_note
+
+
+def test_sub_kernels_are_drawn_as_a_grid_one_per_output_phase():
+    subs = np.arange(4 * 9, dtype=np.float32).reshape(4, 3, 3)
+    grid = learnable.weights_mosaic(learnable.Upsampler("subpixel", 2, subs))
+    assert grid.shape == (7, 7)
+    np.testing.assert_array_equal(grid[:3, :3], subs[0])
+    np.testing.assert_array_equal(grid[:3, 4:], subs[1])  # phase (0, 1)
+    np.testing.assert_array_equal(grid[4:, :3], subs[2])
+    np.testing.assert_array_equal(grid[4:, 4:], subs[3])
+    assert not grid[3].any() and not grid[:, 3].any()
+    kernel = np.ones((4, 4), np.float32)
+    plain = learnable.weights_mosaic(learnable.Upsampler("transposed", 2, kernel))
+    np.testing.assert_array_equal(plain, kernel)

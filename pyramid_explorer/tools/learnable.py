@@ -76,15 +76,17 @@ def channel_counts(shape: tuple[int, ...], method: str, layout: str) -> tuple[in
 
 @dataclass(frozen=True, eq=False)
 class UpsamplerView:
-    """One upsampler applied to G[level + 1]: its output at G[level]'s size, its transposed-convolution
-    equivalent (`kernel`, `padding`), checkerboard, the spectrum of its output (with `peaks` as the core's
-    `nyquist_peaks`), PSNR/SSIM against G[level], and its relative distances from the initialisations
-    (name, value)."""
+    """One upsampler applied to G[level + 1]: its output at G[level]'s size, its own weights drawn
+    (`weights`: the sub-kernels of a sub-pixel convolution side by side, `weights_mosaic`), its
+    transposed-convolution equivalent (`kernel`, `padding`), checkerboard, the spectrum of its output
+    (with `peaks` as the core's `nyquist_peaks`), PSNR/SSIM against G[level], and its relative distances
+    from the initialisations (name, value)."""
 
     method: str
     title: str
     upsampler: Upsampler
     image: Layer
+    weights: Layer
     kernel: Layer
     padding: int
     board: Checkerboard
@@ -130,6 +132,21 @@ def _distances(upsampler: Upsampler) -> tuple[tuple[str, float], ...]:
     return tuple(out)
 
 
+def weights_mosaic(upsampler: Upsampler) -> np.ndarray:
+    """The upsampler's weights as one 2-D array: a kernel as it is; the ``(f*f, k, k)`` sub-kernels of a
+    sub-pixel convolution as an f x f grid, sub-kernel ``i*f + j`` (output phase (i, j)) at row i,
+    column j, one zero row and column between them."""
+    weights = upsampler.weights
+    if weights.ndim == 2:
+        return weights
+    f, k = upsampler.factor, weights.shape[-1]
+    grid = np.zeros((f * (k + 1) - 1, f * (k + 1) - 1), np.float32)
+    for index, sub in enumerate(weights):
+        row, col = divmod(index, f)
+        grid[row * (k + 1):row * (k + 1) + k, col * (k + 1):col * (k + 1) + k] = sub
+    return grid
+
+
 def view_of(upsampler: Upsampler, title: str, pyramid: Pyramid, level: int) -> UpsamplerView:
     """`upsampler` applied to G[level + 1] and measured against G[level]."""
     fine, coarse = pyramid.gaussian[level], pyramid.gaussian[level + 1]
@@ -141,6 +158,7 @@ def view_of(upsampler: Upsampler, title: str, pyramid: Pyramid, level: int) -> U
     return UpsamplerView(
         method=upsampler.method, title=title, upsampler=upsampler,
         image=make_layer(to_dtype(out, fine.dtype), level),
+        weights=make_layer(weights_mosaic(upsampler), 0, signed=True, scale=1.0),
         kernel=make_layer(kernel.astype(np.float32), 0, signed=True, scale=1.0), padding=padding,
         board=checkerboard(upsampler), spectrum=spectrum, peaks=peaks,
         spectrum_note=f"log(1 + |FFT|) of G[{level + 1}] upsampled ({where}, periodic part)",

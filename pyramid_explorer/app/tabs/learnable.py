@@ -56,6 +56,14 @@ def numbers_text(view: UpsamplerView) -> str:
     return "\n".join(lines)
 
 
+def weights_title(view: UpsamplerView) -> str:
+    """'weights 4x4', or for sub-pixel convolution '4 sub-kernels 3x3'."""
+    shape = view.upsampler.weights.shape
+    if len(shape) == 3:
+        return f"{shape[0]} sub-kernels {shape[1]}x{shape[2]}"
+    return f"weights {shape[0]}x{shape[1]}"
+
+
 class UpsamplerColumn(QWidget):
     """One upsampler's view: title, numbers, output image, kernel with its phase sums, spectrum, verdict."""
 
@@ -77,8 +85,9 @@ class UpsamplerColumn(QWidget):
         self.verdict.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.verdict.setMinimumHeight(3 * self.verdict.fontMetrics().lineSpacing())  # columns line up
         self.image = ImagePanel(f"{name} output", histogram=False)
-        self.kernel = ImagePanel("kernel", histogram=False, linked=False)
-        self.kernel.setToolTip("Its transposed-convolution equivalent: red above zero, blue below")
+        self.kernel = ImagePanel("weights", histogram=False, linked=False)
+        self.kernel.setToolTip("The layer's weights (a sub-pixel convolution's sub-kernels as a grid, one "
+                               "per output phase): red above zero, blue below, white zero")
         self.phases = PhaseSumsTable()
         self.spectrum = ImagePanel("spectrum", histogram=False, linked=False,
                                    unsigned_map=sampled_colormap("inferno"))
@@ -112,7 +121,7 @@ class UpsamplerColumn(QWidget):
         self.verdict.setStyleSheet(f"color: {colour.name()}")
         h, w = view.image.shape[:2]
         self._queue.show(self.image, view.image, f"G[{level + 1}] upsampled: {w} x {h}")
-        self.kernel.show_layer(view.kernel, "kernel")
+        self.kernel.show_layer(view.weights, weights_title(view))
         self.kernel.view_box.autoRange(padding=0.02)
         self.phases.show_sums(view.board.phase_sums)
         table = self.phases
