@@ -36,7 +36,7 @@ def test_each_column_shows_its_upsamplers_phase_sums_and_numbers(qtbot, window, 
     for view in result.views:
         column = tab.columns[view.method]
         np.testing.assert_allclose(column.phases.values(), view.board.phase_sums, rtol=1e-3)
-        assert column.image.layer is view.image and column.kernel.layer is view.weights
+        assert column.image.layer is view.image and column.weights.layer is view.weights
         assert f"PSNR {view.psnr:.2f} dB" in column.numbers.text()
         assert column.verdict.text().lower().startswith(view.board.verdict[:10].lower())
     choose(tab.init_boxes["subpixel"], "icnr")

@@ -85,8 +85,8 @@ class UpsamplerColumn(QWidget):
         self.verdict.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.verdict.setMinimumHeight(3 * self.verdict.fontMetrics().lineSpacing())  # columns line up
         self.image = ImagePanel(f"{name} output", histogram=False)
-        self.kernel = ImagePanel("weights", histogram=False, linked=False)
-        self.kernel.setToolTip("The layer's weights (a sub-pixel convolution's sub-kernels as a grid, one "
+        self.weights = ImagePanel("weights", histogram=False, linked=False)
+        self.weights.setToolTip("The layer's weights (a sub-pixel convolution's sub-kernels as a grid, one "
                                "per output phase): red above zero, blue below, white zero")
         self.phases = PhaseSumsTable()
         self.spectrum = ImagePanel("spectrum", histogram=False, linked=False,
@@ -103,7 +103,7 @@ class UpsamplerColumn(QWidget):
         layout.addLayout(heading)
         layout.addWidget(self.numbers)
         layout.addWidget(self.image, 3)
-        layout.addWidget(self.kernel, 2)
+        layout.addWidget(self.weights, 2)
         layout.addWidget(QLabel("phase sums"))
         layout.addWidget(self.phases)  # under the kernel: side by side, four columns would not fit
         layout.addWidget(self.spectrum, 2)
@@ -111,7 +111,7 @@ class UpsamplerColumn(QWidget):
 
     @property
     def panels(self) -> list[ImagePanel]:
-        return [self.image, self.kernel, self.spectrum]
+        return [self.image, self.weights, self.spectrum]
 
     def show_view(self, view: UpsamplerView, level: int) -> None:
         self.title.setText(view.title)
@@ -121,8 +121,8 @@ class UpsamplerColumn(QWidget):
         self.verdict.setStyleSheet(f"color: {colour.name()}")
         h, w = view.image.shape[:2]
         self._queue.show(self.image, view.image, f"G[{level + 1}] upsampled: {w} x {h}")
-        self.kernel.show_layer(view.weights, weights_title(view))
-        self.kernel.view_box.autoRange(padding=0.02)
+        self.weights.show_layer(view.weights, weights_title(view))
+        self.weights.view_box.autoRange(padding=0.02)
         self.phases.show_sums(view.board.phase_sums)
         table = self.phases
         table.setFixedHeight(table.horizontalHeader().height() + table.verticalHeader().length()
