@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
@@ -188,8 +188,8 @@ def blend_arrays(result: BlendResult, _fmt: str) -> Arrays:
 
 
 def _options(settings: object) -> BlendOptions:
-    return BlendOptions(settings["blend_second"], settings["blend_fit"], settings["blend_mask"],
-                        settings["blend_mask_path"], settings["blend_feather"], settings["blend_clip"])
+    """The options held in the settings `blend_<field>`."""
+    return BlendOptions(**{f.name: settings[f"blend_{f.name}"] for f in fields(BlendOptions)})
 
 
 def _key(result: BlendResult) -> Key:
@@ -203,6 +203,5 @@ def _plan(state: State) -> Plan:
 
 
 TOOL = Tool("blend", "&Blend", "pyramid_explorer.app.tabs.blend:BlendTab", _plan, _key,
-            settings={"blend_second": None, "blend_fit": "crop", "blend_mask": "left",
-                      "blend_mask_path": None, "blend_feather": 24, "blend_clip": False},
+            settings={f"blend_{name}": value for name, value in asdict(BlendOptions()).items()},
             export=blend_arrays)

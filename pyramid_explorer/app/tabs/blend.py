@@ -29,10 +29,12 @@ from pyramid_explorer.tools.blend import (
     FIT_TIPS,
     FIT_TITLES,
     MASKS,
+    BlendOptions,
     BlendResult,
     clip_applies,
 )
 
+DEFAULTS = BlendOptions()
 PANELS = ("first", "second", "spline", "feathered", "hard", "mask", "band", "mask_level")
 """The panels in grid order, two a row (the images are wide): the inputs, the blends and the mask, and the
 selected level's band and mask."""
@@ -76,7 +78,7 @@ class BlendTab(ToolTab):
             self._fit_group.addButton(button)
             self.fit_buttons[fit] = button
             button.toggled.connect(lambda on, f=fit: on and self.setting_changed.emit("blend_fit", f))
-        self.fit_buttons["crop"].setChecked(True)
+        self.fit_buttons[DEFAULTS.fit].setChecked(True)
         self.fit_note = QLabel()
         self.fit_note.setWordWrap(True)
         second_group = QGroupBox("Second image (B)")
@@ -94,7 +96,7 @@ class BlendTab(ToolTab):
         self.open_mask_button.clicked.connect(self._on_open_mask)
         self.feather = QSpinBox()
         self.feather.setRange(0, 512)
-        self.feather.setValue(24)
+        self.feather.setValue(DEFAULTS.feather)
         self.feather.setSuffix(" px")
         self.feather.setToolTip("Width over which the feathered alpha blend's mask rises from 2% to 98%")
         self.feather.valueChanged.connect(lambda v: self.setting_changed.emit("blend_feather", v))
