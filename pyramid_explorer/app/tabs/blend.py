@@ -69,16 +69,18 @@ class BlendTab(ToolTab):
         self.open_second_button = QPushButton("Open second image...")
         self.open_second_button.clicked.connect(self._on_open_second)
         self.bundled_button = QPushButton(f"Use the bundled {BUNDLED_SECOND}")
-        self.bundled_button.clicked.connect(lambda: self.setting_changed.emit("blend_second", None))
+        self.bundled_button.clicked.connect(self._on_bundled_clicked)
         self.fit_buttons: dict[str, QRadioButton] = {}
         self._fit_group = QButtonGroup(self)
-        for fit in FITS:
+        for index, fit in enumerate(FITS):
             button = QRadioButton(FIT_TITLES[fit])
             button.setToolTip(FIT_TIPS[fit])
-            self._fit_group.addButton(button)
+            self._fit_group.addButton(button, index)
             self.fit_buttons[fit] = button
-            button.toggled.connect(lambda on, f=fit: on and self.setting_changed.emit("blend_fit", f))
         self.fit_buttons[DEFAULTS.fit].setChecked(True)
+        # bound methods only (no lambdas): a lambda holding the tab makes a cycle the garbage collector
+        # may free on a worker thread, deleting Qt objects there
+        self._fit_group.idToggled.connect(self._on_fit_toggled)
         self.fit_note = QLabel()
         self.fit_note.setWordWrap(True)
         second_group = QGroupBox("Second image (B)")
@@ -90,8 +92,7 @@ class BlendTab(ToolTab):
         self.mask_box = QComboBox()
         for name, title in MASKS.items():
             self.mask_box.addItem(title, name)
-        self.mask_box.currentIndexChanged.connect(
-            lambda _i: self.setting_changed.emit("blend_mask", self.mask_box.currentData()))
+        self.mask_box.currentIndexChanged.connect(self._on_mask_chosen)
         self.open_mask_button = QPushButton("Open mask image...")
         self.open_mask_button.clicked.connect(self._on_open_mask)
         self.feather = QSpinBox()
@@ -99,7 +100,7 @@ class BlendTab(ToolTab):
         self.feather.setValue(DEFAULTS.feather)
         self.feather.setSuffix(" px")
         self.feather.setToolTip("Width over which the feathered alpha blend's mask rises from 2% to 98%")
-        self.feather.valueChanged.connect(lambda v: self.setting_changed.emit("blend_feather", v))
+        self.feather.valueChanged.connect(self._on_feather_changed)
         self.mask_note = QLabel()
         self.mask_note.setWordWrap(True)
         feather_row = QHBoxLayout()
@@ -118,7 +119,7 @@ class BlendTab(ToolTab):
         clip_explained = QLabel("A popular OpenCV tutorial subtracts uint8 levels: every negative detail "
                                 "is clipped to 0.")
         clip_explained.setWordWrap(True)
-        self.clip.toggled.connect(lambda on: self.setting_changed.emit("blend_clip", on))
+        self.clip.toggled.connect(self._on_clip_toggled)
         self.clip_note = QLabel()
         self.clip_note.setWordWrap(True)
         self.error = QLabel()
@@ -207,6 +208,22 @@ class BlendTab(ToolTab):
         widget.blockSignals(True)
         change()
         widget.blockSignals(False)
+
+    def _on_bundled_clicked(self) -> None:
+        self.setting_changed.emit("blend_second", None)
+
+    def _on_fit_toggled(self, index: int, checked: bool) -> None:
+        if checked:
+            self.setting_changed.emit("blend_fit", FITS[index])
+
+    def _on_mask_chosen(self) -> None:
+        self.setting_changed.emit("blend_mask", self.mask_box.currentData())
+
+    def _on_feather_changed(self, value: int) -> None:
+        self.setting_changed.emit("blend_feather", value)
+
+    def _on_clip_toggled(self, checked: bool) -> None:
+        self.setting_changed.emit("blend_clip", checked)
 
     def _on_open_second(self) -> None:
         path = ask_open_path(self, "Open the second image")

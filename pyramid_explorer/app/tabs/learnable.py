@@ -156,7 +156,7 @@ class LearnableTab(ToolTab):
                 box.addItem(INIT_TITLES[init], init)
             box.setCurrentIndex(box.findData("random"))
             box.setToolTip(f"Initialisation of the {METHOD_TITLES[method].lower()}")
-            box.currentIndexChanged.connect(lambda _i, m=method: self._on_init_chosen(m))
+            box.currentIndexChanged.connect(self._on_init_chosen)  # a bound method: no cycle through Qt
             self.init_boxes[method] = box
             self.columns[method] = UpsamplerColumn(METHOD_TITLES[method], queue, box)
         self.own_column = UpsamplerColumn("Your kernel", queue)
@@ -302,7 +302,8 @@ class LearnableTab(ToolTab):
             spin.setValue(value)
             spin.blockSignals(False)
 
-    def _on_init_chosen(self, method: str) -> None:
+    def _on_init_chosen(self) -> None:
+        method = next(m for m, box in self.init_boxes.items() if box is self.sender())
         self.setting_changed.emit(init_setting(method), self.init_boxes[method].currentData())
 
     def _on_reseed(self) -> None:
