@@ -4,7 +4,8 @@
 
 `pyramid-explorer IMAGE --screenshot OUT.png --view integrity|equalizer|kernels|unpool|...` shows each
 tool in its default state; this script first sets each one to a state worth a picture (saturated
-band storage, boosted fine bands, a 3x3 box kernel at stride 2, a zoomed-in unpool level).
+band storage, boosted fine bands, a 3x3 box kernel at stride 2, a zoomed-in unpool level; the labs
+fitted whole at level 1, and the blend under a soft ellipse).
 """
 
 from __future__ import annotations
@@ -65,6 +66,14 @@ def main(image: str, out: Path) -> None:
     save("unpool")
 
     window.level_panel.level.setValue(1)
+    for view in ("learnable", "blend"):
+        window.show_view(view)
+        settle()
+        if view == "blend":
+            window.tab("blend").mask_box.setCurrentIndex(window.tab("blend").mask_box.findData("ellipse"))
+            settle()
+        window.actions["fit"].trigger()  # the whole image in every panel
+        save(view)
     window.actions["fit"].trigger()  # the labs: the whole image again
     window.show_view("coding")
     save("coding")

@@ -23,12 +23,14 @@ from pyramid_explorer.core.probes import (
 )
 
 
-def _bundled(name: str) -> Callable[[], np.ndarray]:
-    def load() -> np.ndarray:
-        with resources.as_file(resources.files("pyramid_explorer.resources") / name) as path:
-            return load_image(path)
+def load_bundled(name: str) -> np.ndarray:
+    """The bundled image file `name` of `pyramid_explorer.resources` (resources/README.md credits them)."""
+    with resources.as_file(resources.files("pyramid_explorer.resources") / name) as path:
+        return load_image(path)
 
-    return load
+
+def _bundled(name: str) -> Callable[[], np.ndarray]:
+    return lambda: load_bundled(name)
 
 
 SAMPLES: dict[str, Callable[[], np.ndarray]] = {

@@ -6,6 +6,7 @@ files import them.
 
 from __future__ import annotations
 
+import gc
 import threading
 
 import pytest
@@ -36,7 +37,12 @@ def qt_warnings_fail():
 
 @pytest.fixture(autouse=True)
 def no_leaked_threads():
-    """Fail a test that leaves a Python thread or a global-pool Qt thread running."""
+    """Fail a test that leaves a Python thread or a global-pool Qt thread running.
+
+    Earlier tests' garbage is collected first, here on the GUI thread: left to a collection that
+    happens to start on the worker thread, it would delete Qt objects there, which can deadlock the
+    worker against the GUI thread (seen in tests/gui/test_stored.py after the other GUI tests)."""
+    gc.collect()
     before = {t.ident for t in threading.enumerate() if not isinstance(t, threading._DummyThread)}
     yield
     assert QThreadPool.globalInstance().waitForDone(5000)

@@ -26,6 +26,7 @@ from pyramid_explorer.core.pyramid import laplacian_pyramid, reconstruct
 from pyramid_explorer.core.upsampling import max_pool_with_indices, transposed_conv2d, upsample
 from pyramid_explorer.tools import equalizer, kernels, registry, unpool
 from pyramid_explorer.tools import integrity as integrity_tool
+from pyramid_explorer.tools.shared import spectrum_region
 
 
 def last(items):
@@ -174,7 +175,7 @@ def test_spectrum_is_the_periodic_part_of_the_upsampled_level(photo):
     p = pyramid_of(photo)
     result = last(kernels.inspect_kernels(kernels.KernelRequest(p, 1, "zero_insert")))
     up = display.channel_mean(upsample(p.gaussian[2], "zero_insert"))
-    region, _ = kernels.spectrum_region(up)
+    region, _ = spectrum_region(up)
     assert region.shape[0] % 2 == 0 and region.shape[1] % 2 == 0
     expected = log_spectrum(periodic_component(region))
     np.testing.assert_allclose(result.spectrum.data, expected, rtol=1e-6)

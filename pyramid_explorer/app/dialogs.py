@@ -1,4 +1,5 @@
-"""Small dialogs: Help > Keyboard shortcuts lists every action that has one."""
+"""Small dialogs: Help > Keyboard shortcuts lists every action that has one; the file filters of the
+open dialogs and `ask_open_path`, the one-file open dialog the tabs use."""
 
 from __future__ import annotations
 
@@ -8,12 +9,25 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
+    QFileDialog,
     QHeaderView,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
+
+from pyramid_explorer.core.io import supported_suffixes
+
+OPEN_FILTERS = f"Images ({' '.join('*' + suffix for suffix in supported_suffixes())});;All files (*)"
+"""The open dialog's filter: every suffix the loader decodes (core.io.supported_suffixes)."""
+"""The image types File > Open offers."""
+
+
+def ask_open_path(parent: QWidget, title: str, filters: str = OPEN_FILTERS, folder: str = "") -> str | None:
+    """The file the user picks in an open dialog, or None when it is cancelled."""
+    path, _ = QFileDialog.getOpenFileName(parent, title, folder, filters)
+    return path or None
 
 
 class ShortcutsDialog(QDialog):

@@ -13,16 +13,14 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog
 
+from pyramid_explorer.app.dialogs import OPEN_FILTERS
 from pyramid_explorer.app.image_panel import set_exact_samples_everywhere
 from pyramid_explorer.app.probe_menu import ProbeMenu
-from pyramid_explorer.core.io import supported_suffixes
 from pyramid_explorer.samples import SAMPLES
 from pyramid_explorer.tools.registry import TOOLS
 
 if TYPE_CHECKING:
     from pyramid_explorer.app.main_window import MainWindow
-
-OPEN_FILTERS = f"Images ({' '.join('*' + suffix for suffix in supported_suffixes())});;All files (*)"
 
 
 class OpenActions(QObject):

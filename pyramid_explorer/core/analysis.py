@@ -31,6 +31,8 @@ def dtype_span(dtype: np.dtype | type) -> float:
     return 1.0 if dtype.kind == "f" else float(np.iinfo(dtype).max)
 
 
+
+
 @dataclass(frozen=True)
 class Integrity:
     """How far a reconstruction is from its source, and why."""

@@ -8,23 +8,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pyramid_explorer.core.analysis import (
-    equivalent_kernel,
-    log_spectrum,
-    nyquist_peaks,
-    overlap_verdict,
-    periodic_component,
-    phase_means,
-    polyphase_sums,
-)
+from pyramid_explorer.core.analysis import equivalent_kernel, overlap_verdict, phase_means, polyphase_sums
 from pyramid_explorer.core.deconv import DEFAULT_DECONV, DeconvSettings, deconv_kernel, deconv_output
 from pyramid_explorer.core.export import NamedArray
 from pyramid_explorer.core.level_input import POOL as FACTOR
 from pyramid_explorer.core.level_input import unavailable, unpool_level, upsample_level
 from pyramid_explorer.core.upsampling import MODES, upsample
-from pyramid_explorer.display import Layer, channel_mean, make_layer
+from pyramid_explorer.display import Layer, make_layer
 from pyramid_explorer.jobs import Progress, Pyramid
 from pyramid_explorer.tools.base import Arrays, Key, Plan, State, Tool
+from pyramid_explorer.tools.shared import level_spectrum
 
 CUSTOM = "transposed conv"
 """The kernel inspector's entry for the free transposed convolution (the Compare tab's settings)."""
@@ -33,13 +26,6 @@ KERNEL_ENTRIES = (*MODES, CUSTOM)
 PROBE_INPUTS = ("constant", "impulse", "ramp")
 PROBE_SIDE = 16
 """Side of the probe inputs fed to each upsampler, in input pixels."""
-SPECTRUM_SIDE = 512
-"""Largest side of the (centred, even-sided) part of an upsampled level whose spectrum is shown."""
-SPECTRUM_MARGIN = 8
-"""Output pixels left out along each border before the spectrum: the upsampler's own border
-handling (replicated or zero-padded edges) is not its periodic pattern."""
-
-
 @dataclass(frozen=True, eq=False)
 class KernelSummary:
     """What one upsampler does to a constant, as a transposed convolution.
@@ -156,18 +142,6 @@ def upsample_probe(entry: str, probe: np.ndarray, deconv: DeconvSettings = DEFAU
     return upsample(probe, entry, FACTOR)
 
 
-def spectrum_region(a: np.ndarray) -> tuple[np.ndarray, str]:
-    """The part of an upsampled image whose spectrum is shown, and what it is: SPECTRUM_MARGIN pixels
-    off every border (when the image is large enough), then a centred crop of at most SPECTRUM_SIDE
-    with even sides (where they allow), so the Nyquist frequency is one of the FFT's bins."""
-    h, w = a.shape[:2]
-    m = SPECTRUM_MARGIN if min(h, w) > 4 * SPECTRUM_MARGIN else 0
-    ch, cw = min(h - 2 * m, SPECTRUM_SIDE), min(w - 2 * m, SPECTRUM_SIDE)
-    ch, cw = ch - (ch % 2 if ch > 1 else 0), cw - (cw % 2 if cw > 1 else 0)
-    top, left = (h - ch) // 2, (w - cw) // 2
-    return a[top:top + ch, left:left + cw], f"centred {cw} x {ch} of {w} x {h}"
-
-
 def inspect_kernels(req: KernelRequest) -> Iterator[Progress | KernelResult]:
     """Summaries of every upsampler, then the selected one's kernel, probe outputs and spectrum."""
     p, i = req.pyramid, req.level
@@ -195,10 +169,7 @@ def inspect_kernels(req: KernelRequest) -> Iterator[Progress | KernelResult]:
             # exactly twice the size: a fitted odd size would break the period-2 structure
             up = (deconv_output(coarse, req.deconv) if req.entry == CUSTOM
                   else upsample_level(fine, coarse, req.entry))
-            crop, where = spectrum_region(channel_mean(up))
-            values = log_spectrum(periodic_component(crop))
-            spectrum = make_layer(values, 0, scale=1.0)
-            peaks = tuple(nyquist_peaks(values))
+            spectrum, peaks, where = level_spectrum(up)
             what = (f"unpool(maxpool G[{i}])" if req.entry == "unpool"
                     else f"G[{i + 1}] upsampled by {req.entry}")
             note = f"log(1 + |FFT|) of {what} ({where}, periodic part)"

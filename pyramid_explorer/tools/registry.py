@@ -5,12 +5,14 @@ screenshot mode and tool export all iterate over `TOOLS`. A new tool is one modu
 from __future__ import annotations
 
 from pyramid_explorer.tools import (
+    blend,
     coding,
     compare,
     convmatrix,
     equalizer,
     integrity,
     kernels,
+    learnable,
     pyramid,
     shift,
     unpool,
@@ -18,8 +20,7 @@ from pyramid_explorer.tools import (
 from pyramid_explorer.tools.base import Arrays, Tool
 
 TOOLS: tuple[Tool, ...] = (pyramid.TOOL, compare.TOOL, integrity.TOOL, equalizer.TOOL, kernels.TOOL,
-                           unpool.TOOL,
-                           coding.TOOL, shift.TOOL, convmatrix.TOOL)
+                           unpool.TOOL, learnable.TOOL, blend.TOOL, coding.TOOL, shift.TOOL, convmatrix.TOOL)
 NAMES: tuple[str, ...] = tuple(tool.name for tool in TOOLS)
 """The tools' names (`--view` choices), in tab order."""
 

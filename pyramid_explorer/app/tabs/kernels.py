@@ -8,7 +8,6 @@ level with the Nyquist frequencies marked.
 from __future__ import annotations
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics
 from PySide6.QtWidgets import (
@@ -28,7 +27,7 @@ from PySide6.QtWidgets import (
 from pyramid_explorer.app.image_panel import ImagePanel, sampled_colormap
 from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.tabs.base import ToolTab
-from pyramid_explorer.app.tabs.shared import DeconvControls
+from pyramid_explorer.app.tabs.shared import DeconvControls, NyquistMarkers, PhaseSumsTable
 from pyramid_explorer.tools.kernels import (
     CUSTOM,
     KERNEL_ENTRIES,
@@ -103,9 +102,7 @@ class KernelsTab(ToolTab):
         self.verdict.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         self.kernel_panel = ImagePanel("kernel", histogram=False, linked=False)
         self.kernel_panel.setToolTip("The kernel's taps: red above zero, blue below, white zero")
-        self.phase_table = QTableWidget(0, 0)
-        self.phase_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.phase_table.setToolTip("Sum of the kernel taps each output phase (row % s, column % s) receives")
+        self.phase_table = PhaseSumsTable()
         self.probe_panels = {name: ImagePanel(f"{name} probe", histogram=False, linked=False)
                              for name in PROBE_INPUTS}
         for name, panel in self.probe_panels.items():
@@ -113,10 +110,7 @@ class KernelsTab(ToolTab):
                              "drawn from min(0, lowest) black to max(1, highest) white")
         self.spectrum_panel = ImagePanel("spectrum", histogram=False, linked=False,
                                          unsigned_map=sampled_colormap("inferno"))
-        self.peak_markers = pg.ScatterPlotItem(symbol="o", size=18, pen=pg.mkPen("#ff3b30", width=2),
-                                               brush=None, pxMode=True)
-        self.spectrum_panel.view_box.addItem(self.peak_markers, ignoreBounds=True)
-        self._peak_labels: list[pg.TextItem] = []
+        self.peak_markers = NyquistMarkers(self.spectrum_panel, self)
 
         side = QVBoxLayout()
         side.addWidget(self.table, 1)
@@ -165,8 +159,7 @@ class KernelsTab(ToolTab):
 
     def peaks(self) -> list[tuple[float, float]]:
         """(x, y) view positions of the Nyquist markers drawn now: (column, row) of the spectrum."""
-        x, y = self.peak_markers.getData()
-        return list(zip(x.tolist(), y.tolist(), strict=True))
+        return self.peak_markers.positions()
 
     def show_result(self, result: KernelResult, keep_limits: bool = False) -> None:
         self._result = result
@@ -187,7 +180,7 @@ class KernelsTab(ToolTab):
         self.verdict.setStyleSheet(f"font-size: 12pt; font-weight: bold; color: "
                                    f"{(_EVEN if selected.even else _UNEVEN).name()}")
         self.note.setText(NOTES.get(result.entry, ""))
-        self._show_phases(selected.phase_sums)
+        self.phase_table.show_sums(selected.phase_sums)
         if result.kernel is None:
             self.kernel_panel.show_message("Not a convolution: no kernel", "kernel")
         else:
@@ -202,51 +195,17 @@ class KernelsTab(ToolTab):
         panel.show_layer(layer, title)
         panel.view_box.autoRange(padding=padding)
 
-    def _show_phases(self, sums: np.ndarray) -> None:
-        s = sums.shape[0]
-        self.phase_table.setRowCount(s)
-        self.phase_table.setColumnCount(s)
-        phases = [str(n) for n in range(s)]  # output row % s, column % s
-        self.phase_table.setVerticalHeaderLabels(phases)
-        self.phase_table.setHorizontalHeaderLabels(phases)
-        hi = float(np.abs(sums).max()) or 1.0
-        for r in range(s):
-            for c in range(s):
-                item = QTableWidgetItem(f"{sums[r, c]:.4g}")
-                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-                shade = int(255 - 120 * abs(sums[r, c]) / hi)
-                item.setBackground(QColor(shade, shade, 255))
-                item.setForeground(QColor("black"))
-                self.phase_table.setItem(r, c, item)
-        self.phase_table.resizeColumnsToContents()
-        table = self.phase_table  # as wide as its numbers, so the probes get the room
-        table.setFixedWidth(table.verticalHeader().width() + table.horizontalHeader().length()
-                            + 2 * table.frameWidth() + 2)
-
     def phase_values(self) -> np.ndarray:
         """The phase sums shown, as numbers read back from the table."""
-        n = self.phase_table.rowCount()
-        return np.array([[float(self.phase_table.item(r, c).text()) for c in range(n)] for r in range(n)])
+        return self.phase_table.values()
 
     def _show_spectrum(self, result: KernelResult) -> None:
-        for label in self._peak_labels:
-            self.spectrum_panel.view_box.removeItem(label)
-        self._peak_labels = []
         if result.spectrum is None:
-            self.peak_markers.setData([], [])
-            self.spectrum_panel.show_message(result.spectrum_note, "spectrum")
+            self.peak_markers.show(None, (), result.spectrum_note)
             return
         strengths = ", ".join(f"{v:+.1f}" for *_, v in result.peaks) or "none (odd sides)"
-        # the Nyquist bins are on the spectrum's edges: pad the view so their markers show whole
-        self._draw(self.spectrum_panel, result.spectrum,
-                   f"{result.spectrum_note}; Nyquist (circled) over the median: {strengths}", padding=0.08)
-        self.peak_markers.setData([float(c) for _, c, _ in result.peaks],
-                                  [float(r) for r, _, _ in result.peaks])
-        for r, c, strength in result.peaks:
-            label = pg.TextItem(f"{strength:+.1f}", color="w", fill=(0, 0, 0, 170), anchor=(0, 0))
-            label.setPos(c + 2, r + 2)
-            self.spectrum_panel.view_box.addItem(label, ignoreBounds=True)
-            self._peak_labels.append(label)
+        self.peak_markers.show(result.spectrum, result.peaks,
+                               f"{result.spectrum_note}; Nyquist (circled) over the median: {strengths}")
 
     def _on_current_cell_changed(self, row: int, *_args: int) -> None:
         if 0 <= row < len(KERNEL_ENTRIES):

@@ -1,23 +1,30 @@
 """Widgets more than one tab uses: the transposed convolution's controls (Compare and Kernels), the
-small heat map they draw kernels with, and the one-line description of an image."""
+small heat map they draw kernels with, the phase-sums table and the spectrum's Nyquist markers (Kernels
+and Learnable), and the one-line description of an image."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QComboBox,
     QFormLayout,
     QGridLayout,
     QGroupBox,
     QLabel,
     QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
+from pyramid_explorer.app.image_panel import ImagePanel
 from pyramid_explorer.core.deconv import KERNELS, DeconvSettings
+from pyramid_explorer.display import Layer
 from pyramid_explorer.tools.compare import DeconvResult
 
 
@@ -126,3 +133,74 @@ class DeconvControls(QGroupBox):
 
     def _on_edited(self) -> None:
         self.settings_changed.emit(self.settings())
+
+
+class PhaseSumsTable(QTableWidget):
+    """The (s, s) phase sums of a kernel as numbers, shaded by size: unequal sums are the checkerboard."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(0, 0, parent)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setToolTip("Sum of the kernel taps each output phase (row % s, column % s) receives")
+
+    def show_sums(self, sums: np.ndarray) -> None:
+        s = sums.shape[0]
+        self.setRowCount(s)
+        self.setColumnCount(s)
+        phases = [str(n) for n in range(s)]  # output row % s, column % s
+        self.setVerticalHeaderLabels(phases)
+        self.setHorizontalHeaderLabels(phases)
+        hi = float(np.abs(sums).max()) or 1.0
+        for r in range(s):
+            for c in range(s):
+                item = QTableWidgetItem(f"{sums[r, c]:.4g}")
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                shade = int(255 - 120 * abs(sums[r, c]) / hi)
+                item.setBackground(QColor(shade, shade, 255))
+                item.setForeground(QColor("black"))
+                self.setItem(r, c, item)
+        self.resizeColumnsToContents()
+        # as wide as its numbers, so the panels beside it get the room
+        self.setFixedWidth(self.verticalHeader().width() + self.horizontalHeader().length()
+                           + 2 * self.frameWidth() + 2)
+
+    def values(self) -> np.ndarray:
+        """The phase sums shown, as numbers read back from the table."""
+        n = self.rowCount()
+        return np.array([[float(self.item(r, c).text()) for c in range(n)] for r in range(n)])
+
+
+class NyquistMarkers(QObject):
+    """Circles and strengths of the Nyquist peaks drawn over a spectrum panel."""
+
+    def __init__(self, panel: ImagePanel, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._panel = panel
+        self._markers = pg.ScatterPlotItem(symbol="o", size=18, pen=pg.mkPen("#ff3b30", width=2),
+                                           brush=None, pxMode=True)
+        panel.view_box.addItem(self._markers, ignoreBounds=True)
+        self._labels: list[pg.TextItem] = []
+
+    def show(self, spectrum: Layer | None, peaks: tuple[tuple[int, int, float], ...], title: str) -> None:
+        """Draw `spectrum` with its peaks circled, or `title` as the panel's message when it is None."""
+        for label in self._labels:
+            self._panel.view_box.removeItem(label)
+        self._labels = []
+        if spectrum is None:
+            self._markers.setData([], [])
+            self._panel.show_message(title, self._panel.name)
+            return
+        # the Nyquist bins are on the spectrum's edges: pad the view so their markers show whole
+        self._panel.show_layer(spectrum, title)
+        self._panel.view_box.autoRange(padding=0.08)
+        self._markers.setData([float(c) for _, c, _ in peaks], [float(r) for r, _, _ in peaks])
+        for r, c, strength in peaks:
+            label = pg.TextItem(f"{strength:+.1f}", color="w", fill=(0, 0, 0, 170), anchor=(0, 0))
+            label.setPos(c + 2, r + 2)
+            self._panel.view_box.addItem(label, ignoreBounds=True)
+            self._labels.append(label)
+
+    def positions(self) -> list[tuple[float, float]]:
+        """(x, y) view positions of the markers drawn now: (column, row) of the spectrum."""
+        x, y = self._markers.getData()
+        return list(zip(x.tolist(), y.tolist(), strict=True))
