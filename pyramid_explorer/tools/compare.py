@@ -7,6 +7,7 @@ import dataclasses
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 
@@ -131,7 +132,7 @@ def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResul
         up = upsampled(mode)
         with np.errstate(invalid="ignore"):  # inf - inf (float images with inf) is NaN, by design
             difference = channel_mean(up) - reference_mean
-        result = ModeResult(
+        result: ModeResult | DeconvResult = ModeResult(
             image_id=p.image_id, level=i, mode=mode, cropped=region is not None,
             image=make_layer(to_dtype(up, fine.dtype), i, origin=origin),
             difference=make_layer(difference, i, signed=True, origin=origin))
@@ -158,7 +159,12 @@ def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResul
         yield dataclasses.replace(result, **_metrics(up, reference, p.data_range))
 
 
-def _metrics(a: np.ndarray, b: np.ndarray, data_range: float) -> dict[str, float]:
+class _Metrics(TypedDict):
+    psnr: float
+    ssim: float
+
+
+def _metrics(a: np.ndarray, b: np.ndarray, data_range: float) -> _Metrics:
     """The core's PSNR and SSIM over all channels, computed one channel at a time.
 
     Channels have equal pixel counts, so the mean of the per-channel MSEs is the MSE and the mean of
@@ -223,7 +229,7 @@ def _plan(state: State) -> Plan:
     budget = compare_pixel_budget(p.gaussian[0].shape, state.memory_budget)
 
     def request(missing: tuple[Key, ...]) -> CompareRequest:
-        modes = tuple(key[3] for key in missing if key[0] == "mode")
+        modes = tuple(str(key[3]) for key in missing if key[0] == "mode")
         need_deconv = any(key[0] == "deconv" for key in missing)
         return CompareRequest(p, level, modes, deconv if need_deconv else None, budget)
 

@@ -29,6 +29,7 @@ from pyramid_explorer.app.image_panel import ImagePanel, sampled_colormap
 from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.tabs.base import ToolTab
 from pyramid_explorer.app.tabs.shared import DeconvControls
+from pyramid_explorer.core.deconv import DeconvSettings
 from pyramid_explorer.tools.kernels import (
     CUSTOM,
     KERNEL_ENTRIES,
@@ -226,7 +227,8 @@ class KernelsTab(ToolTab):
     def phase_values(self) -> np.ndarray:
         """The phase sums shown, as numbers read back from the table."""
         n = self.phase_table.rowCount()
-        return np.array([[float(self.phase_table.item(r, c).text()) for c in range(n)] for r in range(n)])
+        cells = [[self.phase_table.item(r, c) for c in range(n)] for r in range(n)]
+        return np.array([[np.nan if item is None else float(item.text()) for item in row] for row in cells])
 
     def _show_spectrum(self, result: KernelResult) -> None:
         for label in self._peak_labels:
@@ -253,7 +255,7 @@ class KernelsTab(ToolTab):
             self.setting_changed.emit("kernel_entry", KERNEL_ENTRIES[row])
 
     def show_setting(self, name: str, value: object) -> None:
-        if name == "deconv":
+        if name == "deconv" and isinstance(value, DeconvSettings):
             self.controls.set_settings(value)
 
     def _on_deconv_edited(self, settings: object) -> None:
