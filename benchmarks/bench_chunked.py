@@ -1,130 +1,178 @@
-"""Chunked-engine benchmark: a synthetic image larger than the memory limit exported to OME-Zarr.
+"""Chunked-engine benchmark: a big tiled TIFF exported by our strip engine and by libvips, in the same run.
 
-Run: python benchmarks/bench_chunked.py [--size 20000] [--chunk 2048] [--memory-limit 1.5GB]
-[--scheduler ADDRESS] [--out DIR --keep].
+Run: python benchmarks/bench_chunked.py [--size 16000] [--input /tmp/bench-16000.tif] [--repeats 3]
+[--chunk 1024] [--memory-limit 1.5GB] [--out DIR]
+(the libvips rows need `pip install 'pyramid-explorer[bench]'`)
 
-The image (size x size, RGB uint8: a photograph tiled with a brightness ramp, so it compresses like a
-real one) is generated chunk by chunk inside the Dask graph and never exists whole in memory. The script
-prints the export's wall time, throughput and peak resident memory (which must stay under the limit),
-then the same numbers for a 4000 x 4000 crop through the chunked export and through the in-memory
-engine (`laplacian_pyramid`, which also builds the Gaussian levels), and checks that the crop's exported
-levels equal the engine's bit for bit. No timing asserts.
+`--compressed` adds libvips' LZW and our zlib rows. The input (size x size RGB uint8, uncompressed
+256-pixel tiles: a photograph tiled with a brightness ramp, so it compresses like a real one) is written
+once, tile by tile, to `--input` (outside the repository) and reused. Each export runs in a fresh
+process, and the exports are interleaved repeat by repeat, so the machine's load (other jobs) affects
+them alike; the table gives the minimum wall time, the spread (max - min) over the repeats, CPU time /
+wall time (2.0 = both cores of a 2-core machine busy), peak resident memory, and the ratio to libvips'
+uncompressed pyramidal tiffsave (the reference: a box shrink, not an exact Gaussian). Then a 4000 x 4000
+crop is exported and checked bit for bit against the in-memory engine. No timing asserts.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
-import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import dask.array as da
 import numpy as np
-from dask.utils import format_bytes, parse_bytes
+import tifffile
+from dask.utils import format_bytes
 
-from pyramid_explorer.core import chunked, omezarr
+from pyramid_explorer.core import bigtiff, chunked, omezarr
 from pyramid_explorer.core.pyramid import gaussian_pyramid, laplacian_pyramid
 
 CROP = 4000
+TILE = 256
+RUNS = {  # name: what one run does (in its own process); the reference first
+    "libvips tiffsave (pyramid, SubIFDs, no compression)": "vips",
+    "ours: OME-Zarr, Gaussian": "zarr-gaussian",
+    "ours: OME-Zarr, Gaussian + Laplacian (float32)": "zarr-both",
+    "ours: OME-TIFF (SubIFDs, no compression)": "ome-tiff",
+}
+COMPRESSED_RUNS = {  # --compressed: minutes each on a loaded machine
+    "libvips tiffsave, LZW": "vips-lzw",
+    "ours: OME-TIFF, zlib (--tiff-compression zlib)": "ome-tiff-zlib",
+}
 
 
-def synthetic_block(size: int, block_info: dict | None = None) -> np.ndarray:
-    """The pixels of one chunk of the synthetic image, from its position alone (self-contained, so that
-    cluster workers can run it: this script is not importable there)."""
+def synthetic_tile(size: int, y: int, x: int) -> np.ndarray:
+    """Tile (y, x) of the synthetic image: scikit-image's astronaut (public domain), repeated, plus a ramp."""
     from skimage import data
 
-    (y0, y1), (x0, x1), _ = block_info[None]["array-location"]
-    photo = data.astronaut()  # 512 x 512 RGB, public domain
-    ys, xs = np.arange(y0, y1), np.arange(x0, x1)
-    tile = photo.take(ys % photo.shape[0], axis=0).take(xs % photo.shape[1], axis=1)
+    photo = data.astronaut()
+    ys, xs = np.arange(y, min(y + TILE, size)), np.arange(x, min(x + TILE, size))
+    tile = np.zeros((TILE, TILE, 3), np.uint8)
     ramp = ((ys[:, None] + xs[None, :]) * (48 / (2 * size))).astype(np.int16)
-    return np.clip(tile + ramp[..., None], 0, 255).astype(np.uint8)
+    pixels = photo.take(ys % photo.shape[0], axis=0).take(xs % photo.shape[1], axis=1)
+    tile[: len(ys), : len(xs)] = np.clip(pixels + ramp[..., None], 0, 255)
+    return tile
 
 
-def synthetic_image(size: int, chunk: int) -> da.Array:
-    rows = tuple(min(chunk, size - y) for y in range(0, size, chunk))
-    return da.map_blocks(synthetic_block, size, chunks=(rows, rows, (3,)), dtype=np.uint8,
-                         meta=np.empty((0, 0, 0), np.uint8))
+def write_input(path: Path, size: int) -> None:
+    tiles = (synthetic_tile(size, y, x) for y in range(0, size, TILE) for x in range(0, size, TILE))
+    partial = path.with_name(path.name + ".partial")
+    tifffile.imwrite(partial, tiles, shape=(size, size, 3), dtype=np.uint8, tile=(TILE, TILE),
+                     photometric="rgb", bigtiff=size * size * 3 > 2**31)
+    os.replace(partial, path)
+
+
+def run_one(kind: str, source: Path, out: Path, chunk: int, memory_limit: str) -> dict:
+    """One export in this process; its wall time, CPU time and peak resident memory."""
+    started, cpu = time.perf_counter(), os.times()
+    if kind.startswith("vips"):
+        import pyvips
+
+        image = pyvips.Image.new_from_file(str(source), access="sequential")
+        image.tiffsave(str(out / "vips.tif"), tile=True, pyramid=True, subifd=True,
+                       compression="lzw" if kind == "vips-lzw" else "none")
+    elif kind.startswith("zarr"):
+        chunked.export_ome_zarr(source, out / "out.ome.zarr", laplacian=kind == "zarr-both", chunk=chunk,
+                                memory_limit=memory_limit, force=True)
+    else:
+        bigtiff.export_pyramid_tiff(source, out / "tiff", chunk=chunk, memory_limit=memory_limit,
+                                    compression="zlib" if kind == "ome-tiff-zlib" else None, force=True)
+    wall = time.perf_counter() - started
+    end = os.times()
+    return {"wall": wall, "cpu": end.user - cpu.user + end.system - cpu.system, "peak": peak_rss()}
 
 
 def peak_rss() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    """This process's peak resident memory: VmHWM on Linux (ru_maxrss survives exec there, so a process
+    started by a big one would report its parent's), else ru_maxrss."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
 
 
-def timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+def measure(kind: str, source: Path, out: Path, args: argparse.Namespace) -> dict:
+    command = [sys.executable, __file__, "--run", kind, "--input", str(source), "--out", str(out),
+               "--chunk", str(args.chunk), "--memory-limit", args.memory_limit]
+    out.mkdir(exist_ok=True)
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, check=True)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    return json.loads(result.stdout.splitlines()[-1])
 
 
-def folder_bytes(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-
-
-def timed_export(image: da.Array, out: Path, args: argparse.Namespace, memory_limit: str | None) -> float:
-    tiles = [0]
-
-    def progress(step) -> None:
-        tiles[0] = step.total
-        if step.done % max(1, step.total // 20) == 0:
-            print(f"  {step.done}/{step.total} tiles", flush=True)
-
-    start = time.perf_counter()
-    chunked.export_ome_zarr(image, out, chunk=args.chunk, memory_limit=memory_limit,
-                            scheduler=args.scheduler, progress=progress, force=True)
-    seconds = time.perf_counter() - start
-    print(f"  {tiles[0]} tiles in {seconds:.1f} s; written {format_bytes(folder_bytes(out))}")
-    return seconds
+def check_crop(source: Path, work: Path, chunk: int) -> bool:
+    """A 4000 x 4000 crop's exported levels and bands equal the in-memory engine's bit for bit."""
+    with tifffile.TiffFile(source) as tif:
+        crop = np.ascontiguousarray(tif.pages[0].asarray()[:CROP, :CROP])
+    chunked.export_ome_zarr(da.from_array(crop, chunks=(chunk, chunk, 3)), work / "crop.ome.zarr",
+                            chunk=chunk)
+    stored = [level.compute() for level in omezarr.open_levels(work / "crop.ome.zarr")]
+    stored += [band.compute() for band in omezarr.open_levels(work / "crop.ome.zarr" / "laplacian")]
+    wanted = [*gaussian_pyramid(crop), *laplacian_pyramid(crop)]
+    return all(a.tobytes() == b.tobytes() for a, b in zip(stored, wanted, strict=True))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=20000, help="side of the square image (default 20000)")
-    parser.add_argument("--chunk", type=int, default=2048, help="tile side (default 2048)")
-    parser.add_argument("--memory-limit", default="1.5GB", help="memory limit (default 1.5GB)")
-    parser.add_argument("--scheduler", default=None, help="dask.distributed scheduler address")
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default: a temporary one)")
-    parser.add_argument("--keep", action="store_true", help="keep the exported OME-Zarr folders")
+    parser.add_argument("--size", type=int, default=16000, help="side of the square image (default 16000)")
+    parser.add_argument("--input", type=Path, default=None,
+                        help="the input TIFF, written once if missing (default /tmp/bench-SIZE.tif)")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats (default 3)")
+    parser.add_argument("--chunk", type=int, default=chunked.DEFAULT_CHUNK, help="rows per strip")
+    parser.add_argument("--memory-limit", default="1.5GB", help="memory limit of our exports (default 1.5GB)")
+    parser.add_argument("--out", type=Path, default=None, help="work folder (default: a temporary one)")
+    parser.add_argument("--compressed", action="store_true", help="add the LZW / zlib rows (slow)")
+    parser.add_argument("--run", default=None, help=argparse.SUPPRESS)  # one measured export (internal)
     args = parser.parse_args()
-    limit = parse_bytes(args.memory_limit)
+    if args.run is not None:
+        print(json.dumps(run_one(args.run, args.input, args.out, args.chunk, args.memory_limit)))
+        return
+    source = args.input or Path(tempfile.gettempdir()) / f"bench-{args.size}.tif"
+    if not source.exists():
+        print(f"writing the {args.size} x {args.size} input to {source} ...", flush=True)
+        write_input(source, args.size)
     work = args.out or Path(tempfile.mkdtemp(prefix="bench-chunked-"))
     work.mkdir(parents=True, exist_ok=True)
-    print(f"{os.cpu_count()} cores; process before the export: {format_bytes(peak_rss())}")
+    runs = {**RUNS, **(COMPRESSED_RUNS if args.compressed else {})}
     try:
-        image = synthetic_image(args.size, args.chunk)
-        megabytes = image.nbytes / 1e6
-        where = f"scheduler {args.scheduler}" if args.scheduler else "local threads"
-        print(f"export {args.size} x {args.size} RGB uint8 ({format_bytes(image.nbytes)}), "
-              f"chunk {args.chunk}, memory limit {format_bytes(limit)}, {where}")
-        seconds = timed_export(image, work / "big.ome.zarr", args, args.memory_limit)
-        peak = peak_rss()
-        print(f"  -> {megabytes / seconds:.1f} MB/s of input; peak RSS {format_bytes(peak)} "
-              f"({'under' if peak < limit else 'OVER'} the {format_bytes(limit)} limit)")
-
-        crop = image[:CROP, :CROP].compute()
-        print(f"crop {CROP} x {CROP} ({format_bytes(crop.nbytes)})")
-        # no memory limit here: this process still holds the allocator's pages from the big export
-        crop_seconds = timed_export(da.from_array(crop, chunks=(args.chunk, args.chunk, 3)),
-                                    work / "crop.ome.zarr", args, None)
-        bands = laplacian_pyramid(crop)  # warm-up: the first call also pays for fresh memory pages
-        engine_seconds = statistics.median(timed(lambda: laplacian_pyramid(crop)) for _ in range(3))
-        crop_mb = crop.nbytes / 1e6
-        print(f"  chunked export: {crop_mb / crop_seconds:.1f} MB/s; in-memory engine "
-              f"(Gaussian + Laplacian, no writing, median of 3): {crop_mb / engine_seconds:.1f} MB/s "
-              f"({engine_seconds:.2f} s)")
-        stored = [level.compute() for level in omezarr.open_levels(work / "crop.ome.zarr")]
-        stored += [band.compute() for band in omezarr.open_levels(work / "crop.ome.zarr" / "laplacian")]
-        exact = all(a.tobytes() == b.tobytes()
-                    for a, b in zip(stored, [*gaussian_pyramid(crop), *bands], strict=True))
-        print(f"  crop levels bit-identical to the in-memory engine: {exact}")
+        import pyvips  # noqa: F401
+    except (ImportError, OSError):
+        runs = {name: kind for name, kind in runs.items() if not kind.startswith("vips")}
+        print("pyvips with its libvips binary is not installed: no libvips rows "
+              "(pip install 'pyramid-explorer[bench]')")
+    print(f"{os.cpu_count()} cores; input {source} ({format_bytes(source.stat().st_size)}); "
+          f"chunk {args.chunk}; memory limit {args.memory_limit}; {args.repeats} interleaved repeats")
+    results: dict[str, list[dict]] = {name: [] for name in runs}
+    try:
+        for repeat in range(args.repeats):
+            for name, kind in runs.items():
+                results[name].append(measure(kind, source, work / "run", args))
+                print(f"  repeat {repeat + 1}: {name}: {results[name][-1]['wall']:.2f} s", flush=True)
+        vips = results.get(next(iter(RUNS)))
+        reference = min(r["wall"] for r in vips) if vips else None
+        print("\n| run | wall (min) | spread | CPU / wall | peak RSS | vs libvips |")
+        print("|---|---|---|---|---|---|")
+        for name, found in results.items():
+            best = min(found, key=lambda r: r["wall"])
+            spread = max(r["wall"] for r in found) - best["wall"]
+            ratio = f"{best['wall'] / reference:.2f}x" if reference else "-"
+            print(f"| {name} | {best['wall']:.2f} s | {spread:.2f} s | {best['cpu'] / best['wall']:.2f} | "
+                  f"{best['peak'] / 1e9:.2f} GB | {ratio} |")
+        print(f"\ncrop {CROP} x {CROP}: levels and bands bit-identical to the in-memory engine: "
+              f"{check_crop(source, work, args.chunk)}")
     finally:
-        if not args.keep:
-            shutil.rmtree(work if args.out is None else work / "big.ome.zarr", ignore_errors=True)
-            shutil.rmtree(work / "crop.ome.zarr", ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

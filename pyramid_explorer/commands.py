@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
 import signal
 import sys
 import threading
@@ -18,10 +17,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import cv2
 
+from pyramid_explorer.cli_progress import ProgressBar, plural
+from pyramid_explorer.core import tiff
 from pyramid_explorer.core.export import (
     DEFAULT_KINDS,
     FORMATS,
@@ -32,7 +33,7 @@ from pyramid_explorer.core.export import (
     ExportProgress,
     export_pyramid,
 )
-from pyramid_explorer.core.io import ImageLoadError, load_image, probe_image
+from pyramid_explorer.core.io import DEFAULT_MAX_PIXELS, ImageLoadError, load_image, probe_image
 from pyramid_explorer.core.pyramid import level_sizes
 from pyramid_explorer.core.stores import is_zarr_folder
 from pyramid_explorer.core.upsampling import MODES
@@ -40,6 +41,7 @@ from pyramid_explorer.core.upsampling import MODES
 PROG = "pyramid-explorer"
 OME_ZARR = "ome-zarr"  # written by core.chunked (optional dependencies: pip install 'pyramid-explorer[big]')
 CLI_FORMATS = (*FORMATS, OME_ZARR)
+_COMPRESSIONS = {"zlib": "zlib", "zstd": "zstd", "none": None}  # --tiff-compression
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif")
 CHANNEL_NAMES = {1: "grey", 3: "RGB", 4: "RGBA"}
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -50,7 +52,10 @@ examples:
       Gaussian levels and Laplacian bands of photo.png as TIFF in levels/photo/
       (float32 bands bit-exact), with levels/photo/manifest.json describing every file.
   {PROG} export scans/ --out out --format ome-tiff
-      every image in scans/ as one pyramidal OME-TIFF each (out/NAME/gaussian.ome.tif).
+      every image in scans/ as one pyramidal OME-TIFF each (out/NAME/gaussian.ome.tif), of any size:
+      images beyond memory are read and written strip by strip.
+  {PROG} export slide.tif --out out --format ome-tiff --tiff-layout pages
+      a generic tiled pyramidal TIFF (out/slide/gaussian.tif, not OME) whose levels OpenSlide lists.
   {PROG} export a.png b.tif --out out --kinds all --modes nearest,bilinear,pyrup --levels 4
       every kind, four levels, upsampled files for three modes only.
   {PROG} export photo.png --out png --format png --kinds laplacian --force
@@ -63,7 +68,7 @@ examples:
 kinds:   {", ".join(KINDS)} (or "all"; default: {",".join(DEFAULT_KINDS)}, or gaussian for ome-tiff)
 modes:   {", ".join(MODES)} (or "all", the default)
 formats: tiff (exact, the data's own dtype), npy (exact), png (Gaussian exact, signed kinds as a
-         visualisation), ome-tiff (one pyramidal file of the Gaussian levels), ome-zarr (images of any
+         visualisation), ome-tiff (one pyramidal file of the Gaussian levels, any size), ome-zarr (any
          size: the Gaussian levels always, the Laplacian bands unless --kinds gaussian, bit-identical to
          the other formats; inputs may also be OME-Zarr folders; Ctrl+C leaves no partial folder)
 
@@ -131,13 +136,23 @@ def build_export_parser() -> argparse.ArgumentParser:
                         help="Laplacian band storage; int16 needs 8-bit images (default: float32)")
     parser.add_argument("--force", action="store_true", help="overwrite existing files")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary on success")
-    big = parser.add_argument_group(f"images larger than memory (--format {OME_ZARR} only)")
+    parser.add_argument("--tiff-layout", choices=tiff.LAYOUTS, default=None,
+                        help="--format ome-tiff: subifds (the default) writes an OME-TIFF whose levels are "
+                             "SubIFDs (Bio-Formats, QuPath, Fiji, libvips); pages writes a generic tiled "
+                             "TIFF, not OME, whose levels are pages, as OpenSlide reads pyramids "
+                             "(gaussian.tif)")
+    parser.add_argument("--tiff-compression", choices=tuple(_COMPRESSIONS), default=None,
+                        help="--format ome-tiff: lossless compression of the tiles (default: zlib for images "
+                             "that fit in memory, none beyond, for speed; zstd is fast but not every reader "
+                             "has it)")
+    big = parser.add_argument_group(f"images larger than memory (--format {OME_ZARR}, or ome-tiff)")
     big.add_argument("--chunk", type=_positive_int, metavar="PIXELS",
-                     help="tile side of the computation and of the stored chunks (default: 1024)")
+                     help="rows per strip read (and the tile side of the computation on a cluster) and of "
+                          "the stored chunks (default: 1024)")
     big.add_argument("--memory-limit", metavar="SIZE",
-                     help="memory this process may use, e.g. 2GB; sets the number of worker threads "
-                          "(default: no limit, one thread per core; with --scheduler the workers' own "
-                          "limits apply)")
+                     help="memory this process may use, e.g. 2GB; bounds the strips in flight (on a "
+                          "cluster's threads: their number) (default: no limit; with --scheduler the "
+                          "workers' own limits apply)")
     big.add_argument("--scheduler", metavar="ADDRESS",
                      help="run on the dask.distributed scheduler at ADDRESS (e.g. tcp://10.0.0.5:8786); its "
                           "workers must see the input and --out at the same paths")
@@ -245,31 +260,6 @@ def expand_inputs(paths: Sequence[str]) -> list[_Input]:
     return named
 
 
-class _ProgressBar:
-    """A one-line bar on a terminal stream (nothing when disabled); redrawn in place with \\r."""
-
-    def __init__(self, stream: TextIO, enabled: bool) -> None:
-        self.stream = stream
-        self.enabled = enabled
-        self.label = ""
-
-    def update(self, step: ExportProgress) -> None:
-        if not self.enabled:
-            return
-        width = shutil.get_terminal_size((80, 20)).columns
-        filled = 20 * step.done // max(step.total, 1)
-        name = step.path.name if step.path is not None else ""
-        line = f"{self.label} [{'#' * filled}{'.' * (20 - filled)}] {step.done}/{step.total} {name}"
-        self.stream.write("\r" + line[: width - 1].ljust(width - 1))
-        self.stream.flush()
-
-    def clear(self) -> None:
-        if self.enabled:
-            width = shutil.get_terminal_size((80, 20)).columns
-            self.stream.write("\r" + " " * (width - 1) + "\r")
-            self.stream.flush()
-
-
 @contextmanager
 def _cancel_on_sigint() -> Iterator[threading.Event]:
     """First Ctrl+C: finish the current file, then stop (the event is set). Second Ctrl+C: stop now."""
@@ -307,45 +297,95 @@ def _error(command: str, line: str) -> None:
     print(f"{PROG} {command}: error: {line}", file=sys.stderr)
 
 
-# --format ome-zarr's export of one input: (input, progress, cancel) -> (result, output folder)
+# An export of one input by the chunked engine: (input, progress, cancel) -> (result, output path)
 _BigExport = Callable[["_Input", Callable[[ExportProgress], object], Callable[[], bool]], tuple[Any, Path]]
+BIG_FORMATS = (OME_ZARR, "ome-tiff")  # the formats the chunked engine writes, for images of any size
 
 
-def _big_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> _BigExport | None:
-    """For --format ome-zarr, the export of one input, once the options and the optional dependencies are
-    checked (ExportError when they are missing); None for the other formats."""
-    if args.fmt != OME_ZARR:
-        given = [name for name in ("chunk", "memory_limit", "scheduler") if getattr(args, name) is not None]
-        if given:
-            parser.error(f"--{given[0].replace('_', '-')} applies to --format {OME_ZARR} only")
+def beyond_memory(path: Path) -> bool:
+    """An input `load_image` would refuse for its size (or an OME-Zarr folder): the chunked engine's."""
+    if is_zarr_folder(path):
+        return True
+    try:
+        header = probe_image(path)
+    except ImageLoadError:
+        return False  # the in-memory path reports it
+    return header.width * header.height > DEFAULT_MAX_PIXELS
+
+
+def _check_big_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int | None:
+    """Refuse options that do not apply to the format; the memory limit in bytes."""
+    given = [name for name in ("chunk", "memory_limit", "scheduler") if getattr(args, name) is not None]
+    if args.fmt not in BIG_FORMATS and given:
+        parser.error(f"--{given[0].replace('_', '-')} applies to --format {OME_ZARR} and ome-tiff only")
+    if args.fmt == "ome-tiff" and args.scheduler is not None:
+        parser.error(f"--scheduler applies to --format {OME_ZARR} only")
+    tiff_given = [name for name in ("tiff_layout", "tiff_compression") if getattr(args, name) is not None]
+    if args.fmt != "ome-tiff" and tiff_given:
+        parser.error(f"--{tiff_given[0].replace('_', '-')} applies to --format ome-tiff only")
+    if args.memory_limit is None:
         return None
-    kinds = set(args.kinds or DEFAULT_KINDS)
-    if kinds - {"gaussian", "laplacian"}:
-        parser.error(f"the {OME_ZARR} format holds the gaussian and laplacian kinds only, "
-                     f"not {sorted(kinds - {'gaussian', 'laplacian'})[0]}")
     try:
         from dask.utils import parse_bytes
-
-        from pyramid_explorer.core import chunked
-    except ImportError as exc:
-        raise ExportError(f"--format {OME_ZARR} needs the optional dependencies ({exc.name} is missing): "
-                          "pip install 'pyramid-explorer[big]'") from None
+    except ImportError:
+        return None  # refused with the other missing dependencies when a big export runs
     try:
-        limit = None if args.memory_limit is None else parse_bytes(args.memory_limit)
+        return parse_bytes(args.memory_limit)
     except ValueError:
         parser.error(f"--memory-limit: cannot read {args.memory_limit!r} as a size (e.g. 1.5GB, 800MiB)")
 
+
+def _big_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> _BigExport | None:
+    """For --format ome-zarr (every input) and ome-tiff (inputs beyond memory, or when --chunk or
+    --memory-limit is given), the export of one input by the chunked engine, once the options are
+    checked; it raises ExportError when the optional dependencies are missing. None for other formats."""
+    limit = _check_big_options(args, parser)
+    if args.fmt not in BIG_FORMATS:
+        return None
+    kinds = set(args.kinds or DEFAULT_KINDS)
+    if args.fmt == OME_ZARR and kinds - {"gaussian", "laplacian"}:
+        parser.error(f"the {OME_ZARR} format holds the gaussian and laplacian kinds only, "
+                     f"not {sorted(kinds - {'gaussian', 'laplacian'})[0]}")
+
     def export(item: _Input, progress: Callable[[ExportProgress], object],
                cancel: Callable[[], bool]) -> tuple[Any, Path]:
+        try:
+            from pyramid_explorer.core import bigtiff, chunked
+        except ImportError as exc:
+            raise ExportError(f"--format {args.fmt} of images beyond memory needs the optional dependencies "
+                              f"({exc.name} is missing): pip install 'pyramid-explorer[big]'") from None
+        chunk = args.chunk or chunked.DEFAULT_CHUNK
+        if args.fmt == "ome-tiff":
+            out_dir = args.out / item.folder
+            compression = bigtiff.DEFAULT_COMPRESSION if args.tiff_compression is None else \
+                _COMPRESSIONS[args.tiff_compression]
+            result = bigtiff.export_pyramid_tiff(item.path, out_dir, levels=args.levels,
+                                                 layout=args.tiff_layout or "subifds", chunk=chunk,
+                                                 memory_limit=limit, compression=compression,
+                                                 force=args.force, progress=progress, cancel=cancel)
+            return result, result.path
         out = args.out / f"{item.folder.removesuffix('.ome')}.ome.zarr"
         result = chunked.export_ome_zarr(item.path, out, levels=args.levels, storage=args.storage,
-                                         laplacian="laplacian" in kinds,
-                                         chunk=args.chunk or chunked.DEFAULT_CHUNK,
-                                         memory_limit=limit, scheduler=args.scheduler, force=args.force,
-                                         progress=progress, cancel=cancel)
+                                         laplacian="laplacian" in kinds, chunk=chunk, memory_limit=limit,
+                                         scheduler=args.scheduler, force=args.force, progress=progress,
+                                         cancel=cancel)
         return result, out
 
+    if args.fmt == OME_ZARR:
+        try:
+            import dask  # noqa: F401  (refuse at once, before listing the inputs)
+            import zarr  # noqa: F401
+        except ImportError as exc:
+            raise ExportError(f"--format {OME_ZARR} needs the optional dependencies ({exc.name} is "
+                              "missing): pip install 'pyramid-explorer[big]'") from None
     return export
+
+
+def _big_summary(result: Any) -> str:
+    if hasattr(result, "path") and getattr(result, "manifest", None) is not None and \
+            result.path.suffix == ".tif":
+        return f"{plural(result.levels, 'level')} and {result.manifest.name}"
+    return f"OME-Zarr, {plural(result.levels, 'level')}"
 
 
 def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -355,15 +395,19 @@ def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         _error("export", str(exc))
         return EXIT_FAILED
     options = None
-    if big_export is None:
+    if args.fmt != OME_ZARR:
         kinds = args.kinds or (("gaussian",) if args.fmt == "ome-tiff" else DEFAULT_KINDS)
+        tiff = {"tiff_layout": args.tiff_layout or "subifds"}
+        if args.tiff_compression is not None:
+            tiff["tiff_compression"] = _COMPRESSIONS[args.tiff_compression]
         try:
             options = ExportOptions(levels=args.levels, kinds=kinds, fmt=args.fmt, modes=args.modes,
-                                    storage=args.storage, force=args.force)
+                                    storage=args.storage, force=args.force, **tiff)
         except ValueError as exc:
             parser.error(str(exc))
+    chunked_always = args.fmt == OME_ZARR or args.chunk is not None or args.memory_limit is not None
     inputs = expand_inputs(args.inputs)
-    bar = _ProgressBar(sys.stderr, enabled=not args.quiet and sys.stderr.isatty())
+    bar = ProgressBar(sys.stderr, enabled=not args.quiet, terminal=sys.stderr.isatty())
     failures: list[str] = []
     interrupted = False
     with _cancel_on_sigint() as cancelled:
@@ -374,10 +418,11 @@ def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
             if item.error is not None:
                 failures.append(item.error)
                 continue
-            bar.label = f"{number}/{len(inputs)} {item.path.name}"
+            bar.start(f"{number}/{len(inputs)} {item.path.name}")
             out_dir = args.out / item.folder
+            big = big_export is not None and (chunked_always or beyond_memory(item.path))
             try:
-                if big_export is not None:
+                if big:
                     result, out_dir = big_export(item, bar.update, cancelled.is_set)
                 else:
                     image = load_image(item.path)
@@ -398,8 +443,8 @@ def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
                 interrupted = True
                 break
             if not args.quiet:
-                what = (f"OME-Zarr, {result.levels} levels" if big_export is not None else
-                        f"{len(result.files)} files and {result.manifest.name}")
+                what = (_big_summary(result) if big else
+                        f"{plural(len(result.files), 'file')} and {result.manifest.name}")
                 print(f"{item.path} -> {out_dir} ({what})")
     bar.clear()
     if len(failures) == 1 and len(inputs) == 1:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from helpers import CHANNELS, DTYPES, random_image
 
-from pyramid_explorer.core import chunked
+from pyramid_explorer.core import chunked, graphs
 from pyramid_explorer.core.pyramid import BORDERS, gaussian_pyramid, laplacian_pyramid
 
 # (shape, chunk): odd sizes, 1-pixel sides, chunks that do not divide the image, chunks of 1 and 2 pixels
@@ -114,8 +114,8 @@ def test_float_tiles_need_the_aligned_blocks(monkeypatch):
     """Control: with blocks cut at the halo only, float32 tiles differ from the whole-image pyrDown (OpenCV
     rounds its SIMD and scalar paths differently), which is what the aligned geometry is for."""
     image = random_image((12, 900), np.float32, None, seed=6) * np.float32(1000)
-    monkeypatch.setattr(chunked, "_ALIGN_DOWN", 2)
-    monkeypatch.setattr(chunked, "_MARGIN_DOWN", 2)
+    monkeypatch.setattr(graphs, "ALIGN_DOWN", 2)
+    monkeypatch.setattr(graphs, "MARGIN_DOWN", 2)
     got = chunked.gaussian_pyramid(lazy(image), levels=2, chunk=37)[1].compute()
     if got.tobytes() == gaussian_pyramid(image, levels=2)[1].tobytes():
         pytest.skip("this OpenCV build rounds its SIMD and scalar pyrDown paths alike")

@@ -54,7 +54,7 @@ def test_export_ome_zarr_writes_both_pyramids(tmp_path, tiff):
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    (["--chunk", "64"], "--chunk applies to --format ome-zarr only"),
+    (["--chunk", "64"], "--chunk applies to --format ome-zarr and ome-tiff only"),
     (["--format", "ome-zarr", "--kinds", "gaussian,mosaic"], "gaussian and laplacian kinds only, not mosaic"),
     (["--format", "ome-zarr", "--memory-limit", "lots"], "cannot read 'lots' as a size"),
     (["--format", "ome-zarr", "--chunk", "0"], "expected a positive integer"),

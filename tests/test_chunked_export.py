@@ -13,7 +13,7 @@ import zarr
 from helpers import random_image
 from ome_zarr_models.v04.image import Image
 
-from pyramid_explorer.core import chunked, omezarr
+from pyramid_explorer.core import chunked, omezarr, scheduling
 from pyramid_explorer.core.export import ExportConflictError
 from pyramid_explorer.core.io import ImageLoadError, load_image, save_image
 from pyramid_explorer.core.pyramid import gaussian_pyramid, laplacian_pyramid
@@ -228,8 +228,8 @@ def test_memory_limit_sets_the_threads_or_refuses(tmp_path):
     with pytest.raises(chunked.MemoryLimitError, match="use a smaller chunk"):
         export(image, tmp_path / "out.ome.zarr", chunk=4096, memory_limit="300MB")
     assert entries(tmp_path) == []
-    runner = chunked._Runner(None, None)
-    runner.memory_limit = runner.baseline + chunked._RESERVE + 10 * 2**20
+    runner = scheduling.Runner(None, None)
+    runner.memory_limit = runner.baseline + scheduling.RESERVE + 10 * 2**20
     assert runner.workers(4 * 2**20) == min(os.cpu_count(), 2)
     assert runner.workers(10 * 2**20) == 1
     assert export(image, tmp_path / "ok.ome.zarr", chunk=16, memory_limit="2GB").manifest is not None
@@ -264,7 +264,7 @@ def test_a_local_cluster_writes_the_same_bytes(tmp_path):
 
 def test_unreachable_scheduler_is_a_clear_error(tmp_path, monkeypatch):
     pytest.importorskip("distributed")
-    monkeypatch.setattr(chunked, "_CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr(scheduling, "_CONNECT_TIMEOUT", "1s")
     with pytest.raises(ValueError, match=r"cannot connect to the Dask scheduler at tcp://127\.0\.0\.1:9"):
         export(random_image((8, 8), np.uint8), tmp_path / "x.zarr", scheduler="tcp://127.0.0.1:9")
     assert entries(tmp_path) == []

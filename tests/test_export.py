@@ -17,7 +17,7 @@ import tifffile
 from helpers import hand_mosaic, random_image, read_back, reference_arrays
 
 import pyramid_explorer
-from pyramid_explorer.core import export
+from pyramid_explorer.core import export, export_files
 from pyramid_explorer.core.export import (
     KINDS,
     MANIFEST_NAME,
@@ -271,7 +271,7 @@ def test_failure_half_way_reports_written_files_and_keeps_old_ones(tmp_path, mon
     image = random_image((16, 9), np.uint8, None, seed=13)
     export_pyramid(image, tmp_path, kinds=["gaussian"])
     old = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    real_write = export._write_tiff
+    real_write = export_files._write_tiff
     calls = []
 
     def disk_full_on_third(fh, array):
@@ -281,7 +281,7 @@ def test_failure_half_way_reports_written_files_and_keeps_old_ones(tmp_path, mon
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real_write(fh, array)
 
-    monkeypatch.setattr(export, "_write_tiff", disk_full_on_third)
+    monkeypatch.setattr(export_files, "_write_tiff", disk_full_on_third)
     other = random_image((16, 9), np.uint8, None, seed=14)
     with pytest.raises(ExportError, match="No space left on device") as caught:
         export_pyramid(other, tmp_path, kinds=["gaussian"], force=True)
@@ -391,21 +391,21 @@ def test_refused_first_write_reports_nothing_written(tmp_path, monkeypatch):
     def refuse(fh, array):
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
 
-    monkeypatch.setattr(export, "_write_tiff", refuse)
+    monkeypatch.setattr(export_files, "_write_tiff", refuse)
     with pytest.raises(ExportError, match="permission denied; 0 file") as caught:
         export_pyramid(random_image((4, 4)), tmp_path, kinds=["gaussian"])
     assert caught.value.written == () and list(tmp_path.iterdir()) == []
 
 
 def test_manifest_that_cannot_be_written_is_an_export_error(tmp_path, monkeypatch):
-    real = export.atomic_write
+    real = export_files.atomic_write
 
     def full_for_json(path):
         if path.name == MANIFEST_NAME:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real(path)
 
-    monkeypatch.setattr(export, "atomic_write", full_for_json)
+    monkeypatch.setattr(export_files, "atomic_write", full_for_json)
     with pytest.raises(ExportError, match="but not the manifest") as caught:
         export_pyramid(random_image((2, 2)), tmp_path, kinds=["gaussian"])
     assert [p.name for p in caught.value.written] == ["gaussian_00.tiff", "gaussian_01.tiff"]

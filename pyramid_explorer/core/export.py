@@ -1,6 +1,8 @@
 """Export pyramid levels to files: exact data, a manifest saying what each file is, never destructive.
 
-Shared by the GUI (Ctrl+E) and the command line (`pyramid-explorer export`). Qt-free.
+Shared by the GUI (Ctrl+E) and the command line (`pyramid-explorer export`). Qt-free. What every export
+shares (checks, atomic writes, the manifest, the records and errors) is `core.export_files`, re-exported
+here.
 
 API
 ---
@@ -40,9 +42,12 @@ Formats (`FORMATS`):
   grey 128, every channel alike). Other float data is rounded to the source's integer dtype, which is
   data if it is exact and a visualisation if not; float sources map their value range to 0..255.
   The manifest marks every visualisation ("role": "visualisation") and gives its mapping.
-- "ome-tiff": one pyramidal OME-TIFF, `gaussian.ome.tif`, holding every Gaussian level as a tiled
-  sub-resolution (tifffile reads it back as one series whose `levels` are the Gaussian levels). Only the
-  "gaussian" kind can be written in this format.
+- "ome-tiff": one pyramidal TIFF of every Gaussian level, tiled (`core.tiff.write_pyramid`): with
+  `tiff_layout` "subifds" (the default) an OME-TIFF, `gaussian.ome.tif`, whose sub-resolutions are SubIFDs
+  (tifffile reads it back as one series whose `levels` are the Gaussian levels); with "pages" a generic
+  tiled TIFF (not OME), `gaussian.tif`, whose levels are pages, as OpenSlide reads pyramids.
+  `tiff_compression` is zlib by default (or zstd, or None). Only the "gaussian" kind can be written in
+  this format.
 
 Never destructive: every target (including `manifest.json`) is checked before anything is written, and
 existing files raise `ExportConflictError` unless `force=True`. Each file is written through
@@ -59,24 +64,34 @@ exporting thread (a GUI worker passes a signal's `emit` and an Event's `is_set`)
 
 from __future__ import annotations
 
-import contextlib
-import datetime
-import hashlib
-import json
 import os
 import re
 from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import cv2
 import numpy as np
-import tifffile
 
-import pyramid_explorer
-from pyramid_explorer.core.arrays import check_image, to_dtype
-from pyramid_explorer.core.io import ImageSaveError, atomic_write, save_image
+from pyramid_explorer.core import tiff
+from pyramid_explorer.core.arrays import check_image
+from pyramid_explorer.core.export_files import (
+    MANIFEST_NAME,
+    MANIFEST_VERSION,
+    ExportConflictError,
+    ExportError,
+    ExportProgress,
+    ExportResult,
+    FileRecord,
+    _check_targets,
+    _drain,
+    _Item,
+    _write_all,
+    existing_files,
+    file_sha256,
+    finite_range,
+)
 from pyramid_explorer.core.pyramid import (
     BORDERS,
     STORAGES,
@@ -89,30 +104,41 @@ from pyramid_explorer.core.pyramid import (
 )
 from pyramid_explorer.core.upsampling import MODES, max_pool_with_indices, upsample
 
+__all__ = [
+    "ARRAY_FORMATS",
+    "DEFAULT_KINDS",
+    "EXTENSIONS",
+    "FACTOR",
+    "FORMATS",
+    "KINDS",
+    "MANIFEST_NAME",
+    "MANIFEST_VERSION",
+    "ExportConflictError",
+    "ExportError",
+    "ExportOptions",
+    "ExportProgress",
+    "ExportResult",
+    "FileRecord",
+    "NamedArray",
+    "array_files",
+    "existing_files",
+    "existing_targets",
+    "export_arrays",
+    "export_pyramid",
+    "file_sha256",
+    "finite_range",
+    "iter_export",
+    "iter_export_arrays",
+    "mosaic_layout",
+    "planned_files",
+    "pyramid_mosaic",
+]
+
 KINDS = ("gaussian", "laplacian", "residual", "upsampled", "mosaic")
 DEFAULT_KINDS = ("gaussian", "laplacian")
 FORMATS = ("tiff", "npy", "png", "ome-tiff")
 EXTENSIONS = {"tiff": ".tiff", "npy": ".npy", "png": ".png", "ome-tiff": ".ome.tif"}
-MANIFEST_NAME = "manifest.json"
-MANIFEST_VERSION = 1
 FACTOR = 2
-OME_TILE = 256
-
-
-class ExportError(Exception):
-    """An export that could not finish; `written` lists the files completed before the failure."""
-
-    def __init__(self, message: str, written: Sequence[Path] = ()) -> None:
-        super().__init__(message)
-        self.written = tuple(written)
-
-
-class ExportConflictError(ExportError):
-    """Targets already exist and `force` was not given; nothing was written."""
-
-    def __init__(self, message: str, existing: Sequence[Path]) -> None:
-        super().__init__(message)
-        self.existing = tuple(existing)
 
 
 @dataclass(frozen=True)
@@ -126,6 +152,8 @@ class ExportOptions:
     storage: str = "float32"
     border: int = cv2.BORDER_REFLECT_101
     force: bool = False
+    tiff_layout: str = "subifds"  # ome-tiff: "subifds" (OME-TIFF) or "pages" (generic tiled TIFF, not OME)
+    tiff_compression: str | None = "zlib"  # ome-tiff: "zlib", "zstd" or None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kinds", _checked_names("kind", self.kinds, KINDS))
@@ -135,6 +163,11 @@ class ExportOptions:
         if self.fmt == "ome-tiff" and self.kinds != ("gaussian",):
             raise ValueError("the ome-tiff format holds the Gaussian levels only (kinds=gaussian); "
                              "use tiff, npy or png for the other kinds")
+        if self.tiff_layout not in tiff.LAYOUTS:
+            raise ValueError(f"unknown TIFF layout {self.tiff_layout!r}; allowed: {', '.join(tiff.LAYOUTS)}")
+        if self.tiff_compression not in tiff.COMPRESSIONS:
+            raise ValueError(f"unknown TIFF compression {self.tiff_compression!r}; allowed: "
+                             + ", ".join(str(c).lower() for c in tiff.COMPRESSIONS))
         if self.storage not in STORAGES:
             raise ValueError(f"unknown storage {self.storage!r}; allowed: {', '.join(STORAGES)}")
         if self.border not in BORDERS:
@@ -154,94 +187,6 @@ def _checked_names(what: str, names: Iterable[str], allowed: Sequence[str]) -> t
     if not names:
         raise ValueError(f"no {what} given; allowed: {', '.join(allowed)}")
     return tuple(n for n in allowed if n in names)
-
-
-@dataclass(frozen=True)
-class ExportProgress:
-    """`done` of `total` files are written; `path` is the file just written (None before the first)."""
-
-    done: int
-    total: int
-    path: Path | None
-
-
-@dataclass(frozen=True)
-class FileRecord:
-    """One written file as the manifest describes it (shape, dtype and range of what is on disk)."""
-
-    name: str
-    kind: str
-    level: int | None
-    mode: str | None
-    shape: tuple[int, ...]
-    dtype: str
-    value_range: tuple[float, float] | None
-    role: str  # "data" or "visualisation"
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"file": self.name, "kind": self.kind, "level": self.level, "mode": self.mode,
-                "shape": list(self.shape), "dtype": self.dtype,
-                "range": None if self.value_range is None else list(self.value_range),
-                "role": self.role, **self.details}
-
-
-@dataclass(frozen=True)
-class ExportResult:
-    """What an export wrote: the data files (in order), the manifest, and whether it was cancelled."""
-
-    out_dir: Path
-    files: tuple[FileRecord, ...]
-    manifest: Path | None
-    cancelled: bool = False
-    skipped: tuple[dict[str, Any], ...] = ()
-
-    @property
-    def paths(self) -> tuple[Path, ...]:
-        """Every file written, manifest last."""
-        written = tuple(self.out_dir / record.name for record in self.files)
-        return (*written, self.manifest) if self.manifest is not None else written
-
-
-# ---------------------------------------------------------------------------------------------- writing
-
-
-def _write_tiff(fh: BinaryIO, array: np.ndarray) -> None:
-    tifffile.imwrite(fh, array, compression="zlib", **_tiff_colour(array))
-
-
-def _tiff_colour(array: np.ndarray) -> dict[str, Any]:
-    if array.ndim == 2:
-        return {"photometric": "minisblack"}
-    extra = {"extrasamples": ("unassalpha",)} if array.shape[2] == 4 else {}
-    return {"photometric": "rgb", "planarconfig": "contig", **extra}
-
-
-def _write_ome(fh: BinaryIO, levels: Sequence[np.ndarray]) -> None:
-    """Level 0 as the main image, every other level as a tiled sub-resolution (SubIFD)."""
-    colour = _tiff_colour(levels[0])
-    axes = "YX" if levels[0].ndim == 2 else "YXS"
-    options = {"tile": (OME_TILE, OME_TILE), "compression": "zlib", **colour}
-    with tifffile.TiffWriter(fh, ome=True, bigtiff=sum(g.nbytes for g in levels) > 2**31) as tiff:
-        tiff.write(levels[0], subifds=len(levels) - 1, metadata={"axes": axes, "Name": "gaussian pyramid"},
-                   **options)
-        for level in levels[1:]:
-            tiff.write(level, subfiletype=1, **options)
-
-
-# -------------------------------------------------------------------------------------- what to write
-
-
-def finite_range(array: np.ndarray) -> tuple[float, float] | None:
-    """(min, max) over the finite values, as Python numbers; None when there is none."""
-    if array.dtype.kind == "f":
-        finite = np.isfinite(array)
-        if not finite.all():
-            array = array[finite]
-    if array.size == 0:
-        return None
-    low, high = array.min(), array.max()
-    return (low.item(), high.item())
 
 
 def mosaic_layout(sizes: Sequence[tuple[int, int]]) -> list[tuple[int, int, int, int]]:
@@ -265,47 +210,6 @@ def pyramid_mosaic(levels: Sequence[np.ndarray]) -> np.ndarray:
     for level, (x, y, w, h) in zip(levels, rects, strict=True):
         mosaic[y : y + h, x : x + w] = level
     return mosaic
-
-
-def _png_payload(array: np.ndarray, signed: bool, source_dtype: np.dtype,
-                 source_range: tuple[float, float] | None) -> tuple[np.ndarray, dict[str, Any] | None]:
-    """What goes into a PNG for `array`, and the visualisation mapping (None when it is the data itself)."""
-    if array.dtype in (np.uint8, np.uint16):
-        return array, None
-    values = array.astype(np.float32)
-    if signed:
-        finite = np.isfinite(values)
-        scale = float(np.max(np.abs(values), initial=0.0, where=finite))
-        values = np.nan_to_num(values, nan=0.0, posinf=scale, neginf=-scale)
-        pixels = to_dtype(128 + values * np.float32(127 / scale if scale > 0 else 0), np.uint8)
-        return pixels, {"mapping": "pixel = round(128 + 127 * value / scale), clipped to 0..255; "
-                                   "NaN -> 128, +inf -> 255, -inf -> 1", "scale": scale}
-    if source_dtype.kind == "u":
-        info = np.iinfo(source_dtype)
-        pixels = to_dtype(np.nan_to_num(values, nan=0.0, posinf=info.max, neginf=0.0), source_dtype)
-        if np.array_equal(pixels, array):
-            return pixels, None
-        return pixels, {"mapping": f"value rounded and clipped to {source_dtype} (NaN -> 0)"}
-    low, high = source_range if source_range is not None else (0.0, 1.0)
-    span = high - low if high > low else 1.0
-    values = np.nan_to_num(values, nan=low, posinf=high, neginf=low)
-    pixels = to_dtype((values - np.float32(low)) * np.float32(255 / span), np.uint8)
-    return pixels, {"mapping": "pixel = round(255 * (value - low) / (high - low)), clipped to 0..255; "
-                               "NaN -> 0", "low": low, "high": high}
-
-
-@dataclass(frozen=True)
-class _Item:
-    """One file to write: its name and manifest identity, and how to compute its content from the
-    export's context (the pyramids, or nothing for arrays given whole)."""
-
-    name: str
-    kind: str
-    level: int | None
-    mode: str | None
-    make: Callable[[_Pyramids | None], Any]
-    signed: bool = False
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 class _Pyramids:
@@ -341,7 +245,7 @@ def _plan(sizes: Sequence[tuple[int, int]],
     ext = EXTENSIONS[options.fmt]
     count = len(sizes)
     if options.fmt == "ome-tiff":
-        return [_Item(f"gaussian{ext}", "gaussian", None, None, lambda p: p.gaussian)], []
+        return [_Item(tiff.TIFF_NAMES[options.tiff_layout], "gaussian", None, None, lambda p: p.gaussian)], []
     items: list[_Item] = []
     skipped: list[dict[str, Any]] = []
     for kind in options.kinds:
@@ -371,49 +275,13 @@ def _plan(sizes: Sequence[tuple[int, int]],
     return items, skipped
 
 
-def _write_item(path: Path, item: _Item, context: _Pyramids | None, fmt: str, source_dtype: np.dtype,
-                source_range: tuple[float, float] | None) -> FileRecord:
-    """Compute one item, write it atomically, and describe what landed on disk."""
-    content = item.make(context)
-    details = dict(item.details)
-    role = "data"
-    if fmt == "ome-tiff":
-        array = content[0]
-        details["levels"] = [list(level.shape) for level in content]
-        details["level_ranges"] = [finite_range(level) for level in content]
-        with atomic_write(path) as fh:
-            _write_ome(fh, content)
-    else:
-        array = content
-        if fmt == "png":
-            array, mapping = _png_payload(content, item.signed, source_dtype, source_range)
-            if mapping is not None:
-                role = "visualisation"
-                details["visualisation"] = {**mapping, "data_dtype": str(content.dtype),
-                                            "data_range": finite_range(content)}
-        if fmt == "tiff":  # not save_image: int16 bands, and zlib compression
-            with atomic_write(path) as fh:
-                _write_tiff(fh, array)
-        else:
-            save_image(path, array)
-    return FileRecord(item.name, item.kind, item.level, item.mode, tuple(array.shape), str(array.dtype),
-                      finite_range(array), role, details)
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """Hex SHA-256 of a file's bytes, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _pyramid_parameters(options: ExportOptions, levels: int) -> dict[str, Any]:
     """The manifest's "parameters" of a pyramid export."""
     return {
         "levels": levels, "levels_requested": options.levels, "kinds": list(options.kinds),
         "format": options.fmt, "storage": options.storage,
+        **({"tiff_layout": options.tiff_layout, "tiff_compression": options.tiff_compression}
+           if options.fmt == "ome-tiff" else {}),
         "border": BORDERS[options.border], "border_code": options.border,
         "modes": list(options.modes), "factor": FACTOR,
         "kernels": {
@@ -423,24 +291,6 @@ def _pyramid_parameters(options: ExportOptions, levels: int) -> dict[str, Any]:
                                f"stride {FACTOR}, padding {(FACTOR) // 2}",
             "unpool": f"max_unpool of the {FACTOR}x{FACTOR} max pool (stride {FACTOR}) of level i",
         },
-    }
-
-
-def _manifest(source: np.ndarray, source_path: Path | None, source_hash: str | None,
-              parameters: dict[str, Any], records: Sequence[FileRecord], skipped: Sequence[dict[str, Any]],
-              status: str, error: str | None) -> dict[str, Any]:
-    return {
-        "manifest_version": MANIFEST_VERSION,
-        "status": status,
-        **({"error": error} if error is not None else {}),
-        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "program": {"name": "pyramid-explorer", "version": pyramid_explorer.__version__,
-                    "numpy": np.__version__, "opencv": cv2.__version__, "tifffile": tifffile.__version__},
-        "source": {"path": None if source_path is None else str(source_path), "sha256": source_hash,
-                   "shape": list(source.shape), "dtype": str(source.dtype), "range": finite_range(source)},
-        "parameters": parameters,
-        "files": [record.to_json() for record in records],
-        "skipped": list(skipped),
     }
 
 
@@ -461,40 +311,6 @@ def existing_targets(out_dir: str | os.PathLike[str], shape: Sequence[int],
     return existing_files(out_dir, planned_files(shape, options))
 
 
-def existing_files(out_dir: str | os.PathLike[str], names: Iterable[str]) -> list[Path]:
-    """Those of `names` already present in `out_dir`."""
-    return [path for path in (Path(out_dir) / name for name in names) if _present(path)]
-
-
-def _present(path: Path) -> bool:
-    """Something is at `path` (a dangling symlink counts: replacing it is still overwriting)."""
-    return path.exists() or path.is_symlink()
-
-
-def _check_targets(out_dir: Path, names: Sequence[str], force: bool) -> None:
-    """Refuse before writing anything: targets that are folders always, existing files unless forced."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ExportError(f"{out_dir}: the output path exists and is not a folder")
-    targets = [out_dir / name for name in names]
-    folders = [t for t in targets if t.is_dir()]
-    if folders:
-        raise ExportError(f"{folders[0]}: a folder is in the way of an output file")
-    existing = [t for t in targets if _present(t)]
-    if existing and not force:
-        shown = ", ".join(t.name for t in existing[:3]) + (", ..." if len(existing) > 3 else "")
-        raise ExportConflictError(f"{out_dir}: {len(existing)} file(s) already exist ({shown}); "
-                                  "nothing was written", existing)
-
-
-def _reason(exc: BaseException) -> str:
-    """One line for an OS or library error (without the path, which the caller names)."""
-    if isinstance(exc, ImageSaveError):
-        return exc.reason
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-
-
 def iter_export(image: np.ndarray, out_dir: str | os.PathLike[str], options: ExportOptions, *,
                 source_path: str | os.PathLike[str] | None = None,
                 cancel: Callable[[], bool] | None = None) -> Generator[ExportProgress, None, ExportResult]:
@@ -509,70 +325,10 @@ def iter_export(image: np.ndarray, out_dir: str | os.PathLike[str], options: Exp
     items, skipped = _plan(level_sizes(image.shape, levels), options)
     _check_targets(out_dir, [item.name for item in items] + [MANIFEST_NAME], options.force)
     pyramids = _Pyramids(image, options, levels)
+    pyramid_options = {"layout": options.tiff_layout, "compression": options.tiff_compression}
     return (yield from _write_all(image, out_dir, items, pyramids, options.fmt,
-                                  _pyramid_parameters(options, levels), skipped, source_path, cancel))
-
-
-def _write_all(image: np.ndarray, out_dir: Path, items: Sequence[_Item], context: _Pyramids | None, fmt: str,
-               parameters: dict[str, Any], skipped: Sequence[dict[str, Any]],
-               source_path: str | os.PathLike[str] | None,
-               cancel: Callable[[], bool] | None) -> Generator[ExportProgress, None, ExportResult]:
-    """Write `items` (targets already checked) and the manifest: the part every export shares."""
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ExportError(f"{out_dir}: cannot create the output folder: {_reason(exc)}") from exc
-    source_abs = None if source_path is None else Path(source_path).absolute()
-    try:
-        source_hash = None if source_abs is None else file_sha256(source_abs)
-    except OSError as exc:
-        raise ExportError(f"{source_abs}: cannot read the source for its checksum: {_reason(exc)}") from exc
-    source_range = finite_range(image) if image.dtype.kind == "f" else None
-    total = len(items) + 1
-    records: list[FileRecord] = []
-
-    def written() -> list[Path]:
-        return [out_dir / record.name for record in records]
-
-    def manifest(status: str, error: str | None = None) -> Path:
-        path = out_dir / MANIFEST_NAME
-        text = json.dumps(_manifest(image, source_abs, source_hash, parameters, records, skipped, status,
-                                    error), indent=2, allow_nan=False)
-        with atomic_write(path) as fh:
-            fh.write(text.encode("utf-8") + b"\n")
-        return path
-
-    yield ExportProgress(0, total, None)
-    status = "complete"
-    for item in items:
-        if cancel is not None and cancel():
-            status = "cancelled"
-            break
-        path = out_dir / item.name
-        try:
-            records.append(_write_item(path, item, context, fmt, image.dtype, source_range))
-        except (ImageSaveError, OSError, ValueError, cv2.error, MemoryError) as exc:
-            done = written()
-            message = f"{path}: {_reason(exc)}; {len(done)} file(s) written before the failure"
-            if records:  # best effort: describe what is on disk (the disk may be full)
-                with contextlib.suppress(ImageSaveError, OSError, ValueError):
-                    done.append(manifest("failed", message))
-            raise ExportError(message, done) from exc
-        yield ExportProgress(len(records), total, path)
-    if status == "cancelled" and not records:
-        return ExportResult(out_dir, (), None, cancelled=True, skipped=tuple(skipped))
-    try:
-        path = manifest(status)
-    except (ImageSaveError, OSError, ValueError) as exc:
-        raise ExportError(f"{out_dir / MANIFEST_NAME}: {_reason(exc)}; {len(records)} file(s) written, "
-                          "but not the manifest", written()) from exc
-    if status == "complete":
-        yield ExportProgress(total, total, path)
-    return ExportResult(out_dir, tuple(records), path, cancelled=status == "cancelled",
-                        skipped=tuple(skipped))
-
-
-# ------------------------------------------------------------------------------------- arrays given whole
+                                  _pyramid_parameters(options, levels), skipped, source_path, cancel,
+                                  pyramid_options))
 
 
 ARRAY_FORMATS = ("tiff", "npy", "png")
@@ -640,18 +396,6 @@ def export_arrays(image: np.ndarray, out_dir: str | os.PathLike[str], arrays: Se
     """
     return _drain(iter_export_arrays(image, out_dir, arrays, fmt=fmt, parameters=parameters,
                                      source_path=source_path, force=force))
-
-
-def _drain(steps: Generator[ExportProgress, None, ExportResult],
-           progress: Callable[[ExportProgress], object] | None = None) -> ExportResult:
-    """Run an export generator to its end, passing each step to `progress`; its result."""
-    while True:
-        try:
-            step = next(steps)
-        except StopIteration as stop:
-            return stop.value
-        if progress is not None:
-            progress(step)
 
 
 def export_pyramid(image: np.ndarray, out_dir: str | os.PathLike[str], *,

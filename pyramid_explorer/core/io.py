@@ -45,12 +45,12 @@ from typing import BinaryIO
 
 import cv2
 import numpy as np
-import tifffile
 
 from pyramid_explorer.core import imageheader
 from pyramid_explorer.core.imagedecode import decode
 from pyramid_explorer.core.imageheader import Header, first_line, supported_formats, supported_suffixes
 from pyramid_explorer.core.imageheader import Refused as _Refused
+from pyramid_explorer.core.tiff import write_tiff
 from pyramid_explorer.core.tiffread import probe_tiff
 
 __all__ = [
@@ -379,14 +379,10 @@ def _png_writer(image: np.ndarray) -> _Writer:
 
 def _tiff_writer(image: np.ndarray) -> _Writer:
     image = _savable_image(image, "TIFF", (np.uint8, np.uint16, np.float32))
-    rgb = image.ndim == 3
-    alpha = ("unassalpha",) if rgb and image.shape[2] == 4 else None
 
     def write(fh: BinaryIO) -> None:
         try:
-            tifffile.imwrite(
-                fh, image, photometric="rgb" if rgb else "minisblack", extrasamples=alpha, metadata=None
-            )
+            write_tiff(fh, image)
         except OSError:
             raise
         except Exception as error:  # any failure inside the encoder library

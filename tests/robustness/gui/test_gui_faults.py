@@ -35,7 +35,7 @@ from pyramid_explorer.app import controller as controller_module
 from pyramid_explorer.app import errors, launch
 from pyramid_explorer.app.errors import LOG_NAME, ErrorReporter, start_log_file, stop_log_file
 from pyramid_explorer.app.main_window import MainWindow
-from pyramid_explorer.core import export as export_module
+from pyramid_explorer.core import export_files as export_module  # where _write_item lives
 from pyramid_explorer.core import io as image_io
 from pyramid_explorer.core.budget import ENV_VARIABLE
 from pyramid_explorer.core.export import MANIFEST_NAME, ExportOptions
