@@ -27,6 +27,8 @@ class LevelPanel(QWidget):
 
     level_selected = Signal(int)
     depth_changed = Signal(int)
+    # The "Levels built" box; it shadows QPaintDevice.depth() (colour depth), which nothing here calls.
+    depth: QSpinBox  # type: ignore[assignment]
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -47,11 +49,11 @@ class LevelPanel(QWidget):
         self.level.setToolTip("Selected level (PgUp: finer, PgDn: coarser)")
         self.level.setKeyboardTracking(False)
         self.level.valueChanged.connect(self.level_selected)
-        self.depth_box = QSpinBox()
-        self.depth_box.setRange(1, 1)
-        self.depth_box.setToolTip("How many levels are built, the source included")
-        self.depth_box.setKeyboardTracking(False)
-        self.depth_box.valueChanged.connect(self.depth_changed)
+        self.depth = QSpinBox()
+        self.depth.setRange(1, 1)
+        self.depth.setToolTip("How many levels are built, the source included")
+        self.depth.setKeyboardTracking(False)
+        self.depth.valueChanged.connect(self.depth_changed)
         self.lock_contrast = QCheckBox("Lock contrast across levels")
         self.lock_contrast.setToolTip("Keep the display limits in use while stepping through levels (L)")
         self.without_dstsize = QCheckBox("Show pyrUp without dstsize")
@@ -67,7 +69,7 @@ class LevelPanel(QWidget):
 
         form = QFormLayout()
         form.addRow("Level", self.level)
-        form.addRow("Levels built", self.depth_box)
+        form.addRow("Levels built", self.depth)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.lock_contrast)
@@ -76,15 +78,15 @@ class LevelPanel(QWidget):
         layout.addWidget(self.table, 1)
 
     def set_pyramid(self, pyramid: Pyramid, max_depth: int) -> None:
-        self.depth_box.setEnabled(True)
+        self.depth.setEnabled(True)
         self.model.set_pyramid(pyramid)
         self.level.blockSignals(True)
         self.level.setRange(0, pyramid.levels - 1)
         self.level.blockSignals(False)
-        self.depth_box.blockSignals(True)
-        self.depth_box.setRange(1, max_depth)
-        self.depth_box.setValue(pyramid.levels)
-        self.depth_box.blockSignals(False)
+        self.depth.blockSignals(True)
+        self.depth.setRange(1, max_depth)
+        self.depth.setValue(pyramid.levels)
+        self.depth.blockSignals(False)
 
     def set_stored(self, image: StoredImage) -> None:
         """The levels a file holds: they are read, not built, so the depth is theirs."""
@@ -93,11 +95,11 @@ class LevelPanel(QWidget):
         self.level.blockSignals(True)
         self.level.setRange(0, count - 1)
         self.level.blockSignals(False)
-        self.depth_box.blockSignals(True)
-        self.depth_box.setRange(1, count)
-        self.depth_box.setValue(count)
-        self.depth_box.blockSignals(False)
-        self.depth_box.setEnabled(False)
+        self.depth.blockSignals(True)
+        self.depth.setRange(1, count)
+        self.depth.setValue(count)
+        self.depth.blockSignals(False)
+        self.depth.setEnabled(False)
 
     def show_level(self, level: int) -> None:
         """Reflect the selected level without echoing it back as a user choice."""

@@ -128,7 +128,7 @@ def test_ome_zarr_export_opens_with_its_stored_levels(qtbot, window, tmp_path):
     stored = [tuple(a.shape) for a in chunked.stored_levels(out)]
     assert_table_shows(window, stored)
     assert window.central_stack.currentWidget() is window.stored_view
-    assert not window.level_panel.depth_box.isEnabled()
+    assert not window.level_panel.depth.isEnabled()
     assert window.windowTitle().startswith("small.zarr")
     # fitted: level 0 shown whole, in source coordinates, with the stored values
     region = window.stored.shown
@@ -227,7 +227,7 @@ def test_open_folder_action_and_back_to_an_ordinary_image(qtbot, window, big_zar
     window.controller.open_path(write_png(tmp_path / "plain.png", make_image(30, 40)))
     qtbot.waitUntil(lambda: window.controller.pyramid is not None and window.is_settled(), timeout=20_000)
     assert window.central_stack.currentWidget() is window.tabs
-    assert window.stored.image is None and window.level_panel.depth_box.isEnabled()
+    assert window.stored.image is None and window.level_panel.depth.isEnabled()
     assert window.level_panel.model.rowCount() == window.controller.pyramid.levels
 
 

@@ -106,7 +106,7 @@ def test_levels_are_placed_in_source_coordinates(qtbot, opened):
 
 
 def test_depth_control_sets_the_number_of_levels(qtbot, opened):
-    opened.level_panel.depth_box.setValue(3)
+    opened.level_panel.depth.setValue(3)
     qtbot.waitUntil(lambda: opened.controller.pyramid.levels == 3)
     wait_idle(qtbot, opened)
     assert opened.level_panel.model.rowCount() == 3

@@ -58,7 +58,7 @@ def random_changes(qtbot, window: MainWindow, rng: np.random.Generator, count: i
         lambda: compare.controls.kernel.setCurrentIndex(int(rng.integers(0, len(KERNELS)))),
         lambda: compare.difference.setChecked(bool(rng.integers(0, 2))),
         lambda: panel.lock_contrast.setChecked(bool(rng.integers(0, 2))),
-        lambda: panel.depth_box.setValue(int(rng.integers(2, panel.depth_box.maximum() + 1))),
+        lambda: panel.depth.setValue(int(rng.integers(2, panel.depth.maximum() + 1))),
     ]
     weights = np.array([6, 3, 2, 2, 2, 2, 1, 1, 1, 1], float)
     for choice in rng.choice(len(actions), size=count, p=weights / weights.sum()):
@@ -77,7 +77,7 @@ def assert_display_matches_settings(window: MainWindow, source: np.ndarray) -> N
     assert c.view == ("pyramid", "compare")[window.tabs.currentIndex()]
     assert c.settings["deconv"] == window.tab("compare").controls.settings()
     assert c.settings["layout_kind"] == window.tab("pyramid").layout_kind
-    assert c.pyramid.levels == window.level_panel.depth_box.value()
+    assert c.pyramid.levels == window.level_panel.depth.value()
     if c.view == "pyramid" and c.settings["layout_kind"] == "panels":
         pv = window.tab("pyramid")
         assert pv.gaussian.layer.level == pv.laplacian.layer.level == pv.residual.layer.level == c.level
