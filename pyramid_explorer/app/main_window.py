@@ -61,6 +61,8 @@ class MainWindow(QMainWindow):
     recent_menu: QMenu  # built by menus.build_menus, as are the two below
     samples_menu: QMenu
     probe_menu: ProbeMenu
+    # The window's actions by name; it shadows QWidget.actions(), which nothing here calls.
+    actions: dict[str, QAction]  # type: ignore[assignment]
 
     def __init__(self, store: QSettings, *, persist: bool = True,
                  controller: Controller | None = None) -> None:
@@ -117,8 +119,7 @@ class MainWindow(QMainWindow):
         self.exports = Exports(self)
         self.opening = OpenActions(self)
         self.ab_compare = ABCompareOpener(self)
-        # Shadows QWidget.actions(), which nothing here calls: the window's actions by name.
-        self.actions: dict[str, QAction] = {}  # type: ignore[assignment]
+        self.actions: dict[str, QAction] = {}
         build_menus(self)
         self.ab_compare.offer_on(self.tab("compare").panels)
         self._connect()

@@ -19,11 +19,7 @@ from pyramid_explorer.samples import SAMPLES
 from pyramid_explorer.tools.registry import TOOLS
 
 if TYPE_CHECKING:
-    from typing import TypeAlias
-
     from pyramid_explorer.app.main_window import MainWindow
-
-    Shortcut: TypeAlias = QKeySequence | QKeySequence.StandardKey | Qt.Key | str
 
 OPEN_FILTERS = f"Images ({' '.join('*' + suffix for suffix in supported_suffixes())});;All files (*)"
 
@@ -70,7 +66,8 @@ class OpenActions(QObject):
         self._window.controller.open_sample(action.data())
 
 
-def add_action(window: MainWindow, name: str, text: str, shortcut: Shortcut | None,
+def add_action(window: MainWindow, name: str, text: str,
+               shortcut: QKeySequence | QKeySequence.StandardKey | Qt.Key | str | None,
                slot: Callable[..., object], *, checkable: bool = False, checked: bool = False) -> QAction:
     """An action of the window, kept in `window.actions[name]`; its shortcut works wherever the focus is."""
     action = QAction(text, window)
@@ -89,8 +86,8 @@ def add_action(window: MainWindow, name: str, text: str, shortcut: Shortcut | No
 
 def build_menus(w: MainWindow) -> None:
     """File, View and Help menus of `w`, wired to its handlers."""
-    def a(name: str, text: str, shortcut: Shortcut | None, slot: Callable[..., object],
-          **kw: bool) -> QAction:
+    def a(name: str, text: str, shortcut: QKeySequence | QKeySequence.StandardKey | Qt.Key | str | None,
+          slot: Callable[..., object], **kw: bool) -> QAction:
         return add_action(w, name, text, shortcut, slot, **kw)
 
     file_menu = w.menuBar().addMenu("&File")

@@ -142,9 +142,10 @@ def reduce_tile(block: np.ndarray, border: int, rows: Window, cols: Window) -> n
 def band_tile(fine: np.ndarray, coarse: np.ndarray, storage: str, rows: Window,
                cols: Window) -> np.ndarray:
     """Laplacian band tile: fine - expand(coarse), as `core.pyramid.laplacian_pyramid` computes it."""
+    assert cols.size is not None and rows.size is not None  # an up_window always sets the size
+
     if storage == "float32":
         fine, coarse = fine.astype(np.float32), coarse.astype(np.float32)
-    assert cols.size is not None and rows.size is not None  # an up_window always sets the size
     up = cv2.pyrUp(coarse, dstsize=(cols.size, rows.size))[rows.start : rows.stop, cols.start : cols.stop]
     if storage == "float32":
         fine -= up  # a float32 copy already

@@ -18,7 +18,6 @@ from pyramid_explorer.app.image_panel import ImagePanel
 from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.tabs.base import ToolTab
 from pyramid_explorer.app.tabs.shared import DeconvControls
-from pyramid_explorer.core.deconv import DeconvSettings
 from pyramid_explorer.core.upsampling import MODES
 from pyramid_explorer.display import Layer
 from pyramid_explorer.tools.compare import DeconvResult, ModeResult
@@ -158,7 +157,7 @@ class CompareTab(ToolTab):
             self.show_deconv(result, keep_limits=keep_limits)
 
     def show_setting(self, name: str, value: object) -> None:
-        if name == "deconv" and isinstance(value, DeconvSettings):
+        if name == "deconv":
             self.controls.set_settings(value)
 
     def on_stored_opened(self, image: StoredImage) -> None:

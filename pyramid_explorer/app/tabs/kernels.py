@@ -29,7 +29,6 @@ from pyramid_explorer.app.image_panel import ImagePanel, sampled_colormap
 from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.tabs.base import ToolTab
 from pyramid_explorer.app.tabs.shared import DeconvControls
-from pyramid_explorer.core.deconv import DeconvSettings
 from pyramid_explorer.tools.kernels import (
     CUSTOM,
     KERNEL_ENTRIES,
@@ -255,7 +254,7 @@ class KernelsTab(ToolTab):
             self.setting_changed.emit("kernel_entry", KERNEL_ENTRIES[row])
 
     def show_setting(self, name: str, value: object) -> None:
-        if name == "deconv" and isinstance(value, DeconvSettings):
+        if name == "deconv":
             self.controls.set_settings(value)
 
     def _on_deconv_edited(self, settings: object) -> None:
