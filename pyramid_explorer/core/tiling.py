@@ -143,7 +143,6 @@ def band_tile(fine: np.ndarray, coarse: np.ndarray, storage: str, rows: Window,
                cols: Window) -> np.ndarray:
     """Laplacian band tile: fine - expand(coarse), as `core.pyramid.laplacian_pyramid` computes it."""
     assert cols.size is not None and rows.size is not None  # an up_window always sets the size
-
     if storage == "float32":
         fine, coarse = fine.astype(np.float32), coarse.astype(np.float32)
     up = cv2.pyrUp(coarse, dstsize=(cols.size, rows.size))[rows.start : rows.stop, cols.start : cols.stop]
