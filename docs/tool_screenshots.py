@@ -2,7 +2,7 @@
 
     QT_QPA_PLATFORM=offscreen python docs/tool_screenshots.py resources/chelsea.png docs
 
-`pyramid-explorer IMAGE --screenshot OUT.png --view integrity|equalizer|kernels|unpool` shows each
+`pyramid-explorer IMAGE --screenshot OUT.png --view integrity|equalizer|kernels|unpool|...` shows each
 tool in its default state; this script first sets each one to a state worth a picture (saturated
 band storage, boosted fine bands, a 3x3 box kernel at stride 2, a zoomed-in unpool level).
 """
@@ -63,6 +63,17 @@ def main(image: str, out: Path) -> None:
     settle()
     window.linker.set_camera((250.0, 130.0), 0.25)  # four screen pixels per source pixel
     save("unpool")
+
+    window.level_panel.level.setValue(1)
+    window.actions["fit"].trigger()  # the labs: the whole image again
+    window.show_view("coding")
+    save("coding")
+    window.show_view("shift")
+    save("shift")
+    window.show_view("convmatrix")
+    settle()
+    window.tab("convmatrix").slider.setValue(5)  # mid-animation: the sixth kernel has just landed
+    save("convmatrix")
     window.close()
 
 

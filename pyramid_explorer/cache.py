@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
+from typing import Any
 
 import numpy as np
 
@@ -51,11 +52,18 @@ def default_memory_budget() -> int:
 class ResultCache:
     """Maps keys to results; evicts the least recently used entries once the budget is exceeded.
 
-    An entry larger than the whole budget is not kept at all (it would evict everything else).
+    `size_of(value)` is what an entry counts against the budget (by default the bytes of its numpy
+    arrays). An entry larger than the whole budget is not kept at all (it would evict everything else),
+    unless `keep_newest`: then the entry put or read last stays whatever its size and only the others
+    are evicted, so a view that shows one large result at a time (the stored view's region on screen)
+    never reads it again because it did not fit.
     """
 
-    def __init__(self, budget_bytes: int) -> None:
+    def __init__(self, budget_bytes: int, size_of: Callable[[Any], int] = nbytes_of,
+                 keep_newest: bool = False) -> None:
         self.budget = int(budget_bytes)
+        self.size_of = size_of
+        self.keep_newest = keep_newest
         self._entries: OrderedDict[Hashable, tuple[object, int]] = OrderedDict()
         self._used = 0
 
@@ -78,13 +86,14 @@ class ResultCache:
         return entry[0]
 
     def put(self, key: Hashable, value: object) -> None:
-        size = nbytes_of(value)
+        size = self.size_of(value)
         self.discard(key)
-        if size > self.budget:
+        if size > self.budget and not self.keep_newest:
             return
         self._entries[key] = (value, size)
         self._used += size
-        while self._used > self.budget:
+        kept = 1 if self.keep_newest else 0
+        while self._used > self.budget and len(self._entries) > kept:
             _, (_, old_size) = self._entries.popitem(last=False)
             self._used -= old_size
 

@@ -45,3 +45,24 @@ def test_replacing_and_clearing_keep_the_count_right():
     assert cache.used == 300 and len(cache) == 1
     cache.clear()
     assert cache.used == 0 and cache.get("k") is None
+
+
+def test_the_size_function_is_the_callers():
+    cache = ResultCache(100, size_of=lambda value: len(value))
+    cache.put("a", "x" * 60)
+    cache.put("b", "y" * 30)
+    assert cache.used == 90
+    cache.put("c", "z" * 20)  # 110 > 100: the oldest goes
+    assert "a" not in cache and cache.used == 50
+
+
+def test_keep_newest_keeps_the_last_entry_whatever_its_size():
+    cache = ResultCache(50, keep_newest=True)
+    cache.put("small", np.zeros(10, np.uint8))
+    cache.put("other", np.zeros(20, np.uint8))
+    cache.get("small")  # now the newest
+    cache.put("big", np.zeros(80, np.uint8))  # over the budget alone: kept, everything else goes
+    assert "big" in cache and len(cache) == 1 and cache.used == 80
+    assert cache.get("small") is None
+    cache.put("next", np.zeros(30, np.uint8))  # fits: the big one, now oldest, goes
+    assert "next" in cache and "big" not in cache and cache.used == 30

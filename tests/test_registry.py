@@ -38,8 +38,9 @@ def state_of(opened: tuple[LoadedImage, Pyramid], level: int = 1) -> State:
 
 
 def test_the_registry_names_each_tool_once_in_tab_order():
-    assert NAMES == ("pyramid", "compare", "integrity", "equalizer", "kernels", "unpool")
-    assert len({tool.title for tool in TOOLS}) == len(TOOLS) <= 9  # Ctrl+1..9 select the tabs
+    assert NAMES == ("pyramid", "compare", "integrity", "equalizer", "kernels", "unpool",
+                     "coding", "shift", "convmatrix")
+    assert len({tool.title for tool in TOOLS}) == len(TOOLS)  # Ctrl+1..9 select the first nine tabs
     assert all(tool_named(name).name == name for name in NAMES)
     with pytest.raises(ValueError, match="views: pyramid, compare"):
         tool_named("nonsense")

@@ -7,18 +7,24 @@ import pytest
 import tifffile
 from helpers import random_image
 
+from pyramid_explorer.display import make_layer
 from pyramid_explorer.jobs import OpenRequest
 from pyramid_explorer.tools.stored import (
     RegionRequest,
+    RegionResult,
     StoredImage,
     StoredLevel,
+    StoredState,
     contains,
     level_for_zoom,
     level_window,
     ngff_placement,
     open_any,
+    plan_region,
     read_region,
     region_for,
+    region_key,
+    region_nbytes,
     stored_pyramid,
     tiff_placement,
 )
@@ -139,3 +145,39 @@ def test_open_and_read_a_region_of_a_pyramidal_tiff(tmp_path, dtype, channels):
     np.testing.assert_array_equal(region.layer.data, levels[1][3:40, 17:60])
     assert region.layer.scale == 2.0
     assert region.layer.origin == (-1.0 + 17 * 2, -1.0 + 3 * 2)  # level-1 pixel (3, 17) on source (6, 34)
+
+
+def test_the_plan_wants_the_region_over_the_view_and_its_job_yields_that_key(tmp_path):
+    pytest.importorskip("dask")
+    levels = [random_image((600, 700), np.uint16, None, seed=3)]
+    levels.append(levels[0][::2, ::2].copy())
+    path = tmp_path / "pyr.tif"
+    write_pyramidal_tiff(path, levels)
+    image = list(open_any(OpenRequest(9, path=str(path))))[-1]
+    view = (300.2, 260.5, 420.7, 330.1)
+    plan = plan_region(StoredState(image, 0, view, shown=None))
+    (r0, r1, c0, c1) = region_for(image.levels[0], view)
+    assert plan.wanted == ((9, 0, (r0, r1, c0, c1)),) and (r1 - r0, c1 - c0) != (600, 700)
+    region = list(plan.job(plan.request(plan.wanted)))[-1]
+    assert region_key(region) == plan.wanted[0]  # the key the plan asks for is the one the result has
+    np.testing.assert_array_equal(region.layer.data, levels[0][r0:r1, c0:c1])
+    # the region on screen covers a small pan: nothing to read; another level or a far pan reads again
+    assert plan_region(StoredState(image, 0, (305.0, 262.0, 425.0, 333.0), region)).wanted == ()
+    assert plan_region(StoredState(image, 1, view, region)).wanted[0][1] == 1
+    far = plan_region(StoredState(image, 0, (10.0, 10.0, 60.0, 60.0), region))
+    assert far.wanted[0][2] == region_for(image.levels[0], (10.0, 10.0, 60.0, 60.0))
+    # a view beside the image wants nothing
+    assert plan_region(StoredState(image, 0, (5000.0, 5000.0, 5100.0, 5100.0), None)).wanted == ()
+
+
+@pytest.mark.parametrize(("channels", "expected"), [
+    (None, 4000 + 2000),  # uint16 values, one uint8 code each
+    (3, 12000 + 6000),  # a code per channel
+    (2, 8000 + 2000 + 4000),  # grey + alpha: the grey channel drawn, one code per pixel
+])
+def test_a_region_counts_its_values_codes_and_drawn_array_not_its_histogram(channels, expected):
+    data = random_image((40, 50), np.uint16, channels, seed=4)
+    display = data[..., 0] if channels == 2 else data  # as read_region draws grey + alpha
+    layer = make_layer(data, 0, display=display)
+    region = RegionResult(image_id=1, level=0, rows=(0, 40), cols=(0, 50), layer=layer)
+    assert region_nbytes(region) == expected

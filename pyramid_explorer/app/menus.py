@@ -1,6 +1,7 @@
 """The window's menus and their actions (File, View, Help) and every keyboard shortcut.
 
-The View menu's tool entries come from the tool registry: Ctrl+1.. select the tabs in tab order.
+The View menu's tool entries come from the tool registry: Ctrl+1..9 select the first nine tabs
+in tab order (the View menu lists every tab).
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ def build_menus(w: MainWindow) -> None:
 
     view_menu = w.menuBar().addMenu("&View")
     for n, tool in enumerate(TOOLS, start=1):
-        action = a(f"view_{tool.name}", tool.title, f"Ctrl+{n}", w._on_view_action_triggered)
+        shortcut = f"Ctrl+{n}" if n <= 9 else None
+        action = a(f"view_{tool.name}", tool.title, shortcut, w._on_view_action_triggered)
         action.setData(tool.name)
         view_menu.addAction(action)
     view_menu.addSeparator()

@@ -1,29 +1,29 @@
 """State and requests of the stored view: which stored level, which region of it, read on the worker.
 
-The view reports the source rectangle it shows; after a short debounce the controller works out the
-region of the selected level that covers it (plus a margin, on a tile grid), serves it from a small cache
-or reads it on the shared worker (channel "region": a newer request supersedes an older one, whose late
-result the runner drops), and emits it. In automatic mode the level follows the zoom (`level_for_zoom`)
-and the window's level (the Levels dock, PgUp/PgDn) follows it; choosing a level there turns automatic mode
-off. The main controller says what is open: a stored pyramid (`stored_opened`) or an ordinary image.
+The view reports the source rectangle it shows; after a short debounce the controller serves the stored
+view's plan (`tools.stored.plan_region`: the region of the selected level that covers the view, plus a
+margin, on a tile grid) the way `Controller` serves a tool: the wanted region comes from the result cache
+(`cache.ResultCache`) or is read on the shared worker (channel "region": a newer request supersedes an
+older one, whose late result the runner drops), cached under `region_key` and emitted. In automatic mode
+the level follows the zoom (`level_for_zoom`) and the window's level (the Levels dock, PgUp/PgDn) follows
+it; choosing a level there turns automatic mode off. The main controller says what is open: a stored
+pyramid (`stored_opened`) or an ordinary image.
 """
 
 from __future__ import annotations
 
-import collections
-
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from pyramid_explorer.app.controller import Controller
+from pyramid_explorer.cache import ResultCache
 from pyramid_explorer.tools.stored import (
-    RegionRequest,
     RegionResult,
     StoredImage,
-    contains,
+    StoredState,
     level_for_zoom,
-    level_window,
-    read_region,
-    region_for,
+    plan_region,
+    region_key,
+    region_nbytes,
 )
 
 DEBOUNCE_MS = 60
@@ -50,11 +50,12 @@ class StoredController(QObject):
         self.shown: RegionResult | None = None
         self._view: tuple[float, float, float, float] | None = None
         self._units_per_pixel = 1.0
-        self._cache: collections.OrderedDict[tuple, RegionResult] = collections.OrderedDict()
+        # the region on screen is the one last put or read: `keep_newest` keeps it however large
+        self.cache = ResultCache(CACHE_BYTES, size_of=region_nbytes, keep_newest=True)
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(DEBOUNCE_MS)
-        self._debounce.timeout.connect(self._on_debounce_timeout)
+        self._debounce.timeout.connect(self._serve)
         controller.stored_opened.connect(self.set_image)
         controller.image_loaded.connect(self._on_image_loaded)
         controller.level_changed.connect(self.select_level)
@@ -63,7 +64,7 @@ class StoredController(QObject):
         """Show `image` (None: leave stored mode); regions of the previous image are forgotten."""
         self.runner.cancel(_REGION)
         self._debounce.stop()
-        self._cache.clear()
+        self.cache.clear()
         self.image, self.shown, self.level = image, None, 0
         if image is not None:
             self._schedule()
@@ -98,9 +99,15 @@ class StoredController(QObject):
         if auto and self._view is not None:
             self.set_view(*self._view, self._units_per_pixel)
 
+    def state(self) -> StoredState | None:
+        """What the stored view's plan reads, None until an image is open and its view reported."""
+        if self.image is None or self._view is None:
+            return None
+        return StoredState(self.image, self.level, self._view, self.shown)
+
     def cached(self) -> tuple[int, int]:
         """(regions, bytes) held for going back, the one on screen included."""
-        return len(self._cache), sum(map(_bytes, self._cache.values()))
+        return len(self.cache), self.cache.used
 
     def is_idle(self) -> bool:
         return not self._debounce.isActive() and not self.runner.is_current(_REGION)
@@ -111,45 +118,39 @@ class StoredController(QObject):
     def _schedule(self) -> None:
         self._debounce.start()
 
-    def _on_debounce_timeout(self) -> None:
-        image, view = self.image, self._view
-        if image is None or view is None:
+    def _serve(self) -> None:
+        """`Controller._serve` for the stored view: show the cached regions the plan wants, read the
+        others in one job."""
+        state = self.state()
+        if state is None:
             return
-        level = image.levels[self.level]
-        visible = level_window(level, view)
-        if visible is None:
-            return
-        shown = self.shown
-        if shown is not None and shown.level == self.level and contains((*shown.rows, *shown.cols), visible):
+        plan = plan_region(state)
+        missing = []
+        for key in plan.wanted:
+            region = self.cache.get(key)
+            if isinstance(region, RegionResult):
+                self._show(region)
+            else:
+                missing.append(key)
+        if not missing:
             self.runner.cancel(_REGION)
             return
-        rows_cols = region_for(level, view)
-        assert rows_cols is not None  # the view touches the level: visible is not None
-        key = (image.image_id, self.level, rows_cols)
-        cached = self._cache.get(key)
-        if cached is not None:
-            self._cache.move_to_end(key)
-            self.runner.cancel(_REGION)
-            self._show(cached)
-            return
-        request = RegionRequest(image, self.level, rows_cols[:2], rows_cols[2:])
-        self.runner.submit(_REGION, read_region, request, self._on_region_item, self.error.emit)
+        assert plan.job is not None and plan.request is not None  # a plan that wants results makes them
+        self.runner.submit(_REGION, plan.job, plan.request(tuple(missing)), self._on_region_item,
+                           self.error.emit)
 
     def _on_region_item(self, item: object) -> None:
+        """Cache a region read for this image; show it if it is of the level selected now.
+
+        Unlike a tool's result (shown only while a fresh plan still wants its key), any region of the
+        selected level is shown when it arrives, even if the view has moved on meanwhile: it is closer
+        to the view than the one on screen, and the debounce then asks for the one that covers."""
         if not isinstance(item, RegionResult) or self.image is None or item.image_id != self.image.image_id:
             return
-        self._cache[(item.image_id, item.level, (*item.rows, *item.cols))] = item
-        while len(self._cache) > 1 and self.cached()[1] > CACHE_BYTES:
-            self._cache.popitem(last=False)
+        self.cache.put(region_key(item), item)
         if item.level == self.level:
             self._show(item)
 
     def _show(self, region: RegionResult) -> None:
         self.shown = region
         self.region_ready.emit(region)
-
-
-def _bytes(region: RegionResult) -> int:
-    layer = region.layer
-    shown = 0 if layer.display is layer.data else layer.display.nbytes
-    return layer.data.nbytes + layer.pixels.nbytes + shown

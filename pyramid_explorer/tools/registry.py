@@ -4,11 +4,22 @@ screenshot mode and tool export all iterate over `TOOLS`. A new tool is one modu
 
 from __future__ import annotations
 
-from pyramid_explorer.tools import compare, equalizer, integrity, kernels, pyramid, unpool
+from pyramid_explorer.tools import (
+    coding,
+    compare,
+    convmatrix,
+    equalizer,
+    integrity,
+    kernels,
+    pyramid,
+    shift,
+    unpool,
+)
 from pyramid_explorer.tools.base import Arrays, Tool
 
 TOOLS: tuple[Tool, ...] = (pyramid.TOOL, compare.TOOL, integrity.TOOL, equalizer.TOOL, kernels.TOOL,
-                           unpool.TOOL)
+                           unpool.TOOL,
+                           coding.TOOL, shift.TOOL, convmatrix.TOOL)
 NAMES: tuple[str, ...] = tuple(tool.name for tool in TOOLS)
 """The tools' names (`--view` choices), in tab order."""
 

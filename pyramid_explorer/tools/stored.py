@@ -13,6 +13,10 @@ by their `coordinateTransformations` relative to level 0: scale s_i / s_0 and pi
 (scale 2**i, origin -2**i / 2). A TIFF says nothing about placement: a level whose size is the source's
 halved k times, rounding up (what pyrDown makes), gets pyrDown's placement at scale 2**k; any other size
 gets the ratio of widths as scale with its outer edges on the source's.
+
+The view is served as the tools are (`tools.base`): `plan_region(StoredState)` is its `Plan` (the key
+of the region that covers the view, and `read_region` to read it), `region_key` the key each result is
+cached under, and `region_nbytes` what a region counts against the stored view's cache.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from pyramid_explorer.jobs import (
     TooLarge,
     open_image,
 )
+from pyramid_explorer.tools.base import Key, Plan
 
 TILE = 256
 """Regions start and end on this grid of level pixels, so a small pan finds the region already read."""
@@ -114,6 +119,17 @@ class RegionResult:
     layer: Layer
 
 
+@dataclass(frozen=True, eq=False)
+class StoredState:
+    """What the stored view's plan reads: the image, the level shown, the source rectangle in view
+    (x0, y0, x1, y1) and the region on screen (None before the first)."""
+
+    image: StoredImage
+    level: int
+    view: tuple[float, float, float, float]
+    shown: RegionResult | None
+
+
 # --- geometry (pure) -----------------------------------------------------------------------------
 
 
@@ -182,6 +198,43 @@ def contains(region: tuple[int, int, int, int], window: tuple[int, int, int, int
     """True when `region` (row0, row1, col0, col1) holds all of `window`."""
     return (region[0] <= window[0] and window[1] <= region[1] and region[2] <= window[2]
             and window[3] <= region[3])
+
+
+# --- serving: the view's plan, cache key and size (pure) ----------------------------------------
+
+
+def region_key(region: RegionResult) -> Key:
+    """The cache key of a region: its image, level and (row0, row1, col0, col1)."""
+    return (region.image_id, region.level, (*region.rows, *region.cols))
+
+
+def region_nbytes(region: RegionResult) -> int:
+    """What a region holds for the cache: its values, its uint8 codes and the drawn array when that is
+    not the values (the histogram's few kilobytes are left out)."""
+    layer = region.layer
+    drawn = 0 if layer.display is layer.data else layer.display.nbytes
+    return layer.data.nbytes + layer.pixels.nbytes + drawn
+
+
+def plan_region(state: StoredState) -> Plan:
+    """The stored view's plan: the region of the level that covers the view (`region_for`), read by
+    `read_region`. Nothing is wanted while the region on screen already holds every visible pixel of
+    the level (a small pan reads nothing) or when the view misses the level."""
+    level = state.image.levels[state.level]
+    visible = level_window(level, state.view)
+    shown = state.shown
+    if visible is None or (shown is not None and shown.level == state.level
+                           and contains((*shown.rows, *shown.cols), visible)):
+        return Plan()
+    rows_cols = region_for(level, state.view)
+    assert rows_cols is not None  # the view touches the level: visible is not None
+    rows, cols = rows_cols[:2], rows_cols[2:]
+    image, i = state.image, state.level
+    return Plan(wanted=((image.image_id, i, rows_cols),), job=read_region,
+                request=lambda _missing: RegionRequest(image, i, rows, cols))
+
+
+# --- placement -----------------------------------------------------------------------------------
 
 
 def tiff_placement(shapes: Sequence[tuple[int, ...]]) -> list[tuple[float, tuple[float, float]]]:

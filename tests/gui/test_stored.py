@@ -18,7 +18,6 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QFileDialog
 from test_launch import explorer
 
-from pyramid_explorer.app import stored_controller
 from pyramid_explorer.app.image_panel import format_values
 from pyramid_explorer.tools import stored
 from pyramid_explorer.tools.stored import level_window
@@ -167,7 +166,7 @@ def test_pyramidal_tiff_opens_with_its_stored_levels_by_drop(qtbot, window, tmp_
 
 def test_only_the_region_in_view_is_read_and_a_pan_reads_the_next(qtbot, window, big_zarr, chunk_reads,
                                                                    monkeypatch):
-    monkeypatch.setattr(stored_controller, "CACHE_BYTES", 1)  # keep only the region on screen
+    monkeypatch.setattr(window.stored.cache, "budget", 1)  # keep only the region on screen
     window.controller.open_path(str(big_zarr))
     wait_lazy(qtbot, window)
     assert_table_shows(window, [(BIG >> i, BIG >> i) for i in range(BIG_LEVELS)])
@@ -205,8 +204,23 @@ def test_only_the_region_in_view_is_read_and_a_pan_reads_the_next(qtbot, window,
     assert window.stored.shown is shown and not chunk_reads
 
 
+def test_going_back_to_a_region_read_before_is_served_from_the_cache(qtbot, window, big_zarr, chunk_reads):
+    window.controller.open_path(str(big_zarr))
+    wait_lazy(qtbot, window)
+    window.linker.set_camera((1000.3, 2100.7), 1.0)
+    wait_lazy(qtbot, window)
+    first = window.stored.shown
+    window.linker.set_camera((3000.2, 900.5), 1.0)  # far away: another region is read
+    wait_lazy(qtbot, window)
+    assert window.stored.shown is not first and window.stored.cached()[0] >= 2
+    chunk_reads.clear()
+    window.linker.set_camera((1000.3, 2100.7), 1.0)
+    wait_lazy(qtbot, window)
+    assert window.stored.shown is first and not [key for key in chunk_reads if LEVEL0_CHUNK.match(key)]
+
+
 def test_a_fine_level_chosen_at_a_coarse_zoom_is_read_in_bounded_pieces(qtbot, window, big_zarr, monkeypatch):
-    monkeypatch.setattr(stored_controller, "region_for", functools.partial(stored.region_for, max_side=1024))
+    monkeypatch.setattr(stored, "region_for", functools.partial(stored.region_for, max_side=1024))
     window.controller.open_path(str(big_zarr))
     wait_lazy(qtbot, window)
     window.controller.set_level(0)  # whole image in view, level 0 chosen: only a centred piece is read
