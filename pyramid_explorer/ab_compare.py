@@ -137,14 +137,13 @@ def compare_pair(req: ABRequest) -> Iterator[Progress | ABResult]:
     d = difference(a, b)
     stats = pair_stats(a, b, data_range_of(a, b))
     yield Progress(1, 2, "A/B: drawing")
-    place = {"scale": req.scale, "origin": req.origin}
     limits = _joint_limits(a, b)
     shown = channel_mean(d) if d.ndim == 3 else d
     yield ABResult(req.a_name, req.b_name,
-                   a=make_layer(a, req.level, limits=limits, **place),
-                   b=make_layer(b, req.level, limits=limits, **place),
+                   a=make_layer(a, req.level, limits=limits, scale=req.scale, origin=req.origin),
+                   b=make_layer(b, req.level, limits=limits, scale=req.scale, origin=req.origin),
                    difference=make_layer(d, req.level, signed=True, display=shown,
-                                         limits=symmetric_limits(shown), **place),
+                                         limits=symmetric_limits(shown), scale=req.scale, origin=req.origin),
                    stats=stats)
 
 

@@ -440,11 +440,11 @@ def _big_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> _B
                                                  force=args.force, progress=progress, cancel=cancel)
             return result, result.path
         out = args.out / f"{item.folder.removesuffix('.ome')}.ome.zarr"
-        result = chunked.export_ome_zarr(item.path, out, levels=levels, storage=args.storage,
+        stored = chunked.export_ome_zarr(item.path, out, levels=levels, storage=args.storage,
                                          laplacian="laplacian" in kinds, chunk=chunk, memory_limit=limit,
                                          scheduler=args.scheduler, force=args.force, progress=progress,
                                          cancel=cancel)
-        return result, out
+        return stored, out
 
     if args.fmt == OME_ZARR:
         try:
@@ -472,7 +472,7 @@ def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     options = None
     if args.fmt != OME_ZARR:
         kinds = args.kinds or (("gaussian",) if args.fmt == "ome-tiff" else DEFAULT_KINDS)
-        tiff = {"tiff_layout": args.tiff_layout or "subifds"}
+        tiff: dict[str, Any] = {"tiff_layout": args.tiff_layout or "subifds"}
         if args.tiff_compression is not None:
             tiff["tiff_compression"] = _COMPRESSIONS[args.tiff_compression]
         try:
@@ -503,9 +503,10 @@ def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
             out_dir = args.out / item.folder
             big = big_export is not None and (chunked_always or beyond_memory(item.path))
             try:
-                if big:
+                if big and big_export is not None:
                     result, out_dir = big_export(item, bar.update, cancelled.is_set)
                 else:
+                    assert options is not None  # set for every format but OME-Zarr, which always goes big
                     image = load_image(item.path)
                     result = export_with_options(image, out_dir, options, source_path=item.path,
                                                  progress=bar.update, cancel=cancelled.is_set)

@@ -201,7 +201,7 @@ def parallel_steps(steps: Sequence[Callable[[], T]], threads: int) -> Iterator[T
 def open_image(req: OpenRequest) -> Iterator[Progress | TooLarge | LoadedImage | Pyramid]:
     """Check the file's header against the memory budget, load the file or sample (or generate the
     probe), yield it, then build its pyramid."""
-    if req.probe is not None:
+    if req.probe is not None and req.size is not None:  # a probe always has a size (__post_init__)
         name = probe_title(req.probe, *req.size)
     else:
         name = req.sample if req.sample is not None else os.path.basename(str(req.path))
@@ -219,10 +219,13 @@ def open_image(req: OpenRequest) -> Iterator[Progress | TooLarge | LoadedImage |
                 steps = suggest(error.estimate, error.budget).preview_steps
                 yield TooLarge(req.image_id, req.path, f"{name}: {error}", steps)
                 return
-    if req.probe is not None:
+    if req.probe is not None and req.size is not None:
         image = make_probe(req.probe, *req.size)
+    elif req.sample is not None:
+        image = load_sample(req.sample)
     else:
-        image = load_sample(req.sample) if req.sample is not None else load_image(req.path)
+        assert req.path is not None  # exactly one of path, sample and probe (__post_init__)
+        image = load_image(req.path)
     if req.preview_steps:
         image = preview(image, req.preview_steps)
         name = f"{name} (preview, 1/{2 ** req.preview_steps} scale)"

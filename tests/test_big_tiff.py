@@ -127,6 +127,23 @@ def test_tiff_strips_read_the_file_as_it_is(tmp_path, dtype, channels):
         assert np.concatenate(parts).tobytes() == image.tobytes() and len(parts) > 1
 
 
+def test_tiff_strips_read_an_empty_tile_as_zeros(tmp_path):
+    """A sparse TIFF leaves a tile out (offset and byte count 0); tifffile reads it as zeros."""
+    image = random_image((64, 48), np.uint8, None, seed=4)
+    path = tmp_path / "sparse.tif"
+    tifffile.imwrite(path, image, tile=(16, 16), compression="zlib")
+    with tifffile.TiffFile(path, mode="r+b") as tif:
+        page = tif.pages.first
+        offsets, counts = list(page.dataoffsets), list(page.databytecounts)
+        offsets[4] = counts[4] = 0  # the second tile row's second tile: rows 16..31, columns 16..31
+        page.tags[324].overwrite(offsets)
+        page.tags[325].overwrite(counts)
+    expected = image.copy()
+    expected[16:32, 16:32] = 0
+    assert np.array_equal(tifffile.imread(path), expected)
+    assert np.array_equal(np.concatenate(list(readers.tiff_strips(path, 16))), expected)
+
+
 # ------------------------------------------------------------------------------- pyramidal TIFF, any size
 
 

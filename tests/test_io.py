@@ -501,6 +501,10 @@ def test_unsupported_channel_count_and_dtype(tmp_path: Path):
     with tifffile.TiffFile(tmp_path / "odd.tif", mode="r+b") as tif:
         tif.pages[0].tags[259].overwrite(34999)  # a compression nobody implements
     assert "unsupported TIFF compression 34999" in refused(tmp_path / "odd.tif").reason
+    tifffile.imwrite(tmp_path / "wide.tif", np.zeros((3, 4), np.uint16))
+    with tifffile.TiffFile(tmp_path / "wide.tif", mode="r+b") as tif:
+        tif.pages[0].tags[258].overwrite(48)  # 48-bit samples: a bit depth tifffile has no dtype for
+    assert "unsupported TIFF: 48-bit samples" in refused(tmp_path / "wide.tif").reason
     (tmp_path / "header.npy").write_bytes(b"\x93NUMPY\x01\x00\x10\x00{'descr': '<u2'[\n")
     assert "corrupt NPY header" in refused(tmp_path / "header.npy").reason
 

@@ -246,6 +246,7 @@ class ABView(QWidget):
         a_stem, b_stem = file_stem(r.a_name), file_stem(r.b_name)
         a = NamedArray(f"A_{a_stem}", r.a.data, "ab", level=level, details={"what": f"A: {r.a_name}"})
         b = NamedArray(f"B_{b_stem}", r.b.data, "ab", level=level, details={"what": f"B: {r.b_name}"})
+        arrays: tuple[NamedArray, ...]
         if self.flicker.isChecked():
             arrays = (a, b)
         elif self._shown == "difference":
@@ -407,7 +408,7 @@ class ABCompareOpener(QObject):
     def on_requested(self) -> None:
         w = self._window
         loaded, pyramid, level = w.controller.loaded, w.controller.pyramid, w.controller.level
-        layers = {m: r.image for m, r in w.tab("compare").results.items()
+        layers = {m: r.image for m, r in w.compare_tab().results.items()
                   if loaded is not None and r.image_id == loaded.image_id and r.level == level}
         if loaded is None or pyramid is None or not layers:
             w.show_status("Nothing to compare yet: open an image and let the Compare tab fill")

@@ -314,7 +314,7 @@ class ImagePanel(QWidget):
         want = 1 if self._exact_samples or zoom is None else reduction_factor(1 / zoom, max(codes.shape[:2]))
         image = codes if want == 1 else self._reductions.get(codes, want)
         ready = image is not None
-        if not ready:
+        if image is None:
             self._request_reduction(codes, want)
             image, want = codes, 1
         smooth = ready and not self._exact_samples and zoom is not None and zoom < 1

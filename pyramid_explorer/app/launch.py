@@ -91,7 +91,7 @@ class ScreenshotTaker:
         count = c.level_count()
         if not self.window.is_settled() or count is None:
             return
-        if not self._level_set:
+        if not self._level_set and self.level is not None:
             self._level_set = True
             if not 0 <= self.level < count:
                 last = count - 1
@@ -112,7 +112,9 @@ class ScreenshotTaker:
         if message:
             print(message, file=sys.stderr)
         self.window.close()
-        QApplication.instance().exit(status)
+        app = QApplication.instance()
+        if app is not None:
+            app.exit(status)
 
 
 def save_png(image: QImage, path: str) -> None:
@@ -120,7 +122,8 @@ def save_png(image: QImage, path: str) -> None:
     data = QByteArray()
     buffer = QBuffer(data)
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    if not image.save(buffer, "PNG"):
+    # PySide6's stub types the format as bytes, but only a str is accepted at run time.
+    if not image.save(buffer, "PNG"):  # type: ignore[call-overload]
         raise ImageSaveError(path, "the PNG encoder failed")
     with atomic_write(path) as fh:
         fh.write(data.data())
@@ -182,7 +185,7 @@ def create_application(screenshot: bool) -> QApplication | None:
     message, which would otherwise abort the process: one line, exit status 2.
     """
     existing = QApplication.instance()
-    if existing is not None:
+    if isinstance(existing, QApplication):
         return existing
     problem = display_problem()
     if problem is not None and screenshot:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QImage, QPixmap
 from PySide6.QtWidgets import QApplication, QStyle
 
@@ -37,8 +37,8 @@ _TIPS = (
 )
 
 
-def size_text(size: tuple[int, int]) -> str:
-    return f"{size[0]} x {size[1]}"
+def size_text(size: tuple[int, int] | None) -> str:
+    return "-" if size is None else f"{size[0]} x {size[1]}"
 
 
 def broken_text(link: SizeLink) -> str:
@@ -69,7 +69,7 @@ def to_qimage(array: np.ndarray) -> QImage:
 class LevelTableModel(QAbstractTableModel):
     """Adapts a `Pyramid`'s per-level statistics and thumbnails to a QTableView."""
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._stats: tuple[LevelStats, ...] = ()
         self._thumbnails: tuple[np.ndarray, ...] = ()
@@ -123,7 +123,7 @@ class LevelTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and col > 0:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole:
-            if col == SIZE_COLUMN and odd:
+            if col == SIZE_COLUMN and link is not None and link.odd:
                 naive = size_text(link.naive_size)
                 return (f"Odd size: without dstsize, pyrUp(G[{s.level + 1}]) is {naive}, one pixel more "
                         f"than {size_text(link.size)} along each odd side")

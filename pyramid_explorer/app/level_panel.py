@@ -3,7 +3,7 @@ that shows what goes wrong without pyrUp's dstsize."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelectionModel, QSize, Signal
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -27,6 +27,8 @@ class LevelPanel(QWidget):
 
     level_selected = Signal(int)
     depth_changed = Signal(int)
+    # The "Levels built" box; it shadows QPaintDevice.depth() (colour depth), which nothing here calls.
+    depth: QSpinBox  # type: ignore[assignment]
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -122,6 +124,6 @@ class LevelPanel(QWidget):
             row = max(0, self.table.currentIndex().row())
             self.table.scrollTo(self.model.index(row, NAIVE_COLUMNS[-1]))
 
-    def _on_current_row_changed(self, current, _previous) -> None:
+    def _on_current_row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if current.isValid():
             self.level_selected.emit(current.row())

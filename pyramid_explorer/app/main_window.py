@@ -41,6 +41,7 @@ from pyramid_explorer.app.status import StatusLine
 from pyramid_explorer.app.stored_controller import StoredController
 from pyramid_explorer.app.tabs import make_tab
 from pyramid_explorer.app.tabs.base import ToolTab
+from pyramid_explorer.app.tabs.compare import CompareTab
 from pyramid_explorer.app.tabs.stored import StoredTab
 from pyramid_explorer.core.pyramid import max_levels
 from pyramid_explorer.jobs import LoadedImage, Pyramid
@@ -61,6 +62,8 @@ class MainWindow(QMainWindow):
     recent_menu: QMenu  # built by menus.build_menus, as are the two below
     samples_menu: QMenu
     probe_menu: ProbeMenu
+    # The window's actions by name; it shadows QWidget.actions(), which nothing here calls.
+    actions: dict[str, QAction]  # type: ignore[assignment]
 
     def __init__(self, store: QSettings, *, persist: bool = True,
                  controller: Controller | None = None) -> None:
@@ -167,7 +170,7 @@ class MainWindow(QMainWindow):
         self.level_panel.level_selected.connect(c.set_level)
         self.level_panel.depth_changed.connect(c.set_depth)
         self.level_panel.lock_contrast.toggled.connect(self.actions["lock_contrast"].setChecked)
-        self.tab("compare").difference.toggled.connect(self.actions["difference"].setChecked)
+        self.compare_tab().difference.toggled.connect(self.actions["difference"].setChecked)
         self.probe_menu.probe_requested.connect(c.open_probe)
         for tab in self.tool_tabs.values():
             tab.setting_changed.connect(c.set_setting)
@@ -192,6 +195,13 @@ class MainWindow(QMainWindow):
     def tab(self, name: str) -> ToolTab:
         """The tab of the tool `name`."""
         return self.tool_tabs[tool_named(name).name]
+
+    def compare_tab(self) -> CompareTab:
+        """The Compare tab, whose difference switch View > Show difference mirrors."""
+        tab = self.tab("compare")
+        if not isinstance(tab, CompareTab):
+            raise TypeError(f"the compare tool's tab is a {type(tab).__name__}, not a CompareTab")
+        return tab
 
     def show_status(self, text: str) -> None:
         """A message in the status bar that stays until the next one (progress does not)."""
@@ -234,13 +244,13 @@ class MainWindow(QMainWindow):
         self.linker.one_to_one()
 
     def _on_histograms_toggled(self, visible: bool) -> None:
-        for panel in self.tabs.currentWidget().panels:
+        for panel in self.tool_tabs[NAMES[self.tabs.currentIndex()]].panels:
             panel.set_histogram_visible(visible)
 
     def _on_tab_changed(self, index: int) -> None:
         self.controller.set_view(NAMES[index])
         self.actions["histograms"].blockSignals(True)
-        panels = self.tabs.widget(index).panels
+        panels = self.tool_tabs[NAMES[index]].panels
         self.actions["histograms"].setChecked(any(p.histogram.isVisible() for p in panels))
         self.actions["histograms"].blockSignals(False)
 

@@ -65,8 +65,9 @@ class OpenActions(QObject):
         self._window.controller.open_sample(action.data())
 
 
-def add_action(window: MainWindow, name: str, text: str, shortcut: QKeySequence | str | None,
-               slot: Callable, *, checkable: bool = False, checked: bool = False) -> QAction:
+def add_action(window: MainWindow, name: str, text: str,
+               shortcut: QKeySequence | QKeySequence.StandardKey | Qt.Key | str | None,
+               slot: Callable[..., object], *, checkable: bool = False, checked: bool = False) -> QAction:
     """An action of the window, kept in `window.actions[name]`; its shortcut works wherever the focus is."""
     action = QAction(text, window)
     if shortcut is not None:
@@ -84,7 +85,8 @@ def add_action(window: MainWindow, name: str, text: str, shortcut: QKeySequence 
 
 def build_menus(w: MainWindow) -> None:
     """File, View and Help menus of `w`, wired to its handlers."""
-    def a(name: str, text: str, shortcut: QKeySequence | str | None, slot: Callable, **kw: bool) -> QAction:
+    def a(name: str, text: str, shortcut: QKeySequence | QKeySequence.StandardKey | Qt.Key | str | None,
+          slot: Callable[..., object], **kw: bool) -> QAction:
         return add_action(w, name, text, shortcut, slot, **kw)
 
     file_menu = w.menuBar().addMenu("&File")
@@ -122,7 +124,7 @@ def build_menus(w: MainWindow) -> None:
                           w._on_one_to_one_requested))
     view_menu.addSeparator()
     view_menu.addAction(a("difference", "Show &difference from G[i] (Compare)", "D",
-                          w.tab("compare").difference.setChecked, checkable=True))
+                          w.compare_tab().difference.setChecked, checkable=True))
     view_menu.addAction(a("lock_contrast", "&Lock contrast across levels", "L",
                           w.level_panel.lock_contrast.setChecked, checkable=True))
     view_menu.addAction(a("histograms", "&Histograms", "H", w._on_histograms_toggled, checkable=True,

@@ -30,7 +30,7 @@ class ProbeSizeDialog(QDialog):
         form.addRow("Height", self.height_box)
         form.addRow(buttons)
 
-    def size(self) -> tuple[int, int]:
+    def chosen_size(self) -> tuple[int, int]:
         return self.width_box.value(), self.height_box.value()
 
 
@@ -54,7 +54,7 @@ class ProbeMenu(QMenu):
     def ask_size(self, probe: str) -> tuple[int, int] | None:
         """The size the user enters for `probe`, None when cancelled."""
         dialog = ProbeSizeDialog(probe, self._last_size, self.parentWidget())
-        return dialog.size() if dialog.exec() == QDialog.DialogCode.Accepted else None
+        return dialog.chosen_size() if dialog.exec() == QDialog.DialogCode.Accepted else None
 
     def _on_triggered(self, action: QAction) -> None:
         name, w, h = action.data()

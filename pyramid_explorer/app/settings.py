@@ -21,7 +21,7 @@ class AppSettings:
         value = self.store.value("recentFiles", [])
         if isinstance(value, str):  # some backends return a one-element list as a plain string
             value = [value]
-        return [str(v) for v in value or [] if v]
+        return [str(v) for v in value if v] if isinstance(value, list | tuple) else []
 
     def add_recent(self, path: str) -> None:
         path = os.path.abspath(path)

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
+from typing import Any
 
+import cv2
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from pyramid_explorer.jobs import Progress
 
-JobFunction = Callable[[object], Iterator[object]]
+JobFunction = Callable[[Any], Iterator[object]]  # each job takes its own request type
 log = logging.getLogger(__name__)
 
 
@@ -62,7 +64,8 @@ class GeneratorWorker(QRunnable):
                     if self._abort.is_set():
                         break
             finally:
-                items.close()
+                if isinstance(items, Generator):  # stop the job where it is, running its cleanup
+                    items.close()
         except Exception as exc:  # every failure reaches the window, never only a console
             if not _expected(exc):  # a bug or a resource failure: keep its traceback in the log
                 log.error("job %s failed", getattr(self._fn, "__name__", self._fn), exc_info=exc)
@@ -80,7 +83,7 @@ def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     if isinstance(exc, MemoryError):
         return f"out of memory{': ' + text if text else ''}"
-    if type(exc).__module__ == "cv2" and getattr(exc, "err", None):  # cv2.error's text names C++ files
+    if isinstance(exc, cv2.error) and exc.err:  # cv2.error's text names C++ files
         return f"OpenCV error in {exc.func}: {exc.err}"
     if _expected(exc):
         return text or type(exc).__name__

@@ -410,6 +410,8 @@ def jpeg_round_trip(image: np.ndarray, quality: int) -> tuple[np.ndarray, int]:
     if not ok:
         raise ValueError("OpenCV could not encode the image as JPEG")
     decoded = cv2.imdecode(data, cv2.IMREAD_COLOR if colour else cv2.IMREAD_GRAYSCALE)
+    if decoded is None:
+        raise ValueError("OpenCV could not decode the JPEG it had just encoded")
     return (cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB) if colour else decoded), int(data.size)
 
 

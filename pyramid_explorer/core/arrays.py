@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol, TypeVar
 
 import cv2
 import numpy as np
@@ -22,7 +23,21 @@ def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
     return check_layout(image, name)
 
 
-def check_layout(image: np.ndarray, name: str = "image") -> np.ndarray:
+class _Layout(Protocol):
+    """What `check_layout` reads of an array: numpy's and dask's arrays both have it."""
+
+    @property
+    def dtype(self) -> np.dtype[Any]: ...
+    @property
+    def ndim(self) -> int: ...
+    @property
+    def shape(self) -> tuple[Any, ...]: ...
+
+
+_LayoutT = TypeVar("_LayoutT", bound=_Layout)
+
+
+def check_layout(image: _LayoutT, name: str = "image") -> _LayoutT:
     """The dtype and shape rules of `check_image` for any array-like with `.dtype` and `.shape` (dask too)."""
     if image.dtype.type not in SUPPORTED_DTYPES:
         raise ValueError(f"{name} has dtype {image.dtype}; supported: uint8, uint16, float32")

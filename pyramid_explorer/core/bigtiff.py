@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +106,7 @@ class _Writer:
     def __init__(self, path: Path, shapes: Sequence[tuple[int, ...]], dtype: np.dtype,
                  scratch: Sequence[_RowFile], options: dict[str, Any]) -> None:
         self.path, self.shapes, self.dtype, self.scratch, self.options = path, shapes, dtype, scratch, options
-        self.blocks: queue.Queue = queue.Queue(maxsize=2)
+        self.blocks: queue.Queue[Any] = queue.Queue(maxsize=2)
         self.ready, self.abort = threading.Event(), threading.Event()
         self.copied = 0  # bytes of levels 1.. written so far
         self.error: BaseException | None = None
@@ -148,7 +149,7 @@ class _Writer:
 
     def _run(self) -> None:
         levels = [tiff.TiledLevel(self.shapes[0], self.dtype, self._level0)]
-        levels += [tiff.TiledLevel(shape, self.dtype, lambda level=level: self._scratch(level))
+        levels += [tiff.TiledLevel(shape, self.dtype, partial(self._scratch, level))
                    for level, shape in enumerate(self.shapes[1:], 1)]
         try:
             with atomic_write(self.path) as fh:
@@ -240,7 +241,8 @@ def export_pyramid_tiff(source: str | os.PathLike[str] | da.Array, out_dir: str 
     except BaseException as error:
         if writer is not None:
             writer.stop()
-        cause = writer.error if isinstance(error, _Aborted) and writer.error is not None else error
+        failed = writer.error if writer is not None else None  # what stopped the writing thread
+        cause = failed if isinstance(error, _Aborted) and failed is not None else error
         if isinstance(cause, Cancelled):
             return TiffExportResult(path, None, count, cancelled=True, seconds=time.monotonic() - started)
         if isinstance(cause, ImageSaveError | OSError):

@@ -212,7 +212,7 @@ def fit_to(b: np.ndarray, like: np.ndarray, how: str = "resize") -> Fitted:
     if note:
         notes.append(note)
     (h, w), (th, tw) = b.shape[:2], like.shape[:2]
-    work = np.ascontiguousarray(image, dtype=np.float32)
+    work: np.ndarray = np.ascontiguousarray(image, dtype=np.float32)
     if (h, w) != (th, tw):
         if how == "resize":
             size = (tw, th)

@@ -19,7 +19,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -140,6 +140,8 @@ def available_memory() -> int | None:
 
 
 def _windows_available_memory() -> int | None:
+    if sys.platform != "win32":  # ctypes.windll exists only there (and type checkers know it)
+        return None
     import ctypes
 
     class MemoryStatus(ctypes.Structure):
@@ -175,7 +177,7 @@ def parse_budget(text: str, available: int | None) -> int:
     return int(float(match.group(1)) * 1024 ** " kmgt".index(match.group(2).lower() or " "))
 
 
-def memory_budget(environ: dict[str, str] | None = None) -> int:
+def memory_budget(environ: Mapping[str, str] | None = None) -> int:
     """The budget in bytes: `$PYRAMID_EXPLORER_MEMORY_BUDGET` if set, else DEFAULT_FRACTION of what is
     available (FALLBACK_BUDGET when the OS does not say). ValueError for a malformed setting."""
     environ = os.environ if environ is None else environ

@@ -82,6 +82,8 @@ __all__ = ["DEFAULT_CHUNK", "ExportError", "MemoryLimitError", "OmeZarrResult", 
 # engine allocates the same few sizes over and over, unlike the tile engine's RESERVE).
 STRIP_RESERVE = 64 * 2**20
 
+Ranges = dict[str, tuple[float, float] | None]  # dataset label -> its finite (min, max), None if none
+
 
 @dataclass(frozen=True)
 class OmeZarrResult:
@@ -211,7 +213,7 @@ class _Group:
 
     key: str  # "gaussian" or "laplacian"
     group: zarr.Group
-    arrays: list[zarr.Array]
+    arrays: list[zarr.Array[Any]]
 
 
 def _create_groups(folder: Path, shapes: list[tuple[int, ...]], dtype: np.dtype, storage: str,
@@ -226,7 +228,8 @@ def _create_groups(folder: Path, shapes: list[tuple[int, ...]], dtype: np.dtype,
     return groups
 
 
-def _store_rows(array: zarr.Array, label: str, y: int, pieces: Sequence[np.ndarray]) -> tuple[str, Any, int]:
+def _store_rows(array: zarr.Array[Any], label: str, y: int,
+                pieces: Sequence[np.ndarray]) -> tuple[str, Any, int]:
     """Write whole rows (consecutive pieces) from row `y` on (a thread-pool task); returns what the
     progress report needs."""
     omezarr.write_rows(array, y, pieces)
@@ -242,14 +245,14 @@ def level_zero(source: str | os.PathLike[str] | da.Array, image: da.Array, rows:
 
 
 def _run_strips(source: Iterator[np.ndarray], groups: Sequence[_Group], shapes: list[tuple[int, ...]],
-                border: int, storage: str, chunk: int, in_flight: int, report: Progress) -> dict[str, Any]:
+                border: int, storage: str, chunk: int, in_flight: int, report: Progress) -> Ranges:
     """The strip engine: every level and band written block by block as the input's strips go through."""
     workers = os.cpu_count() or 1
     writes = Writes(workers, in_flight)
     compute = ThreadPoolExecutor(workers, thread_name_prefix="pyramid-explorer-band")
-    ranges: dict[str, list] = {}
+    ranges: dict[str, list[tuple[float, float] | None]] = {}
 
-    def account(results: list) -> None:
+    def account(results: list[tuple[str, Any, int]]) -> None:
         for label, span, nbytes in results:
             ranges.setdefault(label, []).append(span)
             report(label, nbytes)
@@ -272,9 +275,9 @@ def _run_strips(source: Iterator[np.ndarray], groups: Sequence[_Group], shapes: 
 
 
 def _run_tiles(image: da.Array, groups: Sequence[_Group], border: int, storage: str, chunk: int,
-               runner: Runner, report: Progress) -> dict[str, Any]:
+               runner: Runner, report: Progress) -> Ranges:
     """The tile engine: stage by stage, each tile task reading its block from the stored level before."""
-    ranges: dict[str, list] = {}
+    ranges: dict[str, list[tuple[float, float] | None]] = {}
     bands = groups[1].arrays if len(groups) > 1 else None
     for stage in tile_stages(image, groups[0].arrays, bands, border, storage, chunk):
 
@@ -296,7 +299,7 @@ def _level_label(group: _Group, level: int) -> str:
     return str(level) if group.key == "gaussian" else f"laplacian/{level}"
 
 
-def _finish_metadata(groups: Sequence[_Group], ranges: dict, count: int, image: da.Array, border: int,
+def _finish_metadata(groups: Sequence[_Group], ranges: Ranges, count: int, image: da.Array, border: int,
                      storage: str, pixel_size: tuple[float, float] | None) -> None:
     """NGFF multiscales and display hints for both image groups, once their values are known."""
     channels = image.shape[2] if image.ndim == 3 else 1
@@ -316,7 +319,7 @@ def _finish_metadata(groups: Sequence[_Group], ranges: dict, count: int, image: 
         })
 
 
-def _describe(source: Any, image: da.Array, groups: Sequence[_Group], ranges: dict, levels: tuple[int, Any],
+def _describe(source: Any, image: da.Array, groups: Sequence[_Group], ranges: Ranges, levels: tuple[int, Any],
               border: int, storage: str, chunk: int, seconds: float, engine: str) -> dict[str, Any]:
     """The manifest: what was exported from what, how, and what each dataset holds.
 
@@ -330,7 +333,7 @@ def _describe(source: Any, image: da.Array, groups: Sequence[_Group], ranges: di
             datasets.append({"path": label, "kind": group.key, "level": level,
                              "shape": list(omezarr.image_shape(array)), "stored_shape": list(array.shape),
                              "dtype": str(array.dtype), "chunks": list(array.chunks),
-                             "range": None if ranges.get(label) is None else list(ranges[label]),
+                             "range": None if (span := ranges.get(label)) is None else list(span),
                              "scale": 2**level, "translation": 0.0})
     versions = {"name": "pyramid-explorer", "version": pyramid_explorer.__version__, "numpy": np.__version__,
                 "opencv": cv2.__version__, "dask": dask.__version__, "zarr": zarr.__version__}

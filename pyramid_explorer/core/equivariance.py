@@ -64,6 +64,7 @@ def downsample(image: np.ndarray, name: str) -> np.ndarray:
     if h % 2 or w % 2:
         raise ValueError(f"downsampling by 2 with wrap-around needs even sides, got {w}x{h}")
     x = image.astype(np.float32).reshape(h, w, -1)
+    out: np.ndarray
     if name == "stride2":
         out = x[::2, ::2]
     elif name == "average":

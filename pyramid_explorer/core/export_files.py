@@ -105,7 +105,7 @@ class _Item:
     kind: str
     level: int | None
     mode: str | None
-    make: Callable[[Any], Any]
+    make: Callable[..., Any]  # called with the context; lambdas bind their level by default arguments
     signed: bool = False
     details: dict[str, Any] = field(default_factory=dict)
     drawn: dict[str, Any] | None = None  # a picture made from data (how, for the manifest); None: data

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import cv2
 import dask.array as da
@@ -20,6 +20,7 @@ import numpy as np
 import zarr
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
+from dask.typing import DaskCollection, Key
 
 from pyramid_explorer.core import omezarr
 from pyramid_explorer.core.arrays import check_layout
@@ -55,7 +56,7 @@ class Source(Protocol):
     name: str
     dependencies: list[da.Array]
 
-    def task(self, rows: Window, cols: Window) -> tuple: ...
+    def task(self, rows: Window, cols: Window) -> tuple[Any, ...]: ...
 
 
 class Chunks:
@@ -66,7 +67,7 @@ class Chunks:
         self.dependencies = [array]
         self._bounds = [np.cumsum((0, *sizes)) for sizes in array.chunks[:2]]
 
-    def task(self, rows: Window, cols: Window) -> tuple:
+    def task(self, rows: Window, cols: Window) -> tuple[Any, ...]:
         row_ids, col_ids = (self._touched(bounds, window.runs)
                             for bounds, window in zip(self._bounds, (rows, cols), strict=True))
         tail = (0,) * (self.array.ndim - 2)
@@ -87,12 +88,12 @@ class Chunks:
 class Stored:
     """A level stored in an OME-Zarr array: each task reads its own block (nothing shared, nothing held)."""
 
-    def __init__(self, array: zarr.Array) -> None:
+    def __init__(self, array: zarr.Array[Any]) -> None:
         self.array, self.shape, self.dtype = array, omezarr.image_shape(array), array.dtype
         self.name = f"stored-{tokenize(str(array.store), array.path)}"
         self.dependencies: list[da.Array] = []
 
-    def task(self, rows: Window, cols: Window) -> tuple:
+    def task(self, rows: Window, cols: Window) -> tuple[Any, ...]:
         return (gather_stored, self.array, rows, cols)
 
 
@@ -101,15 +102,19 @@ def _tile_bounds(size: int, chunk: int) -> list[tuple[int, int]]:
 
 
 def _tile_array(name: str, shape: tuple[int, ...], dtype: np.dtype, chunk: int,
-                tile_task: Callable[[int, int, int, int], tuple], sources: Sequence[Source]) -> da.Array:
+                tile_task: Callable[[int, int, int, int], tuple[Any, ...]],
+                sources: Sequence[Source]) -> da.Array:
     """A dask array of `shape` in chunk x chunk tiles; tile [y0, y1) x [x0, x1) is the task
     tile_task(y0, y1, x0, x1) returns."""
     rows, cols = _tile_bounds(shape[0], chunk), _tile_bounds(shape[1], chunk)
     tail = (0,) * (len(shape) - 2)
-    layer = {(name, i, j, *tail): tile_task(y0, y1, x0, x1)
-             for i, (y0, y1) in enumerate(rows) for j, (x0, x1) in enumerate(cols)}
-    graph = HighLevelGraph.from_collections(
-        name, layer, dependencies=[array for source in sources for array in source.dependencies])
+    layer: dict[Key, tuple[Any, ...]] = {
+        (name, i, j, *tail): tile_task(y0, y1, x0, x1)
+        for i, (y0, y1) in enumerate(rows) for j, (x0, x1) in enumerate(cols)}
+    # dask's Array fails dask's own DaskCollection protocol (its __dask_scheduler__ is no staticmethod)
+    dependencies: list[DaskCollection] = [
+        array for source in sources for array in source.dependencies]  # type: ignore[misc]
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=dependencies)
     chunks = (tuple(b - a for a, b in rows), tuple(b - a for a, b in cols), *((n,) for n in shape[2:]))
     return da.Array(graph, name, chunks, dtype=dtype, meta=np.empty((0,) * len(shape), dtype))
 
@@ -119,7 +124,7 @@ def reduce_level(source: Source, border: int, chunk: int) -> da.Array:
     height, width = source.shape[:2]
     shape = ((height + 1) // 2, (width + 1) // 2, *source.shape[2:])
 
-    def tile(y0: int, y1: int, x0: int, x1: int) -> tuple:
+    def tile(y0: int, y1: int, x0: int, x1: int) -> tuple[Any, ...]:
         rows = down_window(height, y0, y1, border, ALIGN_ROWS_DOWN, MARGIN_ROWS_DOWN)
         cols = down_window(width, x0, x1, border, ALIGN_DOWN, MARGIN_DOWN)
         return (reduce_tile, source.task(rows, cols), border, rows, cols)
@@ -132,7 +137,7 @@ def band_level(fine: Source, coarse: Source, border: int, storage: str, chunk: i
     """Laplacian band of level `fine` given the next level `coarse`, in tiles of `chunk`."""
     height, width = fine.shape[:2]
 
-    def tile(y0: int, y1: int, x0: int, x1: int) -> tuple:
+    def tile(y0: int, y1: int, x0: int, x1: int) -> tuple[Any, ...]:
         rows = up_window(coarse.shape[0], height, y0, y1, border, 1, 0)
         cols = up_window(coarse.shape[1], width, x0, x1, border, ALIGN_UP, MARGIN_UP)
         return (band_tile, fine.task(exact_window(y0, y1), exact_window(x0, x1)),
@@ -145,7 +150,7 @@ def band_level(fine: Source, coarse: Source, border: int, storage: str, chunk: i
 def cast_level(source: Source, dtype: np.dtype, chunk: int) -> da.Array:
     """`source` in `dtype`, in tiles of `chunk`."""
 
-    def tile(y0: int, y1: int, x0: int, x1: int) -> tuple:
+    def tile(y0: int, y1: int, x0: int, x1: int) -> tuple[Any, ...]:
         return (cast_tile, source.task(exact_window(y0, y1), exact_window(x0, x1)), dtype)
 
     name = f"cast-{tokenize(source.name, np.dtype(dtype).str, chunk)}"

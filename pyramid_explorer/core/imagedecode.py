@@ -18,7 +18,7 @@ from typing import BinaryIO
 import cv2
 import imagecodecs
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFile
 
 from pyramid_explorer.core.imageheader import (
     PILLOW_ERRORS,
@@ -81,12 +81,12 @@ def _png_pixel_chunks(data: bytes) -> bytes:
 def _decode_png(fh: BinaryIO, header: Header) -> np.ndarray:
     data = _png_pixel_chunks(fh.read())
     try:
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as error:
         raise Refused(f"corrupt PNG data: {first_line(error)}") from None
-    if image is None:
+    if decoded is None:
         raise Refused("corrupt PNG data: the decoder could not read it")
-    image = _from_opencv(image)
+    image = _from_opencv(decoded)
     if header.grey_key is None or image.ndim != 2:
         return image
     opaque = np.iinfo(image.dtype).max
@@ -133,10 +133,10 @@ def _decode_16_bit_ppm(fh: BinaryIO, header: Header) -> np.ndarray:
     needed = offset + header.width * header.height * 6
     if len(data) < needed:  # checked here: OpenCV would log its complaint on stderr
         raise Refused(f"truncated Netpbm: {len(data):,} bytes, the header needs {needed:,}")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if image is None or image.dtype != np.uint16:
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if decoded is None or decoded.dtype != np.uint16:
         raise Refused("corrupt Netpbm data: the decoder could not read it")
-    rgb = _from_opencv(image)
+    rgb = _from_opencv(decoded)
     if maxval == 65535:
         return rgb
     return np.rint(np.minimum(rgb, maxval) / maxval * 65535).astype(np.uint16)
@@ -174,12 +174,13 @@ def _decode_with_pillow(fh: BinaryIO, header: Header) -> np.ndarray:
         raise Refused(f"{kind} {header.format} data: {text}") from None
 
 
-def _check_raw_extent(image: Image.Image, size: int, fmt: str) -> None:
+def _check_raw_extent(image: ImageFile.ImageFile, size: int, fmt: str) -> None:
     """Refuse uncompressed pixel rows that run past the end of the file, padding included: Pillow's raw
     decoder would accept a file cut inside the last row's padding."""
     for tile in image.tile:
         args = tile.args if isinstance(tile.args, tuple) else ()
-        if tile.codec_name == "raw" and len(args) >= 2 and isinstance(args[1], int) and args[1] > 0:
+        if (tile.codec_name == "raw" and tile.extents is not None and len(args) >= 2
+                and isinstance(args[1], int) and args[1] > 0):
             end = tile.offset + args[1] * (tile.extents[3] - tile.extents[1])
             if end > size:
                 raise Refused(f"truncated {fmt}: the pixel rows end at byte {end:,}, the file has {size:,}")

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 Image.MAX_IMAGE_PIXELS = None
 
@@ -152,7 +152,7 @@ def probe_with_pillow(fh: BinaryIO) -> Header:
         return header
 
 
-def ppm_maxval(image: Image.Image) -> int:
+def ppm_maxval(image: ImageFile.ImageFile) -> int:
     """The maximum sample value of a binary Netpbm file Pillow opened (255 when Pillow does not say)."""
     tile = image.tile[0] if image.tile else None
     if tile is not None and tile.codec_name == "ppm" and isinstance(tile.args, tuple) and len(tile.args) == 2:
@@ -190,13 +190,13 @@ def _frames(image: Image.Image, fmt: str) -> int:
         raise Refused(f"truncated or corrupt {fmt}: the frames cannot be counted ({reason})") from None
 
 
-def pillow_open(fh: BinaryIO) -> Image.Image:
+def pillow_open(fh: BinaryIO) -> ImageFile.ImageFile:
     """Pillow's image of `fh`, header read (the one place the loader calls `Image.open`, for reading)."""
     with quiet_pillow():
         return Image.open(fh, mode="r")
 
 
-def _open_with_pillow(fh: BinaryIO, head: bytes) -> Image.Image:
+def _open_with_pillow(fh: BinaryIO, head: bytes) -> ImageFile.ImageFile:
     try:
         return pillow_open(fh)
     except UnidentifiedImageError:

@@ -180,11 +180,12 @@ class _Statistics:
                 sums[k] = self.ssim_sum(a32, b32, mean_a, variance_a)
 
         in_bands(len(self.strips), work)
-        if any(s is None for s in sums):
+        finished = [s for s in sums if s is not None]
+        if len(finished) < len(sums):
             return math.nan
         # Every channel has the same pixels, so the mean of the channels' means is the mean of all values.
         values = (b.shape[0] - 2 * _PAD) * (b.shape[1] - 2 * _PAD) * math.prod(b.shape[2:])
-        return math.fsum(sums) / values
+        return math.fsum(finished) / values
 
 
 def _ssim_defined(image: np.ndarray) -> bool:
@@ -229,10 +230,9 @@ class Reference:
         self.image = image
         self.data_range = _check_data_range(data_range)
         self._statistics = _Statistics(image, self.data_range) if _ssim_defined(image) else None
-        self._maps = self._make_maps() if self._statistics is not None else None
+        self._maps = self._make_maps(self._statistics) if self._statistics is not None else None
 
-    def _make_maps(self) -> tuple[np.ndarray, np.ndarray] | None:
-        statistics = self._statistics
+    def _make_maps(self, statistics: _Statistics) -> tuple[np.ndarray, np.ndarray] | None:
         height = self.image.shape[0]
         mean = np.empty((height - 2 * _PAD, *self.image.shape[1:]), np.float32)
         variance = np.empty_like(mean)

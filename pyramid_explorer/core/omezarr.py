@@ -28,6 +28,8 @@ import dask.array as da
 import numcodecs
 import numpy as np
 import zarr
+from zarr.core.metadata import ArrayV2Metadata
+from zarr.storage import LocalStore
 
 from pyramid_explorer.core.tiff import CHANNEL_NAMES
 
@@ -47,7 +49,7 @@ def axes(channels: int, unit: str | None = None) -> list[dict[str, str]]:
 
 
 def multiscales(name: str, count: int, channels: int, kind: str, metadata: dict[str, Any],
-                pixel_size: tuple[float, float] | None = None) -> list[dict]:
+                pixel_size: tuple[float, float] | None = None) -> list[dict[str, Any]]:
     """The `multiscales` attribute of an image group with `count` levels, level i scaled by 2**i (times
     level 0's (y, x) `pixel_size` in micrometres, when known)."""
     datasets = []
@@ -80,7 +82,7 @@ def omero(channels: int, value_range: tuple[float, float] | None, dtype: np.dtyp
 
 
 def create_image(group: zarr.Group, shapes: Sequence[tuple[int, ...]], dtype: np.dtype,
-                 chunk: int) -> list[zarr.Array]:
+                 chunk: int) -> list[zarr.Array[Any]]:
     """Empty level arrays "0", "1", ... in `group` for images of `shapes` ((H, W) or (H, W, C)).
 
     Every chunk is stored, even one of zeros: zarr's check for chunks equal to the fill value costs more
@@ -100,7 +102,7 @@ def _stored_shape(shape: Sequence[int]) -> tuple[int, ...]:
     return tuple(shape) if len(shape) == 2 else (shape[2], shape[0], shape[1])
 
 
-def write_tile(array: zarr.Array, y: int, x: int, tile: np.ndarray) -> None:
+def write_tile(array: zarr.Array[Any], y: int, x: int, tile: np.ndarray) -> None:
     """Store an (h, w[, C]) tile with its top-left corner at (y, x)."""
     rows, cols = slice(y, y + tile.shape[0]), slice(x, x + tile.shape[1])
     if tile.ndim == 2:
@@ -111,7 +113,7 @@ def write_tile(array: zarr.Array, y: int, x: int, tile: np.ndarray) -> None:
         array[:, rows, cols] = planes
 
 
-def write_rows(array: zarr.Array, y: int, rows: np.ndarray | Sequence[np.ndarray]) -> None:
+def write_rows(array: zarr.Array[Any], y: int, rows: np.ndarray | Sequence[np.ndarray]) -> None:
     """Store whole rows (H, W[, C]) from row `y` on, `y` a multiple of the chunk height, in an array of
     a local folder (as `create_image` makes them); `rows` may be one array or consecutive pieces of rows,
     copied straight into each chunk. Each chunk is assembled in its stored (C, h, w) layout, encoded with
@@ -121,9 +123,13 @@ def write_rows(array: zarr.Array, y: int, rows: np.ndarray | Sequence[np.ndarray
     pieces = [rows] if isinstance(rows, np.ndarray) else list(rows)
     height, width = sum(len(piece) for piece in pieces), pieces[0].shape[1]
     chunk_h, chunk_w = array.chunks[-2:]
-    compressor = array.metadata.compressor
+    metadata, store = array.metadata, array.store
+    if not isinstance(metadata, ArrayV2Metadata) or metadata.compressor is None or \
+            not isinstance(store, LocalStore):
+        raise ValueError("write_rows writes compressed Zarr v2 arrays of a local folder only")
+    compressor = metadata.compressor
     planar = pieces[0].ndim == 3
-    folder = Path(array.store.root) / array.path / ("0" if planar else "") / str(y // chunk_h)
+    folder = Path(store.root) / array.path / ("0" if planar else "") / str(y // chunk_h)
     folder.mkdir(parents=True, exist_ok=True)
     lead = (pieces[0].shape[2],) if planar else ()
     for column, x in enumerate(range(0, width, chunk_w)):
@@ -170,7 +176,7 @@ def open_levels(path: str | os.PathLike[str], chunk: int | None = None) -> list[
     Raises ValueError with a one-line reason when the folder is not such an image.
     """
     group = zarr.open_group(str(path), mode="r")
-    attrs = group.attrs.asdict()
+    attrs: dict[str, Any] = group.attrs.asdict()
     attrs = attrs.get("ome", attrs)  # NGFF 0.5 nests its metadata under "ome"
     scales = attrs.get("multiscales")
     if not scales:

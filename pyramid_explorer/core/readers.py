@@ -11,6 +11,7 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import dask.array as da
 import numpy as np
@@ -47,17 +48,21 @@ class _OpenTiffs:
 
     def __init__(self, size: int = 8) -> None:
         self.size = size
-        self._open: collections.OrderedDict[tuple, tuple[tifffile.TiffFile, zarr.Array]]
+        self._open: collections.OrderedDict[tuple[str, int, int], tuple[tifffile.TiffFile, zarr.Array[Any]]]
         self._open = collections.OrderedDict()
         self._lock = threading.Lock()
 
-    def page(self, path: str, level: int) -> zarr.Array:
+    def page(self, path: str, level: int) -> zarr.Array[Any]:
         """tifffile's zarr view of the first page of a level (a file changed on disk is opened anew)."""
         key = (path, os.stat(path).st_mtime_ns, level)
         with self._lock:
             if key not in self._open:
                 tif = tifffile.TiffFile(path)
-                store = tif.series[0].levels[level].pages[0].aszarr()
+                page = _first_page(tif.series[0].levels[level])
+                if page is None:
+                    tif.close()
+                    raise ValueError(f"{path}: level {level} has no first page tifffile can read")
+                store = page.aszarr()
                 self._open[key] = (tif, zarr.open_array(store, mode="r"))
                 while len(self._open) > self.size:
                     self._open.popitem(last=False)[1][0].close()
@@ -66,6 +71,12 @@ class _OpenTiffs:
 
 
 _OPEN_TIFFS = _OpenTiffs()
+
+
+def _first_page(series: tifffile.TiffPageSeries) -> tifffile.TiffPage | None:
+    """The first page of one level of a series; None when tifffile holds it only as a frame, or not."""
+    page = series.pages[0]
+    return page if isinstance(page, tifffile.TiffPage) else None
 
 
 def _simple(page: tifffile.TiffPage, axes: Sequence[str] = ("YX", "YXS", "SYX")) -> bool:
@@ -80,12 +91,12 @@ def _tiff_levels(path: Path, chunk: int | None) -> list[da.Array] | None:
     """Every level of a TIFF as lazy arrays, or None when its first page needs `load_image`'s conversions
     (palette, min-is-white, under 8 bits, other sample types, an orientation tag, unusual axes)."""
     with tifffile.TiffFile(path) as tif:
-        levels = tif.series[0].levels
-        pages = [level.pages[0] for level in levels]
+        firsts = [_first_page(level) for level in tif.series[0].levels]
+    pages = [page for page in firsts if page is not None]
+    if len(pages) < len(firsts) or not _simple(pages[0]):
+        return None
     page = pages[0]
     samples, axes = page.samplesperpixel, page.axes
-    if not _simple(page):
-        return None
     arrays = []
     for number, level in enumerate(pages):
         if level.axes != axes or level.dtype != page.dtype:
@@ -208,5 +219,7 @@ def _decoded_strips(path: Path, rows: int) -> Iterator[np.ndarray]:
                 segment, position, _ = page.decode(data, index)
                 y, x = position[2] - y0, position[3]
                 h, w = min(seg_h, y1 - y0 - y), min(seg_w, width - x)
-                strip[y : y + h, x : x + w] = segment[0, :h, :w].reshape(h, w, *tail)
+                block = strip[y : y + h, x : x + w]
+                # an empty segment (byte count 0, a sparse file) is zeros, as tifffile reads it
+                block[...] = 0 if segment is None else segment[0, :h, :w].reshape(block.shape)
             yield strip

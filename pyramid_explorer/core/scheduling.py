@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dask
 import dask.array as da
@@ -23,6 +23,7 @@ import zarr
 from dask.base import tokenize
 from dask.callbacks import Callback
 from dask.highlevelgraph import HighLevelGraph
+from dask.typing import Key
 from dask.utils import format_bytes
 
 from pyramid_explorer.core import omezarr
@@ -30,6 +31,9 @@ from pyramid_explorer.core.graphs import Chunks, Stored, band_level, cast_level,
 from pyramid_explorer.core.pyramid import STORAGE_DTYPES
 from pyramid_explorer.core.strips import finite_span
 from pyramid_explorer.core.tiling import ALIGN_DOWN, ALIGN_UP, MARGIN_DOWN, MARGIN_UP
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 class Cancelled(Exception):
@@ -59,25 +63,28 @@ class Stage:
 
     label: str
     array: da.Array
-    target: zarr.Array
+    target: zarr.Array[Any]
     task_bytes: int  # estimated peak memory of one task
 
 
-def _store_tile(tile: np.ndarray, target: zarr.Array, y: int, x: int) -> tuple[Any, int]:
+def _store_tile(tile: np.ndarray, target: zarr.Array[Any], y: int, x: int) -> tuple[Any, int]:
     """Write a tile; returns its finite (min, max) for the level's value range, and its bytes."""
     omezarr.write_tile(target, y, x, tile)
     return finite_span(tile), tile.nbytes
 
 
-def _store_graph(stage: Stage) -> tuple[HighLevelGraph, list[tuple]]:
+def _store_graph(stage: Stage) -> tuple[HighLevelGraph, list[Any]]:
     """The stage's graph with one store task per tile (each depends on its tile only)."""
     array = stage.array
     name = f"store-{tokenize(array.name, str(stage.target.store), stage.target.path)}"
     starts = [np.cumsum((0, *sizes[:-1])) for sizes in array.chunks[:2]]
     tail = (0,) * (array.ndim - 2)
-    layer = {(name, i, j): (_store_tile, (array.name, i, j, *tail), stage.target, int(y), int(x))
-             for i, y in enumerate(starts[0]) for j, x in enumerate(starts[1])}
-    return HighLevelGraph.from_collections(name, layer, dependencies=[array]), list(layer)
+    layer: dict[Key, tuple[Any, ...]] = {
+        (name, i, j): (_store_tile, (array.name, i, j, *tail), stage.target, int(y), int(x))
+        for i, y in enumerate(starts[0]) for j, x in enumerate(starts[1])}
+    # dask's Array fails dask's own DaskCollection protocol (its __dask_scheduler__ is no staticmethod)
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=[array])  # type: ignore[list-item]
+    return graph, list(layer)
 
 
 _CONNECT_TIMEOUT = "10s"  # to reach a scheduler; a cluster on the other side of a network can be slow
@@ -127,10 +134,11 @@ class Runner:
         if self.client is None:
             self._run_local(graph, keys, self.workers(stage.task_bytes), on_tile)
         else:
-            self._run_distributed(graph, keys, on_tile)
+            self._run_distributed(self.client, graph, keys, on_tile)
 
     @staticmethod
-    def _run_local(graph: HighLevelGraph, keys: list, workers: int, on_tile: Callable[[Any], None]) -> None:
+    def _run_local(graph: HighLevelGraph, keys: list[Any], workers: int,
+                   on_tile: Callable[[Any], None]) -> None:
         wanted = set(keys)
 
         def finished(key: Any, result: Any, *_: Any) -> None:
@@ -144,16 +152,18 @@ class Runner:
         finally:  # tasks already running finish before the caller removes their output folder
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _run_distributed(self, graph: HighLevelGraph, keys: list, on_tile: Callable[[Any], None]) -> None:
+    @staticmethod
+    def _run_distributed(client: Client, graph: HighLevelGraph, keys: list[Any],
+                         on_tile: Callable[[Any], None]) -> None:
         from distributed import as_completed
 
-        futures = self.client.get(dict(graph), keys, sync=False)
+        futures = client.get(dict(graph), keys, sync=False)
         try:
-            for future in as_completed(futures, loop=self.client.loop):
+            for future in as_completed(futures, loop=client.loop):
                 on_tile(future.result())
         except BaseException:
-            self.client.cancel(futures)
-            self.client.run(_wait_for_tasks, keys[0][0])
+            client.cancel(futures)
+            client.run(_wait_for_tasks, keys[0][0])
             raise
 
 
@@ -181,7 +191,7 @@ def stage_bytes(kind: str, chunk: int, channels: int, itemsize: int) -> int:
 
 
 
-def tile_stages(image: da.Array, gaussian: Sequence[zarr.Array], bands: Sequence[zarr.Array] | None,
+def tile_stages(image: da.Array, gaussian: Sequence[zarr.Array[Any]], bands: Sequence[zarr.Array[Any]] | None,
                 border: int, storage: str, chunk: int) -> list[Stage]:
     """The tile engine's stages filling the (empty) level arrays, in order: level 0 copied from the
     image, each level reduced from the stored one before, then each band from the stored levels."""

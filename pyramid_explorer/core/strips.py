@@ -210,6 +210,7 @@ class Cascade:
         return band_tile(fine, coarse, self.storage, rows, cols)
 
     def _put_band(self, level: int, start: int, rows: np.ndarray) -> None:
+        assert self.bands is not None  # bands are put only when they are written
         self.bands[level].put(start, rows)
         self.band_stop[level] = start + len(rows)
         if self.band_stop[level] == self.shapes[level][0]:
@@ -242,8 +243,8 @@ class Writes:
     def __init__(self, workers: int, in_flight: int) -> None:
         self.pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="pyramid-explorer-write")
         self.in_flight = max(1, in_flight)
-        self.pending: set[Future] = set()
-        self.finished: list[Future] = []
+        self.pending: set[Future[Any]] = set()
+        self.finished: list[Future[Any]] = []
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> None:
         while len(self.pending) >= self.in_flight:

@@ -65,6 +65,9 @@ def _colormap(page: tifffile.TiffPage) -> np.ndarray:
 def _returned_dtype(page: tifffile.TiffPage, layout: _Layout) -> np.dtype:
     if layout.model == 3:
         return _colormap(page).dtype
+    if page.dtype is None:  # a sample format and bit depth tifffile has no dtype for
+        bits, sample_format = page.bitspersample, page.sampleformat
+        raise Refused(f"unsupported TIFF: {bits}-bit samples (sample format {sample_format})")
     if layout.model in (5, 8) and page.dtype not in (np.uint8, np.uint16):
         raise Refused(f"unsupported TIFF: {_MODEL_NAMES[layout.model]} with {page.dtype} samples")
     return returned_dtype(page.dtype)
@@ -73,7 +76,7 @@ def _returned_dtype(page: tifffile.TiffPage, layout: _Layout) -> np.dtype:
 def probe_tiff(fh: BinaryIO) -> Header:
     try:
         with tifffile.TiffFile(fh) as tif:
-            page, frames = tif.pages[0], len(tif.pages)
+            page, frames = tif.pages.first, len(tif.pages)
             if page.compression not in tifffile.TIFF.DECOMPRESSORS:
                 compression = getattr(page.compression, "name", page.compression)
                 raise Refused(f"unsupported TIFF compression {compression}")
@@ -110,7 +113,7 @@ def _check_extent(page: tifffile.TiffPage, size: int) -> None:
 def decode_tiff(fh: BinaryIO, header: Header) -> np.ndarray:
     try:
         with tifffile.TiffFile(fh) as tif:
-            page = tif.pages[0]
+            page = tif.pages.first
             _check_extent(page, tif.filehandle.size)
             layout = _layout(page)
             colormap = _colormap(page) if layout.model == 3 else None

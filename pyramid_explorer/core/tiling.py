@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -141,6 +142,7 @@ def reduce_tile(block: np.ndarray, border: int, rows: Window, cols: Window) -> n
 def band_tile(fine: np.ndarray, coarse: np.ndarray, storage: str, rows: Window,
                cols: Window) -> np.ndarray:
     """Laplacian band tile: fine - expand(coarse), as `core.pyramid.laplacian_pyramid` computes it."""
+    assert cols.size is not None and rows.size is not None  # an up_window always sets the size
     if storage == "float32":
         coarse = coarse.astype(np.float32, copy=False)
     up = cv2.pyrUp(coarse, dstsize=(cols.size, rows.size))[rows.start : rows.stop, cols.start : cols.stop]
@@ -157,7 +159,7 @@ def cast_tile(tile: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return tile.astype(dtype, copy=False)
 
 
-def _orthogonal(rows: np.ndarray, cols: np.ndarray) -> tuple:
+def _orthogonal(rows: np.ndarray, cols: np.ndarray) -> tuple[Any, ...]:
     """Index selecting rows x cols; runs become slices (basic indexing, fast), the rest np.ix_."""
     index = [slice(int(p[0]), int(p[-1]) + 1) if p[-1] - p[0] == len(p) - 1 and np.all(np.diff(p) == 1) else p
              for p in (rows, cols)]
@@ -188,7 +190,7 @@ def gather_chunks(pieces: list[list[np.ndarray]], row_boxes: list[tuple[int, int
     return _fill(rows, cols, row_boxes, col_boxes, lambda i, j: pieces[i][j])
 
 
-def gather_stored(array: zarr.Array, rows: Window, cols: Window) -> np.ndarray:
+def gather_stored(array: zarr.Array[Any], rows: Window, cols: Window) -> np.ndarray:
     """The block from a stored level, read one stored chunk at a time: reading the whole region at once
     would let zarr decode all its chunks concurrently, several times the block's memory."""
     row_boxes, col_boxes = _boxes(rows.runs, array.chunks[-2]), _boxes(cols.runs, array.chunks[-1])

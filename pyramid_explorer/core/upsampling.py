@@ -498,10 +498,10 @@ def subpixel_conv2d(x: np.ndarray, kernels: np.ndarray, factor: int) -> np.ndarr
         _check_odd_kernel(sub, f"each of the {f * f} kernels")
     x3 = _as_hwc(x, "x")
     h, w, c = x3.shape
-    out = np.empty((h, f, w, f, c), np.float32)
+    phases = np.empty((h, f, w, f, c), np.float32)
     for index, sub in enumerate(kernels):
-        out[:, index // f, :, index % f] = _correlate(x3, sub)
-    out = out.reshape(h * f, w * f, c)
+        phases[:, index // f, :, index % f] = _correlate(x3, sub)
+    out = phases.reshape(h * f, w * f, c)
     return out if np.ndim(x) == 3 else out[:, :, 0]
 
 

@@ -44,7 +44,7 @@ def _extension(path: str | os.PathLike[str]) -> str:
     return ext
 
 
-def _open_safetensors(path: str | os.PathLike[str]):  # safetensors' handle type is not public
+def _open_safetensors(path: str | os.PathLike[str]) -> safe_open:
     if not os.path.isfile(path):
         raise KernelLoadError(path, "no such file")
     try:

@@ -103,13 +103,14 @@ def explain(req: ConvMatrixRequest) -> Iterator[Progress | ConvMatrixResult]:
     gram = make_layer((c.T @ c).astype(np.float32), 0, scale=1.0) if c.shape[1] <= MAX_GRAM else None
     yield Progress(2, 3, f"C^T C on G[{i}]")
     source = p.gaussian[i]
+    back: np.ndarray | None = None
     try:
-        back = round_trip(source, kernel, g.stride, g.padding)
+        trip = round_trip(source, kernel, g.stride, g.padding)
     except ValueError as error:
-        back, note, gain = None, f"C^T C cannot run on G[{i}]: {error}", math.nan
+        note, gain = f"C^T C cannot run on G[{i}]: {error}", math.nan
     else:
-        mean = float(source.mean())
-        note, gain = "", float(back.mean()) / mean if mean else math.nan
+        back, mean = trip, float(source.mean())
+        note, gain = "", float(trip.mean()) / mean if mean else math.nan
     yield ConvMatrixResult(
         image_id=p.image_id, level=i, geometry=g, weights=req.weights, kernel=kernel,
         formula=size_formula(g.input_shape[0], g.kernel_shape[0], g.stride, g.padding, g.output_padding),

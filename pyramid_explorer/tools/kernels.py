@@ -160,7 +160,8 @@ def inspect_kernels(req: KernelRequest) -> Iterator[Progress | KernelResult]:
         limits = (min(0.0, float(out.min())), max(1.0, float(out.max())))
         probes.append((name, make_layer(out, 0, scale=1.0, limits=limits)))
     yield Progress(total - 1, total, f"{req.entry}: spectrum")
-    spectrum, peaks, note = None, (), f"level {i} is the coarsest: there is no G[{i + 1}] to upsample"
+    peaks: tuple[tuple[int, int, float], ...] = ()
+    spectrum, note = None, f"level {i} is the coarsest: there is no G[{i + 1}] to upsample"
     if 0 <= i < p.levels - 1:
         fine, coarse = p.gaussian[i], p.gaussian[i + 1]
         if unavailable(req.entry, fine.shape, i) is not None:

@@ -34,7 +34,15 @@ import tifffile
 from pyramid_explorer.core.io import ImageLoadError
 from pyramid_explorer.core.stores import ZARR_METADATA_FILES, is_zarr_folder
 from pyramid_explorer.display import Layer, display_limits, finite_stats, make_layer, thumbnail
-from pyramid_explorer.jobs import LevelStats, LoadedImage, OpenRequest, Progress, Pyramid, open_image
+from pyramid_explorer.jobs import (
+    LevelStats,
+    LoadedImage,
+    OpenRequest,
+    Progress,
+    Pyramid,
+    TooLarge,
+    open_image,
+)
 from pyramid_explorer.tools.base import Key, Plan
 
 TILE = 256
@@ -260,15 +268,15 @@ def ngff_placement(multiscale: dict[str, Any]) -> list[tuple[float, tuple[float,
     sx0, sy0, tx0, ty0 = transforms[0]
     places = []
     for sx, sy, tx, ty in transforms:
-        scale = sx / sx0
-        places.append((scale, ((tx - tx0) / sx0 - scale / 2, (ty - ty0) / sy0 - sy / sy0 / 2)))
+        ratio = sx / sx0
+        places.append((ratio, ((tx - tx0) / sx0 - ratio / 2, (ty - ty0) / sy0 - sy / sy0 / 2)))
     return places
 
 
 # --- jobs ----------------------------------------------------------------------------------------
 
 
-def open_any(req: OpenRequest) -> Iterator[Progress | StoredImage | LoadedImage | Pyramid]:
+def open_any(req: OpenRequest) -> Iterator[Progress | StoredImage | TooLarge | LoadedImage | Pyramid]:
     """A stored pyramid opens lazily (`open_stored`); every other file or sample as `jobs.open_image`."""
     found = stored_pyramid(req.path) if req.path is not None else None
     if found is not None:
@@ -339,7 +347,7 @@ def _compute(array: Any) -> np.ndarray:
 def _ngff_places(path: Path, count: int) -> list[tuple[float, tuple[float, float]]]:
     import zarr
 
-    attrs = zarr.open_group(str(path), mode="r").attrs.asdict()
+    attrs: dict[str, Any] = zarr.open_group(str(path), mode="r").attrs.asdict()
     places = ngff_placement(attrs.get("ome", attrs)["multiscales"][0])
     if len(places) != count:
         raise ImageLoadError(path, f"{len(places)} datasets in the metadata, {count} levels read")

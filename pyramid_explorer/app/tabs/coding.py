@@ -216,7 +216,7 @@ class CodingTab(ToolTab):
         for label, bits in zip(self.bits_labels, result.band_bits, strict=False):
             label.setText(f"{bits:.2f} bits")
         text = f"{result.bits_per_pixel:.3f} bits per pixel (entropy of the bands), {quality_text(result)}"
-        if result.jpeg is None:
+        if result.jpeg is None or result.jpeg_image is None:
             text += f"\n{result.jpeg_note}"
             self.jpeg.show_message(result.jpeg_note, "JPEG: not available")
         else:

@@ -62,7 +62,9 @@ class ConvMatrixTab(ToolTab):
         for name, (label, low, high) in SPINS.items():
             spin = QSpinBox()
             spin.setRange(low, high)
-            spin.setValue(DEFAULTS[name])
+            value = DEFAULTS[name]
+            assert isinstance(value, int)  # the spin boxes' settings are the integer ones
+            spin.setValue(value)
             spin.valueChanged.connect(self._on_spin_changed)
             self.spins[name] = spin
             form.addRow(label, spin)

@@ -115,8 +115,10 @@ class DeconvControls(QGroupBox):
     def settings(self) -> DeconvSettings:
         return DeconvSettings(self.kernel_size.value(), self.stride.value(), self.kernel.currentData())
 
-    def set_settings(self, settings: DeconvSettings) -> None:
+    def set_settings(self, settings: object) -> None:
         """Show `settings` without announcing them (they were chosen in another view)."""
+        if not isinstance(settings, DeconvSettings):  # the "deconv" setting, as a tab's show_setting got it
+            raise TypeError(f"deconvolution settings expected, got {type(settings).__name__}")
         editors = (self.kernel_size, self.stride, self.kernel)
         for w in editors:
             w.blockSignals(True)

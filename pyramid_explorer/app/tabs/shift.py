@@ -117,7 +117,8 @@ class ShiftTab(ToolTab):
             shifts = [] if curve is None else list(curve.shifts)
             self.rms_curves[name].setData(shifts, [] if curve is None else curve.rms)
             finite = [] if curve is None else [k for k, v in enumerate(curve.psnr) if np.isfinite(v)]
-            self.psnr_curves[name].setData([shifts[k] for k in finite], [curve.psnr[k] for k in finite])
+            psnr = [] if curve is None else [curve.psnr[k] for k in finite]
+            self.psnr_curves[name].setData([shifts[k] for k in finite], psnr)
         for plot in (self.rms_plot, self.psnr_plot):
             plot.setXRange(0, result.max_shift, padding=0.03)
         w, h = result.size

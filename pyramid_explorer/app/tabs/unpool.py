@@ -83,6 +83,8 @@ class ArgmaxMarkers(QObject):
 
     def positions(self, channel: int) -> tuple[np.ndarray, np.ndarray]:
         """(rows, cols) of the markers drawn now for `channel`, read back from the plot."""
+        if self._view is None:
+            raise ValueError("no markers are drawn: there is no unpool result")
         x, y = self.items[channel].getData()
         scale, (x0, y0) = self._view.source.scale, self._view.source.origin
         offset = marker_style(len(self.items))[channel][1]
