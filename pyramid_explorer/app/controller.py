@@ -29,7 +29,7 @@ from pyramid_explorer.jobs import (
     export,
     export_tool,
 )
-from pyramid_explorer.tools.base import Plan, State, Tool
+from pyramid_explorer.tools.base import Key, Plan, State, Tool
 from pyramid_explorer.tools.registry import NAMES, default_settings, tool_named
 from pyramid_explorer.tools.stored import StoredImage, open_any
 
@@ -48,6 +48,9 @@ class Controller(QObject):
     tool_message = Signal(str, str)  # tool name, why its tab has nothing to show
     panel_unavailable = Signal(str, str, str)  # tool name, panel, why it cannot be computed here
     setting_changed = Signal(str, object)  # setting name, value
+    outdated = Signal(str)  # tool name: the state changed, so what its tab shows is out of date
+    cancelled = Signal()  # the user stopped every job
+    served = Signal()  # the visible tool's request needed no job: what it shows is all there is
     export_finished = Signal(object)  # core.export.ExportResult
     error = Signal(str)
     preview_offered = Signal(str, int)  # path, pyrDown steps that would fit the memory budget
@@ -169,6 +172,7 @@ class Controller(QObject):
         self._debounce.stop()
         self._rebuild_pending = False
         self.runner.cancel()
+        self.cancelled.emit()
         self.status.emit("Cancelled")
 
     def is_idle(self) -> bool:
@@ -197,7 +201,16 @@ class Controller(QObject):
         self.runner.submit(_OPEN, open_any, request, self._on_open_item, self._on_open_error)
 
     def _schedule(self) -> None:
+        """After a change: the visible tool's tab is told it is out of date, and is handed at once
+        what the cache and the plan already answer; the rest is requested after the debounce."""
         self._debounce.start()
+        if self.loaded is None:
+            return
+        tool = tool_named(self.view)
+        self.outdated.emit(tool.name)
+        building = self.runner.is_current(_OPEN) or self.runner.is_current(_BUILD)
+        if not (self._rebuild_pending or building or self.pyramid is None):
+            self._show_known(tool, self._plan(tool))
 
     def _on_debounce_timeout(self) -> None:
         building = self.runner.is_current(_OPEN) or self.runner.is_current(_BUILD)
@@ -225,26 +238,34 @@ class Controller(QObject):
         worker, in one job made by the plan."""
         plan = self._plan(tool)
         assert plan is not None  # served only with a pyramid
-        if plan.message is not None:
+        missing = self._show_known(tool, plan)
+        if plan.message is not None or not missing:
             self.runner.cancel(_VIEW)
-            self.tool_message.emit(tool.name, plan.message)
+            self.served.emit()
             return
+        assert plan.job is not None and plan.request is not None  # a plan that wants results makes them
+        self._serving = tool
+        self.runner.submit(_VIEW, plan.job, plan.request(tuple(missing)), self._on_view_item,
+                           self._on_job_error)
+
+    def _show_known(self, tool: Tool, plan: Plan | None) -> list[Key]:
+        """Emit what `plan` answers without a job (its message, unavailable panels, cached results);
+        return the wanted keys still to compute (missing or incomplete)."""
+        if plan is None:
+            return []
+        if plan.message is not None:
+            self.tool_message.emit(tool.name, plan.message)
+            return []
         for panel, why in plan.unavailable:
             self.panel_unavailable.emit(tool.name, panel, why)
-        missing = []
+        missing: list[Key] = []
         for key in plan.wanted:
             cached = self.cache.get(key)
             if cached is not None:
                 self.result_ready.emit(tool.name, cached)
             if cached is None or not tool.complete(cached):
                 missing.append(key)
-        if not missing:
-            self.runner.cancel(_VIEW)
-            return
-        assert plan.job is not None and plan.request is not None  # a plan that wants results makes them
-        self._serving = tool
-        self.runner.submit(_VIEW, plan.job, plan.request(tuple(missing)), self._on_view_item,
-                           self._on_job_error)
+        return missing
 
     # --- results ---------------------------------------------------------------------------------
 
