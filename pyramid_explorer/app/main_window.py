@@ -28,6 +28,7 @@ from pyramid_explorer.app.controller import Controller
 from pyramid_explorer.app.dialogs import ShortcutsDialog
 from pyramid_explorer.app.exports import Exports
 from pyramid_explorer.app.image_panel import reductions_pending
+from pyramid_explorer.app.keys import SingleKeyShortcuts
 from pyramid_explorer.app.level_panel import LevelPanel
 from pyramid_explorer.app.linking import ViewLinker
 from pyramid_explorer.app.menus import OpenActions, build_menus
@@ -116,6 +117,7 @@ class MainWindow(QMainWindow):
         self.opening = OpenActions(self)
         self.actions: dict[str, QAction] = {}
         build_menus(self)
+        self.single_keys = SingleKeyShortcuts(list(self.actions.values()), self)
         self._connect()
         self.resizeDocks([self.levels_dock, self.readout_dock], [480, 480], Qt.Orientation.Horizontal)
         self.resizeDocks([self.levels_dock, self.readout_dock], [620, 200], Qt.Orientation.Vertical)
