@@ -203,14 +203,13 @@ class Controller(QObject):
     def _schedule(self) -> None:
         """After a change: the visible tool's tab is told it is out of date, and is handed at once
         what the cache and the plan already answer; the rest is requested after the debounce."""
-        self._debounce.start()
-        if self.loaded is None:
-            return
-        tool = tool_named(self.view)
-        self.outdated.emit(tool.name)
-        building = self.runner.is_current(_OPEN) or self.runner.is_current(_BUILD)
-        if not (self._rebuild_pending or building or self.pyramid is None):
-            self._show_known(tool, self._plan(tool))
+        if self.loaded is not None:
+            tool = tool_named(self.view)
+            self.outdated.emit(tool.name)
+            building = self.runner.is_current(_OPEN) or self.runner.is_current(_BUILD)
+            if not (self._rebuild_pending or building or self.pyramid is None):
+                self._show_known(tool, self._plan(tool))
+        self._debounce.start()  # after the work above, so the debounce is a full interval from now
 
     def _on_debounce_timeout(self) -> None:
         building = self.runner.is_current(_OPEN) or self.runner.is_current(_BUILD)

@@ -23,8 +23,9 @@ import pyqtgraph as pg
 import shiboken6
 from PySide6.QtCore import QObject, QPointF, QRectF, QRunnable, Qt, QThreadPool, Signal
 from PySide6.QtGui import QPainter, QShowEvent
-from PySide6.QtWidgets import QLabel, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
 
+from pyramid_explorer.app.caption import Caption
 from pyramid_explorer.display import Layer, quantize
 from pyramid_explorer.screen_sampling import ReductionCache, area_reduce, reduction_factor, zoom_text
 
@@ -128,9 +129,8 @@ class ImagePanel(QWidget):
         self._stale: str | None = None  # why what is drawn is out of date (None: it is current)
         _PANELS.add(self)
 
-        self._title = QLabel(name)
-        self._title.setTextFormat(Qt.TextFormat.PlainText)
-        self._title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self._title = Caption(name)
+        self._tip = ""
         self._message = QLabel()
         self._message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._message.setWordWrap(True)
@@ -192,6 +192,15 @@ class ImagePanel(QWidget):
         """The title as shown (marked when what is drawn is out of date)."""
         return self._title.text()
 
+    @property
+    def caption(self) -> Caption:
+        return self._title
+
+    def set_tip(self, text: str) -> None:
+        """More about the panel (a mode's code name), in the title's tooltip."""
+        self._tip = text
+        self._show_title()
+
     def set_title(self, text: str) -> None:
         self._title_text = text
         self._show_title()
@@ -237,8 +246,8 @@ class ImagePanel(QWidget):
     def _show_title(self) -> None:
         dimmed = self._stale is not None and self._layer is not None
         text = f"[out of date] {self._title_text}" if dimmed else self._title_text
-        self._title.setText(text)
-        self._title.setToolTip(text)
+        self._title.set_text(text)
+        self._title.setToolTip(f"{text}\n{self._tip}" if self._tip else text)
         self._title.setStyleSheet("color: #808080; font-style: italic;" if self._stale is not None else "")
 
     def _place_overlay(self, *_args: object) -> None:

@@ -249,6 +249,7 @@ class MainWindow(QMainWindow):
             panel.set_histogram_visible(visible)
 
     def _on_tab_changed(self, index: int) -> None:
+        self.linker.refresh()  # a fit refits the tab's views; a zoomed-in camera carries over
         self.controller.set_view(NAMES[index])
         self.actions["histograms"].blockSignals(True)
         panels = self.tabs.widget(index).panels
