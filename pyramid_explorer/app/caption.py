@@ -56,7 +56,8 @@ class Caption(QWidget):
             rows = [(self.name_label, QRect(0, 0, name_width, line)),
                     (self.numbers_label, QRect(name_width + _GAP, 0, numbers_width + 1, line))]
         else:  # the numbers wrap on lines of their own, between items ("PSNR 31 dB" stays whole)
-            numbers = ", ".join(item.replace(" ", "\u00a0") for item in numbers.split(", "))
+            numbers = ", ".join(item.replace(" ", "\u00a0") if fm.horizontalAdvance(item + ",") < width
+                                else item for item in numbers.split(", "))
             wrapped = fm.boundingRect(QRect(0, 0, width, 10 * line), Qt.TextFlag.TextWordWrap, numbers)
             rows = [(self.name_label, QRect(0, 0, width, line)),
                     (self.numbers_label, QRect(0, line, width, wrapped.height()))]
