@@ -94,13 +94,6 @@ class LevelPanel(QWidget):
         self.depth.setValue(pyramid.levels)
         self.depth.blockSignals(False)
 
-    def content_width(self) -> int:
-        """The width that shows every visible column of the table without a horizontal scroll bar."""
-        self.table.resizeColumnsToContents()
-        margins = self.layout().contentsMargins()
-        return (self.table.horizontalHeader().length() + self.table.verticalScrollBar().sizeHint().width()
-                + 2 * self.table.frameWidth() + margins.left() + margins.right() + 4)
-
     def set_stored(self, image: StoredImage) -> None:
         """The levels a file holds: they are read, not built, so the depth is theirs."""
         self.model.set_rows(image.stats, image.thumbnails)

@@ -316,20 +316,11 @@ class MainWindow(QMainWindow):
         """The user moved the view or its first region is drawn: resizes keep the camera from now on."""
         self._stored_fit_pending = False
 
-    def _widen_levels_dock(self) -> None:
-        """Widen the Levels dock (a default or restored width) to show all its columns, up to half the
-        window: the images keep the rest."""
-        dock = self.levels_dock
-        wanted = min(self.level_panel.content_width() + 8, self.width() // 2)
-        if not dock.isFloating() and dock.isVisible() and dock.width() < wanted:
-            self.resizeDocks([dock], [wanted], Qt.Orientation.Horizontal)
-
     def _on_depth_changed(self) -> None:
         self.level_panel.show_building(clear=False)
 
     def _on_pyramid_changed(self, pyramid: Pyramid) -> None:
         self.level_panel.set_pyramid(pyramid, max_levels(pyramid.gaussian[0].shape))
-        self._widen_levels_dock()
         for tab in self.tool_tabs.values():
             tab.on_pyramid_changed(pyramid)
 

@@ -123,18 +123,3 @@ def test_a_zoom_stops_the_fit_and_carries_over_to_other_tabs(qtbot, opened):
     assert opened.linker.fitting
     qtbot.waitUntil(lambda: shows_whole_image(g))
 
-
-
-def test_levels_dock_shows_every_column_at_the_default_size(qtbot, opened):
-    table = opened.level_panel.table
-    qtbot.waitUntil(lambda: table.viewport().width() >= table.horizontalHeader().length())
-    assert not table.horizontalScrollBar().isVisible()
-
-
-def test_a_narrow_levels_dock_is_widened_when_a_pyramid_arrives(qtbot, make_window, tmp_path):
-    first = make_window()
-    first.resizeDocks([first.levels_dock], [120], Qt.Orientation.Horizontal)
-    first.controller.open_path(write_png(tmp_path / "narrow.png", make_image(HEIGHT, WIDTH)))
-    wait_idle(qtbot, first)
-    table = first.level_panel.table
-    qtbot.waitUntil(lambda: table.viewport().width() >= table.horizontalHeader().length())
