@@ -80,6 +80,7 @@ class Controller(QObject):
         self._debounce.timeout.connect(self._on_debounce_timeout)
         self._rebuild_pending = False
         self._serving: Tool = tool_named(self.view)  # whose job runs on the view channel
+        self._arriving: LoadedImage | None = None  # an image opened whose pyramid is being built
 
     # --- state changes ---------------------------------------------------------------------------
 
@@ -195,21 +196,18 @@ class Controller(QObject):
         return self._next_id
 
     def _open(self, request: OpenRequest) -> None:
+        self._arriving = None
         self._debounce.stop()
         self.runner.cancel(_BUILD)
         self.runner.cancel(_VIEW)  # for the image on screen; redone (mostly cached) if this open fails
         self.runner.submit(_OPEN, open_any, request, self._on_open_item, self._on_open_error)
 
     def _schedule(self) -> None:
-        """After a change: the visible tool's tab is told it is out of date, and is handed at once
-        what the cache and the plan already answer; the rest is requested after the debounce."""
+        """After a change: the visible tool's tab is told at once that it is out of date; what it
+        needs is served (from the cache, or a job) after the debounce."""
         if self.loaded is not None:
-            tool = tool_named(self.view)
-            self.outdated.emit(tool.name)
-            building = self.runner.is_current(_OPEN) or self.runner.is_current(_BUILD)
-            if not (self._rebuild_pending or building or self.pyramid is None):
-                self._show_known(tool, self._plan(tool))
-        self._debounce.start()  # after the work above, so the debounce is a full interval from now
+            self.outdated.emit(self.view)
+        self._debounce.start()
 
     def _on_debounce_timeout(self) -> None:
         building = self.runner.is_current(_OPEN) or self.runner.is_current(_BUILD)
@@ -274,21 +272,29 @@ class Controller(QObject):
             if item.preview_steps is not None:
                 self.preview_offered.emit(item.path, item.preview_steps)
         elif isinstance(item, LoadedImage):
-            self.cache.clear()
-            self.loaded, self.pyramid, self.stored = item, None, None
-            self.image_loaded.emit(item)
-            frames = f": the first of its {item.frames} frames" if item.frames > 1 else ""
-            self.status.emit(f"Opened {item.name}{frames}")
+            self._arriving = item  # shown with its pyramid: if that fails, the current image stays
         elif isinstance(item, StoredImage):
             self.cache.clear()
             self.loaded, self.pyramid, self.stored = None, None, item
             self.level = 0  # the views start at level 0 (the stored view then follows the zoom)
             self.stored_opened.emit(item)
             self.status.emit(f"Opened {item.name}: {len(item.levels)} stored levels, read region by region")
-        elif isinstance(item, Pyramid):
-            self._set_pyramid(item)
+        elif isinstance(item, Pyramid) and self._arriving is not None:
+            if item.image_id == self._arriving.image_id:
+                self._show_loaded(self._arriving)
+                self._set_pyramid(item)
+            self._arriving = None
+
+    def _show_loaded(self, loaded: LoadedImage) -> None:
+        """Make `loaded` the current image (its pyramid follows at once)."""
+        self.cache.clear()
+        self.loaded, self.pyramid, self.stored = loaded, None, None
+        self.image_loaded.emit(loaded)
+        frames = f": the first of its {loaded.frames} frames" if loaded.frames > 1 else ""
+        self.status.emit(f"Opened {loaded.name}{frames}")
 
     def _on_open_error(self, message: str) -> None:
+        self._arriving = None
         self.error.emit(f"Cannot open: {message}" if self._pending_path is None else message)
         self._schedule()  # the current image stays: finish what its view was computing
 
