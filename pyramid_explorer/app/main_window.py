@@ -26,13 +26,12 @@ from PySide6.QtWidgets import (
 from pyramid_explorer.app.ab_view import ABCompareOpener
 from pyramid_explorer.app.banner import Banner
 from pyramid_explorer.app.controller import Controller
-from pyramid_explorer.app.dialogs import ShortcutsDialog
 from pyramid_explorer.app.exports import Exports
 from pyramid_explorer.app.image_panel import reductions_pending
 from pyramid_explorer.app.keys import SingleKeyShortcuts
 from pyramid_explorer.app.level_panel import LevelPanel
 from pyramid_explorer.app.linking import ViewLinker
-from pyramid_explorer.app.menus import OpenActions, build_menus
+from pyramid_explorer.app.menus import OpenActions, ViewActions, build_menus
 from pyramid_explorer.app.panel_export import PanelExport
 from pyramid_explorer.app.probe_menu import ProbeMenu
 from pyramid_explorer.app.readout import PixelReadout
@@ -55,6 +54,15 @@ DEFAULT_SIZE = (1480, 920)
 def configure_pyqtgraph() -> None:
     """Row-major images (numpy/OpenCV order), no antialiasing of the image views."""
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
+
+
+def _left_dock(window: QMainWindow, title: str, name: str, widget: QWidget) -> QDockWidget:
+    """A dock on the window's left, named for saveState."""
+    dock = QDockWidget(title, window)
+    dock.setObjectName(name)
+    dock.setWidget(widget)
+    window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+    return dock
 
 
 class MainWindow(QMainWindow):
@@ -100,7 +108,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         self.level_panel = LevelPanel()
-        self.levels_dock = self._dock("Levels", "levelsDock", self.level_panel)
+        self.levels_dock = _left_dock(self, "Levels", "levelsDock", self.level_panel)
         self.readout_label = QLabel("Hover over an image to read its pixels")
         self.readout_label.setFont(QFont("monospace", 9))
         self.readout_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -108,7 +116,7 @@ class MainWindow(QMainWindow):
         scroll = QScrollArea()
         scroll.setWidget(self.readout_label)
         scroll.setWidgetResizable(True)
-        self.readout_dock = self._dock("Pixel readout", "readoutDock", scroll)
+        self.readout_dock = _left_dock(self, "Pixel readout", "readoutDock", scroll)
         self.readout = PixelReadout(self.readout_label, self)
         for panel in [*(p for tab in self.tool_tabs.values() for p in tab.panels), self.stored_view.panel]:
             self.readout.add(panel)
@@ -120,6 +128,7 @@ class MainWindow(QMainWindow):
 
         self.exports = Exports(self)
         self.opening = OpenActions(self)
+        self.viewing = ViewActions(self)
         self.ab_compare = ABCompareOpener(self)
         self.actions: dict[str, QAction] = {}
         build_menus(self)
@@ -134,13 +143,6 @@ class MainWindow(QMainWindow):
             self._restore()
 
     # --- construction ----------------------------------------------------------------------------
-
-    def _dock(self, title: str, name: str, widget: QWidget) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(name)
-        dock.setWidget(widget)
-        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
-        return dock
 
     def _connect(self) -> None:
         c = self.controller
@@ -238,17 +240,6 @@ class MainWindow(QMainWindow):
 
     # --- handlers: user ---------------------------------------------------------------------------
 
-    def _on_view_action_triggered(self) -> None:
-        action = self.sender()
-        if isinstance(action, QAction):
-            self.show_view(action.data())
-
-    def _on_finer_requested(self) -> None:
-        self.controller.step_level(-1)
-
-    def _on_coarser_requested(self) -> None:
-        self.controller.step_level(+1)
-
     def _on_fit_requested(self) -> None:
         if self._source_shape is not None:
             h, w = self._source_shape[:2]
@@ -257,13 +248,6 @@ class MainWindow(QMainWindow):
         if isinstance(current, ToolTab):
             current.fit()
 
-    def _on_one_to_one_requested(self) -> None:
-        self.linker.one_to_one()
-
-    def _on_histograms_toggled(self, visible: bool) -> None:
-        for panel in self.tool_tabs[NAMES[self.tabs.currentIndex()]].panels:
-            panel.set_histogram_visible(visible)
-
     def _on_tab_changed(self, index: int) -> None:
         self.linker.refresh()  # a fit refits the tab's views; a zoomed-in camera carries over
         self.controller.set_view(NAMES[index])
@@ -271,9 +255,6 @@ class MainWindow(QMainWindow):
         panels = self.tool_tabs[NAMES[index]].panels
         self.actions["histograms"].setChecked(any(p.histogram.isVisible() for p in panels))
         self.actions["histograms"].blockSignals(False)
-
-    def _on_shortcuts_requested(self) -> None:
-        ShortcutsDialog(self.actions.values(), self).show()
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if _first_local_file(event) is not None:

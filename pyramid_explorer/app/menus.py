@@ -13,14 +13,43 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog
 
-from pyramid_explorer.app.dialogs import OPEN_FILTERS
+from pyramid_explorer.app.dialogs import OPEN_FILTERS, ShortcutsDialog
 from pyramid_explorer.app.image_panel import set_exact_samples_everywhere
 from pyramid_explorer.app.probe_menu import ProbeMenu
 from pyramid_explorer.samples import SAMPLES
-from pyramid_explorer.tools.registry import TOOLS
+from pyramid_explorer.tools.registry import NAMES, TOOLS
 
 if TYPE_CHECKING:
     from pyramid_explorer.app.main_window import MainWindow
+
+
+class ViewActions(QObject):
+    """The View menu's level, zoom and histogram actions, and Help > Keyboard shortcuts, of `window`."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self._window = window
+
+    def on_view_action_triggered(self) -> None:
+        action = self.sender()
+        if isinstance(action, QAction):
+            self._window.show_view(action.data())
+
+    def on_finer_requested(self) -> None:
+        self._window.controller.step_level(-1)
+
+    def on_coarser_requested(self) -> None:
+        self._window.controller.step_level(+1)
+
+    def on_one_to_one_requested(self) -> None:
+        self._window.linker.one_to_one()
+
+    def on_histograms_toggled(self, visible: bool) -> None:
+        for panel in self._window.tool_tabs[NAMES[self._window.tabs.currentIndex()]].panels:
+            panel.set_histogram_visible(visible)
+
+    def on_shortcuts_requested(self) -> None:
+        ShortcutsDialog(self._window.actions.values(), self._window).show()
 
 
 class OpenActions(QObject):
@@ -110,24 +139,24 @@ def build_menus(w: MainWindow) -> None:
     view_menu = w.menuBar().addMenu("&View")
     for n, tool in enumerate(TOOLS, start=1):
         shortcut = f"Ctrl+{n}" if n <= 9 else None
-        action = a(f"view_{tool.name}", tool.title, shortcut, w._on_view_action_triggered)
+        action = a(f"view_{tool.name}", tool.title, shortcut, w.viewing.on_view_action_triggered)
         action.setData(tool.name)
         view_menu.addAction(action)
     view_menu.addSeparator()
-    view_menu.addAction(a("finer", "&Finer level", Qt.Key.Key_PageUp, w._on_finer_requested))
-    view_menu.addAction(a("coarser", "C&oarser level", Qt.Key.Key_PageDown, w._on_coarser_requested))
+    view_menu.addAction(a("finer", "&Finer level", Qt.Key.Key_PageUp, w.viewing.on_finer_requested))
+    view_menu.addAction(a("coarser", "C&oarser level", Qt.Key.Key_PageDown, w.viewing.on_coarser_requested))
     view_menu.addAction(a("ab_compare", "&A/B compare... (Compare level)", "Ctrl+B",
                           w.ab_compare.on_requested))
     view_menu.addSeparator()
     view_menu.addAction(a("fit", "&Fit", "F", w._on_fit_requested))
     view_menu.addAction(a("one_to_one", "&1:1 (one source pixel per screen pixel)", "Ctrl+0",
-                          w._on_one_to_one_requested))
+                          w.viewing.on_one_to_one_requested))
     view_menu.addSeparator()
     view_menu.addAction(a("difference", "Show &difference from G[i] (Compare)", "D",
                           w.compare_tab().difference.setChecked, checkable=True))
     view_menu.addAction(a("lock_contrast", "&Lock contrast across levels", "L",
                           w.level_panel.lock_contrast.setChecked, checkable=True))
-    view_menu.addAction(a("histograms", "&Histograms", "H", w._on_histograms_toggled, checkable=True,
+    view_menu.addAction(a("histograms", "&Histograms", "H", w.viewing.on_histograms_toggled, checkable=True,
                           checked=True))
     view_menu.addAction(a("exact_samples", "Display: &exact samples (may alias)", None,
                           set_exact_samples_everywhere, checkable=True))
@@ -138,4 +167,4 @@ def build_menus(w: MainWindow) -> None:
 
     help_menu = w.menuBar().addMenu("&Help")
     help_menu.addAction(a("shortcuts", "&Keyboard shortcuts", QKeySequence.StandardKey.HelpContents,
-                          w._on_shortcuts_requested))
+                          w.viewing.on_shortcuts_requested))
