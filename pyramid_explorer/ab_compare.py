@@ -9,12 +9,15 @@ uint16 differences neither wrap nor saturate.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from pyramid_explorer.core.analysis import dtype_span
+from pyramid_explorer.core.export import NamedArray
 from pyramid_explorer.core.metrics import psnr
 from pyramid_explorer.display import Layer, channel_mean, display_limits, make_layer
 from pyramid_explorer.jobs import Progress
@@ -160,3 +163,40 @@ def level_candidates(reference: np.ndarray, layers: Mapping[str, Layer]) -> dict
         if layer.shape == shape:
             candidates[MODE_TITLES.get(mode, mode)] = layer.data
     return candidates
+
+
+def file_stem(name: str) -> str:
+    """A candidate's name as a plain file stem: "G[1]" -> "G_1", "Max unpool" -> "Max_unpool"."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", name).strip("_") or "array"
+
+
+def _json_number(x: float) -> float | str:
+    return x if math.isfinite(x) else str(x)
+
+
+def ab_arrays(r: ABResult, level: int, shown: str, flicker: bool,
+              column: int) -> tuple[tuple[NamedArray, ...], dict[str, Any]]:
+    """What the A/B view shows as named arrays for its export (A, B, A - B as data; the swipe composite at
+    `column` as a picture of A and B; a flicker as A and B), and the manifest's parameters."""
+    a_stem, b_stem = file_stem(r.a_name), file_stem(r.b_name)
+    a = NamedArray(f"A_{a_stem}", r.a.data, "ab", level=level, details={"what": f"A: {r.a_name}"})
+    b = NamedArray(f"B_{b_stem}", r.b.data, "ab", level=level, details={"what": f"B: {r.b_name}"})
+    arrays: tuple[NamedArray, ...]
+    if flicker:
+        arrays = (a, b)
+    elif shown == "difference":
+        arrays = (NamedArray(f"{a_stem}_minus_{b_stem}", r.difference.data, "ab", signed=True,
+                             level=level, details={"what": f"{r.a_name} - {r.b_name}, float32"}),)
+    elif shown == "swipe":
+        arrays = (NamedArray(f"swipe_{a_stem}_{b_stem}", swipe(r.a.data, r.b.data, column), "ab",
+                             level=level,
+                             details={"visualisation": f"columns 0..{column - 1} from A ({r.a_name}), "
+                                                       f"the others from B ({r.b_name})",
+                                      "divider_column": column}),)
+    else:
+        arrays = (a if shown == "A" else b,)
+    stats = r.stats
+    parameters = {"tool": "ab", "a": r.a_name, "b": r.b_name, "level": level, "shown": shown,
+                  "flicker": flicker, "max_abs_difference": _json_number(stats.max_abs),
+                  "rms_difference": _json_number(stats.rms), "psnr_db": _json_number(stats.psnr)}
+    return arrays, parameters

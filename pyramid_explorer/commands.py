@@ -35,9 +35,10 @@ from pyramid_explorer.core.export import (
 )
 from pyramid_explorer.core.formats import REGISTRY
 from pyramid_explorer.core.io import DEFAULT_MAX_PIXELS, ImageLoadError, load_image, probe_image
-from pyramid_explorer.core.pyramid import level_sizes, max_levels
+from pyramid_explorer.core.pyramid import level_sizes
 from pyramid_explorer.core.stores import is_zarr_folder
 from pyramid_explorer.core.upsampling import MODES
+from pyramid_explorer.level_choice import levels_misfit, parse_levels
 
 PROG = "pyramid-explorer"
 OME_ZARR = "ome-zarr"  # written by core.chunked (optional dependencies: pip install 'pyramid-explorer[big]')
@@ -121,67 +122,6 @@ def _positive_int(text: str) -> int:
     return value
 
 
-@dataclass(frozen=True)
-class LevelChoice:
-    """What --levels asked for: the pyramid's number of levels and the levels written (None: all of them).
-
-    A count N is levels 0 to N-1 of an N-level pyramid, as before; a range A:B (B included) or a list
-    A,B,C is those levels of a pyramid that ends at the last one asked for, that is the files --levels
-    LAST+1 writes, restricted to those levels (so 0:K is the count K+1)."""
-
-    text: str
-    count: int
-    selected: tuple[int, ...] | None = None
-
-    @property
-    def from_zero(self) -> bool:
-        """Levels 0 to K with no gap: what a pyramid file (ome-tiff, ome-zarr) can hold."""
-        return self.selected is None or self.selected == tuple(range(len(self.selected)))
-
-
-_LEVELS_FORMS = "a count N (levels 0 to N-1), a range A:B (levels A to B) or a list A,B,C"
-
-
-def _level_choice(text: str) -> LevelChoice:
-    """argparse type for --levels: a count, a range A:B or a list A,B,C of level numbers."""
-    try:
-        if ":" in text:
-            first, last = (int(part) for part in text.split(":"))
-            selected = tuple(range(first, last + 1))
-        elif "," in text:
-            selected = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
-        else:
-            count = int(text)
-            if count < 1:
-                raise ValueError(text)
-            return LevelChoice(text, count)
-        if not selected or selected[0] < 0:
-            raise ValueError(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {_LEVELS_FORMS}, got {text!r}") from None
-    return LevelChoice(text, selected[-1] + 1, selected)
-
-
-def _levels_misfit(choice: LevelChoice | None, inputs: Sequence[_Input]) -> str | None:
-    """The first input that lacks a level --levels names, as one line saying what it has; None if all fit.
-
-    Inputs whose header cannot be read are left to the export, which reports them."""
-    if choice is None or choice.selected is None:
-        return None
-    for item in inputs:
-        if item.error is not None:
-            continue
-        try:
-            shape = probe_image(item.path).shape
-        except ImageLoadError:
-            continue
-        most = max_levels(shape)
-        if choice.selected[-1] >= most:
-            return (f"--levels {choice.text}: {item.path} ({shape[1]}x{shape[0]}) has levels 0 to "
-                    f"{most - 1}; give a count up to {most}, or a range or list within 0 to {most - 1}")
-    return None
-
-
 def build_export_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"{PROG} export", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -191,7 +131,7 @@ def build_export_parser() -> argparse.ArgumentParser:
                         help="image files or folders (every image inside a folder, sorted by name)")
     parser.add_argument("--out", required=True, metavar="DIR", type=Path,
                         help="output folder; each input gets a sub-folder named after the file")
-    parser.add_argument("--levels", type=_level_choice, metavar="N|A:B|A,B,...",
+    parser.add_argument("--levels", type=parse_levels, metavar="N|A:B|A,B,...",
                         help="a count N: levels 0 to N-1 (default: all, down to 1x1); a range A:B: levels A "
                              "to B; a list: those levels (a range or list is those files of --levels LAST+1; "
                              "ome-tiff and ome-zarr take levels from 0 only)")
@@ -484,7 +424,7 @@ def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
             parser.error(str(exc))
     chunked_always = args.fmt == OME_ZARR or args.chunk is not None or args.memory_limit is not None
     inputs = expand_inputs(args.inputs)
-    misfit = _levels_misfit(args.levels, inputs)
+    misfit = levels_misfit(args.levels, [item.path for item in inputs if item.error is None])
     if misfit is not None:
         _error("export", misfit)
         return EXIT_USAGE

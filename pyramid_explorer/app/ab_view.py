@@ -9,7 +9,6 @@ itself (`ab_compare.compare_pair`) runs on the worker, and this widget only rend
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
@@ -30,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pyramid_explorer.ab_compare import ABRequest, ABResult, compare_pair, level_candidates, swipe
+from pyramid_explorer.ab_compare import ABRequest, ABResult, ab_arrays, compare_pair, level_candidates
 from pyramid_explorer.app.image_panel import ImagePanel
 from pyramid_explorer.app.tool_export import ToolExportDialog
 from pyramid_explorer.app.worker import JobRunner
@@ -47,13 +46,32 @@ _SHOWN_TEXT = {"A": "A", "B": "B", "swipe": "Swipe", "difference": "A - B"}
 _CHANNEL = "ab"
 
 
-def file_stem(name: str) -> str:
-    """A candidate's name as a plain file stem: "G[1]" -> "G_1", "Max unpool" -> "Max_unpool"."""
-    return re.sub(r"[^A-Za-z0-9.-]+", "_", name).strip("_") or "array"
+def _rate_box() -> QDoubleSpinBox:
+    """The flicker rate in Hz."""
+    rate = QDoubleSpinBox()
+    rate.setRange(0.5, 20.0)
+    rate.setSingleStep(0.5)
+    rate.setValue(2.0)
+    rate.setSuffix(" Hz")
+    rate.setToolTip("Flicker rate: how many times a second the view changes between A and B")
+    return rate
 
 
-def _json_number(x: float) -> float | str:
-    return x if math.isfinite(x) else str(x)
+def _clip_item() -> QGraphicsRectItem:
+    """An invisible rectangle that clips A's image (its child) at the swipe divider."""
+    clip = QGraphicsRectItem()
+    clip.setPen(QPen(Qt.PenStyle.NoPen))
+    clip.setFlag(QGraphicsItem.GraphicsItemFlag.ItemClipsChildrenToShape)
+    clip.setZValue(1)
+    return clip
+
+
+def _divider_line() -> pg.InfiniteLine:
+    """The swipe divider: a vertical line the user drags."""
+    line = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen("#ffcc00", width=2),
+                           hoverPen=pg.mkPen("#ff6600", width=3))
+    line.setZValue(2)
+    return line
 
 
 class ABView(QWidget):
@@ -97,12 +115,7 @@ class ABView(QWidget):
         self.flicker.setToolTip("Alternate A and B at the rate set (Space)")
         self.flicker.toggled.connect(self._on_flicker_toggled)
         self._key_action("Space", self.flicker.toggle)
-        self.rate = QDoubleSpinBox()
-        self.rate.setRange(0.5, 20.0)
-        self.rate.setSingleStep(0.5)
-        self.rate.setValue(2.0)
-        self.rate.setSuffix(" Hz")
-        self.rate.setToolTip("Flicker rate: how many times a second the view changes between A and B")
+        self.rate = _rate_box()
         self.rate.valueChanged.connect(self._on_rate_changed)
         self.export_button = QPushButton("Export...")
         self.export_button.setToolTip("Export what is shown: A, B or A - B as data, the swipe as a picture")
@@ -113,16 +126,11 @@ class ABView(QWidget):
         self._on_rate_changed(self.rate.value())
 
         self.panel = ImagePanel("A/B")
-        self._clip = QGraphicsRectItem()
-        self._clip.setPen(QPen(Qt.PenStyle.NoPen))
-        self._clip.setFlag(QGraphicsItem.GraphicsItemFlag.ItemClipsChildrenToShape)
-        self._clip.setZValue(1)
+        self._clip = _clip_item()
         self.a_item = pg.ImageItem(axisOrder="row-major")
         self.a_item.setParentItem(self._clip)
         self.panel.view_box.addItem(self._clip)
-        self.divider = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen("#ffcc00", width=2),
-                                       hoverPen=pg.mkPen("#ff6600", width=3))
-        self.divider.setZValue(2)
+        self.divider = _divider_line()
         self.divider.sigPositionChanged.connect(self._on_divider_moved)
         self.panel.view_box.addItem(self.divider)
         self.panel.histogram.sigLevelsChanged.connect(self._on_panel_levels_changed)
@@ -237,35 +245,11 @@ class ABView(QWidget):
         self.divider.setValue(origin[0] + column * scale)
 
     def shown_arrays(self, fmt: str) -> tuple[tuple[NamedArray, ...], dict]:
-        """What is shown as named arrays for the export (A, B, A - B as data; the swipe composite as a
-        picture of A and B; a flicker as A and B), and the manifest's parameters."""
-        r = self._result
-        if r is None:
+        """What is shown as named arrays for the export, and the manifest's parameters (see `ab_arrays`)."""
+        if self._result is None:
             raise ValueError("nothing to export yet")
-        level = self._placement[0]
-        a_stem, b_stem = file_stem(r.a_name), file_stem(r.b_name)
-        a = NamedArray(f"A_{a_stem}", r.a.data, "ab", level=level, details={"what": f"A: {r.a_name}"})
-        b = NamedArray(f"B_{b_stem}", r.b.data, "ab", level=level, details={"what": f"B: {r.b_name}"})
-        arrays: tuple[NamedArray, ...]
-        if self.flicker.isChecked():
-            arrays = (a, b)
-        elif self._shown == "difference":
-            arrays = (NamedArray(f"{a_stem}_minus_{b_stem}", r.difference.data, "ab", signed=True,
-                                 level=level, details={"what": f"{r.a_name} - {r.b_name}, float32"}),)
-        elif self._shown == "swipe":
-            column = self.divider_column()
-            arrays = (NamedArray(f"swipe_{a_stem}_{b_stem}", swipe(r.a.data, r.b.data, column), "ab",
-                                 level=level,
-                                 details={"visualisation": f"columns 0..{column - 1} from A ({r.a_name}), "
-                                                           f"the others from B ({r.b_name})",
-                                          "divider_column": column}),)
-        else:
-            arrays = (a if self._shown == "A" else b,)
-        stats = r.stats
-        parameters = {"tool": "ab", "a": r.a_name, "b": r.b_name, "level": level, "shown": self.shown,
-                      "flicker": self.flicker.isChecked(), "max_abs_difference": _json_number(stats.max_abs),
-                      "rms_difference": _json_number(stats.rms), "psnr_db": _json_number(stats.psnr)}
-        return arrays, parameters
+        return ab_arrays(self._result, self._placement[0], self.shown, self.flicker.isChecked(),
+                         self.divider_column())
 
     # --- handlers --------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction
 
-from pyramid_explorer.app.ab_view import file_stem
+from pyramid_explorer.ab_compare import file_stem
 from pyramid_explorer.app.image_panel import ImagePanel
 from pyramid_explorer.app.tool_export import ToolExportDialog
 from pyramid_explorer.core.export import NamedArray

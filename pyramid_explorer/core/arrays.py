@@ -88,3 +88,22 @@ def finite_range(array: np.ndarray) -> tuple[float, float] | None:
         return None
     low, high = array.min(), array.max()
     return (low.item(), high.item())
+
+
+def as_hwc(x: np.ndarray, name: str) -> np.ndarray:
+    """View ``x`` as ``(H, W, C)`` (a 2-D array gets C = 1), after checking it is a real 2-D/3-D array."""
+    x = np.asarray(x)
+    if x.ndim not in (2, 3) or x.size == 0:
+        raise ValueError(f"{name} must be a non-empty (H, W) or (H, W, C) array, got shape {x.shape}")
+    if x.dtype == np.bool_ or not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+        raise ValueError(
+            f"{name} must have an integer or float dtype (uint8, uint16, float32), got {x.dtype}"
+        )
+    return x if x.ndim == 3 else x[:, :, np.newaxis]
+
+
+def check_int(value: object, name: str, minimum: int) -> int:
+    """`value` as an int when it is an integer (not a bool) >= `minimum`; ValueError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)

@@ -19,7 +19,8 @@ from collections.abc import Callable, Sequence
 import cv2
 import numpy as np
 
-from pyramid_explorer.core.arrays import in_bands
+from pyramid_explorer.core.arrays import as_hwc, check_int, in_bands
+from pyramid_explorer.core.subpixel import icnr, pixel_shuffle, resize_conv2d, subpixel_conv2d
 
 MODES = (
     "nearest",
@@ -42,31 +43,13 @@ _RESIZE_FLAGS = {
 }
 
 
-def _as_hwc(x: np.ndarray, name: str) -> np.ndarray:
-    """View ``x`` as ``(H, W, C)`` (a 2-D array gets C = 1), after checking it is a real 2-D/3-D array."""
-    x = np.asarray(x)
-    if x.ndim not in (2, 3) or x.size == 0:
-        raise ValueError(f"{name} must be a non-empty (H, W) or (H, W, C) array, got shape {x.shape}")
-    if x.dtype == np.bool_ or not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
-        raise ValueError(
-            f"{name} must have an integer or float dtype (uint8, uint16, float32), got {x.dtype}"
-        )
-    return x if x.ndim == 3 else x[:, :, np.newaxis]
-
-
-def _check_int(value: object, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _pair(value: int | Sequence[int], name: str, minimum: int) -> tuple[int, int]:
     """``(rows, cols)`` from an int or a pair, each checked to be an integer >= ``minimum``."""
     if isinstance(value, Sequence | np.ndarray):
         if len(value) != 2:
             raise ValueError(f"{name} must be an integer or a pair of integers, got {value!r}")
-        return _check_int(value[0], name, minimum), _check_int(value[1], name, minimum)
-    v = _check_int(value, name, minimum)
+        return check_int(value[0], name, minimum), check_int(value[1], name, minimum)
+    v = check_int(value, name, minimum)
     return v, v
 
 
@@ -77,7 +60,7 @@ def bilinear_kernel(size: int) -> np.ndarray:
     ``size = 2*f - f % 2`` and padding ``ceil((f - 1) / 2)`` a transposed convolution by this kernel is
     bilinear interpolation with half-pixel centres and zeros outside the image.
     """
-    size = _check_int(size, "size", 1)
+    size = check_int(size, "size", 1)
     factor = (size + 1) // 2
     center = factor - 1 if size % 2 == 1 else factor - 0.5
     profile = 1 - np.abs(np.arange(size) - center) / factor
@@ -119,7 +102,7 @@ def transposed_conv2d(
     of the input with a sub-kernel (``cv2.filter2D``), and ``cv2.merge`` interleaves the phases of each
     output row set, so no pixel loop and no zero-stuffed intermediate image is needed.
     """
-    x3 = _as_hwc(x, "x")
+    x3 = as_hwc(x, "x")
     kernel = np.asarray(kernel, dtype=np.float32)
     if kernel.ndim != 2 or kernel.size == 0:
         raise ValueError(f"kernel must be a non-empty 2-D array, got shape {kernel.shape}")
@@ -201,8 +184,8 @@ def max_pool_with_indices(x: np.ndarray, size: int = 2) -> tuple[np.ndarray, np.
     ties, and as in PyTorch's CPU kernel a NaN counts as a maximum (the last NaN of a window wins).
     ``pooled`` keeps the dtype of ``x``; both outputs have the shape ``(H // size, W // size[, C])``.
     """
-    x3 = np.ascontiguousarray(_as_hwc(x, "x"))
-    s = _check_int(size, "size", 1)
+    x3 = np.ascontiguousarray(as_hwc(x, "x"))
+    s = check_int(size, "size", 1)
     h, w, c = x3.shape
     if h < s or w < s:
         raise ValueError(f"a {h}x{w} array is smaller than the {s}x{s} pooling window")
@@ -262,7 +245,7 @@ def max_unpool(pooled: np.ndarray, indices: np.ndarray, output_shape: Sequence[i
     ``pooled``. Indices outside ``[0, H*W)`` raise ValueError, as PyTorch raises. If an index repeats
     within a channel, which of its values lands is unspecified, as in PyTorch.
     """
-    p3 = np.ascontiguousarray(_as_hwc(pooled, "pooled"))
+    p3 = np.ascontiguousarray(as_hwc(pooled, "pooled"))
     indices = np.asarray(indices)
     if indices.shape != np.shape(pooled) or not np.issubdtype(indices.dtype, np.integer):
         raise ValueError(
@@ -390,10 +373,10 @@ def upsample(
     """
     if mode not in MODES:
         raise ValueError(f"unknown upsampling mode {mode!r}; allowed: {', '.join(MODES)}")
-    img = _as_hwc(image, "image")
+    img = as_hwc(image, "image")
     if img.shape[2] not in (1, 3, 4):
         raise ValueError(f"image must be (H, W), (H, W, 3) or (H, W, 4), got shape {np.shape(image)}")
-    f = _check_int(factor, "factor", 1)
+    f = check_int(factor, "factor", 1)
     if mode == "pyrup" and f != 2:
         raise ValueError(
             f"mode 'pyrup' supports factor 2 only (cv2.pyrUp doubles the size), got factor {factor!r}"
@@ -443,90 +426,5 @@ def upsample(
 # convolution (above), resize-convolution and sub-pixel convolution, each exactly as PyTorch computes it.
 
 
-def _check_odd_kernel(kernel: np.ndarray, name: str) -> np.ndarray:
-    """``kernel`` as a float32 ``k x k`` array with k odd (zero padding ``k // 2`` keeps the size)."""
-    kernel = np.asarray(kernel, dtype=np.float32)
-    if kernel.ndim != 2 or kernel.shape[0] != kernel.shape[1] or kernel.shape[0] % 2 == 0:
-        raise ValueError(
-            f"{name} must be a square k x k array with k odd (1, 3, 5, ...), got shape {kernel.shape}"
-        )
-    return kernel
-
-
-def _correlate(x3: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """``(H, W, C)`` float32 correlation of every channel with an odd kernel, zeros outside the image."""
-    out = cv2.filter2D(np.ascontiguousarray(x3), cv2.CV_32F, kernel, borderType=cv2.BORDER_CONSTANT)
-    return out.reshape(x3.shape)
-
-
-def pixel_shuffle(x: np.ndarray, factor: int) -> np.ndarray:
-    """Rearrange ``(H, W, C*f*f)`` into ``(H*f, W*f, C)`` as PyTorch's ``pixel_shuffle`` (float32).
-
-    ``out[h*f + i, w*f + j, c] = x[h, w, c*f*f + i*f + j]``: sub-pixel channel ``i*f + j`` of output
-    channel ``c`` fills phase ``(i, j)``. A single output channel comes back as a 2-D ``(H*f, W*f)`` array,
-    so a 2-D input (one channel) is accepted for ``factor`` 1 only.
-    """
-    f = _check_int(factor, "factor", 1)
-    x3 = _as_hwc(x, "x")
-    h, w, channels = x3.shape
-    if channels % (f * f):
-        raise ValueError(
-            f"x has {channels} channels, which is not a multiple of factor**2 = {f * f}: pixel_shuffle "
-            f"needs (H, W, C*{f * f})"
-        )
-    c = channels // (f * f)
-    out = x3.astype(np.float32, copy=False).reshape(h, w, c, f, f).transpose(0, 3, 1, 4, 2)
-    out = np.ascontiguousarray(out).reshape(h * f, w * f, c)
-    return out[:, :, 0] if c == 1 else out
-
-
-def subpixel_conv2d(x: np.ndarray, kernels: np.ndarray, factor: int) -> np.ndarray:
-    """Sub-pixel convolution (ESPCN, Shi et al. 2016): correlate, then :func:`pixel_shuffle` (float32).
-
-    ``kernels`` has shape ``(factor**2, k, k)``, k odd. Every channel of ``x`` is cross-correlated with
-    each sub-kernel (zeros outside the image, padding ``k // 2``) and sub-kernel ``i*f + j`` fills output
-    phase ``(i, j)``: PyTorch's ``pixel_shuffle(conv2d(x, w, padding=k // 2, groups=C), f)`` with ``w`` the
-    sub-kernels repeated per channel as ``(C*f*f, 1, k, k)``. The result is ``(H*f, W*f[, C])``.
-    """
-    f = _check_int(factor, "factor", 1)
-    kernels = np.asarray(kernels, dtype=np.float32)
-    if kernels.ndim != 3 or kernels.shape[0] != f * f:
-        raise ValueError(
-            f"kernels must have shape (factor**2, k, k) = ({f * f}, k, k) with k odd, got {kernels.shape}"
-        )
-    for sub in kernels:
-        _check_odd_kernel(sub, f"each of the {f * f} kernels")
-    x3 = _as_hwc(x, "x")
-    h, w, c = x3.shape
-    phases = np.empty((h, f, w, f, c), np.float32)
-    for index, sub in enumerate(kernels):
-        phases[:, index // f, :, index % f] = _correlate(x3, sub)
-    out = phases.reshape(h * f, w * f, c)
-    return out if np.ndim(x) == 3 else out[:, :, 0]
-
-
-def icnr(kernel: np.ndarray, factor: int) -> np.ndarray:
-    """ICNR initialisation (Aitken et al. 2017): ``factor**2`` copies of ``kernel``, shape ``(f*f, k, k)``.
-
-    With every sub-kernel the same, every output phase gets the same value, so
-    ``subpixel_conv2d(x, icnr(kernel, f), f)`` is nearest upsampling of ``x`` correlated with ``kernel``:
-    free of checkerboards at initialisation.
-    """
-    f = _check_int(factor, "factor", 1)
-    kernel = _check_odd_kernel(kernel, "kernel")
-    return np.repeat(kernel[np.newaxis], f * f, axis=0)
-
-
-def resize_conv2d(x: np.ndarray, kernel: np.ndarray, factor: int) -> np.ndarray:
-    """Resize-convolution (Odena et al. 2016): nearest upsampling by ``factor``, then correlation (float32).
-
-    ``kernel`` is ``k x k`` with k odd, zeros outside the upsampled image (padding ``k // 2``): PyTorch's
-    ``conv2d(interpolate(x, scale_factor=f, mode="nearest"), kernel, padding=k // 2)`` per channel. Every
-    output pixel sees the whole kernel, so a constant image stays constant away from the borders.
-    """
-    f = _check_int(factor, "factor", 1)
-    kernel = _check_odd_kernel(kernel, "kernel")
-    x3 = _as_hwc(x, "x").astype(np.float32, copy=False)
-    near = np.repeat(np.repeat(x3, f, axis=0), f, axis=1)
-    out = _correlate(near, kernel)
-    return out if np.ndim(x) == 3 else out[:, :, 0]
+__all__ = ["MODES", "bilinear_kernel", "icnr", "max_pool_with_indices", "max_unpool", "pixel_shuffle",
+           "resize_conv2d", "subpixel_conv2d", "transposed_conv2d", "upsample"]
