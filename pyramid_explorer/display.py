@@ -21,6 +21,25 @@ import numpy as np
 from pyramid_explorer.core.analysis import dtype_span
 
 THUMBNAIL_SIZE = 48
+
+MODE_LABELS = {
+    "nearest": "Nearest",
+    "bilinear": "Bilinear",
+    "bicubic": "Bicubic",
+    "area": "Area",
+    "lanczos": "Lanczos",
+    "pyrup": "pyrUp",
+    "zero_insert": "Zero insertion",
+    "deconv_bilinear": "FCN bilinear deconv",
+    "unpool": "Max unpool",
+}
+"""What the window calls each upsampling mode of `core.upsampling.MODES` (its code name is for the
+command line and export)."""
+
+
+def mode_label(mode: str) -> str:
+    """The human name of an upsampling mode ('Zero insertion' for 'zero_insert')."""
+    return MODE_LABELS.get(mode, mode)
 """Side of the square box level thumbnails are fitted into, in pixels."""
 
 _LIMIT_SAMPLES = 250_000  # pixels inspected to choose display limits; plenty for a percentile

@@ -29,7 +29,7 @@ from pyramid_explorer.jobs import (
     export,
     export_tool,
 )
-from pyramid_explorer.tools.base import Plan, State, Tool
+from pyramid_explorer.tools.base import Key, Plan, State, Tool
 from pyramid_explorer.tools.registry import NAMES, default_settings, tool_named
 from pyramid_explorer.tools.stored import StoredImage, open_any
 
@@ -48,6 +48,9 @@ class Controller(QObject):
     tool_message = Signal(str, str)  # tool name, why its tab has nothing to show
     panel_unavailable = Signal(str, str, str)  # tool name, panel, why it cannot be computed here
     setting_changed = Signal(str, object)  # setting name, value
+    outdated = Signal(str)  # tool name: the state changed, so what its tab shows is out of date
+    cancelled = Signal()  # the user stopped every job
+    served = Signal()  # the visible tool's request needed no job: what it shows is all there is
     export_finished = Signal(object)  # core.export.ExportResult
     error = Signal(str)
     preview_offered = Signal(str, int)  # path, pyrDown steps that would fit the memory budget
@@ -77,6 +80,7 @@ class Controller(QObject):
         self._debounce.timeout.connect(self._on_debounce_timeout)
         self._rebuild_pending = False
         self._serving: Tool = tool_named(self.view)  # whose job runs on the view channel
+        self._arriving: LoadedImage | None = None  # an image opened whose pyramid is being built
 
     # --- state changes ---------------------------------------------------------------------------
 
@@ -171,6 +175,7 @@ class Controller(QObject):
         self._debounce.stop()
         self._rebuild_pending = False
         self.runner.cancel()
+        self.cancelled.emit()
         self.status.emit("Cancelled")
 
     def is_idle(self) -> bool:
@@ -193,12 +198,17 @@ class Controller(QObject):
         return self._next_id
 
     def _open(self, request: OpenRequest) -> None:
+        self._arriving = None
         self._debounce.stop()
         self.runner.cancel(_BUILD)
         self.runner.cancel(_VIEW)  # for the image on screen; redone (mostly cached) if this open fails
         self.runner.submit(_OPEN, open_any, request, self._on_open_item, self._on_open_error)
 
     def _schedule(self) -> None:
+        """After a change: the visible tool's tab is told at once that it is out of date; what it
+        needs is served (from the cache, or a job) after the debounce."""
+        if self.loaded is not None:
+            self.outdated.emit(self.view)
         self._debounce.start()
 
     def _on_debounce_timeout(self) -> None:
@@ -227,26 +237,34 @@ class Controller(QObject):
         worker, in one job made by the plan."""
         plan = self._plan(tool)
         assert plan is not None  # served only with a pyramid
-        if plan.message is not None:
+        missing = self._show_known(tool, plan)
+        if plan.message is not None or not missing:
             self.runner.cancel(_VIEW)
-            self.tool_message.emit(tool.name, plan.message)
+            self.served.emit()
             return
+        assert plan.job is not None and plan.request is not None  # a plan that wants results makes them
+        self._serving = tool
+        self.runner.submit(_VIEW, plan.job, plan.request(tuple(missing)), self._on_view_item,
+                           self._on_job_error)
+
+    def _show_known(self, tool: Tool, plan: Plan | None) -> list[Key]:
+        """Emit what `plan` answers without a job (its message, unavailable panels, cached results);
+        return the wanted keys still to compute (missing or incomplete)."""
+        if plan is None:
+            return []
+        if plan.message is not None:
+            self.tool_message.emit(tool.name, plan.message)
+            return []
         for panel, why in plan.unavailable:
             self.panel_unavailable.emit(tool.name, panel, why)
-        missing = []
+        missing: list[Key] = []
         for key in plan.wanted:
             cached = self.cache.get(key)
             if cached is not None:
                 self.result_ready.emit(tool.name, cached)
             if cached is None or not tool.complete(cached):
                 missing.append(key)
-        if not missing:
-            self.runner.cancel(_VIEW)
-            return
-        assert plan.job is not None and plan.request is not None  # a plan that wants results makes them
-        self._serving = tool
-        self.runner.submit(_VIEW, plan.job, plan.request(tuple(missing)), self._on_view_item,
-                           self._on_job_error)
+        return missing
 
     # --- results ---------------------------------------------------------------------------------
 
@@ -256,21 +274,29 @@ class Controller(QObject):
             if item.preview_steps is not None:
                 self.preview_offered.emit(item.path, item.preview_steps)
         elif isinstance(item, LoadedImage):
-            self.cache.clear()
-            self.loaded, self.pyramid, self.stored = item, None, None
-            self.image_loaded.emit(item)
-            frames = f": the first of its {item.frames} frames" if item.frames > 1 else ""
-            self.status.emit(f"Opened {item.name}{frames}")
+            self._arriving = item  # shown with its pyramid: if that fails, the current image stays
         elif isinstance(item, StoredImage):
             self.cache.clear()
             self.loaded, self.pyramid, self.stored = None, None, item
             self.level = 0  # the views start at level 0 (the stored view then follows the zoom)
             self.stored_opened.emit(item)
             self.status.emit(f"Opened {item.name}: {len(item.levels)} stored levels, read region by region")
-        elif isinstance(item, Pyramid):
-            self._set_pyramid(item)
+        elif isinstance(item, Pyramid) and self._arriving is not None:
+            if item.image_id == self._arriving.image_id:
+                self._show_loaded(self._arriving)
+                self._set_pyramid(item)
+            self._arriving = None
+
+    def _show_loaded(self, loaded: LoadedImage) -> None:
+        """Make `loaded` the current image (its pyramid follows at once)."""
+        self.cache.clear()
+        self.loaded, self.pyramid, self.stored = loaded, None, None
+        self.image_loaded.emit(loaded)
+        frames = f": the first of its {loaded.frames} frames" if loaded.frames > 1 else ""
+        self.status.emit(f"Opened {loaded.name}{frames}")
 
     def _on_open_error(self, message: str) -> None:
+        self._arriving = None
         self.error.emit(f"Cannot open: {message}" if self._pending_path is None else message)
         self._schedule()  # the current image stays: finish what its view was computing
 

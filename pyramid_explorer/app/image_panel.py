@@ -23,8 +23,9 @@ import pyqtgraph as pg
 import shiboken6
 from PySide6.QtCore import QObject, QPointF, QRectF, QRunnable, Qt, QThreadPool, Signal
 from PySide6.QtGui import QPainter, QShowEvent
-from PySide6.QtWidgets import QLabel, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
 
+from pyramid_explorer.app.caption import Caption
 from pyramid_explorer.display import Layer, quantize
 from pyramid_explorer.screen_sampling import ReductionCache, area_reduce, reduction_factor, zoom_text
 
@@ -107,6 +108,7 @@ class ImagePanel(QWidget):
     """
 
     hovered = Signal(float, float)  # view coordinates under the mouse
+    changed = Signal()  # what it shows changed: a layer, a message, marked or no longer out of date
     exact_samples_by_default = False
 
     def __init__(self, name: str, *, histogram: bool = True, linked: bool = True,
@@ -123,11 +125,12 @@ class ImagePanel(QWidget):
         self._tasks: dict[tuple[int, int], _ReductionTask] = {}  # (id(codes), factor) -> task in flight
         self._factor = 1
         self._drawn: np.ndarray | None = None  # the array handed to the image item (it keeps a view)
+        self._title_text = name
+        self._stale: str | None = None  # why what is drawn is out of date (None: it is current)
         _PANELS.add(self)
 
-        self._title = QLabel(name)
-        self._title.setTextFormat(Qt.TextFormat.PlainText)
-        self._title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self._title = Caption(name)
+        self._tip = ""
         self._message = QLabel()
         self._message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._message.setWordWrap(True)
@@ -163,6 +166,12 @@ class ImagePanel(QWidget):
         self._zoom.setStyleSheet("background: rgba(0, 0, 0, 150); color: #f0f0f0; padding: 1px 4px;"
                                  "border-radius: 3px;")
         self._zoom.hide()
+        self._overlay = QLabel(self._canvas)  # dims an out-of-date image and says what is coming
+        self._overlay.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._overlay.setWordWrap(True)
+        self._overlay.setStyleSheet("background: rgba(20, 20, 20, 170); color: #ffffff; font-weight: bold;")
+        self._overlay.hide()
+        self.view_box.sigResized.connect(self._place_overlay)
         self.view_box.sigRangeChanged.connect(self._on_view_changed)
         self.view_box.sigResized.connect(self._on_view_changed)
 
@@ -180,11 +189,69 @@ class ImagePanel(QWidget):
         return self._layer
 
     def title(self) -> str:
+        """The title as shown (marked when what is drawn is out of date)."""
         return self._title.text()
 
+    @property
+    def caption(self) -> Caption:
+        return self._title
+
+    def set_tip(self, text: str) -> None:
+        """More about the panel (a mode's code name), in the title's tooltip."""
+        self._tip = text
+        self._show_title()
+
     def set_title(self, text: str) -> None:
-        self._title.setText(text)
-        self._title.setToolTip(text)
+        self._title_text = text
+        self._show_title()
+
+    @property
+    def is_stale(self) -> bool:
+        """True while what the panel shows does not answer the current state."""
+        return self._stale is not None
+
+    def stale_text(self) -> str:
+        """What the out-of-date overlay says ('' when the panel is current)."""
+        return self._stale or ""
+
+    def mark_stale(self, text: str, *, clear: bool = False) -> None:
+        """What is drawn no longer answers the current state: dim it under `text` (what is being
+        computed), or with `clear` (another image's pixels) draw nothing and title the panel `text`."""
+        if clear:
+            self.clear_image()
+            self.histogram.plot.setData([], [])
+            self.set_note("")
+            self._title_text = f"{self.name}: {text}"
+        self._stale = text
+        self._overlay.setText(text)
+        self._place_overlay()
+        self._overlay.show()
+        self._show_title()
+        self.changed.emit()
+
+    def mark_cancelled(self) -> None:
+        """The computation this panel waits for was cancelled: its title says "cancelled" where it
+        said "computing", and an out-of-date image says it stays out of date."""
+        self._title_text = self._title_text.replace("computing", "cancelled")
+        if self._stale is not None:
+            self.mark_stale("cancelled: out of date (change the level or a setting to compute again)")
+        else:
+            self._show_title()
+
+    def _set_current(self) -> None:
+        if self._stale is not None:
+            self._stale = None
+            self._overlay.hide()
+
+    def _show_title(self) -> None:
+        dimmed = self._stale is not None and self._layer is not None
+        text = f"[out of date] {self._title_text}" if dimmed else self._title_text
+        self._title.set_text(text)
+        self._title.setToolTip(f"{text}\n{self._tip}" if self._tip else text)
+        self._title.setStyleSheet("color: #808080; font-style: italic;" if self._stale is not None else "")
+
+    def _place_overlay(self, *_args: object) -> None:
+        self._overlay.setGeometry(self._canvas.rect())
 
     def limits(self) -> tuple[float, float]:
         """The display limits in use (the histogram's region), in data units."""
@@ -197,9 +264,13 @@ class ImagePanel(QWidget):
         With `keep_limits`, the display limits in use stay (if the new layer is signed the same way),
         so stepping through levels keeps one contrast; the pixels are then re-mapped here.
         """
+        was_stale = self.is_stale
+        self._set_current()
         self.set_title(title)
         self._stack.setCurrentWidget(self._canvas)
         if layer is self._layer:
+            if was_stale:
+                self.changed.emit()
             return
         keep = keep_limits and self._layer is not None and self._signed == layer.signed
         limits = self.limits() if keep else layer.limits
@@ -215,15 +286,17 @@ class ImagePanel(QWidget):
             self.histogram.setLevels(*limits)
         finally:
             self._setting_levels = False
+        self.changed.emit()
 
     def show_message(self, text: str, title: str | None = None) -> None:
         """Show `text` instead of an image (nothing to draw for this selection)."""
         self.clear_image()
         self.histogram.plot.setData([], [])
+        self._set_current()
         self._message.setText(text)
         self._stack.setCurrentWidget(self._message)
-        if title is not None:
-            self.set_title(title)
+        self.set_title(self._title_text if title is None else title)
+        self.changed.emit()
 
     def clear_image(self) -> None:
         """Draw nothing, keeping the canvas (and so its size) on show."""
@@ -284,6 +357,8 @@ class ImagePanel(QWidget):
         if pixel is None:
             return None
         row, col = pixel
+        if self.is_stale:
+            return f"{self.name} ({col}, {row}): out of date"
         return f"{self.name} ({col}, {row}): {format_values(layer.data[row, col])}"
 
     def _on_levels_dragged(self) -> None:

@@ -77,8 +77,16 @@ class LevelPanel(QWidget):
         layout.addWidget(self.dstsize_note)
         layout.addWidget(self.table, 1)
 
+    def show_building(self, *, clear: bool) -> None:
+        """A pyramid is being built: the rows shown are out of date (greyed), or of another image
+        (`clear`: removed)."""
+        if clear:
+            self.model.set_pyramid(None)
+        self.table.setEnabled(False)
+
     def set_pyramid(self, pyramid: Pyramid, max_depth: int) -> None:
         self.depth.setEnabled(True)
+        self.table.setEnabled(True)
         self.model.set_pyramid(pyramid)
         self.level.blockSignals(True)
         self.level.setRange(0, pyramid.levels - 1)
@@ -100,6 +108,7 @@ class LevelPanel(QWidget):
         self.depth.setValue(count)
         self.depth.blockSignals(False)
         self.depth.setEnabled(False)
+        self.table.setEnabled(True)
 
     def show_level(self, level: int) -> None:
         """Reflect the selected level without echoing it back as a user choice."""

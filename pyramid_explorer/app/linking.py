@@ -4,6 +4,10 @@ Panels draw their layers in source coordinates (see `pyramid_explorer.jobs`), so
 shared camera: a centre in source coordinates and a zoom in source pixels per screen pixel. A pan
 or zoom by the user in any view sets the camera; every other view, and any view that is resized or
 shown later, follows it. Views of different sizes keep the same centre and the same zoom.
+
+After `fit` and until the user pans or zooms, every view instead shows the fitted rectangle whole at
+its own size (refitted on resize and when shown), so panels of any size are filled; the first pan
+or zoom makes that view's camera everyone's.
 """
 
 from __future__ import annotations
@@ -18,7 +22,13 @@ class ViewLinker(QObject):
         self._boxes: list[pg.ViewBox] = []
         self._centre: tuple[float, float] | None = None
         self._units_per_pixel: float | None = None
+        self._fit_rect: tuple[float, float, float, float] | None = None  # while fitting: x0, y0, w, h
         self._applying = False
+
+    @property
+    def fitting(self) -> bool:
+        """True from a fit until the user pans or zooms: every view shows the fitted rectangle whole."""
+        return self._fit_rect is not None
 
     @property
     def camera(self) -> tuple[tuple[float, float], float] | None:
@@ -41,12 +51,18 @@ class ViewLinker(QObject):
             sizes = [(1.0, 1.0)]
         self._centre = (x0 + width / 2, y0 + height / 2)
         self._units_per_pixel = max(max(width / w, height / h) for w, h in sizes)
+        self._fit_rect = (x0, y0, width, height)
+        self._apply_all()
+
+    def refresh(self) -> None:
+        """Apply the camera (or the fit) to every view again, e.g. to those of a tab just shown."""
         self._apply_all()
 
     def set_camera(self, centre: tuple[float, float], units_per_pixel: float) -> None:
         """Centre every view on `centre` (source coordinates) at `units_per_pixel` source pixels per
         screen pixel."""
         self._centre, self._units_per_pixel = centre, units_per_pixel
+        self._fit_rect = None
         self._apply_all()
 
     def one_to_one(self) -> None:
@@ -54,6 +70,7 @@ class ViewLinker(QObject):
         if self._centre is None:
             return
         self._units_per_pixel = 1.0
+        self._fit_rect = None
         self._apply_all()
 
     def _visible(self) -> list[pg.ViewBox]:
@@ -67,6 +84,7 @@ class ViewLinker(QObject):
         rect = box.viewRect()
         self._centre = (rect.center().x(), rect.center().y())
         self._units_per_pixel = rect.width() / box.width()
+        self._fit_rect = None
         self._apply_all(skip=box)
 
     def _on_resized(self, box: pg.ViewBox) -> None:
@@ -82,6 +100,9 @@ class ViewLinker(QObject):
         if self._centre is None or self._units_per_pixel is None or box.width() <= 1 or box.height() <= 1:
             return
         (cx, cy), upp = self._centre, self._units_per_pixel
+        if self._fit_rect is not None:  # this view's own fit: the rectangle whole, as large as it goes
+            _x0, _y0, width, height = self._fit_rect
+            upp = max(width / box.width(), height / box.height())
         half_w, half_h = upp * box.width() / 2, upp * box.height() / 2
         self._applying = True
         try:

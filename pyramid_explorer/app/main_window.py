@@ -29,6 +29,7 @@ from pyramid_explorer.app.controller import Controller
 from pyramid_explorer.app.dialogs import ShortcutsDialog
 from pyramid_explorer.app.exports import Exports
 from pyramid_explorer.app.image_panel import reductions_pending
+from pyramid_explorer.app.keys import SingleKeyShortcuts
 from pyramid_explorer.app.level_panel import LevelPanel
 from pyramid_explorer.app.linking import ViewLinker
 from pyramid_explorer.app.menus import OpenActions, build_menus
@@ -125,6 +126,7 @@ class MainWindow(QMainWindow):
         self.ab_compare.offer_on(self.tab("compare").panels)
         self.panel_export = PanelExport(self)
         self.panel_export.offer_on(p for tab in self.tool_tabs.values() for p in tab.panels)
+        self.single_keys = SingleKeyShortcuts(list(self.actions.values()), self)
         self._connect()
         self.resizeDocks([self.levels_dock, self.readout_dock], [480, 480], Qt.Orientation.Horizontal)
         self.resizeDocks([self.levels_dock, self.readout_dock], [620, 200], Qt.Orientation.Vertical)
@@ -158,6 +160,8 @@ class MainWindow(QMainWindow):
         c.tool_message.connect(self._on_tool_message)
         c.panel_unavailable.connect(self._on_panel_unavailable)
         c.setting_changed.connect(self._on_setting_changed)
+        c.outdated.connect(self._on_outdated)
+        c.cancelled.connect(self._on_cancelled)
         c.error.connect(self._on_error)
         c.preview_offered.connect(self._on_preview_offered)
         self.banner.action.clicked.connect(self._on_preview_requested)
@@ -165,10 +169,16 @@ class MainWindow(QMainWindow):
         c.status.connect(self.show_status)
         c.runner.progress.connect(self.status_line.on_progress)
         c.runner.busy_changed.connect(self.status_line.on_busy_changed)
+        self.status_line.set_current_check(self.all_current)
+        self.render_queue.drained.connect(self.status_line.settle)
+        c.served.connect(self.status_line.settle)
+        for panel in (p for tab in self.tool_tabs.values() for p in tab.panels):
+            panel.changed.connect(self._on_panel_changed)
         self.cancel_button.clicked.connect(c.cancel)
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.level_panel.level_selected.connect(c.set_level)
         self.level_panel.depth_changed.connect(c.set_depth)
+        self.level_panel.depth_changed.connect(self._on_depth_changed)
         self.level_panel.lock_contrast.toggled.connect(self.actions["lock_contrast"].setChecked)
         self.compare_tab().difference.toggled.connect(self.actions["difference"].setChecked)
         self.probe_menu.probe_requested.connect(c.open_probe)
@@ -215,6 +225,13 @@ class MainWindow(QMainWindow):
         return (self.controller.is_idle() and self.stored.is_idle() and self.render_queue.empty
                 and not reductions_pending())
 
+    def all_current(self) -> bool:
+        """Every visible panel answers the current state (none out of date, none waiting to be drawn)."""
+        current = self.tabs.currentWidget()
+        panels = current.panels if isinstance(current, ToolTab) else []
+        return (self.controller.is_idle() and self.render_queue.empty
+                and not any(p.is_stale and p.isVisible() for p in panels))
+
     @property
     def lock_contrast(self) -> bool:
         return self.level_panel.lock_contrast.isChecked()
@@ -248,6 +265,7 @@ class MainWindow(QMainWindow):
             panel.set_histogram_visible(visible)
 
     def _on_tab_changed(self, index: int) -> None:
+        self.linker.refresh()  # a fit refits the tab's views; a zoomed-in camera carries over
         self.controller.set_view(NAMES[index])
         self.actions["histograms"].blockSignals(True)
         panels = self.tool_tabs[NAMES[index]].panels
@@ -284,7 +302,9 @@ class MainWindow(QMainWindow):
         if loaded.path is not None and self.persist:
             self.settings.add_recent(loaded.path)
         self._source_shape = loaded.image.shape
-        for tab in self.tool_tabs.values():
+        self.level_panel.show_building(clear=True)
+        for tab in self.tool_tabs.values():  # nothing of the previous image stays on screen
+            tab.mark_stale(f"computing for {loaded.name}...", clear=True)
             tab.on_image_loaded(loaded)
         h, w = loaded.image.shape[:2]
         self.linker.fit(-0.5, -0.5, w, h)
@@ -312,6 +332,9 @@ class MainWindow(QMainWindow):
         """The user moved the view or its first region is drawn: resizes keep the camera from now on."""
         self._stored_fit_pending = False
 
+    def _on_depth_changed(self) -> None:
+        self.level_panel.show_building(clear=False)
+
     def _on_pyramid_changed(self, pyramid: Pyramid) -> None:
         self.level_panel.set_pyramid(pyramid, max_levels(pyramid.gaussian[0].shape))
         for tab in self.tool_tabs.values():
@@ -321,6 +344,20 @@ class MainWindow(QMainWindow):
         self.level_panel.show_level(level)
         for tab in self.tool_tabs.values():
             tab.on_level_changed(level)
+
+    def _on_outdated(self, tool: str) -> None:
+        loaded, level = self.controller.loaded, self.controller.level
+        name = "" if loaded is None else f" of {loaded.name}"
+        self.tool_tabs[tool].mark_stale(f"computing level {level}{name}...")
+        self.status_line.mark_updating()
+
+    def _on_cancelled(self) -> None:
+        for tab in self.tool_tabs.values():
+            tab.on_cancelled()
+
+    def _on_panel_changed(self) -> None:
+        self.readout.refresh()
+        self.status_line.settle()
 
     def _on_result_ready(self, tool: str, result: object) -> None:
         self.tool_tabs[tool].show_result(result, self.lock_contrast)

@@ -15,6 +15,7 @@ class PixelReadout(QObject):
         super().__init__(parent)
         self._label = label
         self._panels: list[ImagePanel] = []
+        self._hover: tuple[ImagePanel, float, float] | None = None  # where the mouse last was
 
     def add(self, panel: ImagePanel) -> None:
         self._panels.append(panel)
@@ -32,7 +33,14 @@ class PixelReadout(QObject):
                     lines.append(text)
         return "\n".join(lines)
 
+    def refresh(self) -> None:
+        """Redo the readout where the mouse last was: a panel's content changed (image, level,
+        difference), so its values there may have."""
+        if self._hover is not None:
+            self._label.setText(self.text_at(*self._hover))
+
     def _on_hovered(self, x: float, y: float) -> None:
         panel = self.sender()
         if isinstance(panel, ImagePanel):
+            self._hover = (panel, x, y)
             self._label.setText(self.text_at(panel, x, y))

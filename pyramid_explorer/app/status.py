@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar
+
+UPDATING = "Updating..."
 
 
 class StatusLine:
     """A message that stays until the next one, or the running job's progress (shown while busy).
 
-    When the job ends, a progress text gives way to "Ready"; a message does not.
+    When the job ends, a progress text gives way to "Ready" once the current check (every visible panel
+    is current) holds, and to "Updating..." until then; a message does not.
     """
 
     def __init__(self, bar: QStatusBar) -> None:
         self._text = QLabel()
         self._is_progress = False
+        self._busy = False
+        self._current: Callable[[], bool] = lambda: True
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(220)
         self.progress.setTextVisible(False)
@@ -37,8 +44,26 @@ class StatusLine:
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
 
+    def set_current_check(self, check: Callable[[], bool]) -> None:
+        """`check()` is True when everything on screen is current: only then does the line say Ready."""
+        self._current = check
+
+    def mark_updating(self) -> None:
+        """What is shown went out of date: "Ready" no longer holds."""
+        if not self._busy and self._text.text() == "Ready":
+            self._is_progress = True
+            self._text.setText(UPDATING)
+
+    def settle(self) -> None:
+        """Say "Ready" if the last progress is over and everything shown is current."""
+        if not self._busy and self._is_progress:
+            if self._current():
+                self.show("Ready")
+            else:
+                self._text.setText(UPDATING)
+
     def on_busy_changed(self, busy: bool) -> None:
+        self._busy = busy
         self.progress.setVisible(busy)
         self.cancel_button.setVisible(busy)
-        if not busy and self._is_progress:
-            self.show("Ready")
+        self.settle()

@@ -28,6 +28,22 @@ class ToolTab(QWidget):
     def panels(self) -> list[ImagePanel]:
         return []
 
+    @property
+    def served_panels(self) -> list[ImagePanel]:
+        """The panels the tool's results fill: out of date after any change of the state."""
+        return self.panels
+
+    def mark_stale(self, text: str, *, clear: bool = False) -> None:
+        """The state changed: every served panel is out of date until its result is drawn (`text`
+        says what is being computed); with `clear` (a new image) every panel is emptied instead."""
+        for panel in self.panels if clear else self.served_panels:
+            panel.mark_stale(text, clear=clear)
+
+    def on_cancelled(self) -> None:
+        """The user cancelled the computation: what waits for it says "cancelled"."""
+        for panel in self.panels:
+            panel.mark_cancelled()
+
     def show_result(self, result: Any, keep_limits: bool) -> None:
         """Draw one of the tool's results; `keep_limits` keeps each panel's display limits."""
         raise NotImplementedError

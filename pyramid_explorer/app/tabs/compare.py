@@ -19,7 +19,7 @@ from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.tabs.base import ToolTab
 from pyramid_explorer.app.tabs.shared import DeconvControls
 from pyramid_explorer.core.upsampling import MODES
-from pyramid_explorer.display import Layer
+from pyramid_explorer.display import Layer, mode_label
 from pyramid_explorer.tools.compare import DeconvResult, ModeResult
 from pyramid_explorer.tools.stored import StoredImage
 
@@ -44,6 +44,8 @@ class CompareTab(ToolTab):
         super().__init__(parent)
         self._queue = queue
         self.mode_panels = {mode: ImagePanel(mode, histogram=False) for mode in MODES}
+        for mode, panel in self.mode_panels.items():
+            panel.set_tip(f"mode: {mode} (its name on the command line and in exports)")
         self.deconv_panel = ImagePanel("transposed conv", histogram=False)
         self.controls = DeconvControls()
         self.difference = QCheckBox("Show difference from G[i]")
@@ -102,10 +104,10 @@ class CompareTab(ToolTab):
     def show_mode(self, result: ModeResult, *, keep_limits: bool = False) -> None:
         self._modes[result.mode] = result
         i, crop = result.level, " [centre crop]" if result.cropped else ""
-        name = f"unpool(maxpool G[{i}])" if result.mode == "unpool" else result.mode
+        name = mode_label(result.mode) + (f" of maxpool(G[{i}])" if result.mode == "unpool" else "")
         layer, minus = self._pick(result.image, result.difference, i)
         panel = self.mode_panels[result.mode]
-        panel.name = f"{result.mode}{minus}[{i}]"
+        panel.name = f"{result.mode}[{i}]{minus}"
         title = f"{name}{minus}: {metrics_text(result.psnr, result.ssim)}{crop}"
         self._queue.show(panel, layer, title, keep_limits=keep_limits)
 
@@ -119,14 +121,16 @@ class CompareTab(ToolTab):
             metrics = "difference and metrics need stride 2"
         else:
             metrics = metrics_text(result.psnr, result.ssim)
-        self.deconv_panel.name = f"deconv{minus}[{i}]"
+        self.deconv_panel.name = f"deconv[{i}]{minus}"
         title = f"transposed conv k={s.kernel_size} s={s.stride} {s.kernel}{minus}: {metrics}{crop}"
         self._queue.show(self.deconv_panel, layer, title, keep_limits=keep_limits)
 
     def _pick(self, image: Layer, difference: Layer | None, level: int) -> tuple[Layer, str]:
-        """The layer to draw (difference when asked and available) and the title's ' - G[i]' part."""
+        """The layer to draw (difference when asked and available) and the title's ' - G[i]' part,
+        which says when the difference is the mean over colour channels."""
         if self.showing_difference and difference is not None:
-            return difference, f" - G[{level}]"
+            mean = " (channel mean)" if len(image.shape) == 3 and difference.data.ndim == 2 else ""
+            return difference, f" - G[{level}]{mean}"
         return image, ""
 
     def show_unavailable(self, mode: str, text: str) -> None:
@@ -134,7 +138,7 @@ class CompareTab(ToolTab):
         self._modes.pop(mode, None)
         panel = self.mode_panels[mode]
         self._queue.discard(panel)
-        panel.show_message(text, title=f"{mode}: not available")
+        panel.show_message(text, title=f"{mode_label(mode)}: not available")
 
     def show_message(self, text: str) -> None:
         self._modes.clear()

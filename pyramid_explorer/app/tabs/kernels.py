@@ -28,6 +28,7 @@ from pyramid_explorer.app.image_panel import ImagePanel, sampled_colormap
 from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.tabs.base import ToolTab
 from pyramid_explorer.app.tabs.shared import DeconvControls, NyquistMarkers, PhaseSumsTable
+from pyramid_explorer.display import mode_label
 from pyramid_explorer.tools.kernels import (
     CUSTOM,
     KERNEL_ENTRIES,
@@ -36,6 +37,9 @@ from pyramid_explorer.tools.kernels import (
     KernelResult,
     KernelSummary,
 )
+
+SPECTRUM_AXES = ("Spectrum axes: horizontal (x) and vertical (y) frequency in cycles per output pixel, "
+                 "0 at the centre and the Nyquist frequency 0.5 at the edges; colour: log(1 + |FFT|).")
 
 NOTES = {
     "pyrup": "pyrUp is itself a 5x5 stride-2 transposed convolution: kernel 4 w w^T, w = [1 4 6 4 1] / 16, "
@@ -82,7 +86,9 @@ class KernelsTab(ToolTab):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         for row, entry in enumerate(KERNEL_ENTRIES):
-            self.table.setItem(row, 0, QTableWidgetItem(entry))
+            item = QTableWidgetItem(mode_label(entry))
+            item.setToolTip(f"mode: {entry}")
+            self.table.setItem(row, 0, item)
         self.table.setCurrentCell(KERNEL_ENTRIES.index("pyrup"), 0)
         self.table.currentCellChanged.connect(self._on_current_cell_changed)
         self.controls = DeconvControls(maps=False)
@@ -111,6 +117,11 @@ class KernelsTab(ToolTab):
         self.spectrum_panel = ImagePanel("spectrum", histogram=False, linked=False,
                                          unsigned_map=sampled_colormap("inferno"))
         self.peak_markers = NyquistMarkers(self.spectrum_panel, self)
+        self.spectrum_axes = QLabel(SPECTRUM_AXES)
+        self.spectrum_axes.setWordWrap(True)
+        self.kernel_axes = QLabel("Kernel: taps by offset in output pixels (x right, y down), red above "
+                                  "zero, blue below. Probes: the output for each input, 0 black to 1 white.")
+        self.kernel_axes.setWordWrap(True)
 
         side = QVBoxLayout()
         side.addWidget(self.table, 1)
@@ -127,9 +138,11 @@ class KernelsTab(ToolTab):
         grid.addLayout(phase_box, 0, 1)
         for column, panel in enumerate(self.probe_panels.values(), start=2):
             grid.addWidget(panel, 0, column)
-        grid.addWidget(self.spectrum_panel, 1, 0, 1, 5)
+        grid.addWidget(self.kernel_axes, 1, 0, 1, 5)
+        grid.addWidget(self.spectrum_panel, 2, 0, 1, 5)
+        grid.addWidget(self.spectrum_axes, 3, 0, 1, 5)
         grid.setRowStretch(0, 1)
-        grid.setRowStretch(1, 2)
+        grid.setRowStretch(2, 2)
         detail = QVBoxLayout()
         detail.addWidget(self.verdict)
         detail.addWidget(self.note)

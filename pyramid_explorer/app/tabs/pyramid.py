@@ -87,6 +87,10 @@ class PyramidTab(ToolTab):
         return [*self.level_panels, self.mosaic]
 
     @property
+    def served_panels(self) -> list[ImagePanel]:
+        return [self.gaussian, self.laplacian, self.residual, self.mosaic]  # the source shows the image
+
+    @property
     def layout_kind(self) -> str:
         return self.layout_combo.currentData()
 

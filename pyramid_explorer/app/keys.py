@@ -1,0 +1,51 @@
+"""Single-key shortcuts (D, L, H, F, ...) that work wherever the focus is, except in a text field.
+
+Before a shortcut fires, Qt offers the key to the focused widget (a ShortcutOverride event), and a
+spin box or a table takes every printable key: after a click on the level spin box, D did nothing.
+This filter refuses that offer for the window's single-key shortcuts unless the focus is in a
+field where the key is text being typed (a line edit of its own, a text edit).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
+from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QLineEdit, QPlainTextEdit, QTextEdit, QWidget
+
+
+def takes_text(widget: QWidget | None) -> bool:
+    """True if `widget` is a field in which a plain key is typed as text (not a spin box's digits)."""
+    if isinstance(widget, (QTextEdit, QPlainTextEdit)):
+        return not widget.isReadOnly()
+    if isinstance(widget, QLineEdit):
+        return not widget.isReadOnly() and not isinstance(widget.parentWidget(), QAbstractSpinBox)
+    return False
+
+
+class SingleKeyShortcuts(QObject):
+    """Keeps the single-key shortcuts of `actions` working while another widget has the focus."""
+
+    def __init__(self, actions: list[QAction], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._keys = {action.shortcut()[0].toCombined() for action in actions
+                      if action.shortcut().count() == 1 and _is_single_key(action.shortcut())}
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent)
+                and event.keyCombination().toCombined() in self._keys
+                and not takes_text(QApplication.focusWidget())):
+            event.ignore()  # not the widget's: let the shortcut have it
+            return True
+        return False
+
+
+_MOD = Qt.KeyboardModifier
+_CHORD = _MOD.ControlModifier | _MOD.AltModifier | _MOD.MetaModifier
+
+
+def _is_single_key(sequence: QKeySequence) -> bool:
+    """A key without Ctrl, Alt or Meta (a letter, Esc, PgUp): what a focused widget may take."""
+    return not sequence[0].keyboardModifiers() & _CHORD

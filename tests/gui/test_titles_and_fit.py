@@ -1,0 +1,125 @@
+"""Titles that are never cut and views that fit (issue 15, items 4 and 3)."""
+
+from __future__ import annotations
+
+import pytest
+from guitools import make_image, wait_idle, write_png
+from PySide6.QtCore import QRect, Qt
+
+from pyramid_explorer.app.caption import Caption, split_title
+from pyramid_explorer.core.upsampling import MODES
+from pyramid_explorer.display import MODE_LABELS, mode_label
+
+HEIGHT, WIDTH = 150, 210
+
+
+@pytest.fixture
+def opened(qtbot, window, tmp_path):
+    window.controller.open_path(write_png(tmp_path / "wide.png", make_image(HEIGHT, WIDTH)))
+    wait_idle(qtbot, window)
+    return window
+
+
+def text_fits(label) -> bool:
+    """The label's whole text is drawn inside it (on one line, or wrapped when it wraps)."""
+    fm, text, width = label.fontMetrics(), label.text(), label.width()
+    if not label.isVisible() or not text:
+        return True
+    if label.wordWrap():
+        box = fm.boundingRect(QRect(0, 0, width, 1000), Qt.TextFlag.TextWordWrap, text)
+        return box.width() <= width and box.height() <= label.height()
+    return fm.horizontalAdvance(text) <= width
+
+
+def test_every_mode_has_a_human_name():
+    assert set(MODE_LABELS) == set(MODES)
+    assert mode_label("zero_insert") == "Zero insertion" and mode_label("pyrup") == "pyrUp"
+
+
+def test_split_title():
+    assert split_title("Nearest: PSNR 3 dB: x") == ("Nearest", "PSNR 3 dB: x")
+    assert split_title("Mosaic of 3 levels") == ("Mosaic of 3 levels", "")
+
+
+@pytest.mark.parametrize("size", [(1000, 680), (1480, 920)])
+@pytest.mark.parametrize("difference", [False, True])
+def test_numbers_in_titles_are_never_cut(qtbot, opened, size, difference):
+    opened.resize(*size)
+    opened.show_view("compare")
+    if difference:
+        opened.actions["difference"].trigger()
+    wait_idle(qtbot, opened)
+    for name in ("compare", "pyramid", "unpool", "equalizer"):
+        opened.show_view(name)
+        wait_idle(qtbot, opened)
+        for panel in opened.tab(name).panels:
+            if not panel.isVisible():
+                continue
+            caption = panel.caption
+            qtbot.waitUntil(lambda c=caption: text_fits(c.numbers_label))  # laid out on resize
+            assert text_fits(caption.numbers_label), (name, caption.text(), caption.width())
+            shown = caption.name_label.text()
+            assert fm_fits(caption.name_label) and (shown.endswith("…") or caption.text().startswith(shown))
+    compare = opened.tab("compare")
+    for mode, panel in compare.mode_panels.items():
+        if panel.layer is not None:
+            assert panel.title().startswith(mode_label(mode)), panel.title()
+            assert f"mode: {mode}" in panel.caption.toolTip()
+            if difference:
+                assert "(channel mean)" in panel.title()
+
+
+def fm_fits(label) -> bool:
+    return label.fontMetrics().horizontalAdvance(label.text()) <= label.width()
+
+
+def test_caption_keeps_numbers_whole_when_narrow(qtbot):
+    caption = Caption("A long panel name that will not fit: PSNR 31.25 dB, SSIM 0.841 [centre crop]")
+    qtbot.addWidget(caption)
+    caption.resize(120, 20)
+    caption.show()
+    assert caption.height() > caption.fontMetrics().height()  # a line of its own for the numbers
+    assert caption.name_label.text().endswith("…")
+    assert text_fits(caption.numbers_label)
+    assert "PSNR\u00a031.25\u00a0dB," in caption.numbers_label.text()  # wraps between items
+
+
+def shows_whole_image(panel) -> bool:
+    """The view shows the whole source and touches it on one side (a fit, not a smaller image)."""
+    rect = panel.view_box.viewRect()
+    inside = (rect.left() <= -0.5 + 0.01 and rect.top() <= -0.5 + 0.01
+              and rect.right() >= WIDTH - 0.5 - 0.01 and rect.bottom() >= HEIGHT - 0.5 - 0.01)
+    tight = abs(rect.width() - WIDTH) < 1 or abs(rect.height() - HEIGHT) < 1
+    return inside and tight
+
+
+@pytest.mark.parametrize("view", ["compare", "equalizer", "pyramid", "unpool"])
+def test_each_tab_fits_when_first_shown_and_on_resize(qtbot, opened, view):
+    opened.show_view(view)
+    wait_idle(qtbot, opened)
+    panels = [p for p in opened.tab(view).panels if p.linked and p.isVisible() and p.layer is not None]
+    assert panels
+    qtbot.waitUntil(lambda: all(shows_whole_image(p) for p in panels))
+    opened.resize(1000, 680)
+    qtbot.waitUntil(lambda: all(shows_whole_image(p) for p in panels))
+    opened.resize(1480, 920)
+    qtbot.waitUntil(lambda: all(shows_whole_image(p) for p in panels))
+
+
+def test_a_zoom_stops_the_fit_and_carries_over_to_other_tabs(qtbot, opened):
+    opened.show_view("compare")
+    wait_idle(qtbot, opened)
+    assert opened.linker.fitting
+    opened.linker.set_camera((40.0, 30.0), 0.25)  # zoomed in on a region, as a wheel zoom does
+    assert not opened.linker.fitting
+    opened.resize(1000, 680)
+    panel = opened.tab("compare").mode_panels["nearest"]
+    qtbot.waitUntil(lambda: abs(panel.view_box.viewRect().width() - 0.25 * panel.view_box.width()) < 0.5)
+    opened.show_view("pyramid")
+    g = opened.tab("pyramid").gaussian
+    qtbot.waitUntil(lambda: abs(g.view_box.viewRect().center().x() - 40.0) < 0.5)
+    assert abs(g.view_box.viewRect().width() - 0.25 * g.view_box.width()) < 0.5
+    opened.actions["fit"].trigger()
+    assert opened.linker.fitting
+    qtbot.waitUntil(lambda: shows_whole_image(g))
+
