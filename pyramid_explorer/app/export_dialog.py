@@ -143,9 +143,9 @@ class ExportDialog(FolderExportDialog):
         self.which.setToolTip("Which of the pyramid's levels are written; the manifest lists them")
         self._current = current
         self.first, self.last = QSpinBox(), QSpinBox()
-        for box, value in ((self.first, 0), (self.last, levels - 1)):
-            box.setRange(0, max_depth - 1)
-            box.setValue(value)
+        for spin, value in ((self.first, 0), (self.last, levels - 1)):
+            spin.setRange(0, max_depth - 1)
+            spin.setValue(value)
         self.storage = QComboBox()
         for storage in STORAGES:
             self.storage.addItem(storage, storage)

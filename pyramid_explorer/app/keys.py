@@ -8,7 +8,7 @@ field where the key is text being typed (a line edit of its own, a text edit).
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtCore import QEvent, QKeyCombination, QObject, Qt
 from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QLineEdit, QPlainTextEdit, QTextEdit, QWidget
 
@@ -27,7 +27,7 @@ class SingleKeyShortcuts(QObject):
 
     def __init__(self, actions: list[QAction], parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._keys = {action.shortcut()[0].toCombined() for action in actions
+        self._keys = {_first_key(action.shortcut()).toCombined() for action in actions
                       if action.shortcut().count() == 1 and _is_single_key(action.shortcut())}
         app = QApplication.instance()
         if app is not None:
@@ -48,4 +48,9 @@ _CHORD = _MOD.ControlModifier | _MOD.AltModifier | _MOD.MetaModifier
 
 def _is_single_key(sequence: QKeySequence) -> bool:
     """A key without Ctrl, Alt or Meta (a letter, Esc, PgUp): what a focused widget may take."""
-    return not sequence[0].keyboardModifiers() & _CHORD
+    return not _first_key(sequence).keyboardModifiers() & _CHORD
+
+
+def _first_key(sequence: QKeySequence) -> QKeyCombination:
+    """The first key of `sequence` (its operator[]: PySide6 has it at run time, its stubs omit it)."""
+    return sequence[0]  # type: ignore[index]  # QKeySequence.__getitem__ is missing from PySide6's stubs

@@ -82,7 +82,7 @@ import cv2
 import numpy as np
 
 from pyramid_explorer.core import tiff
-from pyramid_explorer.core.arrays import check_image
+from pyramid_explorer.core.arrays import check_image, finite_range
 from pyramid_explorer.core.export_files import (
     MANIFEST_NAME,
     MANIFEST_VERSION,
@@ -97,7 +97,6 @@ from pyramid_explorer.core.export_files import (
     _write_all,
     existing_files,
     file_sha256,
-    finite_range,
 )
 from pyramid_explorer.core.formats import REGISTRY, format_named
 from pyramid_explorer.core.pyramid import (

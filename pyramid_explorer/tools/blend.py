@@ -9,8 +9,9 @@ user opens, fitted to `a`'s size (resized or centre-cropped, stated in `fit_note
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
 
 import numpy as np
 
@@ -114,6 +115,7 @@ def _mask(options: BlendOptions, a: np.ndarray) -> tuple[np.ndarray, str]:
     if options.mask == "ellipse":
         return (ellipse_mask(a.shape, ELLIPSE_SCALE, ELLIPSE_SOFTNESS),
                 f"A inside a soft ellipse ({ELLIPSE_SCALE:g} of the half sides), B outside")
+    assert options.mask_path is not None, "blend_images asks for a mask image before using one"
     fitted = fit_to(load_image(options.mask_path), a, options.fit)
     return (mask_from_image(fitted.image),
             f"A where {os.path.basename(options.mask_path)} is white, B where black; {fitted.note}")
@@ -124,11 +126,10 @@ def blend_images(req: BlendRequest) -> Iterator[Progress | BlendResult]:
     of `level` with its mask level."""
     pyramid, level, options = req.pyramid, req.level, req.options
     a = pyramid.gaussian[0]
-    first = make_layer(a, 0)
-    base = {"image_id": pyramid.image_id, "levels": pyramid.levels, "level": level, "options": options,
-            "first": first}
+    base = BlendResult(image_id=pyramid.image_id, levels=pyramid.levels, level=level, options=options,
+                       first=make_layer(a, 0))
     if options.mask == "image" and options.mask_path is None:
-        yield BlendResult(**base, error="No mask image yet: open one with Open mask image...")
+        yield replace(base, error="No mask image yet: open one with Open mask image...")
         return
     yield Progress(0, 4, f"Fitting {second_name(options)}")
     try:
@@ -136,7 +137,7 @@ def blend_images(req: BlendRequest) -> Iterator[Progress | BlendResult]:
         fitted = fit_to(b, a, options.fit)
         mask, mask_note = _mask(options, a)
     except ImageLoadError as error:
-        yield BlendResult(**base, error=str(error))
+        yield replace(base, error=str(error))
         return
     storage = TUTORIAL_STORAGE if options.clip and clip_applies(a.dtype) else "float32"
     yield Progress(1, 4, "Multiresolution blend")
@@ -158,8 +159,8 @@ def blend_images(req: BlendRequest) -> Iterator[Progress | BlendResult]:
     def shown(values: np.ndarray) -> Layer:
         return make_layer(to_dtype(values, a.dtype), 0)
 
-    yield BlendResult(
-        **base, second=make_layer(fitted.image, 0), mask=make_layer(mask, 0, limits=(0.0, 1.0)),
+    yield replace(
+        base, second=make_layer(fitted.image, 0), mask=make_layer(mask, 0, limits=(0.0, 1.0)),
         spline=shown(spline), hard=shown(alpha_blend(a, fitted.image, mask)),
         feathered=shown(alpha_blend(a, fitted.image, soft)), band=make_layer(band, 0, signed=True),
         mask_level=make_layer(masks[level], level, limits=(0.0, 1.0)), bands=tuple(bands),
@@ -170,14 +171,19 @@ def blend_arrays(result: BlendResult, _fmt: str) -> Arrays:
     """The blends, the fitted second image, the mask and every blended band, and what was chosen."""
     if result.error:
         raise ValueError(f"nothing to export: {result.error}")
-    arrays = [NamedArray("multiresolution_blend", result.spline.data, "blend", level=0,
+
+    def data(layer: Layer | None) -> np.ndarray:
+        assert layer is not None, "a blend without an error has every layer"
+        return layer.data
+
+    arrays = [NamedArray("multiresolution_blend", data(result.spline), "blend", level=0,
                          details={"values": "rounded and saturated to the image's dtype"}),
-              NamedArray("alpha_blend_hard", result.hard.data, "blend", level=0),
-              NamedArray("alpha_blend_feathered", result.feathered.data, "blend", level=0,
+              NamedArray("alpha_blend_hard", data(result.hard), "blend", level=0),
+              NamedArray("alpha_blend_feathered", data(result.feathered), "blend", level=0,
                          details={"feather_px": result.options.feather}),
-              NamedArray("second_fitted", result.second.data, "blend", level=0,
+              NamedArray("second_fitted", data(result.second), "blend", level=0,
                          details={"fit": result.fit_note}),
-              NamedArray("mask", result.mask.data, "blend", level=0, details={"mask": result.mask_note})]
+              NamedArray("mask", data(result.mask), "blend", level=0, details={"mask": result.mask_note})]
     arrays += [NamedArray(f"blended_band_{n}", band, "blend", signed=n < len(result.bands) - 1, level=n)
                for n, band in enumerate(result.bands)]
     o = result.options
@@ -187,7 +193,7 @@ def blend_arrays(result: BlendResult, _fmt: str) -> Arrays:
                            "uint8_clipping": result.clip_note}
 
 
-def _options(settings: object) -> BlendOptions:
+def _options(settings: Mapping[str, Any]) -> BlendOptions:
     """The options held in the settings `blend_<field>`."""
     return BlendOptions(**{f.name: settings[f"blend_{f.name}"] for f in fields(BlendOptions)})
 

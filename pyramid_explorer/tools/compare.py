@@ -253,7 +253,7 @@ def _plan(state: State) -> Plan:
     budget = compare_pixel_budget(p.gaussian[0].shape, state.memory_budget)
 
     def request(missing: tuple[Key, ...]) -> CompareRequest:
-        modes = tuple(key[3] for key in missing if key[0] == "mode")
+        modes = tuple(str(key[3]) for key in missing if key[0] == "mode")  # a mode key ends in its name
         need_deconv = any(key[0] == "deconv" for key in missing)
         return CompareRequest(p, level, modes, deconv if need_deconv else None, budget)
 

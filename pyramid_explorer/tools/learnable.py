@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -43,6 +44,8 @@ METHOD_TITLES = {"transposed": "Transposed convolution", "resize": "Resize-convo
 INIT_TITLES = {"bilinear": "bilinear", "box": "box (nearest)", "random": "random", "icnr": "ICNR"}
 OWN = "own"
 """The stem of the user's kernel in the export."""
+TensorShapes = tuple[tuple[str, tuple[int, ...]], ...]
+"""A kernel file's tensors: (name, shape) of each."""
 
 
 def init_setting(method: str) -> str:
@@ -122,7 +125,7 @@ class LearnableResult:
     views: tuple[UpsamplerView, ...]
     own: UpsamplerView | None = None
     own_note: str = ""
-    tensors: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    tensors: TensorShapes = ()
 
 
 def _distances(upsampler: Upsampler) -> tuple[tuple[str, float], ...]:
@@ -170,7 +173,7 @@ def _channel_text(index: int | None) -> str:
     return "mean" if index is None else str(index)
 
 
-def _read_own(own: OwnKernel, tensors: tuple[tuple[str, tuple[int, ...]], ...]) -> tuple[Upsampler, str]:
+def _read_own(own: OwnKernel, tensors: TensorShapes) -> tuple[Upsampler, str]:
     """The user's upsampler from the file holding `tensors`, and what was read (one line);
     KernelLoadError otherwise."""
     names = [name for name, _ in tensors]
@@ -205,7 +208,8 @@ def learnable_views(req: LearnableRequest) -> Iterator[Progress | LearnableResul
         upsampler = initialise(method, init, FACTOR, seed=req.seed)
         seeded = f", seed {req.seed}" if init in ("random", "icnr") else ""
         views.append(view_of(upsampler, f"{METHOD_TITLES[method]} ({INIT_TITLES[init]}{seeded})", p, i))
-    own, note, tensors = None, "", ()
+    own, note = None, ""
+    tensors: TensorShapes = ()
     if req.own is not None:
         yield Progress(total - 1, total, "Your kernel")
         try:
@@ -258,7 +262,7 @@ def learnable_arrays(result: LearnableResult, fmt: str) -> Arrays:
                            "views": [_view_parameters(v) for v in result.views], "own_kernel": own}
 
 
-def _inits(settings: object) -> tuple[tuple[str, str], ...]:
+def _inits(settings: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple((method, settings[init_setting(method)]) for method in METHODS)
 
 

@@ -188,13 +188,13 @@ class BlendTab(ToolTab):
         if name == "blend_second":
             where = f"{BUNDLED_SECOND} (bundled)" if value is None else str(value)
             self.second_label.setText(f"Second image: {where}")
-        elif name == "blend_fit":
+        elif name == "blend_fit" and isinstance(value, str):
             self._quietly(self.fit_buttons[value], lambda: self.fit_buttons[value].setChecked(True))
         elif name == "blend_mask":
             self._quietly(self.mask_box, lambda: self.mask_box.setCurrentIndex(self.mask_box.findData(value)))
-        elif name == "blend_feather":
+        elif name == "blend_feather" and isinstance(value, int):
             self._quietly(self.feather, lambda: self.feather.setValue(value))
-        elif name == "blend_clip":
+        elif name == "blend_clip" and isinstance(value, bool):
             self._quietly(self.clip, lambda: self.clip.setChecked(value))
 
     def on_image_loaded(self, loaded: LoadedImage) -> None:

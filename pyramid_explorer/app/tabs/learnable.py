@@ -257,7 +257,7 @@ class LearnableTab(ToolTab):
         if result.own is not None:
             self.own_column.show_view(result.own, result.level)
         if result.own_kernel is not None:
-            self._show_tensors(result)
+            self._show_tensors(result, result.own_kernel)
             self.own_note.setText(result.own_note)
         self.export_button.setEnabled(True)
 
@@ -273,15 +273,15 @@ class LearnableTab(ToolTab):
                 box.blockSignals(True)
                 box.setCurrentIndex(box.findData(value))
                 box.blockSignals(False)
-        if name == "learnable_seed":
-            self._seed = int(value)
+        if name == "learnable_seed" and isinstance(value, int):
+            self._seed = value
             self.seed_label.setText(f"Seed of the random and ICNR weights: {self._seed}")
-        if name == "learnable_own":
+        if name == "learnable_own" and (value is None or isinstance(value, OwnKernel)):
             self._own = value
 
-    def _show_tensors(self, result: LearnableResult) -> None:
-        """The file's tensors in the chooser, and the channel ranges of the chosen one."""
-        own = result.own_kernel
+    def _show_tensors(self, result: LearnableResult, own: OwnKernel) -> None:
+        """The file's tensors in the chooser, and the channel ranges of the chosen one (of `own`, the
+        result's kernel)."""
         self.tensor.blockSignals(True)
         self.tensor.clear()
         for name, shape in result.tensors:

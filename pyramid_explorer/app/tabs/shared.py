@@ -169,7 +169,12 @@ class PhaseSumsTable(QTableWidget):
     def values(self) -> np.ndarray:
         """The phase sums shown, as numbers read back from the table."""
         n = self.rowCount()
-        return np.array([[float(self.item(r, c).text()) for c in range(n)] for r in range(n)])
+        return np.array([[self._number(r, c) for c in range(n)] for r in range(n)])
+
+    def _number(self, row: int, column: int) -> float:
+        item = self.item(row, column)
+        assert item is not None, "show_sums fills every cell"
+        return float(item.text())
 
 
 class NyquistMarkers(QObject):
