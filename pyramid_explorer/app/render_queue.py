@@ -41,6 +41,11 @@ class RenderQueue(QObject):
     def discard(self, panel: ImagePanel) -> None:
         self._pending.pop(panel, None)
 
+    def mark_cancelled(self) -> None:
+        """The work behind the queued titles was cancelled: what they said is "computing" is not."""
+        self._pending = {panel: (layer, title.replace("computing", "cancelled"), keep)
+                         for panel, (layer, title, keep) in self._pending.items()}
+
     def _on_timeout(self) -> None:
         if not self._pending:
             self._timer.stop()
