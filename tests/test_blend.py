@@ -228,3 +228,15 @@ def test_fit_to_converts_channels_and_dtype():
     assert same.note == "same size and type: used as it is" and np.array_equal(same.image, grey)
     with pytest.raises(ValueError, match="how must be one of resize, crop"):
         fit_to(grey, grey, "pad")
+
+
+@pytest.mark.parametrize("shape, width, side", [((1, 9), 40, "bottom"), ((64, 31), 17, "left"),
+                                                ((5, 3000), 800, "right")])
+def test_feather_never_leaves_the_masks_range(shape, width, side):
+    # A blend weight above 1 (or below 0) would overshoot the blended images; float32 rounding in the
+    # blur made (1, 9) at width 40 reach 1 + 1.2e-7 before the result was clipped to the mask's range.
+    soft = feather(half_mask(shape, side), width)
+    assert soft.min() >= 0 and soft.max() <= 1
+    noise = np.random.default_rng(3).uniform(0.2, 0.7, (37, 23)).astype(np.float32)
+    soft = feather(noise, width)
+    assert soft.min() >= noise.min() and soft.max() <= noise.max()

@@ -113,6 +113,13 @@ def feather(mask: np.ndarray, width: float) -> np.ndarray:
     if width == 0:
         return mask.copy()
     sigma = width / 4
+    soft = _blurred(mask, sigma)
+    # Every step is a weighted mean with positive weights, so the result lies within the mask's range;
+    # float32 rounding can step out of it by ~1e-7, which would make a blend weight exceed 1.
+    return np.clip(soft, mask.min(), mask.max(), out=soft)
+
+
+def _blurred(mask: np.ndarray, sigma: float) -> np.ndarray:
     # A wide Gaussian is as good on a mask shrunk to a quarter sigma per pixel, and 10-100x cheaper at
     # megapixel sizes; the area shrink and linear expansion widen sigma by under 1%.
     step = max(1, int(sigma // 4))
