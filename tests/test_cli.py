@@ -199,6 +199,25 @@ def test_info_says_which_frame_of_a_multi_page_tiff(tmp_path):
     assert "TIFF (first of 3 frames)" in result.stdout and "10 x 6" in result.stdout
 
 
+def test_info_reads_an_ome_zarr_image_and_its_stored_levels(tmp_path):
+    path = write_png(tmp_path / "rgb.png", random_image((37, 153), np.uint8, 3))
+    assert run("export", path, "--format", "ome-zarr", "--levels", "3", "--out", tmp_path).returncode == 0
+    store = tmp_path / "rgb.ome.zarr"
+    result = run("info", store, "--json")
+    assert result.returncode == 0
+    info = json.loads(result.stdout)
+    assert (info["format"], info["width"], info["height"], info["dtype"], info["channels"]) == \
+        ("OME-Zarr", 153, 37, "uint8", 3)
+    assert info["stored_levels"] == [[153, 37], [77, 19], [39, 10]]
+    assert "stored:   3 levels, 153x37 -> 77x19 -> 39x10" in run("info", store).stdout
+    (store / "zarr.json").write_text('{"zarr_format": 3, "node_type": "group", "attributes": {}}')
+    (store / ".zattrs").unlink(missing_ok=True)
+    broken = run("info", store)
+    assert broken.returncode == 1
+    (line,) = error_lines(broken)
+    assert "rgb.ome.zarr" in line
+
+
 def test_info_on_a_broken_file_is_one_line(tmp_path):
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"")

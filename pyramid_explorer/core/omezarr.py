@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -175,7 +176,8 @@ def open_levels(path: str | os.PathLike[str], chunk: int | None = None) -> list[
     Reads NGFF 0.4 and 0.5 `multiscales` (the first one); axes other than c, y and x must have size 1.
     Raises ValueError with a one-line reason when the folder is not such an image.
     """
-    group = zarr.open_group(str(path), mode="r")
+    with warnings.catch_warnings(action="ignore", category=UserWarning):  # zarr's on mixed v2/v3 metadata
+        group = zarr.open_group(str(path), mode="r")
     attrs: dict[str, Any] = group.attrs.asdict()
     attrs = attrs.get("ome", attrs)  # NGFF 0.5 nests its metadata under "ome"
     scales = attrs.get("multiscales")
