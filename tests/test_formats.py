@@ -18,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import tifffile
@@ -84,6 +85,7 @@ NETPBM: dict[str, tuple[Callable[[], bytes], np.ndarray]] = {
     "plain.ppm": (lambda: netpbm(b"P3", 7, 5, 255, plain(RGB8)), RGB8),
     "binary.ppm": (lambda: netpbm(b"P6", 7, 5, 255, RGB8.tobytes()), RGB8),
     "binary16.ppm": (lambda: netpbm(b"P6", 7, 5, 65535, RGB16.astype(">u2").tobytes()), RGB16),
+    "plain16.ppm": (lambda: netpbm(b"P3", 7, 5, 65535, plain(RGB16)), RGB16),
 }
 
 
@@ -110,6 +112,56 @@ def test_netpbm_maxval_scales_to_the_full_range(tmp_path: Path):
     assert np.array_equal(load_image(path), np.rint(wide / 1000 * 65535).astype(np.uint16)[None])
 
 
+def parse_netpbm(data: bytes) -> np.ndarray:
+    """A direct reading of PBM, PGM and PPM (netpbm.sourceforge.net/doc): header numbers after the magic,
+    comments skipped, one whitespace, the raster; samples scaled from 0..maxval to the full range."""
+    magic, position, numbers = data[:2], 2, []
+    while len(numbers) < (2 if magic in (b"P1", b"P4") else 3):
+        match = re.compile(rb"(?:\s|#[^\n]*\n)*(\d+)").match(data, position)
+        assert match is not None
+        numbers.append(int(match[1]))
+        position = match.end()
+    width, height, maxval = (*numbers, 1)[:3]
+    shape = (height, width, 3) if magic in (b"P3", b"P6") else (height, width)
+    raster = data[position + 1 :]
+    if magic == b"P1":
+        values = np.array([char - ord("0") for char in raster if char in b"01"])
+    elif magic == b"P4":
+        values = np.unpackbits(np.frombuffer(raster, np.uint8).reshape(height, -1), axis=1)[:, :width]
+    elif magic in (b"P2", b"P3"):
+        values = np.array(raster.split(), np.int64)
+    else:
+        values = np.frombuffer(raster, ">u2" if maxval > 255 else np.uint8)
+    values = values.astype(np.int64).reshape(shape)
+    if magic in (b"P1", b"P4"):  # 1 is black
+        return np.where(values == 1, 0, 255).astype(np.uint8)
+    top = 65535 if maxval > 255 else 255
+    return np.rint(values / maxval * top).astype(np.uint16 if top > 255 else np.uint8)
+
+
+NETPBM_MAXVALS: dict[str, tuple[Callable[[], bytes], int]] = {  # name: (file, maxval)
+    "plain1000.ppm": (lambda: netpbm(b"P3", 7, 5, 1000, plain(RGB16 % 1001)), 1000),
+    "binary1000.ppm": (lambda: netpbm(b"P6", 7, 5, 1000, (RGB16 % 1001).astype(">u2").tobytes()), 1000),
+    "plain1000.pgm": (lambda: netpbm(b"P2", 7, 5, 1000, plain(GREY16 % 1001)), 1000),
+    "binary100.pgm": (lambda: netpbm(b"P5", 7, 5, 100, (GREY8 % 101).tobytes()), 100),
+}
+
+
+@pytest.mark.parametrize("name", [*NETPBM, *NETPBM_MAXVALS])
+def test_netpbm_as_opencv_and_a_direct_parser_read_it(tmp_path: Path, name: str):
+    make, maxval = NETPBM_MAXVALS[name] if name in NETPBM_MAXVALS else (NETPBM[name][0], 0)
+    path = tmp_path / name
+    path.write_bytes(make())
+    image = load_image(path)
+    assert np.array_equal(image, parse_netpbm(path.read_bytes()))
+    top = np.iinfo(image.dtype).max
+    reference = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)  # BGR, samples as stored (0..maxval)
+    reference = np.rint(reference / (maxval or top) * top).astype(image.dtype)
+    assert np.array_equal(image, reference if reference.ndim == 2 else reference[..., ::-1])
+    if name in NETPBM_MAXVALS:
+        assert_cuts_refused(path, last_byte=name.startswith("binary"))
+
+
 @pytest.mark.parametrize(("scale", "order"), [(-1.0, "<f4"), (1.0, ">f4")])
 def test_pfm_byte_order_from_the_scale_sign_and_rows_bottom_up(tmp_path: Path, scale: float, order: str):
     floats = RNG.standard_normal((5, 7)).astype(np.float32)
@@ -126,6 +178,19 @@ def test_colour_pfm(tmp_path: Path, scale: str, order: str, size: tuple[int, int
     header = f"PF\n{size[1]} {size[0]}\n{scale}\n".encode()
     path.write_bytes(header + floats[::-1].astype(order).tobytes())
     loads_as(path, floats)
+
+
+@pytest.mark.parametrize("magic", ["Pf", "PF"])
+@pytest.mark.parametrize("scale", [-1.0, 2.0, -0.5])
+def test_pfm_as_opencv_reads_it_times_the_scale(tmp_path: Path, magic: str, scale: float):
+    floats = RNG.standard_normal((5, 7, 3) if magic == "PF" else (5, 7)).astype(np.float32)
+    path = tmp_path / "depth.pfm"
+    order = "<f4" if scale < 0 else ">f4"
+    path.write_bytes(f"{magic}\n7 5\n{scale}\n".encode() + floats[::-1].astype(order).tobytes())
+    reference = cv2.imread(str(path), cv2.IMREAD_UNCHANGED) * np.float32(abs(scale))  # OpenCV divides by it
+    image = load_image(path)
+    assert np.array_equal(image, floats)
+    assert np.array_equal(image, reference if magic == "Pf" else reference[..., ::-1])
 
 
 # --------------------------------------------------------------------------------------------------- BMP

@@ -25,8 +25,9 @@ Decoding rules, whichever library decodes:
   an animated PNG the default image (the IDAT image, as Pillow and every non-animating decoder return it,
   whether or not the animation shows it); `ImageInfo.frames` counts the frames as Pillow does.
 - Netpbm samples with a maximum value other than 255 or 65535 are scaled to the full range, as Pillow
-  scales them (9-16-bit PGM and binary PPM come back as uint16); PFM (grey or colour) floats keep
-  their stored values, bottom-up rows turned, the scale's magnitude not applied.
+  scales them (9-16-bit PGM and PPM, binary or plain, come back as uint16); PFM (grey or colour) floats
+  keep their stored values, bottom-up rows turned, the scale's magnitude not applied (OpenCV divides
+  by it).
 
 Every failure to load is an `ImageLoadError` and every failure to save an `ImageSaveError`, each one line
 naming the file and the reason. Saving is atomic (`atomic_write`): a failed save never leaves a partial file
