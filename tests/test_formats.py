@@ -27,6 +27,7 @@ from skimage.color import lab2rgb
 
 from pyramid_explorer.core.io import ImageLoadError, load_image, probe_image, supported_suffixes
 
+DATA = Path(__file__).parent / "data"
 RNG = np.random.default_rng(17)
 RGB8 = RNG.integers(0, 256, (5, 7, 3), dtype=np.uint8)
 GREY8 = RNG.integers(0, 256, (5, 7), dtype=np.uint8)
@@ -314,6 +315,25 @@ def test_wrong_strip_byte_count_with_all_the_data_loads(tmp_path: Path):
     with tifffile.TiffFile(path, mode="r+b") as tif:
         tif.pages[0].tags[279].overwrite(10_000)  # StripByteCounts past the end of the file
     loads_as(path, GREY8)
+
+
+def test_old_style_jpeg_tiff_loads_as_its_reference_decoding(tmp_path: Path):
+    """Pillow's test file (tests/data/README.md) against every 7th pixel of Pillow's reference PNG."""
+    data = (DATA / "old-style-jpeg-compression.tif").read_bytes()
+    path = tmp_path / "old-jpeg.tif"
+    path.write_bytes(data)
+    image = load_image(path)
+    with Image.open(DATA / "old-style-jpeg-compression-every-7th.png") as reference:
+        expected = np.array(reference).astype(np.int64)
+    assert image.shape == (870, 4160, 3) and probe_image(path).shape == image.shape
+    assert np.abs(image[::7, ::7] - expected).max() <= 2  # JPEG: a few levels between IDCTs
+    for orientation in (2, 6):
+        turned = tmp_path / f"old-jpeg-{orientation}.tif"
+        turned.write_bytes(data[:102] + bytes([orientation]) + data[103:])  # the Orientation tag's value
+        assert probe_image(turned).orientation == orientation
+        assert np.array_equal(load_image(turned), pillow_upright(turned, "RGB"))
+    assert np.array_equal(load_image(turned), image.swapaxes(0, 1)[:, ::-1])  # 6: turned 90 degrees right
+    assert_cuts_refused(path)
 
 
 # ----------------------------------------------------------------------------------------- GIF and APNG
