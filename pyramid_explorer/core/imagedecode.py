@@ -20,6 +20,7 @@ import imagecodecs
 import numpy as np
 from PIL import Image, ImageFile
 
+from pyramid_explorer.core.bmpfields import decode_bitfield_bmp
 from pyramid_explorer.core.imageheader import (
     PILLOW_ERRORS,
     Header,
@@ -254,6 +255,7 @@ _DECODERS: dict[str, Callable[[BinaryIO, Header], np.ndarray]] = {
     "png": _decode_png,
     "jpeg": _decode_jpeg,
     "ppm16": _decode_16_bit_ppm,
+    "bmpfields": decode_bitfield_bmp,
     "pfm": _decode_colour_pfm,
     "pillow": _decode_with_pillow,
     "tiff": decode_tiff,
