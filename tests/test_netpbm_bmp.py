@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from format_checks import assert_cuts_refused, loads_as, netpbm, pillow_upright
 
-from pyramid_explorer.core.io import ImageLoadError, load_image
+from pyramid_explorer.core.io import ImageLoadError, load_image, probe_image
 
 RNG = np.random.default_rng(19)
 RGB8 = RNG.integers(0, 256, (5, 7, 3), dtype=np.uint8)
@@ -228,3 +228,12 @@ def test_os2_palette_bmp_keeps_its_colours(tmp_path: Path):
     path = tmp_path / "os2.bmp"
     path.write_bytes(bmp(info, palette[:, ::-1].tobytes(), index[::-1].tobytes()))
     loads_as(path, palette[index])
+
+
+def test_bmp_palette_size_field_above_256_is_refused_by_name(tmp_path: Path):
+    info = struct.pack("<IiiHHIIiiII", 40, 2, 1, 1, 8, 0, 4, 0, 0, 300, 0)  # biClrUsed 300
+    path = tmp_path / "oversized-palette.bmp"
+    path.write_bytes(bmp(info, bytes(4 * 300), bytes(4)))
+    for read in (load_image, probe_image):
+        with pytest.raises(ImageLoadError, match=r"corrupt BMP: the palette-size field says 300 colours"):
+            read(path)

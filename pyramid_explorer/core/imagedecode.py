@@ -20,7 +20,7 @@ import imagecodecs
 import numpy as np
 from PIL import Image, ImageFile
 
-from pyramid_explorer.core.bmpfields import decode_bitfield_bmp
+from pyramid_explorer.core.bmpread import decode_bitfield_bmp
 from pyramid_explorer.core.imageheader import (
     PILLOW_ERRORS,
     Header,

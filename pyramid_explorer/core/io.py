@@ -7,7 +7,7 @@ allocated; `probe_image` returns that header information (size, channels, dtype,
 command line and memory-budget checks. Pixels are then decoded (`core.imagedecode`, `core.tiffread`) by
 the library that does it best: OpenCV for PNG, imagecodecs' libjpeg-turbo for JPEG, tifffile for TIFF
 (Pillow's libtiff for old-style JPEG TIFFs), numpy for NPY and for BMPs with bit-field masks
-(`core.bmpfields`: Pillow knows a few mask layouts only, OpenCV ignores the masks) and Pillow for
+(`core.bmpread`: Pillow knows a few mask layouts only, OpenCV ignores the masks) and Pillow for
 everything else (BMP, GIF, WebP, Netpbm, TGA, ICO, PSD, SGI, QOI, JPEG 2000, AVIF, and HEIC with the
 `heif` extra).
 
@@ -55,7 +55,7 @@ import cv2
 import numpy as np
 
 from pyramid_explorer.core import imageheader
-from pyramid_explorer.core.bmpfields import is_bitfield_bmp, probe_bitfield_bmp
+from pyramid_explorer.core.bmpread import is_bmp, probe_bmp
 from pyramid_explorer.core.imagedecode import decode
 from pyramid_explorer.core.imageheader import Header, first_line, supported_formats, supported_suffixes
 from pyramid_explorer.core.imageheader import Refused as _Refused
@@ -221,7 +221,7 @@ def _open_for_reading(name: str) -> BinaryIO:
 
 
 def _probe(fh: BinaryIO) -> Header:
-    head = fh.read(34)
+    head = fh.read(16)
     fh.seek(0)
     if imageheader.is_npy(head):
         header = imageheader.probe_npy(fh)
@@ -231,8 +231,8 @@ def _probe(fh: BinaryIO) -> Header:
         header = imageheader.probe_webp(fh)
     elif imageheader.is_colour_pfm(head):
         header = imageheader.probe_colour_pfm(fh)
-    elif is_bitfield_bmp(head):
-        header = probe_bitfield_bmp(fh)
+    elif is_bmp(head):
+        header = probe_bmp(fh)
     else:
         header = imageheader.probe_with_pillow(fh)
     if header.width < 1 or header.height < 1:

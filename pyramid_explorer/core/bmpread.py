@@ -1,4 +1,5 @@
-"""BMP files whose pixels are bit fields (BI_BITFIELDS, BI_ALPHABITFIELDS), header and pixels.
+"""BMP in: the headers Pillow gets wrong, and the pixels of bit-field BMPs (BI_BITFIELDS,
+BI_ALPHABITFIELDS); every other BMP is read by Pillow.
 
 Pillow reads a handful of fixed mask layouts only (8-8-8, 5-6-5, 5-5-5) and refuses the others
 (11-11-10, byte orders of its own choosing, BI_ALPHABITFIELDS), and OpenCV ignores the masks. So
@@ -7,7 +8,8 @@ holding v becomes round(v * M / (2^n - 1)), halves up, where M is 255 when no fi
 bits and 65535 otherwise (an 11-11-10 file comes back as uint16). An alpha mask gives RGBA with the
 alpha as stored. The masks sit in the info header (52 bytes and longer; alpha from 56 bytes on) or
 right after a 40-byte one (three masks, four for BI_ALPHABITFIELDS); all-zero colour masks mean the
-uncompressed layout (5-5-5 or 8-8-8).
+uncompressed layout (5-5-5 or 8-8-8). A palette BMP whose palette-size field counts more than 256
+colours is refused by name (Pillow would fail only while decoding, with "invalid palette size").
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from pyramid_explorer.core.imageheader import Header, Refused
+from pyramid_explorer.core.imageheader import Header, Refused, probe_with_pillow
 
 _BITFIELDS, _ALPHABITFIELDS = 3, 6
 _INFO_HEADERS = (40, 52, 56, 108, 124)  # Windows v3-v5 (the 64-byte OS/2 header's 3 is Huffman coding)
@@ -25,12 +27,26 @@ _DEFAULT_MASKS = {16: (0x7C00, 0x03E0, 0x001F), 32: (0xFF0000, 0x00FF00, 0x0000F
 _HEADER_BYTES = 14 + 124 + 16
 
 
-def is_bitfield_bmp(head: bytes) -> bool:
-    """A 16- or 32-bit Windows BMP with bit-field compression (from the first 34 bytes)."""
-    if head[:2] != b"BM" or len(head) < 34:
-        return False
-    size, bits, compression = struct.unpack_from("<I", head, 14)[0], *struct.unpack_from("<HI", head, 28)
-    return size in _INFO_HEADERS and bits in (16, 32) and compression in (_BITFIELDS, _ALPHABITFIELDS)
+def is_bmp(head: bytes) -> bool:
+    return head[:2] == b"BM"
+
+
+def probe_bmp(fh: BinaryIO) -> Header:
+    """A BMP's header: a bit-field BMP's read here, any other's by Pillow."""
+    head = fh.read(_HEADER_BYTES)
+    fh.seek(0)
+    if len(head) < 50 or struct.unpack_from("<I", head, 14)[0] not in _INFO_HEADERS:
+        return probe_with_pillow(fh)
+    bits, compression = struct.unpack_from("<HI", head, 28)
+    colours = struct.unpack_from("<I", head, 46)[0]
+    if bits <= 8 and colours > 256:
+        raise Refused(f"corrupt BMP: the palette-size field says {colours:,} colours, more than the 256 a "
+                      "palette holds")
+    if bits not in (16, 32) or compression not in (_BITFIELDS, _ALPHABITFIELDS):
+        return probe_with_pillow(fh)
+    _, width, height, _, masks = _layout(head)
+    dtype = np.dtype(np.uint16 if max(_width(mask) for mask in masks) > 8 else np.uint8)
+    return Header("BMP", width, abs(height), len(masks), dtype, "bmpfields")
 
 
 def _layout(head: bytes) -> tuple[int, int, int, int, tuple[int, ...]]:
@@ -59,12 +75,6 @@ def _shift(mask: int) -> int:
 
 def _width(mask: int) -> int:
     return (mask >> _shift(mask)).bit_length()
-
-
-def probe_bitfield_bmp(fh: BinaryIO) -> Header:
-    _, width, height, _, masks = _layout(fh.read(_HEADER_BYTES))
-    dtype = np.dtype(np.uint16 if max(_width(mask) for mask in masks) > 8 else np.uint8)
-    return Header("BMP", width, abs(height), len(masks), dtype, "bmpfields")
 
 
 def decode_bitfield_bmp(fh: BinaryIO, header: Header) -> np.ndarray:
