@@ -46,7 +46,7 @@ def probe_bmp(fh: BinaryIO) -> Header:
         return probe_with_pillow(fh)
     _, width, height, _, masks = _layout(head)
     dtype = np.dtype(np.uint16 if max(_width(mask) for mask in masks) > 8 else np.uint8)
-    return Header("BMP", width, abs(height), len(masks), dtype, "bmpfields")
+    return Header("BMP", width, abs(height), len(masks), dtype, "bitfields")
 
 
 def _layout(head: bytes) -> tuple[int, int, int, int, tuple[int, ...]]:
@@ -86,13 +86,17 @@ def decode_bitfield_bmp(fh: BinaryIO, header: Header) -> np.ndarray:
     if len(data) < needed:
         raise Refused(f"truncated BMP: the pixel rows end at byte {needed:,}, the file has {len(data):,}")
     words = np.frombuffer(data, f"<u{bits // 8}", count=stride * abs(height) * 8 // bits, offset=offset)
-    pixels = words.reshape(abs(height), -1)[:, :width].astype(np.uint64)
+    pixels = words.reshape(abs(height), -1)[:, :width]
     if height > 0:  # stored bottom-up
         pixels = pixels[::-1]
-    top = np.iinfo(header.dtype).max
-    channels = []
-    for mask in masks:
-        full = (1 << _width(mask)) - 1  # 0 for an empty colour mask: that channel is 0
-        field = (pixels >> np.uint64(_shift(mask))) & np.uint64(full)
-        channels.append((field * np.uint64(2 * top) + np.uint64(full)) // np.uint64(max(2 * full, 1)))
-    return np.dstack(channels).astype(header.dtype)
+    return np.dstack([_scaled(pixels, mask, header.dtype) for mask in masks])
+
+
+def _scaled(pixels: np.ndarray, mask: int, dtype: np.dtype) -> np.ndarray:
+    """The field `mask` selects, v of n bits, as round(v * top / (2^n - 1)) in `dtype` (halves up); an
+    empty mask gives zeros. Fields up to 16 bits go through a table of every value."""
+    field = (pixels >> _shift(mask)) & (mask >> _shift(mask))
+    full, top = (1 << _width(mask)) - 1, int(np.iinfo(dtype).max)
+    values = np.arange(full + 1, dtype=np.uint64) if full < 1 << 16 else field.astype(np.uint64)
+    scaled = ((values * (2 * top) + full) // max(2 * full, 1)).astype(dtype)
+    return scaled[field] if full < 1 << 16 else scaled

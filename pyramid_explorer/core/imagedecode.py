@@ -255,7 +255,7 @@ _DECODERS: dict[str, Callable[[BinaryIO, Header], np.ndarray]] = {
     "png": _decode_png,
     "jpeg": _decode_jpeg,
     "ppm16": _decode_16_bit_ppm,
-    "bmpfields": decode_bitfield_bmp,
+    "bitfields": decode_bitfield_bmp,
     "pfm": _decode_colour_pfm,
     "pillow": _decode_with_pillow,
     "tiff": decode_tiff,

@@ -48,8 +48,9 @@ class Header:
     """A file's image as stored (sizes before orientation) and the decoder that returns it.
 
     `decoder` is "png" (OpenCV, single-image PNG), "jpeg" (imagecodecs' libjpeg-turbo, grey or RGB
-    JPEG), "ppm16" (OpenCV, binary or plain PPM with 9-16-bit samples), "pfm" (numpy, colour PFM), "pillow",
-    "tiff" (tifffile) or "npy".
+    JPEG), "ppm16" (OpenCV, binary or plain PPM with 9-16-bit samples), "pfm" (numpy, colour PFM),
+    "bitfields" (numpy, a BMP with bit-field masks, `core.bmpread`), "pillow", "tiff" (tifffile) or
+    "npy".
     `grey_key` is a PNG grey + tRNS file's transparent grey value, widened to 8 bits as the decoder
     widens 1/2/4-bit samples.
     """
