@@ -176,6 +176,7 @@ def test_bmp_bit_field_masks_are_applied(tmp_path: Path):
 #        masks R, G, B[, A])
 BIT_FIELDS = {
     "rgb32-111110": (32, 40, 3, (0xFFE00000, 0x001FFC00, 0x000003FF)),
+    "rgb32-20-6-6": (32, 40, 3, (0xFFFFF000, 0x00000FC0, 0x0000003F)),  # a field over 16 bits
     "rgb32-unusual-order": (32, 52, 3, (0xFF000000, 0x00000FF0, 0x00FF0000)),
     "rgba32-1010102-v5": (32, 124, 3, (0x3FF00000, 0x000FFC00, 0x000003FF, 0xC0000000)),
     "rgb16-565": (16, 40, 3, (0xF800, 0x07E0, 0x001F)),
