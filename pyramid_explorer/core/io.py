@@ -4,12 +4,11 @@ This module is the public face of the loader (`load_image`, `probe_image`, `supp
 holds the writers. Loading reads the file's header first (`core.imageheader`), without decoding pixels,
 so an image above the pixel limit (a decompression bomb) is refused before any pixel memory is
 allocated; `probe_image` returns that header information (size, channels, dtype, frame count) for the
-command line and memory-budget checks. Pixels are then decoded (`core.imagedecode`, `core.tiffread`) by
-the library that does it best: OpenCV for PNG, imagecodecs' libjpeg-turbo for JPEG, tifffile for TIFF
-(Pillow's libtiff for old-style JPEG TIFFs), numpy for NPY and for BMPs with bit-field masks
-(`core.bmpread`: Pillow knows a few mask layouts only, OpenCV ignores the masks) and Pillow for
-everything else (BMP, GIF, WebP, Netpbm, TGA, ICO, PSD, SGI, QOI, JPEG 2000, AVIF, and HEIC with the
-`heif` extra).
+command line and memory-budget checks. Pixels are then decoded (`core.imagedecode`, `core.tiffread`,
+`core.bmpread`) by the library that does it best: OpenCV for PNG, imagecodecs' libjpeg-turbo for JPEG,
+tifffile for TIFF (Pillow's libtiff for old-style JPEG TIFFs), numpy for NPY and for BMPs with bit-field
+masks (Pillow knows a few mask layouts only, OpenCV ignores the masks) and Pillow for everything else
+(BMP, GIF, WebP, Netpbm, TGA, ICO, PSD, SGI, QOI, JPEG 2000, AVIF, and HEIC with the `heif` extra).
 
 Decoding rules, whichever library decodes:
 - Samples come back as uint8 (8 bits and fewer; 1-bit as 0/255, 2-7-bit widened to 0..255), uint16 or
