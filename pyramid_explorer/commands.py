@@ -34,7 +34,13 @@ from pyramid_explorer.core.export import (
     export_with_options,
 )
 from pyramid_explorer.core.formats import REGISTRY
-from pyramid_explorer.core.io import DEFAULT_MAX_PIXELS, ImageLoadError, load_image, probe_image
+from pyramid_explorer.core.io import (
+    DEFAULT_MAX_PIXELS,
+    ImageLoadError,
+    load_image,
+    probe_image,
+    supported_suffixes,
+)
 from pyramid_explorer.core.pyramid import level_sizes
 from pyramid_explorer.core.stores import is_zarr_folder
 from pyramid_explorer.core.upsampling import MODES
@@ -44,7 +50,7 @@ PROG = "pyramid-explorer"
 OME_ZARR = "ome-zarr"  # written by core.chunked (optional dependencies: pip install 'pyramid-explorer[big]')
 CLI_FORMATS = (*FORMATS, OME_ZARR)
 _COMPRESSIONS = {"zlib": "zlib", "zstd": "zstd", "none": None}  # --tiff-compression
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif")
+IMAGE_SUFFIXES = supported_suffixes()  # the files a folder input takes: the open dialog's list
 CHANNEL_NAMES = {1: "grey", 3: "RGB", 4: "RGBA"}
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 

@@ -15,6 +15,8 @@ import pytest
 import tifffile
 from helpers import random_image
 
+from pyramid_explorer.commands import IMAGE_SUFFIXES, expand_inputs
+from pyramid_explorer.core.io import supported_suffixes
 from pyramid_explorer.core.pyramid import gaussian_pyramid, laplacian_pyramid
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,6 +138,14 @@ def test_folder_with_a_corrupt_image_exports_the_others(tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["b", "d"]
     for name, image in good.items():
         np.testing.assert_array_equal(np.load(tmp_path / "out" / Path(name).stem / "gaussian_00.npy"), image)
+
+
+def test_a_folder_input_takes_every_format_the_loader_reads(tmp_path):
+    for name in ("scan.pgm", "render.tga", "photo.JP2", "notes.txt", "table.csv"):
+        (tmp_path / name).write_bytes(b"")
+    names = [item.path.name for item in expand_inputs([str(tmp_path)])]
+    assert names == ["photo.JP2", "render.tga", "scan.pgm"]
+    assert IMAGE_SUFFIXES == supported_suffixes()  # the open dialog's list
 
 
 def test_inputs_with_the_same_name_get_separate_folders(tmp_path):

@@ -1,4 +1,5 @@
-"""Formats and layouts the loader must decode right, each file generated here and also cut short.
+"""Formats and layouts the loader must decode right, each file generated here and also cut short (Netpbm
+and BMP: test_netpbm_bmp.py).
 
 Every case knows its expected pixels independently: the array written (Netpbm, BMP, TIFF written byte
 by byte or by tifffile), a direct formula (un-premultiplying, CMYK, CIELAB via scikit-image), or
@@ -14,160 +15,22 @@ import struct
 import subprocess
 import sys
 import warnings
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
-from PIL import Image, ImageOps, PngImagePlugin
+from format_checks import assert_cuts_refused, loads_as, netpbm, pillow_upright, quiet_load
+from PIL import Image, PngImagePlugin
 from skimage.color import lab2rgb
 
 from pyramid_explorer.core.io import ImageLoadError, load_image, probe_image, supported_suffixes
 
+DATA = Path(__file__).parent / "data"
 RNG = np.random.default_rng(17)
 RGB8 = RNG.integers(0, 256, (5, 7, 3), dtype=np.uint8)
 GREY8 = RNG.integers(0, 256, (5, 7), dtype=np.uint8)
-GREY16 = RNG.integers(0, 65536, (5, 7), dtype=np.uint16)
-RGB16 = RNG.integers(0, 65536, (5, 7, 3), dtype=np.uint16)
-
-
-def loads_as(path: Path, expected: np.ndarray, last_byte: bool = True) -> None:
-    """`path` loads bit-exactly as `expected`, as its probe promised, and every cut of it is refused
-    (without `last_byte` when the last byte is not pixel data: a footer, an end marker, a newline)."""
-    image = load_image(path)
-    assert image.dtype == expected.dtype and image.shape == expected.shape
-    assert np.array_equal(image, expected, equal_nan=True)
-    info = probe_image(path)
-    assert (info.shape, info.dtype) == (image.shape, image.dtype.name)
-    assert_cuts_refused(path, last_byte)
-
-
-def assert_cuts_refused(path: Path, last_byte: bool = True) -> None:
-    data = path.read_bytes()
-    for cut in sorted({len(data) // 2, 9} | ({len(data) - 1} if last_byte else set())):
-        short = path.with_name(f"cut{cut}-{path.name}")
-        short.write_bytes(data[:cut])
-        with pytest.raises(ImageLoadError) as caught:
-            load_image(short)
-        message = str(caught.value)
-        assert "\n" not in message and str(short) in message
-
-
-def pillow_upright(path: Path, mode: str) -> np.ndarray:
-    with Image.open(path) as image:
-        return np.array(ImageOps.exif_transpose(image).convert(mode))
-
-
-# ------------------------------------------------------------------------------------------------ Netpbm
-
-
-def netpbm(magic: bytes, width: int, height: int, maxval: int | None, body: bytes) -> bytes:
-    header = magic + b"\n# a comment\n" + f"{width} {height}\n".encode()
-    return header + (f"{maxval}\n".encode() if maxval is not None else b"") + body
-
-
-def plain(values: np.ndarray) -> bytes:
-    rows = values.astype(int).reshape(values.shape[0], -1)
-    return "\n".join(" ".join(map(str, row)) for row in rows).encode() + b"\n"
-
-
-NETPBM: dict[str, tuple[Callable[[], bytes], np.ndarray]] = {
-    "plain.pbm": (lambda: netpbm(b"P1", 7, 5, None, plain(GREY8 > 127)), np.where(GREY8 > 127, 0, 255)),
-    "binary.pbm": (lambda: netpbm(b"P4", 7, 5, None, np.packbits(GREY8 > 127, axis=1).tobytes()),
-                   np.where(GREY8 > 127, 0, 255)),
-    "plain.pgm": (lambda: netpbm(b"P2", 7, 5, 255, plain(GREY8)), GREY8),
-    "binary.pgm": (lambda: netpbm(b"P5", 7, 5, 255, GREY8.tobytes()), GREY8),
-    "binary16.pgm": (lambda: netpbm(b"P5", 7, 5, 65535, GREY16.astype(">u2").tobytes()), GREY16),
-    "plain16.pgm": (lambda: netpbm(b"P2", 7, 5, 65535, plain(GREY16)), GREY16),
-    "plain.ppm": (lambda: netpbm(b"P3", 7, 5, 255, plain(RGB8)), RGB8),
-    "binary.ppm": (lambda: netpbm(b"P6", 7, 5, 255, RGB8.tobytes()), RGB8),
-    "binary16.ppm": (lambda: netpbm(b"P6", 7, 5, 65535, RGB16.astype(">u2").tobytes()), RGB16),
-}
-
-
-@pytest.mark.parametrize("name", NETPBM)
-def test_netpbm(tmp_path: Path, name: str):
-    make, expected = NETPBM[name]
-    path = tmp_path / name
-    path.write_bytes(make())
-    loads_as(path, np.asarray(expected).astype(np.uint16 if "16" in name else np.uint8),
-             last_byte=name.startswith("binary"))  # a plain file cut in its last number still parses
-
-
-def test_netpbm_maxval_scales_to_the_full_range(tmp_path: Path):
-    values = np.array([[0, 50, 100]], np.uint8)
-    path = tmp_path / "max100.pgm"
-    path.write_bytes(netpbm(b"P5", 3, 1, 100, values.tobytes()))
-    assert np.array_equal(load_image(path), np.rint(values / 100 * 255).astype(np.uint8))
-    wide = np.array([[0, 500, 1000]], np.uint16)
-    path = tmp_path / "max1000.pgm"
-    path.write_bytes(netpbm(b"P5", 3, 1, 1000, wide.astype(">u2").tobytes()))
-    assert np.array_equal(load_image(path), np.rint(wide / 1000 * 65535).astype(np.uint16))
-    path = tmp_path / "max1000.ppm"
-    path.write_bytes(netpbm(b"P6", 1, 1, 1000, wide.astype(">u2").tobytes()))
-    assert np.array_equal(load_image(path), np.rint(wide / 1000 * 65535).astype(np.uint16)[None])
-
-
-@pytest.mark.parametrize(("scale", "order"), [(-1.0, "<f4"), (1.0, ">f4")])
-def test_pfm_byte_order_from_the_scale_sign_and_rows_bottom_up(tmp_path: Path, scale: float, order: str):
-    floats = RNG.standard_normal((5, 7)).astype(np.float32)
-    path = tmp_path / "depth.pfm"
-    path.write_bytes(f"Pf\n7 5\n{scale}\n".encode() + floats[::-1].astype(order).tobytes())
-    loads_as(path, floats)
-
-
-@pytest.mark.parametrize(("scale", "order", "size"), [("-1.0", "<f4", (5, 7)), ("2.5", ">f4", (5, 7)),
-                                                     ("1", ">f4", (1, 1))])
-def test_colour_pfm(tmp_path: Path, scale: str, order: str, size: tuple[int, int]):
-    floats = RNG.standard_normal((*size, 3)).astype(np.float32)
-    path = tmp_path / "radiance.pfm"
-    header = f"PF\n{size[1]} {size[0]}\n{scale}\n".encode()
-    path.write_bytes(header + floats[::-1].astype(order).tobytes())
-    loads_as(path, floats)
-
-
-# --------------------------------------------------------------------------------------------------- BMP
-
-
-def bmp(info: bytes, palette: bytes, rows: bytes) -> bytes:
-    offset = 14 + len(info) + len(palette)
-    return b"BM" + struct.pack("<IHHI", offset + len(rows), 0, 0, offset) + info + palette + rows
-
-
-def test_bmp_bit_field_masks_are_applied(tmp_path: Path):
-    rgba = RNG.integers(0, 256, (5, 7, 4), dtype=np.uint8)
-    # BITMAPV4HEADER-style BI_BITFIELDS: alpha in the low byte, then blue, green, red
-    masks = (0xFF000000, 0x00FF0000, 0x0000FF00, 0x000000FF)  # red, green, blue, alpha
-    pixels = (rgba[..., 0].astype(np.uint32) << 24 | rgba[..., 1].astype(np.uint32) << 16
-              | rgba[..., 2].astype(np.uint32) << 8 | rgba[..., 3])
-    info = struct.pack("<IiiHHIIiiII", 108, 7, -5, 1, 32, 3, pixels.nbytes, 2835, 2835, 0, 0)
-    info += struct.pack("<IIII", *masks) + bytes(108 - 56)
-    path = tmp_path / "masks.bmp"
-    path.write_bytes(bmp(info, b"", pixels.astype("<u4").tobytes()))
-    loads_as(path, rgba)
-
-
-def test_bmp_16_bit_565_masks(tmp_path: Path):
-    r, g, b = (RNG.integers(0, top + 1, (5, 8), dtype=np.uint16) for top in (31, 63, 31))
-    pixels = (r << 11 | g << 5 | b).astype("<u2")
-    info = struct.pack("<IiiHHIIiiII", 40, 8, -5, 1, 16, 3, pixels.nbytes, 0, 0, 0, 0)
-    path = tmp_path / "565.bmp"
-    path.write_bytes(bmp(info, struct.pack("<III", 0xF800, 0x07E0, 0x001F), pixels.tobytes()))
-    with Image.open(path) as reference:  # Pillow's widening of 5 and 6 bits to 8
-        expected = np.array(reference.convert("RGB"))
-    assert np.array_equal(expected[..., 0] >> 3, r) and np.array_equal(expected[..., 1] >> 2, g)
-    loads_as(path, expected)
-
-
-def test_os2_palette_bmp_keeps_its_colours(tmp_path: Path):
-    palette = RNG.integers(0, 256, (256, 3), dtype=np.uint8)
-    index = RNG.integers(0, 256, (5, 8), dtype=np.uint8)
-    info = struct.pack("<IHHHH", 12, 8, 5, 1, 8)  # BITMAPCOREHEADER: 3-byte BGR palette entries
-    path = tmp_path / "os2.bmp"
-    path.write_bytes(bmp(info, palette[:, ::-1].tobytes(), index[::-1].tobytes()))
-    loads_as(path, palette[index])
 
 
 # -------------------------------------------------------------------------------------------------- TIFF
@@ -251,6 +114,26 @@ def test_wrong_strip_byte_count_with_all_the_data_loads(tmp_path: Path):
     loads_as(path, GREY8)
 
 
+def test_old_style_jpeg_tiff_loads_as_its_reference_decoding(tmp_path: Path):
+    """Pillow's test file (tests/data/README.md) against every 7th pixel of Pillow's reference PNG."""
+    data = (DATA / "old-style-jpeg-compression.tif").read_bytes()
+    path = tmp_path / "old-jpeg.tif"
+    path.write_bytes(data)
+    image = load_image(path)
+    with Image.open(DATA / "old-style-jpeg-compression-every-7th.png") as reference:
+        expected = np.array(reference).astype(np.int64)
+    assert image.shape == (870, 4160, 3) and probe_image(path).shape == image.shape
+    assert np.abs(image[::7, ::7] - expected).max() <= 2  # JPEG: a few levels between IDCTs
+    for orientation in (2, 6):
+        turned = tmp_path / f"old-jpeg-{orientation}.tif"
+        turned.write_bytes(data[:102] + bytes([orientation]) + data[103:])  # the Orientation tag's value
+        assert probe_image(turned).orientation == orientation
+        assert np.array_equal(load_image(turned), pillow_upright(turned, "RGB"))
+    assert np.array_equal(load_image(turned), image.swapaxes(0, 1)[:, ::-1])  # 6: turned 90 degrees right
+    assert_cuts_refused(path)
+    assert quiet_load(path) == ""  # libtiff says nothing on stderr either
+
+
 # ----------------------------------------------------------------------------------------- GIF and APNG
 
 
@@ -329,15 +212,6 @@ def test_jpeg_with_junk_before_a_marker_loads_quietly(tmp_path: Path):
         expected = np.array(reference)
     loads_as(path, expected)
     assert quiet_load(path) == ""
-
-
-def quiet_load(*paths: Path) -> str:
-    """What a fresh process prints on stderr (file descriptor 2, C libraries included) while loading."""
-    code = ("import sys\nfrom pyramid_explorer.core.io import load_image\n"
-            "for name in sys.argv[1:]: load_image(name)\n")
-    result = subprocess.run([sys.executable, "-c", code, *map(str, paths)], capture_output=True, text=True,
-                            timeout=120, check=True)
-    return result.stderr
 
 
 def test_libpng_prints_nothing_for_odd_ancillary_chunks(tmp_path: Path):

@@ -594,6 +594,13 @@ def test_webp_bmp_gif_npy_bombs_are_refused_from_their_headers(tmp_path: Path):
             + struct.pack("<iiHHIIiiII", 40_000, -40_000, 1, 24, 0, 0, 0, 0, 0, 0),
             "40000 x 40000",
         ),
+        "bomb-bit-fields.bmp": (
+            b"BM"
+            + struct.pack("<IIII", 100, 0, 66, 40)
+            + struct.pack("<iiHHIIiiII", 40_000, 40_000, 1, 32, 3, 0, 0, 0, 0, 0)
+            + struct.pack("<III", 0xFFE00000, 0x001FFC00, 0x3FF),
+            "40000 x 40000",
+        ),
         "bomb.gif": (
             b"GIF89a"
             + struct.pack("<HHBBB", 65535, 65535, 0, 0, 0)

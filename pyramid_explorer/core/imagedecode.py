@@ -20,6 +20,7 @@ import imagecodecs
 import numpy as np
 from PIL import Image, ImageFile
 
+from pyramid_explorer.core.bmpread import decode_bitfield_bmp
 from pyramid_explorer.core.imageheader import (
     PILLOW_ERRORS,
     Header,
@@ -124,14 +125,17 @@ def _decode_jpeg(fh: BinaryIO, header: Header) -> np.ndarray:
 
 
 def _decode_16_bit_ppm(fh: BinaryIO, header: Header) -> np.ndarray:
-    """A binary PPM with more than 8 bits per sample, by OpenCV (Pillow reduces those to 8 bits), scaled
-    from 0..maxval to 0..65535 as Pillow scales 16-bit PGM."""
+    """A binary (P6) or plain (P3) PPM with more than 8 bits per sample, by OpenCV (Pillow reduces those to
+    8 bits), scaled from 0..maxval to 0..65535 as Pillow scales 16-bit PGM."""
     with pillow_open(fh) as image:
-        offset, maxval = image.tile[0].offset, ppm_maxval(image)
+        tile, maxval = image.tile[0], ppm_maxval(image)
     fh.seek(0)
     data = fh.read()
-    needed = offset + header.width * header.height * 6
-    if len(data) < needed:  # checked here: OpenCV would log its complaint on stderr
+    samples = header.width * header.height * 3
+    # checked here: OpenCV would log its complaint on stderr
+    if tile.codec_name == "ppm_plain":
+        _check_plain_samples(data, tile.offset, samples)
+    elif len(data) < (needed := tile.offset + samples * 2):
         raise Refused(f"truncated Netpbm: {len(data):,} bytes, the header needs {needed:,}")
     decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if decoded is None or decoded.dtype != np.uint16:
@@ -140,6 +144,21 @@ def _decode_16_bit_ppm(fh: BinaryIO, header: Header) -> np.ndarray:
     if maxval == 65535:
         return rgb
     return np.rint(np.minimum(rgb, maxval) / maxval * 65535).astype(np.uint16)
+
+
+_NETPBM_SPACE = np.frombuffer(b" \t\n\v\f\r", np.uint8)
+
+
+def _check_plain_samples(data: bytes, offset: int, needed: int) -> None:
+    """Refuse a plain Netpbm raster that holds other characters than digits and whitespace, or fewer
+    numbers than `needed`."""
+    raster = np.frombuffer(data, np.uint8, offset=offset)
+    digit = (raster >= ord("0")) & (raster <= ord("9"))
+    if not np.all(digit | np.isin(raster, _NETPBM_SPACE)):
+        raise Refused("corrupt Netpbm data: the samples hold characters other than digits and spaces")
+    count = np.count_nonzero(digit[1:] & ~digit[:-1]) + int(digit[:1].sum())
+    if count < needed:
+        raise Refused(f"truncated Netpbm: {count:,} samples, the header needs {needed:,}")
 
 
 def _decode_colour_pfm(fh: BinaryIO, header: Header) -> np.ndarray:
@@ -236,6 +255,7 @@ _DECODERS: dict[str, Callable[[BinaryIO, Header], np.ndarray]] = {
     "png": _decode_png,
     "jpeg": _decode_jpeg,
     "ppm16": _decode_16_bit_ppm,
+    "bitfields": decode_bitfield_bmp,
     "pfm": _decode_colour_pfm,
     "pillow": _decode_with_pillow,
     "tiff": decode_tiff,

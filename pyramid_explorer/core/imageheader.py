@@ -48,8 +48,9 @@ class Header:
     """A file's image as stored (sizes before orientation) and the decoder that returns it.
 
     `decoder` is "png" (OpenCV, single-image PNG), "jpeg" (imagecodecs' libjpeg-turbo, grey or RGB
-    JPEG), "ppm16" (OpenCV, binary PPM with 9-16-bit samples), "pfm" (numpy, colour PFM), "pillow",
-    "tiff" (tifffile) or "npy".
+    JPEG), "ppm16" (OpenCV, binary or plain PPM with 9-16-bit samples), "pfm" (numpy, colour PFM),
+    "bitfields" (numpy, a BMP with bit-field masks, `core.bmpread`), "pillow", "tiff" (tifffile) or
+    "npy".
     `grey_key` is a PNG grey + tRNS file's transparent grey value, widened to 8 bits as the decoder
     widens 1/2/4-bit samples.
     """
@@ -153,9 +154,10 @@ def probe_with_pillow(fh: BinaryIO) -> Header:
 
 
 def ppm_maxval(image: ImageFile.ImageFile) -> int:
-    """The maximum sample value of a binary Netpbm file Pillow opened (255 when Pillow does not say)."""
+    """The maximum sample value of a Netpbm file Pillow opened (255 when Pillow does not say)."""
     tile = image.tile[0] if image.tile else None
-    if tile is not None and tile.codec_name == "ppm" and isinstance(tile.args, tuple) and len(tile.args) == 2:
+    if (tile is not None and tile.codec_name in ("ppm", "ppm_plain") and isinstance(tile.args, tuple)
+            and len(tile.args) == 2):
         return int(tile.args[1])
     return 255
 

@@ -4,14 +4,18 @@ This module is the public face of the loader (`load_image`, `probe_image`, `supp
 holds the writers. Loading reads the file's header first (`core.imageheader`), without decoding pixels,
 so an image above the pixel limit (a decompression bomb) is refused before any pixel memory is
 allocated; `probe_image` returns that header information (size, channels, dtype, frame count) for the
-command line and memory-budget checks. Pixels are then decoded (`core.imagedecode`, `core.tiffread`) by
-the library that does it best: OpenCV for PNG, imagecodecs' libjpeg-turbo for JPEG, tifffile for TIFF,
-numpy for NPY and Pillow for everything else (BMP, GIF, WebP, Netpbm, TGA, ICO, PSD, SGI, QOI, JPEG 2000,
-AVIF, and HEIC with the `heif` extra).
+command line and memory-budget checks. Pixels are then decoded (`core.imagedecode`, `core.tiffread`,
+`core.bmpread`) by the library that does it best: OpenCV for PNG, imagecodecs' libjpeg-turbo for JPEG,
+tifffile for TIFF (Pillow's libtiff for old-style JPEG TIFFs), numpy for NPY and for BMPs with bit-field
+masks (Pillow knows a few mask layouts only, OpenCV ignores the masks) and Pillow for everything else
+(BMP, GIF, WebP, Netpbm, TGA, ICO, PSD, SGI, QOI, JPEG 2000, AVIF, and HEIC with the `heif` extra).
 
 Decoding rules, whichever library decodes:
 - Samples come back as uint8 (8 bits and fewer; 1-bit as 0/255, 2-7-bit widened to 0..255), uint16 or
   float32; other sample types are converted by value (float32 holds integers exactly up to 2**24).
+- BMP bit fields (16 and 32 bits per pixel, any masks): a field of n bits holding v becomes
+  round(v * M / (2^n - 1)), M = 255 when no field is wider than 8 bits, else 65535 (uint16: an
+  11-11-10 BMP keeps its precision); an alpha mask gives RGBA.
 - Grey + alpha becomes RGBA; palettes are looked up, to RGBA when the palette (or a TIFF's extra alpha
   sample beside the index) has transparency; a PNG's transparent grey or RGB value becomes an alpha channel.
 - Premultiplied alpha (TIFF ExtraSamples = 1, Pillow's La/RGBa) is un-premultiplied, c * max // alpha
@@ -22,11 +26,14 @@ Decoding rules, whichever library decodes:
   type exif" text chunk or XMP's tiff:Orientation, as `PIL.ImageOps.exif_transpose` reads them, as far
   as they precede the pixel data; it is applied, so arrays are upright.
 - Multi-frame files load their first frame: a TIFF's first page, a GIF's or WebP's first frame, and of
-  an animated PNG the default image (the IDAT image, as Pillow and every non-animating decoder return it,
-  whether or not the animation shows it); `ImageInfo.frames` counts the frames as Pillow does.
+  an animated PNG the default image (the IDAT image, Pillow's frame 0, as libpng, OpenCV and every
+  non-animating decoder return it), whether or not the animation shows it: one rule, whatever acTL
+  declares. (Browsers differ when the default image is hidden from the animation: they show the first
+  animation frame.) `ImageInfo.frames` counts the frames as Pillow does, a hidden default image included.
 - Netpbm samples with a maximum value other than 255 or 65535 are scaled to the full range, as Pillow
-  scales them (9-16-bit PGM and binary PPM come back as uint16); PFM (grey or colour) floats keep
-  their stored values, bottom-up rows turned, the scale's magnitude not applied.
+  scales them (9-16-bit PGM and PPM, binary or plain, come back as uint16); PFM (grey or colour) floats
+  keep their stored values, bottom-up rows turned, the scale's magnitude not applied (OpenCV divides
+  by it).
 
 Every failure to load is an `ImageLoadError` and every failure to save an `ImageSaveError`, each one line
 naming the file and the reason. Saving is atomic (`atomic_write`): a failed save never leaves a partial file
@@ -47,6 +54,7 @@ import cv2
 import numpy as np
 
 from pyramid_explorer.core import imageheader
+from pyramid_explorer.core.bmpread import is_bmp, probe_bmp
 from pyramid_explorer.core.imagedecode import decode
 from pyramid_explorer.core.imageheader import Header, first_line, supported_formats, supported_suffixes
 from pyramid_explorer.core.imageheader import Refused as _Refused
@@ -222,6 +230,8 @@ def _probe(fh: BinaryIO) -> Header:
         header = imageheader.probe_webp(fh)
     elif imageheader.is_colour_pfm(head):
         header = imageheader.probe_colour_pfm(fh)
+    elif is_bmp(head):
+        header = probe_bmp(fh)
     else:
         header = imageheader.probe_with_pillow(fh)
     if header.width < 1 or header.height < 1:

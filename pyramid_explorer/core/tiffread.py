@@ -1,11 +1,13 @@
 """TIFF in: the first page of a TIFF file read by tifffile, as grey, RGB or RGBA samples.
 
 tifffile handles bit depths, planar layouts, tiles and compressions (with imagecodecs); this module
-turns its samples into the loader's conventions. Colour models: grey (MINISWHITE inverted), RGB,
-palette (looked up; a palette image's extra alpha sample kept beside it), YCbCr JPEG (tifffile gives
-RGB), CMYK (converted as R = (1 - C)(1 - K), the naive conversion Pillow uses) and CIELAB (converted to
-sRGB by OpenCV, D65 white). Extra samples: the first alpha one is kept, associated (premultiplied)
-alpha un-premultiplied; "unspecified" extra samples are dropped, not taken for alpha.
+turns its samples into the loader's conventions. Old-style JPEG (Compression 6, from TIFF 6.0, long
+obsolete) is decoded by Pillow's libtiff instead, the reference reader of that layout. Colour models:
+grey (MINISWHITE inverted), RGB, palette (looked up; a palette image's extra alpha sample kept beside
+it), YCbCr JPEG (new- or old-style; decoded to RGB), CMYK (converted as R = (1 - C)(1 - K), the naive
+conversion Pillow uses) and CIELAB (converted to sRGB by OpenCV, D65 white). Extra samples: the first
+alpha one is kept, associated (premultiplied) alpha un-premultiplied; "unspecified" extra samples are
+dropped, not taken for alpha.
 """
 
 from __future__ import annotations
@@ -16,13 +18,23 @@ from typing import BinaryIO
 import cv2
 import numpy as np
 import tifffile
+from PIL import Image
 
-from pyramid_explorer.core.imageheader import Header, Refused, first_line, returned_dtype, standard_dtype
+from pyramid_explorer.core.imageheader import (
+    PILLOW_ERRORS,
+    Header,
+    Refused,
+    first_line,
+    pillow_open,
+    quiet_pillow,
+    returned_dtype,
+    standard_dtype,
+)
 
 _MODEL_SAMPLES = {0: 1, 1: 1, 2: 3, 3: 1, 5: 4, 6: 3, 8: 3}  # colour model -> colour samples
 _MODEL_NAMES = {0: "grey", 1: "grey", 2: "RGB", 3: "palette", 5: "CMYK", 6: "YCbCr", 8: "CIELAB"}
 _ASSOCIATED_ALPHA, _UNASSOCIATED_ALPHA = 1, 2
-_JPEG = 7
+_OLD_JPEG, _JPEG = 6, 7
 
 
 @dataclass(frozen=True)
@@ -38,7 +50,7 @@ class _Layout:
 def _layout(page: tifffile.TiffPage) -> _Layout:
     model = int(page.photometric)
     name = getattr(page.photometric, "name", str(model))
-    if model not in _MODEL_SAMPLES or (model == 6 and page.compression != _JPEG):
+    if model not in _MODEL_SAMPLES or (model == 6 and page.compression not in (_OLD_JPEG, _JPEG)):
         raise Refused(f"unsupported TIFF colour model {name} "
                       f"({', '.join(sorted(set(_MODEL_NAMES.values())))} TIFFs are supported)")
     if model == 5 and int(page.tags.valueof(332, 1)) != 1:  # InkSet 1 = CMYK
@@ -116,6 +128,8 @@ def decode_tiff(fh: BinaryIO, header: Header) -> np.ndarray:
             page = tif.pages.first
             _check_extent(page, tif.filehandle.size)
             layout = _layout(page)
+            if page.compression == _OLD_JPEG:
+                return _decode_old_jpeg(fh, header)
             colormap = _colormap(page) if layout.model == 3 else None
             image, axes, bits = page.asarray(), page.axes, page.bitspersample
     except (Refused, MemoryError):
@@ -136,6 +150,27 @@ def decode_tiff(fh: BinaryIO, header: Header) -> np.ndarray:
     if colour.ndim == 2:
         colour = np.dstack([colour, colour, colour])
     return np.dstack([colour, alpha])
+
+
+# Pillow (10.1 on) turns a TIFF page upright as it loads it, as `ImageOps.exif_transpose` does; this
+# turns it back, since the loader applies the orientation itself: the inverse of each of its turns.
+_UNDO_UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                 4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+                 6: Image.Transpose.ROTATE_90, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_270}
+
+
+def _decode_old_jpeg(fh: BinaryIO, header: Header) -> np.ndarray:
+    """The first page of an old-style JPEG TIFF, as stored, by libtiff (through Pillow): tifffile's own
+    decoding of Pillow's test file differs from libtiff's, and from the PNG Pillow checks it against, by
+    up to 44 levels."""
+    fh.seek(0)
+    try:
+        with pillow_open(fh) as image, quiet_pillow():
+            image.load()
+            stored = image.transpose(_UNDO_UPRIGHT[header.orientation]) if header.orientation > 1 else image
+            return np.array(stored.convert("L" if header.channels == 1 else "RGB"))
+    except PILLOW_ERRORS as error:
+        raise Refused(f"corrupt TIFF data: {first_line(error)}") from None
 
 
 def _colour(samples: np.ndarray, model: int, bits: int, colormap: np.ndarray | None) -> np.ndarray:
