@@ -4,8 +4,11 @@ Zoomed out, drawing the layer's pixels nearest-neighbour would skip pixels and a
 display's own. A zoomed-out panel therefore draws an area-averaged reduction of its pixels instead
 (`pyramid_explorer.screen_sampling`: the factor rule is in its docstring), made on the global
 QThreadPool and cached per image and factor, stretched over the layer's own rectangle so it keeps
-the layer's placement, and drawn with bilinear filtering; until it arrives the exact pixels are
-drawn. Zoomed in, pixels stay crisp.
+the layer's placement, and drawn with bilinear filtering. A large layer carries one reduction made on
+the worker (`display.Layer.preview`, screen-sized): drawn at once when it is the one the zoom asks for,
+and in the meantime otherwise, so the GUI thread never hands Qt megapixels to show a zoomed-out
+panel (a smaller layer's exact pixels are drawn until its reduction arrives). Zoomed in, pixels
+stay crisp.
 """
 
 from __future__ import annotations
@@ -85,18 +88,23 @@ class ReducedDrawing(QObject):
         self._item.clear()
 
     def draw(self, layer: Layer | None, zoom: float | None, visible: bool) -> None:
-        """Draw the reduction `zoom` asks for if it is ready, else the codes and ask for it (only
-        while `visible`). `zoom` None: the codes themselves, nearest-neighbour."""
+        """Draw the reduction `zoom` asks for if it is ready (or is the layer's preview), else the
+        preview or the codes, and ask for it (only while `visible`). `zoom` None: the codes
+        themselves, nearest-neighbour."""
         codes = self.codes
         if codes is None or layer is None:
             return
         want = 1 if zoom is None else reduction_factor(1 / zoom, max(codes.shape[:2]))
         image = codes if want == 1 else self._reductions.get(codes, want)
+        preview = layer.preview if codes is layer.pixels else None  # codes at other limits: none
+        if image is None and preview is not None and preview.factor == want:
+            self._reductions.put(codes, want, preview.pixels)  # made on the worker: no wait
+            image = preview.pixels
         ready = image is not None
         if image is None:
             self._request(codes, want, visible)
-            image, want = codes, 1
-        smooth = ready and zoom is not None and zoom < 1
+            image, want = (codes, 1) if preview is None else (preview.pixels, preview.factor)
+        smooth = (ready or want > 1) and zoom is not None and zoom < 1
         h, w = codes.shape[:2]  # a reduction covers the same rectangle as the pixels it averages
         rect = QRectF(layer.origin[0], layer.origin[1], w * layer.scale, h * layer.scale)
         self._hand_over(image, want, smooth, rect)
