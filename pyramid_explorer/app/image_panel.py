@@ -208,15 +208,15 @@ class ImagePanel(QWidget):
         lo, hi = self.histogram.getLevels()
         return float(lo), float(hi)
 
-    def show_layer(self, layer: Layer, title: str, *, keep_limits: bool = False) -> None:
-        """Draw `layer` (unless it is already drawn) and set the title.
+    def show_layer(self, layer: Layer, title: str | None = None, *, keep_limits: bool = False) -> None:
+        """Draw `layer` (unless it is already drawn) and set the title (None: keep it).
 
         With `keep_limits`, the display limits in use stay (if the new layer is signed the same way),
         so stepping through levels keeps one contrast; the pixels are then re-mapped here.
         """
         was_stale = self.is_stale
         self._overlay.set_current()
-        self.set_title(title)
+        self.set_title(self._title_text if title is None else title)
         self._stack.setCurrentWidget(self._canvas)
         if layer is self._layer:
             if was_stale:

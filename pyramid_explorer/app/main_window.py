@@ -298,7 +298,6 @@ class MainWindow(QMainWindow):
         self.status_line.mark_updating()
 
     def _on_cancelled(self) -> None:
-        self.render_queue.mark_cancelled()
         for tab in self.tool_tabs.values():
             tab.on_cancelled()
 
