@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from pyramid_explorer.core.analysis import dtype_span
+from pyramid_explorer.screen_sampling import area_reduce
 
 THUMBNAIL_SIZE = 48
 
@@ -42,8 +43,29 @@ def mode_label(mode: str) -> str:
     return MODE_LABELS.get(mode, mode)
 """Side of the square box level thumbnails are fitted into, in pixels."""
 
+PREVIEW_SIDE = 256
+"""A layer whose longest side exceeds this carries `Layer.preview`, a reduction no longer than this,
+made on the worker: a zoomed-out panel draws it at once rather than hand megapixels to Qt on the GUI
+thread (a 4K image costs tens of milliseconds to convert and paint, on every repaint)."""
+
 _LIMIT_SAMPLES = 250_000  # pixels inspected to choose display limits; plenty for a percentile
 _SIGNED_PERCENTILE = 99.5  # signed limits clip the rarest 0.5 % so detail is not a faint wash
+
+
+@dataclass(frozen=True, eq=False)
+class Preview:
+    """`pixels` is `area_reduce(layer.pixels, factor)` (screen_sampling), made with the layer."""
+
+    factor: int
+    pixels: np.ndarray
+
+
+def preview_factor(shape: tuple[int, ...]) -> int:
+    """The smallest power of two that brings the longest side of `shape` to PREVIEW_SIDE or less."""
+    factor = 1
+    while -(-max(shape[:2]) // factor) > PREVIEW_SIDE:
+        factor *= 2
+    return factor
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,6 +89,8 @@ class Layer:
     origin: tuple[float, float]
     pixels: np.ndarray
     histogram: tuple[np.ndarray, np.ndarray]
+    preview: Preview | None = None
+
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -177,9 +201,12 @@ def make_layer(
     scale = float(2**level if scale is None else scale)
     if origin is None:
         origin = (-scale / 2, -scale / 2)
+    pixels = quantize(display, limits)
+    factor = preview_factor(pixels.shape)
+    preview = Preview(factor, area_reduce(pixels, factor)) if factor > 1 else None
     return Layer(data=data, display=display, limits=limits, signed=signed, level=level,
-                 scale=scale, origin=origin,
-                 pixels=quantize(display, limits), histogram=value_histogram(display))
+                 scale=scale, origin=origin, pixels=pixels, histogram=value_histogram(display),
+                 preview=preview)
 
 
 def finite_max(values: np.ndarray) -> float:

@@ -110,3 +110,23 @@ def test_a_failing_step_reaches_the_job_after_its_threads_stop():
 def test_one_thread_runs_the_steps_in_the_callers_thread():
     names = list(parallel_steps([lambda: threading.current_thread().name] * 3, threads=1))
     assert names == [threading.current_thread().name] * 3
+
+
+def test_closing_a_wrapper_of_the_job_after_its_first_numbers_closes_the_job_and_its_threads():
+    """What Esc does to the GUI test's stalled job (a generator wrapping `compare`): closed from its own
+    thread while the pool still holds metrics steps, the wrapper lets go of the job, which closes
+    at once (not later, by the GC, on some other thread) and leaves no step thread."""
+    p = pyramid_of(photo((40, 56, 3), np.uint8))
+
+    def wrapper(request):
+        # a for loop, as in the GUI test, not `yield from` (which would close the job explicitly): the
+        # job is held by this frame only and must close when the frame lets go of it
+        for item in compare(request):  # noqa: UP028
+            yield item
+
+    outer = wrapper(CompareRequest(p, 0, threads=2))
+    first_numbers = next(r for r in outer if getattr(r, "psnr", None) is not None)
+    assert first_numbers.mode == MODES[0]
+    assert step_threads() != []  # the pool is still up, running or holding the other metrics
+    outer.close()
+    assert step_threads() == []

@@ -267,6 +267,27 @@ def test_value_histogram_counts_every_sampled_value():
     assert len(counts) == int(img.max()) - int(img.min()) + 1  # one bin per value
 
 
+@pytest.mark.parametrize(("shape", "factor"), [((512, 6, 3), 2), ((264, 1032), 8), ((1000, 512, 4), 4),
+                                               ((257, 3), 2), ((256, 256), 1), ((1, 1), 1)])
+def test_a_large_layer_carries_its_screen_sized_preview(shape, factor):
+    rng = np.random.default_rng(5)
+    data = rng.integers(0, 256, shape).astype(np.uint8)
+    if len(shape) == 3 and shape[2] == 4:
+        data[..., 3] = 255  # opaque: the preview is the plain area mean
+    layer = display.make_layer(data, 0)
+    if factor == 1:
+        assert layer.preview is None
+        return
+    assert layer.preview is not None and layer.preview.factor == factor
+    rows, cols = -(-shape[0] // factor), -(-shape[1] // factor)
+    assert layer.preview.pixels.shape == (rows, cols, *shape[2:])
+    half = factor // 2  # the next smaller factor would not fit
+    assert max(rows, cols) <= display.PREVIEW_SIDE < max(-(-shape[0] // half), -(-shape[1] // half))
+    if shape[0] % factor == 0 and shape[1] % factor == 0:  # whole blocks: their mean, rounded
+        blocks = layer.pixels.reshape(rows, factor, cols, factor, *shape[2:]).mean(axis=(1, 3))
+        np.testing.assert_allclose(layer.preview.pixels, blocks, atol=0.5 + 1e-9, rtol=0)
+
+
 def test_export_job_stopped_between_files_leaves_a_cancelled_manifest(tmp_path):
     import json
 

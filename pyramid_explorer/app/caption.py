@@ -1,5 +1,10 @@
 """A panel's title that never cuts its numbers: "name: numbers" with the name elided when space is
-short and the numbers on a line of their own, wrapped, when they do not fit beside it."""
+short and the numbers on a line of their own, wrapped, when they do not fit beside it.
+
+A new text may make the caption taller but never shorter (only a change of width may): titles
+change as results and their numbers arrive, and a caption going from one line to two and back
+would resize the image below it, and with it every panel of its grid row, each time.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ class Caption(QWidget):
         for label in (self.name_label, self.numbers_label):
             label.setTextFormat(Qt.TextFormat.PlainText)
         self._text = ""
+        self._width = -1  # the width the caption was last laid out for
         self.set_text(text)
 
     def text(self) -> str:
@@ -69,5 +75,8 @@ class Caption(QWidget):
             label.setGeometry(rect)
             label.show()
         height = max(rect.bottom() + 1 for _label, rect in rows)
+        if width == self._width:  # the same width, another text: grow only
+            height = max(height, self.height())
+        self._width = width
         if self.height() != height:
             self.setFixedHeight(height)

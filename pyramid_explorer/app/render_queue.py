@@ -4,6 +4,9 @@ pyqtgraph converts an image to a QImage when it is first painted; a 4K float ima
 milliseconds, and the ten panels of the Compare view filled from the cache at once would block the
 GUI thread for hundreds. The queue hands each panel its layer in a turn of its own and paints that
 panel right away; a newer layer for a panel replaces one still waiting, so only the last is drawn.
+Only the pixels wait: a panel's title is set when its layer is queued, so a title always tells the
+panel's work as it is now, and a cancel (which renames "computing" to "cancelled" in the titles)
+needs nothing from the queue.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ class RenderQueue(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._pending: dict[ImagePanel, tuple[Layer, str, bool]] = {}
+        self._pending: dict[ImagePanel, tuple[Layer, bool]] = {}
         self._timer = QTimer(self)
         self._timer.setInterval(0)
         self._timer.timeout.connect(self._on_timeout)
@@ -29,22 +32,17 @@ class RenderQueue(QObject):
         return not self._pending
 
     def show(self, panel: ImagePanel, layer: Layer, title: str, *, keep_limits: bool = False) -> None:
-        """Show `layer` in `panel` soon; a layer the panel already shows only updates the title now."""
+        """Title `panel` now and show `layer` in it soon (a layer it already shows: the title only)."""
+        panel.set_title(title)
         if layer is panel.layer and panel not in self._pending:
-            panel.set_title(title)
             return
         self._pending.pop(panel, None)  # re-queue at the end: the newest request is drawn last
-        self._pending[panel] = (layer, title, keep_limits)
+        self._pending[panel] = (layer, keep_limits)
         if not self._timer.isActive():
             self._timer.start()
 
     def discard(self, panel: ImagePanel) -> None:
         self._pending.pop(panel, None)
-
-    def mark_cancelled(self) -> None:
-        """The work behind the queued titles was cancelled: what they said is "computing" is not."""
-        self._pending = {panel: (layer, title.replace("computing", "cancelled"), keep)
-                         for panel, (layer, title, keep) in self._pending.items()}
 
     def _on_timeout(self) -> None:
         if not self._pending:
@@ -52,7 +50,7 @@ class RenderQueue(QObject):
             self.drained.emit()
             return
         panel = next(iter(self._pending))
-        layer, title, keep_limits = self._pending.pop(panel)
-        panel.show_layer(layer, title, keep_limits=keep_limits)
+        layer, keep_limits = self._pending.pop(panel)
+        panel.show_layer(layer, keep_limits=keep_limits)  # under the title it has now
         if panel.isVisible():
             panel.paint_now()

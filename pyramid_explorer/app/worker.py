@@ -7,7 +7,8 @@ holds up the views) and checks an abort flag between two `yield`s; every
 yielded item travels to the GUI thread by a queued signal that carries the job's generation, and
 `JobRunner` hands it on only while that generation is still the current one of its channel. A new
 job on a channel supersedes the old one: the old one is told to stop and whatever it still sends is
-dropped.
+dropped. A job's `Progress` items travel one at a time (a newer one is held while the last waits in the
+GUI's queue), so a job reporting progress in a tight loop cannot flood the GUI thread.
 """
 
 from __future__ import annotations
@@ -45,10 +46,16 @@ class GeneratorWorker(QRunnable):
         self._request = request
         self._generation = generation
         self._abort = threading.Event()
+        self._progress_landed = threading.Event()  # no Progress of this job waits in the GUI's queue
+        self._progress_landed.set()
 
     def abort(self) -> None:
         """Ask the job to stop at its next step (thread-safe)."""
         self._abort.set()
+
+    def progress_landed(self) -> None:
+        """The GUI thread took the Progress sent last: the next one may be sent (thread-safe)."""
+        self._progress_landed.set()
 
     def run(self) -> None:
         gen = self._generation
@@ -56,10 +63,17 @@ class GeneratorWorker(QRunnable):
             if self._abort.is_set():
                 return
             items = self._fn(self._request)
+            held: Progress | None = None  # the newest Progress not sent while another was on its way
             try:
                 for item in items:
                     if self._abort.is_set():
                         break
+                    if isinstance(item, Progress):
+                        held = None if self._send_progress(item) else item
+                        continue
+                    if held is not None:  # the status says how far the job got before its result
+                        self._send_progress(held, force=True)
+                        held = None
                     self.signals.yielded.emit(gen, item)
                     if self._abort.is_set():
                         break
@@ -72,6 +86,19 @@ class GeneratorWorker(QRunnable):
             self.signals.errored.emit(gen, _one_line(exc))
         finally:
             self.signals.finished.emit(gen)
+
+    def _send_progress(self, item: Progress, *, force: bool = False) -> bool:
+        """Emit `item` unless an earlier Progress still waits in the GUI's queue (then False).
+
+        A job may report progress far faster than the GUI thread can take it (a tight loop of
+        `yield Progress(...)`); unthrottled, the queued signals grow without bound and starve the
+        GUI's timers and painting. With one Progress on its way at a time the queue stays short.
+        """
+        if not force and not self._progress_landed.is_set():
+            return False
+        self._progress_landed.clear()
+        self.signals.yielded.emit(self._generation, item)
+        return True
 
 
 def _expected(exc: BaseException) -> bool:
@@ -184,6 +211,8 @@ class JobRunner(QObject):
         return job
 
     def _on_yielded(self, gen: int, item: object) -> None:
+        if isinstance(item, Progress) and gen in self._jobs:
+            self._jobs[gen].worker.progress_landed()
         job = self._current_job(gen)
         if job is None:
             return

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication
 from pyramid_explorer.app import image_panel
 from pyramid_explorer.app.image_panel import DIVERGING, ImagePanel, set_exact_samples_everywhere
 from pyramid_explorer.app.linking import ViewLinker
+from pyramid_explorer.display import PREVIEW_SIDE
 from pyramid_explorer.jobs import make_layer
 from pyramid_explorer.screen_sampling import area_reduce
 
@@ -206,13 +207,30 @@ def test_a_reduction_for_a_replaced_layer_is_never_drawn(qtbot, panel):
     assert set(np.unique(drawn(panel))) == {60}
 
 
-def test_until_the_reduction_arrives_the_exact_pixels_are_drawn(qtbot, panel):
-    layer = make_layer(checkerboard().astype(np.uint8) * 255, 0)
-    panel.linker.set_camera((SIDE / 2, SIDE / 2), 4.0)
+def test_until_the_reduction_arrives_a_small_layer_draws_its_exact_pixels(qtbot, panel):
+    side = PREVIEW_SIDE  # no preview
+    layer = make_layer(checkerboard(side).astype(np.uint8) * 255, 0)
+    assert layer.preview is None
+    panel.linker.set_camera((side / 2, side / 2), 2.0)
     panel.show_layer(layer, "board")
     assert panel.display_factor == 1 and np.shares_memory(panel.image_item.image, layer.pixels)  # no wait
     settle(qtbot, panel)
+    assert panel.display_factor == 2
+
+
+def test_a_large_layer_draws_its_preview_at_once_and_until_the_reduction_arrives(qtbot, panel):
+    layer = make_layer(checkerboard().astype(np.uint8) * 255, 0)
+    assert layer.preview is not None and layer.preview.factor == 8
+    panel.linker.set_camera((SIDE / 2, SIDE / 2), 8.0)  # the preview's factor: it is the reduction
+    panel.show_layer(layer, "board")
+    assert panel.display_factor == 8 and not panel.reduction_pending
+    assert np.shares_memory(panel.image_item.image, layer.preview.pixels)
+    panel.linker.set_camera((SIDE / 2, SIDE / 2), 4.0)  # another factor: the preview stands in
+    assert panel.display_factor == 8 and panel.reduction_pending
+    settle(qtbot, panel)
     assert panel.display_factor == 4
+    np.testing.assert_array_equal(panel.image_item.image, area_reduce(layer.pixels, 4))
+    assert set(np.unique(drawn(panel))) <= {127, 128}  # the board averaged, as the screen shows it
 
 
 def test_view_menu_option_switches_every_panel_of_the_window(qtbot, window):
@@ -223,9 +241,11 @@ def test_view_menu_option_switches_every_panel_of_the_window(qtbot, window):
     qtbot.waitUntil(lambda: window.controller.pyramid is not None and window.is_settled(), timeout=20_000)
     panel = window.tab("compare").mode_panels["zero_insert"]
     qtbot.waitUntil(lambda: panel.layer is not None, timeout=20_000)
-    window.linker.set_camera((256, 192), 4.0)
+    window.linker.set_camera((256, 192), 8.0)
     assert panel.reduction_pending and not window.is_settled()  # screenshots wait for the final drawing
     settle(qtbot, panel)
+    window.linker.set_camera((256, 192), 4.0)  # the factor of the layer's preview: drawn at once
+    assert not panel.reduction_pending
     assert panel.display_factor == 4 and panel.zoom_label() == "25%"
     qtbot.waitUntil(window.is_settled)
     mean = float(panel.layer.pixels.mean())

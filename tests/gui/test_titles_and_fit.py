@@ -84,6 +84,24 @@ def test_caption_keeps_numbers_whole_when_narrow(qtbot):
     assert "PSNR\u00a031.25\u00a0dB," in caption.numbers_label.text()  # wraps between items
 
 
+def test_a_new_text_never_makes_a_caption_shorter_a_new_width_may(qtbot):
+    caption = Caption("Nearest: PSNR/SSIM computing...")
+    qtbot.addWidget(caption)
+    caption.resize(120, 20)
+    caption.show()
+    line = caption.fontMetrics().height()
+    assert caption.height() > line  # two lines at this width
+    caption.set_text("Nearest")  # one line would do: the image below does not move for it
+    assert caption.height() > line
+    caption.resize(400, caption.height())
+    qtbot.waitUntil(lambda: caption.height() == line)  # wider: laid out anew, one line
+    caption.set_text("Nearest: PSNR 31.25 dB, SSIM 0.841")
+    assert caption.height() == line  # fits beside the name
+    caption.resize(120, caption.height())
+    qtbot.waitUntil(lambda: caption.height() > line)
+    assert text_fits(caption.numbers_label)
+
+
 def shows_whole_image(panel) -> bool:
     """The view shows the whole source and touches it on one side (a fit, not a smaller image)."""
     rect = panel.view_box.viewRect()
