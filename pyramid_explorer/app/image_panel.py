@@ -132,6 +132,7 @@ class ImagePanel(QWidget):
                                  "border-radius: 3px;")
         self._zoom.hide()
         self._overlay = StaleOverlay(self._canvas)
+        self._generation = 0
         self.view_box.sigResized.connect(self._overlay.fit)
         self.view_box.sigRangeChanged.connect(self._on_view_changed)
         self.view_box.sigResized.connect(self._on_view_changed)
@@ -175,9 +176,19 @@ class ImagePanel(QWidget):
         """What the out-of-date overlay says ('' when the panel is current)."""
         return self._overlay.reason or ""
 
+    @property
+    def generation(self) -> int:
+        """How many times the state changed under this panel (`mark_stale`): a layer made for an
+        earlier generation no longer answers it (the render queue drops such layers)."""
+        return self._generation
+
     def mark_stale(self, text: str, *, clear: bool = False) -> None:
         """What is drawn no longer answers the current state: dim it under `text` (what is being
         computed), or with `clear` (another image's pixels) draw nothing and title the panel `text`."""
+        self._generation += 1
+        self._dim(text, clear=clear)
+
+    def _dim(self, text: str, *, clear: bool = False) -> None:
         if clear:
             self.clear_image()
             self.histogram.plot.setData([], [])
@@ -191,8 +202,8 @@ class ImagePanel(QWidget):
         """The computation this panel waits for was cancelled: its title says "cancelled" where it
         said "computing", and an out-of-date image says it stays out of date."""
         self._title_text = self._title_text.replace("computing", "cancelled")
-        if self.is_stale:
-            self.mark_stale("cancelled: out of date (change the level or a setting to compute again)")
+        if self.is_stale:  # the state did not change: what was computed for it may still be drawn
+            self._dim("cancelled: out of date (change the level or a setting to compute again)")
         else:
             self._show_title()
 

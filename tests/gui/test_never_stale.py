@@ -3,6 +3,7 @@ cleared or marked out of date; cancelled work says so; the readout follows; "Rea
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import pytest
@@ -171,3 +172,33 @@ def test_levels_dock_is_emptied_while_a_new_image_is_built(qtbot, opened, tmp_pa
     wait_idle(qtbot, opened)
     assert opened.level_panel.model.rowCount() == opened.controller.pyramid.levels
     assert opened.level_panel.table.isEnabled()
+
+
+def test_panels_a_setting_does_not_change_become_current_again(qtbot, opened):
+    """A new transposed-convolution setting outdates the Compare tab; the nine mode panels get their
+    cached layers back (the very layers they draw) and must say current, not "out of date" for good."""
+    opened.show_view("compare")
+    wait_idle(qtbot, opened)
+    tab = opened.tab("compare")
+    before = {p.name: p.layer for p in tab.mode_panels.values()}
+    opened.controller.set_deconv(dataclasses.replace(compare_tool.DEFAULT_DECONV, kernel_size=6))
+    assert all(p.is_stale for p in tab.mode_panels.values())
+    wait_idle(qtbot, opened)
+    assert [p.name for p in tab.panels if p.isVisible() and p.is_stale] == []
+    assert all(before[p.name] is p.layer for p in tab.mode_panels.values() if p.name in before)
+    assert opened.status_message() == "Ready"
+
+
+def test_a_layer_queued_before_a_change_is_never_drawn_after_it(qtbot, opened):
+    opened.show_view("pyramid")
+    wait_idle(qtbot, opened)
+    panel = opened.tab("pyramid").gaussian
+    old = panel.layer
+    opened.controller.set_level(1)
+    wait_idle(qtbot, opened)
+    level_one = panel.layer
+    assert level_one is not old
+    opened.render_queue.show(panel, old, "level 0, queued before the change")
+    panel.mark_stale("computing level 2...")  # the state changes while the old layer waits
+    qtbot.waitUntil(lambda: opened.render_queue.empty)
+    assert panel.layer is level_one and panel.is_stale
