@@ -15,22 +15,19 @@ from typing import Any
 import numpy as np
 
 _THREAD = threading.local()
-_KEPT = 8  # per thread: a chunk in each dtype, and a chunk's expansion at the interior and edge sizes
 
 
 def thread_buffer(use: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-    """An uninitialised array of `shape` and `dtype` for `use` (a name: buffers used together need
-    different ones) that this thread gets again the next time it asks for the same (the few used last are
-    kept); its contents are the caller's until it asks again."""
-    kept: dict[tuple[Any, ...], np.ndarray] = _THREAD.__dict__.setdefault("buffers", {})
-    key = (use, tuple(shape), np.dtype(dtype).str)
-    buffer = kept.pop(key, None)
-    if buffer is None:
-        buffer = np.empty(shape, dtype)
-    kept[key] = buffer  # most recently used last
-    while len(kept) > _KEPT:
-        del kept[next(iter(kept))]
-    return buffer
+    """An uninitialised C-contiguous array of `shape` and `dtype` in the memory this thread keeps for
+    `use` (a name: buffers used together need different ones), grown to the largest size asked for; its
+    contents are the caller's until this thread asks for `use` again."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    kept: dict[str, np.ndarray] = _THREAD.__dict__.setdefault("buffers", {})
+    raw = kept.get(use)
+    if raw is None or raw.nbytes < nbytes:
+        raw = kept[use] = np.empty(max(nbytes, 1), np.uint8)
+    return raw[:nbytes].view(dtype).reshape(shape)
 
 
 class Recycled:
