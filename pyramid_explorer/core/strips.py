@@ -5,12 +5,14 @@ clusters and BORDER_WRAP, whose first rows depend on the image's last ones). Lev
 of whole rows (one row of the input's tiles); each strip goes straight to its writer and into the
 cascade: level i+1's rows are made by `cv2.pyrDown` as soon as level i holds the rows they need
 (`tiling.down_window` on rows; a block spans the whole width, so columns see the real image edges and the
-float32 SIMD grid of the whole row), band i's rows as soon as levels i and i+1 hold theirs
-(`tiling.up_window`). A level keeps only the rows still needed (about a strip and a halo), in the pieces
-they were made in: a block is a view into one piece except at a seam between two, where a few rows are
-copied. Writers regroup rows into the blocks their store wants and write them on a thread pool while the
-next strip is read and reduced, so both cores are busy (OpenCV's pyrDown and pyrUp are parallel too).
-Every row equals the in-memory engine's, bit for bit.
+float32 SIMD grid of the whole row), and a block of band i's rows is handed over as soon as levels i and
+i+1 hold what it needs (`tiling.up_window` on rows) as `BandRows`: the rows it reads, not the float32
+band, which its writer computes chunk by chunk (`tiling.up_window` on columns, as the tile engine does)
+into buffers that thread keeps. A level keeps only the rows still needed (about a strip and a halo), in
+the pieces they were made in: a block is a view into one piece except at a seam between two, where a few
+rows are copied. Writers regroup rows into the blocks their store wants and compute, compress and write
+them on a thread pool while the next strip is read and reduced, so both cores are busy. Every row equals
+the in-memory engine's, bit for bit.
 """
 
 from __future__ import annotations
