@@ -8,9 +8,10 @@ Run: python benchmarks/bench_chunked.py [--size 16000] [--input /tmp/bench-16000
 256-pixel tiles: a photograph tiled with a brightness ramp, so it compresses like a real one) is written
 once, tile by tile, to `--input` (outside the repository) and reused. Each export runs in a fresh
 process, and the exports are interleaved repeat by repeat, so the machine's load (other jobs) affects
-them alike; the table gives the minimum wall time, the spread (max - min) over the repeats, CPU time /
-wall time (2.0 = both cores of a 2-core machine busy), peak resident memory, and the ratio to libvips'
-uncompressed pyramidal tiffsave (the reference: a box shrink, not an exact Gaussian). Then a 4000 x 4000
+them alike; the table gives the minimum wall time, the spread (max - min) over the repeats, the CPU time
+(user + system) of that fastest run and CPU time / wall time (2.0 = both cores of a 2-core machine busy),
+peak resident memory, and the ratio to libvips' uncompressed pyramidal tiffsave (the reference: a box
+shrink, not an exact Gaussian), then the load average the runs started at. Then a 4000 x 4000
 crop is exported and checked bit for bit against the in-memory engine. No timing asserts.
 """
 
@@ -154,21 +155,26 @@ def main() -> None:
     print(f"{os.cpu_count()} cores; input {source} ({format_bytes(source.stat().st_size)}); "
           f"chunk {args.chunk}; memory limit {args.memory_limit}; {args.repeats} interleaved repeats")
     results: dict[str, list[dict]] = {name: [] for name in runs}
+    loads = []  # the 1-minute load average before each run: how busy other jobs kept the cores
     try:
         for repeat in range(args.repeats):
             for name, kind in runs.items():
+                loads.append(os.getloadavg()[0])
                 results[name].append(measure(kind, source, work / "run", args))
                 print(f"  repeat {repeat + 1}: {name}: {results[name][-1]['wall']:.2f} s", flush=True)
         vips = results.get(next(iter(RUNS)))
         reference = min(r["wall"] for r in vips) if vips else None
-        print("\n| run | wall (min) | spread | CPU / wall | peak RSS | vs libvips |")
-        print("|---|---|---|---|---|---|")
+        print("\n| run | wall (min) | spread | CPU time | CPU / wall | peak RSS | vs libvips |")
+        print("|---|---|---|---|---|---|---|")
         for name, found in results.items():
             best = min(found, key=lambda r: r["wall"])
             spread = max(r["wall"] for r in found) - best["wall"]
             ratio = f"{best['wall'] / reference:.2f}x" if reference else "-"
-            print(f"| {name} | {best['wall']:.2f} s | {spread:.2f} s | {best['cpu'] / best['wall']:.2f} | "
+            print(f"| {name} | {best['wall']:.2f} s | {spread:.2f} s | {best['cpu']:.2f} s | "
+                  f"{best['cpu'] / best['wall']:.2f} | "
                   f"{best['peak'] / 1e9:.2f} GB | {ratio} |")
+        print(f"\nload average (1 min) before the runs: {min(loads):.1f} to {max(loads):.1f} "
+              f"({os.cpu_count()} cores)")
         print(f"\ncrop {CROP} x {CROP}: levels and bands bit-identical to the in-memory engine: "
               f"{check_crop(source, work, args.chunk)}")
     finally:

@@ -26,7 +26,6 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -228,13 +227,22 @@ def _create_groups(folder: Path, shapes: list[tuple[int, ...]], dtype: np.dtype,
     return groups
 
 
-def _store_rows(array: zarr.Array[Any], label: str, y: int,
-                pieces: Sequence[np.ndarray]) -> tuple[str, Any, int]:
-    """Write whole rows (consecutive pieces) from row `y` on (a thread-pool task); returns what the
-    progress report needs."""
-    omezarr.write_rows(array, y, pieces)
-    span = merge_ranges([finite_span(piece) for piece in pieces])
+def _store_rows(array: zarr.Array[Any], label: str, y: int, rows: Any) -> tuple[str, Any, int]:
+    """Write whole rows (an array, consecutive pieces, or band rows computed chunk by chunk) from row `y`
+    on (a thread-pool task); returns what the progress report needs."""
+    span = merge_ranges(omezarr.write_rows(array, y, rows, finite_span))
+    pieces = rows if isinstance(rows, Sequence) else [rows]
     return label, span, sum(piece.nbytes for piece in pieces)
+
+
+class _Submit:
+    """A RowSink handing each block of rows it is given to `submit(y, rows)` as it is (band blocks)."""
+
+    def __init__(self, submit: Callable[[int, Any], Any]) -> None:
+        self.put = submit
+
+    def close(self) -> None:
+        """Nothing to do: each block went out as it came."""
 
 
 def level_zero(source: str | os.PathLike[str] | da.Array, image: da.Array, rows: int) -> Iterator[np.ndarray]:
@@ -247,9 +255,7 @@ def level_zero(source: str | os.PathLike[str] | da.Array, image: da.Array, rows:
 def _run_strips(source: Iterator[np.ndarray], groups: Sequence[_Group], shapes: list[tuple[int, ...]],
                 border: int, storage: str, chunk: int, in_flight: int, report: Progress) -> Ranges:
     """The strip engine: every level and band written block by block as the input's strips go through."""
-    workers = os.cpu_count() or 1
-    writes = Writes(workers, in_flight)
-    compute = ThreadPoolExecutor(workers, thread_name_prefix="pyramid-explorer-band")
+    writes = Writes(os.cpu_count() or 1, in_flight)
     ranges: dict[str, list[tuple[float, float] | None]] = {}
 
     def account(results: list[tuple[str, Any, int]]) -> None:
@@ -257,19 +263,20 @@ def _run_strips(source: Iterator[np.ndarray], groups: Sequence[_Group], shapes: 
             ranges.setdefault(label, []).append(span)
             report(label, nbytes)
 
+    def store(group: _Group, level: int) -> Callable[[int, Any], Any]:
+        return functools.partial(writes.submit, _store_rows, group.arrays[level], _level_label(group, level))
+
     try:
-        sinks = [[Blocks(shape[0], chunk, functools.partial(
-                    writes.submit, functools.partial(_store_rows, array, _level_label(group, level))),
-                        views=True)
-                  for level, (shape, array) in enumerate(zip(shapes, group.arrays, strict=True))]
-                 for group in groups]
-        cascade = Cascade(shapes, border, storage, sinks[0], sinks[1] if len(sinks) > 1 else None, compute)
+        gaussian = [Blocks(shape[0], chunk, store(groups[0], level), views=True)
+                    for level, shape in enumerate(shapes)]
+        bands = None if len(groups) == 1 else [_Submit(store(groups[1], level))
+                                               for level in range(len(shapes))]
+        cascade = Cascade(shapes, border, storage, gaussian, bands, band_block=chunk)
         for strip in source:
             cascade.feed(strip)
             account(writes.done())
         account(writes.done(wait_all=True))
     finally:
-        compute.shutdown()
         writes.close()
     return {label: merge_ranges(found) for label, found in ranges.items()}
 

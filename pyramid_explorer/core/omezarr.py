@@ -20,9 +20,9 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import dask.array as da
@@ -32,6 +32,7 @@ import zarr
 from zarr.core.metadata import ArrayV2Metadata
 from zarr.storage import LocalStore
 
+from pyramid_explorer.core.scratch import thread_buffer
 from pyramid_explorer.core.tiff import CHANNEL_NAMES
 
 NGFF_VERSION = "0.4"
@@ -114,14 +115,30 @@ def write_tile(array: zarr.Array[Any], y: int, x: int, tile: np.ndarray) -> None
         array[:, rows, cols] = planes
 
 
-def write_rows(array: zarr.Array[Any], y: int, rows: np.ndarray | Sequence[np.ndarray]) -> None:
+class ColumnSource(Protocol):
+    """Rows computed on demand: `columns(x0, x1)` gives their pixels [:, x0:x1] (`strips.BandRows`)."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    def __len__(self) -> int: ...
+
+    def columns(self, x0: int, x1: int) -> np.ndarray: ...
+
+
+Rows = np.ndarray | ColumnSource
+
+
+def write_rows(array: zarr.Array[Any], y: int, rows: Rows | Sequence[Rows],
+               measure: Callable[[np.ndarray], Any] | None = None) -> list[Any]:
     """Store whole rows (H, W[, C]) from row `y` on, `y` a multiple of the chunk height, in an array of
-    a local folder (as `create_image` makes them); `rows` may be one array or consecutive pieces of rows,
-    copied straight into each chunk. Each chunk is assembled in its stored (C, h, w) layout, encoded with
-    the array's compressor and written as its file. The same bytes as `write_tile` at a fraction of the
-    CPU time: zarr's generic write path (selection, merge, async codec pipeline) costs several times the
-    compression itself."""
-    pieces = [rows] if isinstance(rows, np.ndarray) else list(rows)
+    a local folder (as `create_image` makes them); `rows` may be one array, a `ColumnSource`, or
+    consecutive pieces of rows. Each chunk is assembled in its stored (C, h, w) layout in a buffer this
+    thread keeps (fresh memory costs more than the copy), encoded with the array's compressor and written
+    as its file; `measure(pixels)` is called on each chunk's pixels (padding excluded) and the results are
+    returned. The same bytes as `write_tile` at a fraction of the CPU time: zarr's generic write path
+    (selection, merge, async codec pipeline) costs several times the compression itself."""
+    pieces = list(rows) if isinstance(rows, Sequence) else [rows]
     height, width = sum(len(piece) for piece in pieces), pieces[0].shape[1]
     chunk_h, chunk_w = array.chunks[-2:]
     metadata, store = array.metadata, array.store
@@ -129,20 +146,25 @@ def write_rows(array: zarr.Array[Any], y: int, rows: np.ndarray | Sequence[np.nd
             not isinstance(store, LocalStore):
         raise ValueError("write_rows writes compressed Zarr v2 arrays of a local folder only")
     compressor = metadata.compressor
-    planar = pieces[0].ndim == 3
+    planar = len(pieces[0].shape) == 3
     folder = Path(store.root) / array.path / ("0" if planar else "") / str(y // chunk_h)
     folder.mkdir(parents=True, exist_ok=True)
     lead = (pieces[0].shape[2],) if planar else ()
+    chunk = thread_buffer("chunk", (*lead, chunk_h, chunk_w), pieces[0].dtype)
+    measured = []
     for column, x in enumerate(range(0, width, chunk_w)):
         cols = min(chunk_w, width - x)
-        # edge chunks are stored whole, padded with the fill value
-        whole = (height, cols) == (chunk_h, chunk_w)
-        chunk = (np.empty if whole else np.zeros)((*lead, chunk_h, chunk_w), pieces[0].dtype)
+        if (height, cols) != (chunk_h, chunk_w):
+            chunk.fill(0)  # edge chunks are stored whole, padded with the fill value
         top = 0
         for piece in pieces:
-            _copy_planes(piece[:, x : x + cols], chunk[..., top : top + len(piece), :cols])
+            pixels = piece[:, x : x + cols] if isinstance(piece, np.ndarray) else piece.columns(x, x + cols)
+            _copy_planes(pixels, chunk[..., top : top + len(piece), :cols])
             top += len(piece)
+        if measure is not None:
+            measured.append(measure(chunk[..., :height, :cols]))
         (folder / str(column)).write_bytes(compressor.encode(chunk))
+    return measured
 
 
 def _copy_planes(pixels: np.ndarray, target: np.ndarray) -> None:

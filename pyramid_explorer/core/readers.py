@@ -23,6 +23,7 @@ from pyramid_explorer.core import omezarr, tiff
 from pyramid_explorer.core.arrays import SUPPORTED_DTYPES
 from pyramid_explorer.core.graphs import check_lazy_image
 from pyramid_explorer.core.io import ImageLoadError, load_image, probe_image
+from pyramid_explorer.core.scratch import Recycled
 from pyramid_explorer.core.stores import is_zarr_folder
 
 
@@ -201,6 +202,7 @@ def tiff_strips(path: str | os.PathLike[str], rows: int) -> Iterator[np.ndarray]
 
 
 def _decoded_strips(path: Path, rows: int) -> Iterator[np.ndarray]:
+    buffers = Recycled()
     with tifffile.TiffFile(path) as tif:
         page = tif.pages.first
         height, width = page.imagelength, page.imagewidth
@@ -211,7 +213,7 @@ def _decoded_strips(path: Path, rows: int) -> Iterator[np.ndarray]:
         tail = page.shape[2:] if page.axes == "YXS" else ()
         for first in range(0, down, step):
             y0, y1 = first * seg_h, min(height, (first + step) * seg_h)
-            strip = np.empty((y1 - y0, width, *tail), page.dtype)
+            strip = buffers.empty((y1 - y0, width, *tail), page.dtype)
             ids = list(range(first * across, min(down, first + step) * across))
             for data, index in tif.filehandle.read_segments(
                     [page.dataoffsets[i] for i in ids], [page.databytecounts[i] for i in ids], ids,

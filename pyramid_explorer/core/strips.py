@@ -5,17 +5,19 @@ clusters and BORDER_WRAP, whose first rows depend on the image's last ones). Lev
 of whole rows (one row of the input's tiles); each strip goes straight to its writer and into the
 cascade: level i+1's rows are made by `cv2.pyrDown` as soon as level i holds the rows they need
 (`tiling.down_window` on rows; a block spans the whole width, so columns see the real image edges and the
-float32 SIMD grid of the whole row), band i's rows as soon as levels i and i+1 hold theirs
-(`tiling.up_window`). A level keeps only the rows still needed (about a strip and a halo), in the pieces
-they were made in: a block is a view into one piece except at a seam between two, where a few rows are
-copied. Writers regroup rows into the blocks their store wants and write them on a thread pool while the
-next strip is read and reduced, so both cores are busy (OpenCV's pyrDown and pyrUp are parallel too).
-Every row equals the in-memory engine's, bit for bit.
+float32 SIMD grid of the whole row), and a block of band i's rows is handed over as soon as levels i and
+i+1 hold what it needs (`tiling.up_window` on rows) as `BandRows`: the rows it reads, not the float32
+band, which its writer computes chunk by chunk (`tiling.up_window` on columns, as the tile engine does)
+into buffers that thread keeps. A level keeps only the rows still needed (about a strip and a halo), in
+the pieces they were made in: a block is a view into one piece except at a seam between two, where a few
+rows are copied. Writers regroup rows into the blocks their store wants and compute, compress and write
+them on a thread pool while the next strip is read and reduced, so both cores are busy. Every row equals
+the in-memory engine's, bit for bit.
 """
 
 from __future__ import annotations
 
-import itertools
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -26,6 +28,7 @@ import dask.array as da
 import numpy as np
 
 from pyramid_explorer.core.pyramid import STORAGE_DTYPES
+from pyramid_explorer.core.scratch import thread_buffer
 from pyramid_explorer.core.tiling import (
     ALIGN_DOWN,
     ALIGN_ROWS_DOWN,
@@ -34,22 +37,26 @@ from pyramid_explorer.core.tiling import (
     MARGIN_ROWS_DOWN,
     MARGIN_UP,
     Runs,
+    Window,
     band_tile,
     down_window,
     run_indices,
     up_window,
 )
 
-# Band rows are computed in parts of about this many bytes: under glibc's 32 MiB ceiling for serving
-# allocations from its heap, so each part reuses memory freed before instead of faulting in fresh pages
-# (whole-strip parts spent 85% of the band threads' time in the kernel doing that).
-PART_BYTES = 8 * 2**20
-
 
 class RowSink(Protocol):
     """Where a level's rows go, in order: `put(start, rows)`, then `close()` once the level is complete."""
 
     def put(self, start: int, rows: np.ndarray) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class BandSink(Protocol):
+    """Where a band's rows go, in order: `put(start, rows)` with rows to compute, then `close()`."""
+
+    def put(self, start: int, rows: BandRows) -> None: ...
 
     def close(self) -> None: ...
 
@@ -90,29 +97,73 @@ def _columns(runs: Runs, width: int) -> np.ndarray | None:
     return None if runs == ((0, width),) else run_indices(runs)
 
 
+_EXPANSION = functools.partial(thread_buffer, "expand")  # where a band chunk's pyrUp goes
+
+
+@dataclass(frozen=True)
+class BandRows:
+    """Rows of a Laplacian band, computed column block by column block on demand: `columns(x0, x1)` is
+    band[:, x0:x1] of these rows, fine - expand(coarse) over the coarse block those columns need
+    (`tiling.up_window`, exact like the whole rows). The writer computes each chunk's columns into its own
+    buffers, so a float32 band never exists whole-width in memory. `coarse` None: the last band, the
+    coarsest level itself in the band dtype."""
+
+    fine: np.ndarray  # the level's rows
+    coarse: np.ndarray | None  # the next level's rows they read (`rows`.runs)
+    rows: Window | None
+    border: int
+    storage: str
+
+    def __len__(self) -> int:
+        return len(self.fine)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.fine.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(STORAGE_DTYPES[self.storage])
+
+    @property
+    def nbytes(self) -> int:
+        return self.fine.size * self.dtype.itemsize
+
+    def columns(self, x0: int, x1: int) -> np.ndarray:
+        """Band[:, x0:x1] of these rows: a view into this thread's buffer, valid until its next call."""
+        fine = self.fine[:, x0:x1]
+        if self.coarse is None or self.rows is None:
+            return fine.astype(self.dtype)
+        cols = up_window(self.coarse.shape[1], self.fine.shape[1], x0, x1, self.border, ALIGN_UP, MARGIN_UP)
+        if len(cols.runs) == 1:
+            first, count = cols.runs[0]
+            coarse = self.coarse[:, first : first + count]
+        else:
+            coarse = self.coarse[:, run_indices(cols.runs)]
+        return band_tile(fine, coarse, self.storage, self.rows, cols, _EXPANSION)
+
+
 class Cascade:
     """Makes every Gaussian level (and band) of an image fed to it strip by strip, top to bottom.
 
     `shapes` are the Gaussian levels' shapes; `gaussian[i]` receives level i's rows and `bands[i]` band i's
-    (None: no Laplacian pyramid), each exactly once and in order.
+    (None: no Laplacian pyramid), each exactly once and in order. Band rows arrive as `BandRows`, computed
+    by whoever writes them, in blocks of `band_block` rows (the last one shorter; None: as soon as they
+    can be computed).
     """
 
     def __init__(self, shapes: Sequence[tuple[int, ...]], border: int, storage: str,
-                 gaussian: Sequence[RowSink], bands: Sequence[RowSink] | None,
-                 pool: ThreadPoolExecutor | None = None) -> None:
+                 gaussian: Sequence[RowSink], bands: Sequence[BandSink] | None,
+                 band_block: int | None = None) -> None:
         if border == cv2.BORDER_WRAP:
             raise ValueError("the strip engine cannot wrap rows around; use the tile engine")
         self.shapes, self.border, self.storage = list(shapes), border, storage
         self.gaussian, self.bands = list(gaussian), None if bands is None else list(bands)
-        # `pool` computes a band's parts in parallel (OpenCV's pyrUp runs on one core)
-        self.pool = pool
+        self.band_block = band_block
         self.held = [_Held(shape[0]) for shape in shapes]
         self.band_stop = [0] * len(shapes)
-        count = len(shapes)
         self.down_cols = [down_window(shapes[i][1], 0, shapes[i + 1][1], border, ALIGN_DOWN, MARGIN_DOWN)
-                          for i in range(count - 1)]
-        self.up_cols = [up_window(shapes[i + 1][1], shapes[i][1], 0, shapes[i][1], border, ALIGN_UP,
-                                  MARGIN_UP) for i in range(count - 1)]
+                          for i in range(len(shapes) - 1)]
 
     def feed(self, rows: np.ndarray) -> None:
         """The next rows of level 0."""
@@ -159,29 +210,22 @@ class Cascade:
         return out[rows.start : rows.stop, cols.start : cols.stop]
 
     def _band(self, level: int) -> None:
-        """Band `level`'s rows that levels `level` and `level`+1 now allow, piece by piece of the fine
-        level (the last band is the coarsest level itself, in the band dtype)."""
-        fine = self.held[level]
-        a = self.band_stop[level]
-        if level == len(self.shapes) - 1:
-            if fine.stop > a:
-                rows = fine.take(((a, fine.stop - a),))
-                self._put_band(level, a, rows.astype(STORAGE_DTYPES[self.storage]))
-            return
-        b = self._band_limit(level, a)
-        row_bytes = int(np.prod(self.shapes[level][1:])) * np.dtype(STORAGE_DTYPES[self.storage]).itemsize
-        step = max(8, PART_BYTES // row_bytes)
-        parts = []
-        for start, data in fine.pieces:
-            lo, hi = max(a, start), min(b, start + len(data))
-            cuts = [*range(lo, hi, step), hi]
-            parts += [(p, q) for p, q in itertools.pairwise(cuts) if q > p]
-        if self.pool is None or len(parts) < 2:
-            results = [self._up(level, lo, hi) for lo, hi in parts]
-        else:  # any split of the rows is exact; the main thread waits, so the held rows stay as they are
-            results = list(self.pool.map(lambda part: self._up(level, *part), parts))
-        for (lo, _), rows in zip(parts, results, strict=True):
-            self._put_band(level, lo, rows)
+        """Hand over band `level`'s rows that levels `level` and `level`+1 now allow, in whole blocks."""
+        a, height = self.band_stop[level], self.shapes[level][0]
+        last = level == len(self.shapes) - 1
+        b = self.held[level].stop if last else self._band_limit(level, a)
+        step = self.band_block or max(1, b - a)
+        if b < height:
+            b = a + (b - a) // step * step
+        for lo in range(a, b, step):
+            self._put_band(level, lo, self._band_rows(level, lo, min(b, lo + step)))
+
+    def _band_rows(self, level: int, lo: int, hi: int) -> BandRows:
+        fine = self.held[level].take(((lo, hi - lo),))
+        if level == len(self.shapes) - 1:  # the last band is the coarsest level itself
+            return BandRows(fine, None, None, self.border, self.storage)
+        rows = up_window(self.shapes[level + 1][0], self.shapes[level][0], lo, hi, self.border, 1, 0)
+        return BandRows(fine, self.held[level + 1].take(rows.runs), rows, self.border, self.storage)
 
     def _band_limit(self, level: int, a: int) -> int:
         """The end of band `level`'s rows computable now: those whose coarse rows are all made."""
@@ -199,17 +243,7 @@ class Cascade:
         picked = run_indices(rows.runs)
         return int(picked.min()), int(picked.max()) + 1
 
-    def _up(self, level: int, lo: int, hi: int) -> np.ndarray:
-        rows = up_window(self.shapes[level + 1][0], self.shapes[level][0], lo, hi, self.border, 1, 0)
-        cols = self.up_cols[level]
-        coarse = self.held[level + 1].take(rows.runs)
-        picked = _columns(cols.runs, self.shapes[level + 1][1])
-        if picked is not None:
-            coarse = coarse[:, picked]
-        fine = self.held[level].take(((lo, hi - lo),))
-        return band_tile(fine, coarse, self.storage, rows, cols)
-
-    def _put_band(self, level: int, start: int, rows: np.ndarray) -> None:
+    def _put_band(self, level: int, start: int, rows: BandRows) -> None:
         assert self.bands is not None  # bands are put only when they are written
         self.bands[level].put(start, rows)
         self.band_stop[level] = start + len(rows)
@@ -339,15 +373,18 @@ def plan_memory(shape: Sequence[int], itemsize: int, rows: int, band_itemsize: i
     """How many blocks may be in flight to the writers within `budget` bytes (None: no limit); 0 when
     not even one fits.
 
-    Measured working set: the strip being read and the one ahead (dask assembles each from its chunks),
-    the rows the cascade holds (about one strip over all levels); with bands, the band rows being computed
-    (their expansion and difference) and the block being gathered; per block in flight its pixels and,
-    one chunk at a time, that chunk's planes and compressed copy. Bands count in their own (wider) dtype.
+    Working set: the strip being read and the one ahead, the rows the cascade holds (about a strip over
+    all levels, and with bands another: a band block waits for the next strip's coarse rows); per writer
+    thread its buffers for one chunk (the chunk and its compressed copy; for a band chunk also its coarse
+    block, expansion and difference in the band dtype); per block in flight the rows it keeps alive (a
+    strip, and a band block's copy of the coarse rows it reads).
     """
     strip = strip_bytes(shape, itemsize, rows)
-    widest = strip * max(1, (band_itemsize or itemsize) // itemsize)
-    base = 4 * strip + (3 * widest if band_itemsize else 0)
-    per_block = widest + 2 * widest * min(rows, shape[1]) // max(1, shape[1])
+    channels = shape[2] if len(shape) == 3 else 1
+    chunk = min(rows, shape[0]) * min(rows, shape[1]) * channels
+    per_thread = chunk * (5 * band_itemsize if band_itemsize else 2 * itemsize)
+    base = (5 if band_itemsize else 4) * strip + workers * per_thread
+    per_block = strip + (strip // 4 if band_itemsize else 0)
     if budget is None:
         return 2 * workers
     return max(0, min(2 * workers, (budget - base) // per_block))

@@ -139,19 +139,24 @@ def reduce_tile(block: np.ndarray, border: int, rows: Window, cols: Window) -> n
     return cv2.pyrDown(block, borderType=border)[rows.start : rows.stop, cols.start : cols.stop]
 
 
-def band_tile(fine: np.ndarray, coarse: np.ndarray, storage: str, rows: Window,
-               cols: Window) -> np.ndarray:
-    """Laplacian band tile: fine - expand(coarse), as `core.pyramid.laplacian_pyramid` computes it."""
+def band_tile(fine: np.ndarray, coarse: np.ndarray, storage: str, rows: Window, cols: Window,
+              buffer: Callable[[tuple[int, ...], np.dtype], np.ndarray] | None = None) -> np.ndarray:
+    """Laplacian band tile: fine - expand(coarse), as `core.pyramid.laplacian_pyramid` computes it.
+
+    `buffer(shape, dtype)`, when given, supplies the array pyrUp writes into (a float32 band is then
+    subtracted in place, so the result is a view into it)."""
     assert cols.size is not None and rows.size is not None  # an up_window always sets the size
     if storage == "float32":
         coarse = coarse.astype(np.float32, copy=False)
-    up = cv2.pyrUp(coarse, dstsize=(cols.size, rows.size))[rows.start : rows.stop, cols.start : cols.stop]
+    into = None if buffer is None else buffer((rows.size, cols.size, *coarse.shape[2:]), coarse.dtype)
+    up = cv2.pyrUp(coarse, dst=into, dstsize=(cols.size, rows.size))[rows.start : rows.stop,
+                                                                      cols.start : cols.stop]
     if storage == "float32" and fine.dtype != np.float32:
         # one pass, no float32 copy of `fine`: its integer samples convert to float32 exactly
-        return cv2.subtract(fine, up, dtype=cv2.CV_32F)
+        return cv2.subtract(fine, up, dst=up, dtype=cv2.CV_32F)
     if storage == "float32":
         with np.errstate(invalid="ignore"):  # inf - inf is NaN, as in `laplacian_pyramid`
-            return fine - up
+            return np.subtract(fine, up, out=up)
     return cv2.subtract(fine, up, dtype=cv2.CV_16S if storage == "int16" else -1)
 
 
