@@ -110,3 +110,20 @@ def test_a_failing_step_reaches_the_job_after_its_threads_stop():
 def test_one_thread_runs_the_steps_in_the_callers_thread():
     names = list(parallel_steps([lambda: threading.current_thread().name] * 3, threads=1))
     assert names == [threading.current_thread().name] * 3
+
+
+def test_a_failing_image_step_fails_the_job_without_its_numbers_step_waiting(monkeypatch):
+    """The numbers step of a mode waits for the float image its image step hands over; when that step
+    fails, the job raises its error and no thread is left waiting."""
+    from pyramid_explorer.tools import compare as compare_module
+
+    def upsample(fine, coarse, mode, size=None):
+        if mode == "bilinear":
+            raise ValueError("bad upsampling")
+        return upsample_level(fine, coarse, mode, size)
+
+    monkeypatch.setattr(compare_module, "upsample_level", upsample)
+    p = pyramid_of(photo((30, 34, 3), np.uint8))
+    with pytest.raises(ValueError, match="bad upsampling"):
+        results(CompareRequest(p, 0, ("nearest", "bilinear", "bicubic"), None, threads=2))
+    assert step_threads() == []
