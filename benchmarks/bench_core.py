@@ -16,9 +16,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import pyramid_explorer  # noqa: F401 - first: it sets numpy's huge-page default, as the app does
-
-# isort: split
 import cv2
 import numpy as np
 

@@ -35,9 +35,6 @@ from pathlib import Path  # noqa: E402
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import pyramid_explorer  # noqa: E402, F401 - first: it sets numpy's huge-page default, as the app does
-
-# isort: split
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from PySide6.QtCore import QSettings, Qt, QTimer  # noqa: E402
