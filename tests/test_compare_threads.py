@@ -112,9 +112,8 @@ def test_one_thread_runs_the_steps_in_the_callers_thread():
     assert names == [threading.current_thread().name] * 3
 
 
-def test_a_failing_image_step_fails_the_job_without_its_numbers_step_waiting(monkeypatch):
-    """The numbers step of a mode waits for the float image its image step hands over; when that step
-    fails, the job raises its error and no thread is left waiting."""
+def test_a_failing_upsampling_fails_the_job_and_leaves_no_thread(monkeypatch):
+    """A step that fails mid-way raises its error from the job, and no step thread is left running."""
     from pyramid_explorer.tools import compare as compare_module
 
     def upsample(fine, coarse, mode, size=None):

@@ -159,7 +159,7 @@ def test_deconv_output_is_placed_where_its_input_pixels_are(k, s):
     coarse[4, 6] = 1
     fine = np.zeros((18, 22), np.float32)
     settings = DeconvSettings(k, s, "box")
-    result = compare_tool._deconv(1, 1, settings, coarse, fine, (-1, -1), False, compare_tool._Handoff())
+    result = compare_tool._deconv(1, 1, settings, coarse, fine, (-1, -1), False)
     out = result.image
     ys, xs = np.nonzero(out.data)
     pixel = out.scale
@@ -195,7 +195,7 @@ def test_uneven_box_kernel_gives_a_checkerboard_on_a_constant_image():
     settings = DeconvSettings(3, 2, "box")
     kernel = deconv.deconv_kernel(settings)
     result = compare_tool._deconv(1, 0, settings, np.ones((8, 8), np.float32), np.ones((16, 16), np.float32),
-                          (-0.5, -0.5), False, compare_tool._Handoff())
+                          (-0.5, -0.5), False)
     interior = transposed_conv2d(np.ones((8, 8), np.float32), kernel, 2)[4:8, 4:8]
     np.testing.assert_allclose(np.tile(result.phase_sums, (2, 2)), interior, rtol=1e-6)
     assert result.verdict.startswith("uneven overlap")

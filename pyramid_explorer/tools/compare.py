@@ -8,10 +8,8 @@ import math
 import os
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import partial
-from typing import TypeVar
 
 import numpy as np
 
@@ -35,7 +33,6 @@ from pyramid_explorer.tools.base import Key, Plan, State, Tool
 
 COMPARE_THREADS = max(1, min(4, os.cpu_count() or 1))
 """Threads one comparison runs on: every core (a few at most; the GUI thread mostly waits)."""
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,9 +112,8 @@ def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResul
     with PSNR and SSIM filled in (SSIM is the slow part). The steps run on `req.threads` threads, all
     images before any metrics; the metrics share G[level]'s window statistics (`_reference`, made by
     the first metrics step). The images are kept in the level's dtype, rounded and saturated as saving
-    them would; the difference and the metrics come from the exact float result, which each image step
-    hands to its metrics step (`_Handoff`) rather than the metrics upsampling again. So until its
-    numbers are in, a panel also holds its float values, as the memory budget counts them.
+    them would; the difference and the metrics come from the exact float result, which is recomputed
+    for the metrics rather than held: at 4K that is ~1 GB less.
     """
     p, i = req.pyramid, req.level
     if not 0 <= i < p.levels - 1:
@@ -134,42 +130,37 @@ def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResul
     cropped = region is not None
     reference_mean = channel_mean(fine)  # difference of means = mean of differences, 3x cheaper
     reference = _Once(lambda: _reference(fine, p.data_range))
-    handoff = _Handoff()
 
     def mode_image(mode: str) -> ModeResult:
-        up = handoff.put(mode, upsample_level(fine, coarse, mode, size=(width, height)))
+        up = upsample_level(fine, coarse, mode, size=(width, height))
         with np.errstate(invalid="ignore"):  # inf - inf (float images with inf) is NaN, by design
             difference = channel_mean(up) - reference_mean
         return ModeResult(image_id=p.image_id, level=i, mode=mode, cropped=cropped,
                           image=make_layer(to_dtype(up, fine.dtype), i, origin=origin),
                           difference=make_layer(difference, i, signed=True, origin=origin))
 
-    def numbers(name: str) -> _Numbers:
-        up, scores = handoff.take(name), reference.get()
-        return _Numbers(name, scores.psnr(up), scores.ssim(up))
+    def numbers(name: str, upsampled: Callable[[], np.ndarray]) -> Callable[[], _Numbers]:
+        def step() -> _Numbers:
+            up, scores = upsampled(), reference.get()
+            return _Numbers(name, scores.psnr(up), scores.ssim(up))
+        return step
 
-    images: list[Callable[[], ModeResult | DeconvResult]] = [
-        handoff.guarded(mode, partial(mode_image, mode)) for mode in req.modes]
-    names = list(req.modes)
+    images: list[Callable[[], ModeResult | DeconvResult]] = [partial(mode_image, mode) for mode in req.modes]
+    metrics = [numbers(mode, partial(upsample_level, fine, coarse, mode, size=(width, height)))
+               for mode in req.modes]
     if req.deconv is not None:
-        images.append(handoff.guarded(_DECONV, partial(_deconv, p.image_id, i, req.deconv, coarse,
-                                                       reference_mean, origin, cropped, handoff)))
+        images.append(partial(_deconv, p.image_id, i, req.deconv, coarse, reference_mean, origin, cropped))
         if req.deconv.stride == 2:
-            names.append(_DECONV)
-    steps: list[Callable[[], ModeResult | DeconvResult | _Numbers]] = [
-        *images, *(partial(numbers, name) for name in names)]
+            metrics.append(numbers(_DECONV, partial(_aligned_deconv, coarse, req.deconv, height, width)))
+    steps = [*images, *metrics]
     shown: dict[str, ModeResult | DeconvResult] = {}
-    try:
-        for done, item in enumerate(parallel_steps(steps, req.threads), start=1):
-            yield Progress(done, len(steps),
-                           f"Level {i}: {done} of {len(steps)} steps (images, then PSNR/SSIM)")
-            if isinstance(item, _Numbers):  # every image is yielded before the first numbers
-                yield dataclasses.replace(shown[item.name], psnr=item.psnr, ssim=item.ssim)
-            else:
-                shown[_name(item)] = item
-                yield item
-    finally:
-        handoff.clear()  # a cancelled comparison lets its float images go at once
+    for done, item in enumerate(parallel_steps(steps, req.threads), start=1):
+        yield Progress(done, len(steps), f"Level {i}: {done} of {len(steps)} steps (images, then PSNR/SSIM)")
+        if isinstance(item, _Numbers):  # every image is yielded before the first numbers
+            yield dataclasses.replace(shown[item.name], psnr=item.psnr, ssim=item.ssim)
+        else:
+            shown[_name(item)] = item
+            yield item
 
 
 _DECONV = "transposed convolution"
@@ -193,51 +184,6 @@ def _reference(fine: np.ndarray, data_range: float) -> Reference:
     return Reference(fine, data_range)
 
 
-class _Handoff:
-    """The float images the image steps make, each held until its metrics step takes it (thread-safe).
-
-    Every metrics step is started after every image step (`parallel_steps` starts them in order), so
-    one waiting here waits for a running step, never for one not started.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._futures: dict[str, Future[np.ndarray]] = {}
-
-    def _future(self, name: str) -> Future[np.ndarray]:
-        with self._lock:
-            return self._futures.setdefault(name, Future())
-
-    def put(self, name: str, value: np.ndarray) -> np.ndarray:
-        """Hold `value` for `take(name)`, and return it."""
-        self._future(name).set_result(value)
-        return value
-
-    def guarded(self, name: str, step: Callable[[], T]) -> Callable[[], T]:
-        """`step`, which puts `name`; if it raises before, `take(name)` raises its exception too."""
-        def run() -> T:
-            try:
-                return step()
-            except BaseException as error:
-                future = self._future(name)
-                if not future.done():
-                    future.set_exception(error)
-                raise
-        return run
-
-    def take(self, name: str) -> np.ndarray:
-        """The value `put(name, ...)` made (waiting for it), no longer held here."""
-        future = self._future(name)
-        value = future.result()
-        with self._lock:
-            self._futures.pop(name, None)
-        return value
-
-    def clear(self) -> None:
-        with self._lock:
-            self._futures.clear()
-
-
 class _Once:
     """A value made by the first thread that asks for it; the others wait for it (thread-safe)."""
 
@@ -253,12 +199,16 @@ class _Once:
             return self._value
 
 
+def _aligned_deconv(coarse: np.ndarray, settings: DeconvSettings, height: int, width: int) -> np.ndarray:
+    """The free transposed convolution of `coarse` cropped to the finer level (stride 2)."""
+    return aligned(deconv_output(coarse, settings), settings, height, width)
+
+
 def _deconv(image_id: int, level: int, settings: DeconvSettings, coarse: np.ndarray,
-            reference_mean: np.ndarray, origin: tuple[float, float], cropped: bool,
-            handoff: _Handoff) -> DeconvResult:
+            reference_mean: np.ndarray, origin: tuple[float, float], cropped: bool) -> DeconvResult:
     """Free transposed convolution of `coarse`, placed in source coordinates and kept in its dtype;
     at stride 2 also its difference from the finer level (`reference_mean`: that level's channel
-    mean), and its crop to that level handed to the metrics (`handoff`, under `_DECONV`)."""
+    mean)."""
     kernel = deconv_kernel(settings)
     out = deconv_output(coarse, settings)
     pixel = 2 ** (level + 1) / settings.stride  # output pixel width in source pixels
@@ -273,9 +223,8 @@ def _deconv(image_id: int, level: int, settings: DeconvSettings, coarse: np.ndar
                           cropped=cropped)
     if settings.stride != 2:
         return result
-    crop = handoff.put(_DECONV, aligned(out, settings, *reference_mean.shape[:2]))
     with np.errstate(invalid="ignore"):  # inf - inf (float images with inf) is NaN, by design
-        diff = channel_mean(crop) - reference_mean
+        diff = channel_mean(aligned(out, settings, *reference_mean.shape[:2])) - reference_mean
     return dataclasses.replace(result, difference=make_layer(diff, level, signed=True, origin=origin))
 
 
