@@ -175,7 +175,10 @@ def value_histogram(display: np.ndarray, bins: int = 256) -> tuple[np.ndarray, n
     if sample.size == 0:
         return np.zeros(1, np.float32), np.zeros(1, np.int64)
     lo, hi = float(sample.min()), float(sample.max())
-    if sample.dtype.kind in "ui" and hi - lo < bins:  # one bin per integer value: no comb
+    if sample.dtype.kind == "u" and hi - lo < bins:  # one bin per integer value: no comb
+        counts = np.bincount(sample)[int(lo):]  # ~10x np.histogram's speed
+        return (np.arange(counts.size) + (lo - 0.5)).astype(np.float32), counts
+    if sample.dtype.kind == "i" and hi - lo < bins:
         counts, edges = np.histogram(sample, int(hi - lo) + 1, range=(lo - 0.5, hi + 0.5))
     else:  # float64 edges: float32 ones cannot split a tiny range (a difference of 1e-8) into bins
         counts, edges = np.histogram(sample.astype(np.float64), bins, range=(lo, hi if hi > lo else lo + 1))

@@ -130,3 +130,19 @@ def test_closing_a_wrapper_of_the_job_after_its_first_numbers_closes_the_job_and
     assert step_threads() != []  # the pool is still up, running or holding the other metrics
     outer.close()
     assert step_threads() == []
+
+
+def test_a_failing_upsampling_fails_the_job_and_leaves_no_thread(monkeypatch):
+    """A step that fails mid-way raises its error from the job, and no step thread is left running."""
+    from pyramid_explorer.tools import compare as compare_module
+
+    def upsample(fine, coarse, mode, size=None):
+        if mode == "bilinear":
+            raise ValueError("bad upsampling")
+        return upsample_level(fine, coarse, mode, size)
+
+    monkeypatch.setattr(compare_module, "upsample_level", upsample)
+    p = pyramid_of(photo((30, 34, 3), np.uint8))
+    with pytest.raises(ValueError, match="bad upsampling"):
+        results(CompareRequest(p, 0, ("nearest", "bilinear", "bicubic"), None, threads=2))
+    assert step_threads() == []

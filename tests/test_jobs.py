@@ -288,6 +288,18 @@ def test_a_large_layer_carries_its_screen_sized_preview(shape, factor):
         np.testing.assert_allclose(layer.preview.pixels, blocks, atol=0.5 + 1e-9, rtol=0)
 
 
+@pytest.mark.parametrize(("dtype", "lo", "hi"), [
+    *((t, lo, hi) for t in (np.uint8, np.uint16, np.int16) for lo, hi in ((0, 255), (17, 18), (40, 40))),
+    (np.uint16, 1000, 1200), (np.int16, -300, -100)])
+def test_integer_histograms_are_numpys_one_bin_per_value(dtype, lo, hi):
+    img = np.random.default_rng(abs(lo)).integers(lo, hi, (33, 45, 3), endpoint=True).astype(dtype)
+    edges, counts = display.value_histogram(img)
+    want_counts, want_edges = np.histogram(img, int(img.max() - img.min()) + 1,
+                                           range=(img.min() - 0.5, img.max() + 0.5))
+    np.testing.assert_array_equal(counts, want_counts)
+    np.testing.assert_array_equal(edges, want_edges[:-1].astype(np.float32))
+
+
 def test_export_job_stopped_between_files_leaves_a_cancelled_manifest(tmp_path):
     import json
 

@@ -175,6 +175,22 @@ def test_non_finite_values_follow_the_documented_rule(where):
     assert not math.isnan(Reference(a, 1.0).ssim(b))
 
 
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf, np.float64(1e300)])
+@pytest.mark.parametrize("corner", [(0, 0), (-1, -1), (700, 3)])
+def test_one_non_finite_value_anywhere_in_a_large_image_makes_ssim_nan(value, corner):
+    """Large enough for several strips on several threads; a corner pixel lies in one inner window only."""
+    rng = np.random.default_rng(5)
+    a = rng.random((1400, 1000), dtype=np.float32)
+    b = np.clip(a + rng.normal(0, 0.05, a.shape), 0, 1).astype(np.float32)
+    fine = ssim(a, b, 1.0)
+    assert math.isfinite(fine)
+    spoilt = b.astype(np.float64)
+    spoilt[corner] = value  # 1e300 is finite in float64 and infinite once in float32
+    assert math.isnan(ssim(a, spoilt, 1.0)) and math.isnan(Reference(a, 1.0).ssim(spoilt))
+    assert math.isnan(ssim(spoilt, a, 1.0)) and math.isnan(Reference(spoilt, 1.0).ssim(a))
+    assert Reference(a, 1.0).ssim(b) == fine
+
+
 def some_candidates(a):
     rng = np.random.default_rng(4)
     blurred = cv2.GaussianBlur(a, (5, 5), 1.0)

@@ -203,14 +203,20 @@ def _pool_inputs():
         ((7, 5, 3), 3),
         ((9, 11, 4), 2),
         ((6, 9, 3), 4),
+        ((11, 13, 1), 2),
+        ((301, 257, 3), 2),
     ]:
-        for kind in ("ties", "float", "nan", "uint8", "uint16"):
+        for kind in ("ties", "float", "nan", "uint8", "uint16", "int16", "float64", "int32"):
             if kind == "ties":
                 x = rng.integers(0, 3, shape).astype(np.float32)
             elif kind == "uint8":
                 x = rng.integers(0, 4, shape).astype(np.uint8)
             elif kind == "uint16":
                 x = rng.integers(0, 60000, shape).astype(np.uint16)
+            elif kind in ("int16", "int32"):  # OpenCV picks the window positions of int16, numpy of int32
+                x = rng.integers(-3, 3, shape).astype(kind)
+            elif kind == "float64":
+                x = rng.integers(0, 3, shape).astype(np.float64)
             else:
                 x = rng.standard_normal(shape).astype(np.float32)
                 if kind == "nan":

@@ -175,6 +175,25 @@ def _pixels(a: np.ndarray) -> np.ndarray:
     return a.view(np.dtype((np.void, a.shape[2] * a.itemsize)))[:, :, 0]
 
 
+_NEAREST_DEPTHS = {np.dtype(t) for t in (np.uint8, np.int8, np.uint16, np.int16, np.float32, np.float64)}
+
+
+def _phase(rows: np.ndarray, s: int, dy: int, dx: int, out: np.ndarray) -> None:
+    """``rows[dy::s, dx::s]`` into ``out`` (``(n, pw, C)``, contiguous): the window position (dy, dx) of
+    every ``s x s`` window of ``rows`` (``(n * s, >= pw * s, C)``).
+
+    OpenCV's nearest-neighbour halving picks exactly positions (0, 0) (INTER_NEAREST: ``floor(2 x)``) and
+    (1, 1) (INTER_NEAREST_EXACT: ``floor(2 x + 1)``), ~1.7x faster than numpy's strided pixel copy.
+    """
+    n, pw = out.shape[:2]
+    if s == 2 and dy == dx and rows.dtype in _NEAREST_DEPTHS and rows.shape[2] <= 4 and n * pw > 4:
+        flag = cv2.INTER_NEAREST if dy == 0 else cv2.INTER_NEAREST_EXACT
+        dst = out if out.shape[2] > 1 else out[:, :, 0]  # OpenCV's one-channel images are (H, W)
+        cv2.resize(rows[:, : 2 * pw], (pw, n), dst=dst, interpolation=flag)
+        return
+    _pixels(out)[:] = _pixels(rows)[dy::s, dx : pw * s : s]
+
+
 def max_pool_with_indices(x: np.ndarray, size: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """Max pooling over ``size x size`` windows with stride ``size``, and where each maximum came from.
 
@@ -192,7 +211,6 @@ def max_pool_with_indices(x: np.ndarray, size: int = 2) -> tuple[np.ndarray, np.
     ph, pw = h // s, w // s
     pooled = np.empty((ph, pw, c), x3.dtype)
     indices = np.empty((ph, pw, c), np.int64)
-    src, dst = _pixels(x3), _pixels(pooled)
     # Flat index = (i*s + dy) * W + j*s + dx: the offset of the winning window position, plus the
     # window's column base (one row of it, repeated per channel) and row base. The offsets grow with the
     # window position, so the winner's offset itself is tracked (in the narrowest dtype that holds it).
@@ -208,15 +226,15 @@ def max_pool_with_indices(x: np.ndarray, size: int = 2) -> tuple[np.ndarray, np.
         candidate = np.empty_like(which)
         for r0 in range(start, stop, strip):
             r1 = min(stop, r0 + strip)
-            n, block, best = r1 - r0, src[r0 * s : r1 * s], pooled[r0:r1]
+            n, best = r1 - r0, pooled[r0:r1]
             for nan_aware in (False, True):
                 # The windows' positions are visited in row-major order; a later one wins only if
                 # strictly greater (or NaN, as in PyTorch), so the first maximum keeps ties.
-                dst[r0:r1] = block[0::s, 0 : pw * s : s]
+                _phase(x3[r0 * s : r1 * s], s, 0, 0, best)
                 which[:n] = 0
                 for k in range(1, s * s):
                     dy, dx = divmod(k, s)
-                    _pixels(value)[:n] = block[dy::s, dx : pw * s : s]
+                    _phase(x3[r0 * s : r1 * s], s, dy, dx, value[:n])
                     np.greater(value[:n], best, out=greater[:n])
                     if nan_aware:
                         greater[:n] |= np.isnan(value[:n])
