@@ -181,6 +181,7 @@ class MainWindow(QMainWindow):
         self.level_panel.level_selected.connect(c.set_level)
         self.level_panel.depth_changed.connect(c.set_depth)
         self.level_panel.depth_changed.connect(self._on_depth_changed)
+        self.level_panel.width_wanted.connect(self._on_levels_width_wanted)
         self.level_panel.lock_contrast.toggled.connect(self.actions["lock_contrast"].setChecked)
         self.compare_tab().difference.toggled.connect(self.actions["difference"].setChecked)
         self.probe_menu.probe_requested.connect(c.open_probe)
@@ -315,6 +316,13 @@ class MainWindow(QMainWindow):
 
     def _on_depth_changed(self) -> None:
         self.level_panel.show_building(clear=False)
+
+    def _on_levels_width_wanted(self, width: int) -> None:
+        """A Levels dock narrower than its table's columns (restored so, or made so) is widened, as far
+        as the window lets it."""
+        dock, shown = self.levels_dock, self.level_panel.width()
+        if dock.isVisible() and not dock.isFloating() and shown < width:
+            self.resizeDocks([dock], [dock.width() + width - shown], Qt.Orientation.Horizontal)
 
     def _on_pyramid_changed(self, pyramid: Pyramid) -> None:
         self.level_panel.set_pyramid(pyramid, max_levels(pyramid.gaussian[0].shape))
