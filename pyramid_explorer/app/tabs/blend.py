@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 from pyramid_explorer.app.dialogs import ask_open_path
 from pyramid_explorer.app.image_panel import ImagePanel
 from pyramid_explorer.app.render_queue import RenderQueue
-from pyramid_explorer.app.tabs.base import ToolTab
+from pyramid_explorer.app.tabs.base import ToolTab, show_message_in
 from pyramid_explorer.core.blend import FITS
 from pyramid_explorer.jobs import LoadedImage
 from pyramid_explorer.tools.blend import (
@@ -173,9 +173,7 @@ class BlendTab(ToolTab):
         if self.clip.isEnabled():
             self.clip_note.setText(result.clip_note)
         if result.error:
-            for name, panel in self.image_panels.items():
-                self._queue.discard(panel)
-                panel.show_message(result.error, name)
+            show_message_in(self._queue, self.image_panels.values(), result.error, own_titles=True)
             self._queue.show(self.image_panels["first"], result.first, "A: the open image")
             return
         self.fit_note.setText(result.fit_note)

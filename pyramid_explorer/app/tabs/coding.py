@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from pyramid_explorer.app.image_panel import ImagePanel
 from pyramid_explorer.app.render_queue import RenderQueue
-from pyramid_explorer.app.tabs.base import ToolTab
+from pyramid_explorer.app.tabs.base import ToolTab, show_message_in
 from pyramid_explorer.core.analysis import CODING_PRESETS, RatePoint, preset_steps
 from pyramid_explorer.jobs import Pyramid
 from pyramid_explorer.tools.coding import DEFAULT_PRESET, CodingCurves, CodingResult
@@ -238,9 +238,7 @@ class CodingTab(ToolTab):
         self.summary.setText(text)
         self.plot.show_curves(None)
         self.plot.show_code(None)
-        for panel in self.panels:
-            self._queue.discard(panel)
-            panel.show_message(text)
+        show_message_in(self._queue, self.panels, text)
 
     def _on_slider_moved(self, _value: int) -> None:
         for slider, label in zip(self.sliders, self._step_labels, strict=True):

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from pyramid_explorer.app.image_panel import ImagePanel, sampled_colormap
 from pyramid_explorer.app.render_queue import RenderQueue
-from pyramid_explorer.app.tabs.base import ToolTab
+from pyramid_explorer.app.tabs.base import ToolTab, show_message_in
 from pyramid_explorer.core.convmatrix import save_animation
 from pyramid_explorer.core.deconv import KERNELS
 from pyramid_explorer.core.io import ImageSaveError
@@ -161,8 +161,7 @@ class ConvMatrixTab(ToolTab):
         i = result.level
         self._queue.show(self.source, result.source, f"x = G[{i}]", keep_limits=keep_limits)
         if result.round_trip is None:
-            self._queue.discard(self.round_trip)
-            self.round_trip.show_message(result.round_trip_note, "C^T C x")
+            show_message_in(self._queue, [self.round_trip], result.round_trip_note, "C^T C x")
         else:
             title = f"C^T C x: mean x{result.round_trip_gain:.2f}"
             self._queue.show(self.round_trip, result.round_trip, title)
@@ -191,9 +190,7 @@ class ConvMatrixTab(ToolTab):
         self.formula.setText(text)
         self.check.setText("")
         self.frame_label.setText("")
-        for panel in self.panels:
-            self._queue.discard(panel)
-            panel.show_message(text)
+        show_message_in(self._queue, self.panels, text)
 
     def show_setting(self, name: str, value: object) -> None:
         if name in self.spins and isinstance(value, int):

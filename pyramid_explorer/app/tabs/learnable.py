@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 from pyramid_explorer.app.dialogs import ask_open_path
 from pyramid_explorer.app.image_panel import ImagePanel, sampled_colormap
 from pyramid_explorer.app.render_queue import RenderQueue
-from pyramid_explorer.app.tabs.base import ToolTab
+from pyramid_explorer.app.tabs.base import ToolTab, show_message_in
 from pyramid_explorer.app.tabs.shared import NyquistMarkers, PhaseSumsTable
 from pyramid_explorer.core.learnable import INITIALISATIONS, METHODS
 from pyramid_explorer.core.weights import LAYOUTS
@@ -134,9 +134,7 @@ class UpsamplerColumn(QWidget):
     def show_message(self, text: str) -> None:
         self.numbers.setText("")
         self.verdict.setText("")
-        for panel in self.panels:
-            self._queue.discard(panel)
-            panel.show_message(text, panel.name)
+        show_message_in(self._queue, self.panels, text, own_titles=True)
 
 
 class LearnableTab(ToolTab):

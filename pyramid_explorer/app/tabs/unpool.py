@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWi
 
 from pyramid_explorer.app.image_panel import ImagePanel
 from pyramid_explorer.app.render_queue import RenderQueue
-from pyramid_explorer.app.tabs.base import ToolTab
+from pyramid_explorer.app.tabs.base import ToolTab, show_message_in
 from pyramid_explorer.tools.stored import StoredImage
 from pyramid_explorer.tools.unpool import UnpoolResult
 
@@ -157,9 +157,7 @@ class UnpoolTab(ToolTab):
         self.unpooled_markers.set_view(None)
         self.export_button.setEnabled(False)
         self.note.setText(text)
-        for panel in self.panels:
-            self._queue.discard(panel)
-            panel.show_message(text)
+        show_message_in(self._queue, self.panels, text)
 
     def _update_note(self) -> None:
         result = self._result
