@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from pyramid_explorer.app.image_panel import ImagePanel, sampled_colormap
 from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.tabs.base import ToolTab, show_message_in
+from pyramid_explorer.app.tabs.shared import export_button, side_column
 from pyramid_explorer.core.convmatrix import save_animation
 from pyramid_explorer.core.deconv import KERNELS
 from pyramid_explorer.core.io import ImageSaveError
@@ -94,8 +95,7 @@ class ConvMatrixTab(ToolTab):
         self.save_button = QPushButton("Save animation...")
         self.save_button.setToolTip("The frames as a looping animated GIF (.gif) or APNG (.png)")
         self.save_button.clicked.connect(self._on_save_clicked)
-        self.export_button = QPushButton("Export...")
-        self.export_button.clicked.connect(self.export_requested)
+        self.export_button = export_button(self)
         for button in (self.save_button, self.export_button, self.play_button):
             button.setEnabled(False)
 
@@ -114,16 +114,10 @@ class ConvMatrixTab(ToolTab):
         side.addLayout(buttons)
         side.addWidget(self.saved)
         side.addStretch(1)
-        side_widget = QWidget()
-        side_widget.setLayout(side)
-        side_widget.setFixedWidth(270)
         grid = QGridLayout()
         for index, panel in enumerate(self.panels):
             grid.addWidget(panel, index // 4, index % 4)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(side_widget)
-        layout.addLayout(grid, 1)
+        side_column(self, side, 270).addLayout(grid, 1)
 
     @property
     def panels(self) -> list[ImagePanel]:

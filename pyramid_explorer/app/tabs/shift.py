@@ -9,7 +9,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -18,6 +17,7 @@ from PySide6.QtWidgets import (
 from pyramid_explorer.app.image_panel import ImagePanel
 from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.tabs.base import ToolTab, show_message_in
+from pyramid_explorer.app.tabs.shared import export_button
 from pyramid_explorer.core.equivariance import DIRECTIONS, DOWNSAMPLERS
 from pyramid_explorer.tools.shift import DEFAULT_MAX_SHIFT, MAX_SHIFT, NAMES, ShiftCurve, ShiftResult
 
@@ -60,9 +60,7 @@ class ShiftTab(ToolTab):
         for name in DOWNSAMPLERS:
             self.shown.addItem(NAMES[name], name)
         self.shown.currentIndexChanged.connect(self._on_shown_chosen)
-        self.export_button = QPushButton("Export...")
-        self.export_button.setEnabled(False)
-        self.export_button.clicked.connect(self.export_requested)
+        self.export_button = export_button(self)
         self.note = QLabel()
         self.note.setWordWrap(True)
         self.rms_plot = _plot("RMS vs shift 0 (image units)")
