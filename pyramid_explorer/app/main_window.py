@@ -89,6 +89,7 @@ class MainWindow(QMainWindow):
 
         self.docks = LeftDocks(self)
         self.level_panel, self.readout_label = self.docks.level_panel, self.docks.readout_label
+        self.levels_dock, self.readout_dock = self.docks.levels_dock, self.docks.readout_dock
         self.readout = self.docks.readout
         for panel in [*(p for tab in self.tool_tabs.values() for p in tab.panels), self.stored_view.panel]:
             self.readout.add(panel)
