@@ -8,10 +8,12 @@ visible tool (`tools.registry`) for its plan and delivers its results (`result_r
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from pyramid_explorer.app.serving import serve_plan
 from pyramid_explorer.app.worker import JobRunner
 from pyramid_explorer.cache import ResultCache, default_memory_budget
 from pyramid_explorer.core.deconv import DeconvSettings
@@ -29,7 +31,7 @@ from pyramid_explorer.jobs import (
     export,
     export_tool,
 )
-from pyramid_explorer.tools.base import Key, Plan, State, Tool
+from pyramid_explorer.tools.base import Plan, State, Tool
 from pyramid_explorer.tools.registry import NAMES, default_settings, tool_named
 from pyramid_explorer.tools.stored import StoredImage, open_any
 
@@ -233,38 +235,22 @@ class Controller(QObject):
         return plan
 
     def _serve(self, tool: Tool) -> None:
-        """Emit the cached results the tool wants and compute the others (and the incomplete) on the
-        worker, in one job made by the plan."""
+        """Emit what the tool's plan answers without a job (its message, unavailable panels, cached
+        results) and compute the wanted results missing or incomplete on the worker, in one job."""
         plan = self._plan(tool)
         assert plan is not None  # served only with a pyramid
-        missing = self._show_known(tool, plan)
-        if plan.message is not None or not missing:
+        if plan.message is not None:
+            self.tool_message.emit(tool.name, plan.message)
             self.runner.cancel(_VIEW)
             self.served.emit()
             return
-        assert plan.job is not None and plan.request is not None  # a plan that wants results makes them
-        self._serving = tool
-        self.runner.submit(_VIEW, plan.job, plan.request(tuple(missing)), self._on_view_item,
-                           self._on_job_error)
-
-    def _show_known(self, tool: Tool, plan: Plan | None) -> list[Key]:
-        """Emit what `plan` answers without a job (its message, unavailable panels, cached results);
-        return the wanted keys still to compute (missing or incomplete)."""
-        if plan is None:
-            return []
-        if plan.message is not None:
-            self.tool_message.emit(tool.name, plan.message)
-            return []
         for panel, why in plan.unavailable:
             self.panel_unavailable.emit(tool.name, panel, why)
-        missing: list[Key] = []
-        for key in plan.wanted:
-            cached = self.cache.get(key)
-            if cached is not None:
-                self.result_ready.emit(tool.name, cached)
-            if cached is None or not tool.complete(cached):
-                missing.append(key)
-        return missing
+        if serve_plan(plan, self.cache, self.runner, _VIEW, partial(self.result_ready.emit, tool.name),
+                      self._on_view_item, self._on_job_error, tool.complete):
+            self._serving = tool  # before any item arrives: they come through the event loop
+        else:
+            self.served.emit()
 
     # --- results ---------------------------------------------------------------------------------
 

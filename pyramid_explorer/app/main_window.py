@@ -9,32 +9,21 @@ from __future__ import annotations
 import os
 
 import pyqtgraph as pg
-from PySide6.QtCore import QSettings, Qt
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QFont
-from PySide6.QtWidgets import (
-    QDockWidget,
-    QLabel,
-    QMainWindow,
-    QMenu,
-    QScrollArea,
-    QStackedWidget,
-    QTabWidget,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QSettings
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QMainWindow, QMenu, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
 
 from pyramid_explorer.app.ab_view import ABCompareOpener
 from pyramid_explorer.app.banner import Banner
 from pyramid_explorer.app.controller import Controller
+from pyramid_explorer.app.docks import LeftDocks
 from pyramid_explorer.app.exports import Exports
 from pyramid_explorer.app.image_panel import reductions_pending
 from pyramid_explorer.app.keys import SingleKeyShortcuts
-from pyramid_explorer.app.level_panel import LevelPanel
 from pyramid_explorer.app.linking import ViewLinker
 from pyramid_explorer.app.menus import OpenActions, ViewActions, build_menus
 from pyramid_explorer.app.panel_export import PanelExport
 from pyramid_explorer.app.probe_menu import ProbeMenu
-from pyramid_explorer.app.readout import PixelReadout
 from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.settings import AppSettings
 from pyramid_explorer.app.status import StatusLine
@@ -54,15 +43,6 @@ DEFAULT_SIZE = (1480, 920)
 def configure_pyqtgraph() -> None:
     """Row-major images (numpy/OpenCV order), no antialiasing of the image views."""
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
-
-
-def _left_dock(window: QMainWindow, title: str, name: str, widget: QWidget) -> QDockWidget:
-    """A dock on the window's left, named for saveState."""
-    dock = QDockWidget(title, window)
-    dock.setObjectName(name)
-    dock.setWidget(widget)
-    window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
-    return dock
 
 
 class MainWindow(QMainWindow):
@@ -107,17 +87,10 @@ class MainWindow(QMainWindow):
         column.addWidget(self.central_stack, 1)
         self.setCentralWidget(central)
 
-        self.level_panel = LevelPanel()
-        self.levels_dock = _left_dock(self, "Levels", "levelsDock", self.level_panel)
-        self.readout_label = QLabel("Hover over an image to read its pixels")
-        self.readout_label.setFont(QFont("monospace", 9))
-        self.readout_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.readout_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        scroll = QScrollArea()
-        scroll.setWidget(self.readout_label)
-        scroll.setWidgetResizable(True)
-        self.readout_dock = _left_dock(self, "Pixel readout", "readoutDock", scroll)
-        self.readout = PixelReadout(self.readout_label, self)
+        self.docks = LeftDocks(self)
+        self.level_panel, self.readout_label = self.docks.level_panel, self.docks.readout_label
+        self.levels_dock, self.readout_dock = self.docks.levels_dock, self.docks.readout_dock
+        self.readout = self.docks.readout
         for panel in [*(p for tab in self.tool_tabs.values() for p in tab.panels), self.stored_view.panel]:
             self.readout.add(panel)
             if panel.linked:
@@ -137,8 +110,7 @@ class MainWindow(QMainWindow):
         self.panel_export.offer_on(p for tab in self.tool_tabs.values() for p in tab.panels)
         self.single_keys = SingleKeyShortcuts(list(self.actions.values()), self)
         self._connect()
-        self.resizeDocks([self.levels_dock, self.readout_dock], [480, 480], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.levels_dock, self.readout_dock], [620, 200], Qt.Orientation.Vertical)
+        self.docks.set_initial_sizes()
         if persist:
             self._restore()
 
@@ -168,20 +140,13 @@ class MainWindow(QMainWindow):
         c.preview_offered.connect(self._on_preview_offered)
         self.banner.action.clicked.connect(self._on_preview_requested)
         c.export_finished.connect(self.exports.on_export_finished)
-        c.status.connect(self.show_status)
-        c.runner.progress.connect(self.status_line.on_progress)
-        c.runner.busy_changed.connect(self.status_line.on_busy_changed)
-        self.status_line.set_current_check(self.all_current)
-        self.render_queue.drained.connect(self.status_line.settle)
-        c.served.connect(self.status_line.settle)
+        self.status_line.follow(c, self.render_queue, self.all_current)
         for panel in (p for tab in self.tool_tabs.values() for p in tab.panels):
             panel.changed.connect(self._on_panel_changed)
-        self.cancel_button.clicked.connect(c.cancel)
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.level_panel.level_selected.connect(c.set_level)
         self.level_panel.depth_changed.connect(c.set_depth)
         self.level_panel.depth_changed.connect(self._on_depth_changed)
-        self.level_panel.width_wanted.connect(self._on_levels_width_wanted)
         self.level_panel.lock_contrast.toggled.connect(self.actions["lock_contrast"].setChecked)
         self.compare_tab().difference.toggled.connect(self.actions["difference"].setChecked)
         self.probe_menu.probe_requested.connect(c.open_probe)
@@ -316,13 +281,6 @@ class MainWindow(QMainWindow):
 
     def _on_depth_changed(self) -> None:
         self.level_panel.show_building(clear=False)
-
-    def _on_levels_width_wanted(self, width: int) -> None:
-        """A Levels dock narrower than its table's columns (restored so, or made so) is widened, as far
-        as the window lets it."""
-        dock, shown = self.levels_dock, self.level_panel.width()
-        if dock.isVisible() and not dock.isFloating() and shown < width:
-            self.resizeDocks([dock], [dock.width() + width - shown], Qt.Orientation.Horizontal)
 
     def _on_pyramid_changed(self, pyramid: Pyramid) -> None:
         self.level_panel.set_pyramid(pyramid, max_levels(pyramid.gaussian[0].shape))

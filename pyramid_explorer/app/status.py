@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar
+
+if TYPE_CHECKING:
+    from pyramid_explorer.app.controller import Controller
+    from pyramid_explorer.app.render_queue import RenderQueue
 
 UPDATING = "Updating..."
 
@@ -30,6 +35,17 @@ class StatusLine:
         bar.addPermanentWidget(self.progress)
         bar.addPermanentWidget(self.cancel_button)
         self.on_busy_changed(False)
+
+    def follow(self, controller: Controller, queue: RenderQueue, current: Callable[[], bool]) -> None:
+        """Show `controller`'s messages and its jobs' progress, settle when it has served or `queue`
+        has drawn everything (Ready once `current()` holds), and cancel its jobs with the button."""
+        controller.status.connect(self.show)
+        controller.runner.progress.connect(self.on_progress)
+        controller.runner.busy_changed.connect(self.on_busy_changed)
+        self.set_current_check(current)
+        queue.drained.connect(self.settle)
+        controller.served.connect(self.settle)
+        self.cancel_button.clicked.connect(controller.cancel)
 
     def show(self, text: str) -> None:
         self._is_progress = False

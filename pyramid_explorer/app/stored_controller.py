@@ -15,6 +15,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from pyramid_explorer.app.controller import Controller
+from pyramid_explorer.app.serving import serve_plan
 from pyramid_explorer.cache import ResultCache
 from pyramid_explorer.tools.stored import (
     RegionResult,
@@ -119,25 +120,12 @@ class StoredController(QObject):
         self._debounce.start()
 
     def _serve(self) -> None:
-        """`Controller._serve` for the stored view: show the cached regions the plan wants, read the
-        others in one job."""
+        """Serve the stored view's plan as `Controller` serves a tool's (`serving.serve_plan`): show
+        the cached regions it wants, read the others in one job."""
         state = self.state()
-        if state is None:
-            return
-        plan = plan_region(state)
-        missing = []
-        for key in plan.wanted:
-            region = self.cache.get(key)
-            if isinstance(region, RegionResult):
-                self._show(region)
-            else:
-                missing.append(key)
-        if not missing:
-            self.runner.cancel(_REGION)
-            return
-        assert plan.job is not None and plan.request is not None  # a plan that wants results makes them
-        self.runner.submit(_REGION, plan.job, plan.request(tuple(missing)), self._on_region_item,
-                           self.error.emit)
+        if state is not None:
+            serve_plan(plan_region(state), self.cache, self.runner, _REGION, self._show, self._on_region_item,
+                       self.error.emit)
 
     def _on_region_item(self, item: object) -> None:
         """Cache a region read for this image; show it if it is of the level selected now.

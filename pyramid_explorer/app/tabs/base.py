@@ -8,14 +8,25 @@ its export with `export_requested`. `panels` are its image panels (readout, link
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QWidget
 
 from pyramid_explorer.app.image_panel import ImagePanel
+from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.jobs import LoadedImage, Pyramid
 from pyramid_explorer.tools.stored import StoredImage
+
+
+def show_message_in(queue: RenderQueue, panels: Iterable[ImagePanel], text: str, title: str | None = None, *,
+                    own_titles: bool = False) -> None:
+    """Draw `text` in each of `panels` instead of an image, dropping what `queue` still had to draw
+    there; titled `title`, or with `own_titles` each panel's name (neither: the titles stay)."""
+    for panel in panels:
+        queue.discard(panel)
+        panel.show_message(text, panel.name if own_titles else title)
 
 
 class ToolTab(QWidget):

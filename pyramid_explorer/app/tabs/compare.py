@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 from pyramid_explorer.app.image_panel import ImagePanel
 from pyramid_explorer.app.panel_grid import PanelGrid
 from pyramid_explorer.app.render_queue import RenderQueue
-from pyramid_explorer.app.tabs.base import ToolTab
+from pyramid_explorer.app.tabs.base import ToolTab, show_message_in
 from pyramid_explorer.app.tabs.shared import DeconvControls
 from pyramid_explorer.core.upsampling import MODES
 from pyramid_explorer.display import Layer, mode_label
@@ -132,16 +132,12 @@ class CompareTab(ToolTab):
     def show_unavailable(self, mode: str, text: str) -> None:
         """`text` instead of the panel of a mode that cannot be computed at this level."""
         self._modes.pop(mode, None)
-        panel = self.mode_panels[mode]
-        self._queue.discard(panel)
-        panel.show_message(text, title=f"{mode_label(mode)}: not available")
+        show_message_in(self._queue, [self.mode_panels[mode]], text, f"{mode_label(mode)}: not available")
 
     def show_message(self, text: str) -> None:
         self._modes.clear()
         self._deconv = None
-        for panel in self.panels:
-            self._queue.discard(panel)
-            panel.show_message(text, title=panel.name)
+        show_message_in(self._queue, self.panels, text, own_titles=True)
 
     def _on_difference_toggled(self, checked: bool) -> None:
         for result in list(self._modes.values()):

@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QRadioButton,
     QVBoxLayout,
     QWidget,
@@ -22,6 +21,7 @@ from PySide6.QtWidgets import (
 from pyramid_explorer.app.image_panel import ImagePanel
 from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.tabs.base import ToolTab
+from pyramid_explorer.app.tabs.shared import export_button
 from pyramid_explorer.core.pyramid import STORAGES, storage_allowed
 from pyramid_explorer.jobs import LoadedImage
 from pyramid_explorer.tools.integrity import ErrorReport, IntegrityResult
@@ -123,10 +123,7 @@ class IntegrityTab(ToolTab):
         self.storage_buttons["float32"].setChecked(True)
         self._group.buttonToggled.connect(self._on_storage_toggled)
         bar.addStretch(1)
-        self.export_button = QPushButton("Export...")
-        self.export_button.setToolTip("Write both residuals (and their numbers in the manifest)")
-        self.export_button.setEnabled(False)
-        self.export_button.clicked.connect(self.export_requested)
+        self.export_button = export_button(self, "Write both residuals (and their numbers in the manifest)")
         bar.addWidget(self.export_button)
 
         self.verdict = QLabel()

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 from pyramid_explorer.app.image_panel import ImagePanel
 from pyramid_explorer.app.panel_grid import PanelGrid
 from pyramid_explorer.app.render_queue import RenderQueue
-from pyramid_explorer.app.tabs.base import ToolTab
+from pyramid_explorer.app.tabs.base import ToolTab, show_message_in
 from pyramid_explorer.app.tabs.shared import describe_image
 from pyramid_explorer.jobs import LoadedImage
 from pyramid_explorer.tools.pyramid import LevelResult, MosaicResult
@@ -140,9 +140,7 @@ class PyramidTab(ToolTab):
         self._mosaic_box.setVisible(True)
 
     def show_message(self, text: str) -> None:
-        for panel in self.panels:
-            self._queue.discard(panel)
-            panel.show_message(text)
+        show_message_in(self._queue, self.panels, text)
 
     def _on_layout_index_changed(self, index: int) -> None:
         kind = self.layout_combo.itemData(index)

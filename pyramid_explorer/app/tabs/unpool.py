@@ -8,11 +8,12 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from pyramid_explorer.app.image_panel import ImagePanel
 from pyramid_explorer.app.render_queue import RenderQueue
-from pyramid_explorer.app.tabs.base import ToolTab
+from pyramid_explorer.app.tabs.base import ToolTab, show_message_in
+from pyramid_explorer.app.tabs.shared import export_button
 from pyramid_explorer.tools.stored import StoredImage
 from pyramid_explorer.tools.unpool import UnpoolResult
 
@@ -113,9 +114,7 @@ class UnpoolTab(ToolTab):
         self.unpooled_markers = ArgmaxMarkers(self.unpooled, self)
         self.note = QLabel()
         self.note.setWordWrap(True)
-        self.export_button = QPushButton("Export...")
-        self.export_button.setEnabled(False)
-        self.export_button.clicked.connect(self.export_requested)
+        self.export_button = export_button(self)
         bar = QHBoxLayout()
         bar.addWidget(self.note, 1)
         bar.addWidget(self.export_button)
@@ -157,9 +156,7 @@ class UnpoolTab(ToolTab):
         self.unpooled_markers.set_view(None)
         self.export_button.setEnabled(False)
         self.note.setText(text)
-        for panel in self.panels:
-            self._queue.discard(panel)
-            panel.show_message(text)
+        show_message_in(self._queue, self.panels, text)
 
     def _update_note(self) -> None:
         result = self._result

@@ -1,0 +1,51 @@
+"""The window's left docks: Levels (the level table and its controls) above the Pixel readout."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QScrollArea, QWidget
+
+from pyramid_explorer.app.level_panel import LevelPanel
+from pyramid_explorer.app.readout import PixelReadout
+
+
+def _left_dock(window: QMainWindow, title: str, name: str, widget: QWidget) -> QDockWidget:
+    """A dock on the window's left, named for saveState."""
+    dock = QDockWidget(title, window)
+    dock.setObjectName(name)
+    dock.setWidget(widget)
+    window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+    return dock
+
+
+class LeftDocks:
+    """The Levels dock (`level_panel`) and the Pixel readout dock (`readout` writes `readout_label`)."""
+
+    def __init__(self, window: QMainWindow) -> None:
+        self._window = window
+        self.level_panel = LevelPanel()
+        self.levels_dock = _left_dock(window, "Levels", "levelsDock", self.level_panel)
+        self.readout_label = QLabel("Hover over an image to read its pixels")
+        self.readout_label.setFont(QFont("monospace", 9))
+        self.readout_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.readout_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        scroll = QScrollArea()
+        scroll.setWidget(self.readout_label)
+        scroll.setWidgetResizable(True)
+        self.readout_dock = _left_dock(window, "Pixel readout", "readoutDock", scroll)
+        self.readout = PixelReadout(self.readout_label, window)
+        self.level_panel.width_wanted.connect(self._on_levels_width_wanted)
+
+    def set_initial_sizes(self) -> None:
+        """Side by side 480 pixels wide each; stacked, Levels 620 and the readout 200 pixels high."""
+        docks = [self.levels_dock, self.readout_dock]
+        self._window.resizeDocks(docks, [480, 480], Qt.Orientation.Horizontal)
+        self._window.resizeDocks(docks, [620, 200], Qt.Orientation.Vertical)
+
+    def _on_levels_width_wanted(self, width: int) -> None:
+        """A Levels dock narrower than its table's columns (restored so, or made so) is widened, as far
+        as the window lets it."""
+        dock, shown = self.levels_dock, self.level_panel.width()
+        if dock.isVisible() and not dock.isFloating() and shown < width:
+            self._window.resizeDocks([dock], [dock.width() + width - shown], Qt.Orientation.Horizontal)
