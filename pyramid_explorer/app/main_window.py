@@ -123,6 +123,8 @@ class MainWindow(QMainWindow):
         self.stored.region_ready.connect(self.stored_view.show_region)
         self.stored.auto_changed.connect(self.stored_view.set_auto)
         self.stored.error.connect(self._on_error)
+        self.stored.error.connect(self.stored_view.panel.mark_failed)
+        self.stored.outdated.connect(self.stored_view.on_outdated)
         self.stored_view.auto_toggled.connect(self.stored.set_auto)
         self.stored_view.view_changed.connect(self.stored.set_view)
         self.stored_view.panel.view_box.sigResized.connect(self._on_stored_view_resized)
@@ -136,6 +138,7 @@ class MainWindow(QMainWindow):
         c.setting_changed.connect(self._on_setting_changed)
         c.outdated.connect(self._on_outdated)
         c.cancelled.connect(self._on_cancelled)
+        c.failed.connect(self._on_failed)
         c.error.connect(self._on_error)
         c.preview_offered.connect(self._on_preview_offered)
         self.banner.action.clicked.connect(self._on_preview_requested)
@@ -196,8 +199,8 @@ class MainWindow(QMainWindow):
     def all_current(self) -> bool:
         """Every visible panel answers the current state (none out of date, none waiting to be drawn)."""
         current = self.tabs.currentWidget()
-        panels = current.panels if isinstance(current, ToolTab) else []
-        return (self.controller.is_idle() and self.render_queue.empty
+        panels = [*(current.panels if isinstance(current, ToolTab) else []), self.stored_view.panel]
+        return (self.controller.is_idle() and self.stored.is_idle() and self.render_queue.empty
                 and not any(p.is_stale and p.isVisible() for p in panels))
 
     @property
@@ -302,6 +305,11 @@ class MainWindow(QMainWindow):
         self.render_queue.mark_cancelled()
         for tab in self.tool_tabs.values():
             tab.on_cancelled()
+
+    def _on_failed(self, reason: str) -> None:
+        self.render_queue.mark_cancelled("failed")
+        for tab in self.tool_tabs.values():
+            tab.on_failed(reason)
 
     def _on_panel_changed(self) -> None:
         self.readout.refresh()

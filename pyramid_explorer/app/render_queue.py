@@ -41,9 +41,10 @@ class RenderQueue(QObject):
     def discard(self, panel: ImagePanel) -> None:
         self._pending.pop(panel, None)
 
-    def mark_cancelled(self) -> None:
-        """The work behind the queued titles was cancelled: what they said is "computing" is not."""
-        self._pending = {panel: (layer, title.replace("computing", "cancelled"), keep)
+    def mark_cancelled(self, word: str = "cancelled") -> None:
+        """The work behind the queued titles ended without a result (`word`: cancelled, or failed):
+        what they said is "computing" is not."""
+        self._pending = {panel: (layer, title.replace("computing", word), keep)
                          for panel, (layer, title, keep) in self._pending.items()}
 
     def _on_timeout(self) -> None:

@@ -55,6 +55,11 @@ class ToolTab(QWidget):
         for panel in self.panels:
             panel.mark_cancelled()
 
+    def on_failed(self, reason: str) -> None:
+        """The computation failed (`reason`, one line): what waits for it says "failed"."""
+        for panel in self.panels:
+            panel.mark_failed(reason)
+
     def show_result(self, result: Any, keep_limits: bool) -> None:
         """Draw one of the tool's results; `keep_limits` keeps each panel's display limits."""
         raise NotImplementedError
