@@ -56,10 +56,12 @@ class LevelPanel(QWidget):
         self.depth.setToolTip("How many levels are built, the source included")
         self.depth.setKeyboardTracking(False)
         self.depth.valueChanged.connect(self.depth_changed)
-        self.lock_contrast = QCheckBox("Lock contrast across levels")
-        self.lock_contrast.setToolTip("Keep the display limits in use while stepping through levels (L)")
-        self.without_dstsize = QCheckBox("Show pyrUp without dstsize")
-        self.without_dstsize.setToolTip("What pyrUp would give without dstsize, and the band it would break")
+        self.lock_contrast = QCheckBox("Lock contrast")
+        self.lock_contrast.setToolTip("Lock contrast across levels: keep the display limits in use while "
+                                      "stepping through levels (L)")
+        self.without_dstsize = QCheckBox("pyrUp without dstsize")
+        self.without_dstsize.setToolTip("Show what pyrUp would give without dstsize, and the band it "
+                                        "would break")
         self.without_dstsize.toggled.connect(self._on_without_dstsize_toggled)
         self.dstsize_note = QLabel(
             "Without dstsize, pyrUp doubles the coarser level: along every odd side (marked) it is one pixel "

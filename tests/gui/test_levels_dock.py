@@ -53,3 +53,19 @@ def test_a_restored_narrow_dock_is_widened(qtbot, make_window, settings_store, t
     wait_idle(qtbot, second)
     qtbot.waitUntil(lambda: columns_whole(second.level_panel))
     assert second.level_panel.width() >= second.level_panel.content_width()
+
+
+def test_the_window_fits_1000_by_680(qtbot, opened):
+    """Every tab's least width beside the docks' fits a 1000 px screen (it was ~1026-1070 px)."""
+    window = opened
+    assert window.minimumSizeHint().width() <= 1000 and window.minimumSizeHint().height() <= 680
+    window.resize(1000, 680)
+    window.show_view("kernels")
+    wait_idle(qtbot, window)
+    qtbot.waitUntil(lambda: window.width() == 1000)
+    table = window.tab("kernels").table  # no horizontal scroll bar: its columns must fit
+    qtbot.waitUntil(lambda: table.isVisible() and table.viewport().width() > 0)
+    header = table.horizontalHeader()
+    needed = sum(max(table.sizeHintForColumn(c), header.sectionSizeHint(c))
+                 for c in range(table.columnCount()))
+    assert needed + 2 * table.frameWidth() <= table.width()

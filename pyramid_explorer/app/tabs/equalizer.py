@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
 )
 
 from pyramid_explorer.app.image_panel import ImagePanel
+from pyramid_explorer.app.panel_grid import PanelGrid
 from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.tabs.base import ToolTab
 from pyramid_explorer.app.tabs.shared import BandRows, export_button, side_column
@@ -59,10 +60,8 @@ class EqualizerTab(ToolTab):
         side.addLayout(buttons)
         side.addWidget(self.summary)
         side.addStretch(1)
-        images = QHBoxLayout()
-        images.addWidget(self.image, 1)
-        images.addWidget(self.change, 1)
-        side_column(self, side, 330, fixed=False).addLayout(images, 1)
+        self.grid = PanelGrid(self.panels)
+        side_column(self, side, 330, fixed=False).addWidget(self.grid, 1)
 
     @property
     def panels(self) -> list[ImagePanel]:

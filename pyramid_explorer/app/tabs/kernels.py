@@ -146,7 +146,7 @@ class KernelsTab(ToolTab):
         detail.addWidget(self.verdict)
         detail.addWidget(self.note)
         detail.addLayout(grid, 1)
-        side_column(self, side, 400).addLayout(detail, 1)
+        side_column(self, side, 396).addLayout(detail, 1)  # the table's columns whole (~377 px)
 
     @property
     def panels(self) -> list[ImagePanel]:

@@ -38,7 +38,7 @@ from pyramid_explorer.tools.learnable import (
 )
 
 KERNEL_FILTERS = "Kernels (*.npy *.safetensors);;All files (*)"
-COLUMN_WIDTH = 190
+COLUMN_WIDTH = 175
 """Least width of one upsampler's column: its numbers stay readable in a few lines."""
 MEAN = -1
 """The channel spin boxes' value for the mean over that axis (shown as "mean")."""

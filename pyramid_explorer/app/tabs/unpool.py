@@ -11,6 +11,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from pyramid_explorer.app.image_panel import ImagePanel
+from pyramid_explorer.app.panel_grid import PanelGrid
 from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.tabs.base import ToolTab, show_message_in
 from pyramid_explorer.app.tabs.shared import export_button
@@ -118,13 +119,11 @@ class UnpoolTab(ToolTab):
         bar = QHBoxLayout()
         bar.addWidget(self.note, 1)
         bar.addWidget(self.export_button)
-        images = QHBoxLayout()
-        for panel in self.panels:
-            images.addWidget(panel, 1)
+        self.grid = PanelGrid(self.panels)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
-        layout.addLayout(images, 1)
+        layout.addWidget(self.grid, 1)
         self.unpooled.view_box.sigRangeChanged.connect(self._on_range_changed)
 
     @property
