@@ -47,29 +47,43 @@ class Caption(QWidget):
         super().resizeEvent(event)
         self._relayout()
 
-    def _relayout(self) -> None:
+    def height_for(self, width: int) -> int:
+        """The height the caption takes at `width` pixels (more lines when its numbers wrap)."""
+        _numbers, rows = self._rows(width)
+        return max(rect.bottom() + 1 for _label, rect in rows)
+
+    def _rows(self, width: int) -> tuple[str, list[tuple[QLabel, QRect]]]:
+        """The numbers' text as shown and where each label goes, at `width` pixels."""
         name, numbers = split_title(self._text)
-        width = max(self.width(), 1)
+        width = max(width, 1)
         fm = self.fontMetrics()
         line = fm.height()
         numbers_width = fm.horizontalAdvance(numbers)
         name_text = name + ":" if numbers else name
         if not numbers:
-            rows = [(self.name_label, QRect(0, 0, width, line))]
-            self.numbers_label.hide()
-        elif numbers_width + _GAP + min(fm.horizontalAdvance(name_text), _MIN_NAME) <= width:
+            return numbers, [(self.name_label, QRect(0, 0, width, line))]
+        if numbers_width + _GAP + min(fm.horizontalAdvance(name_text), _MIN_NAME) <= width:
             name_width = width - numbers_width - _GAP
-            rows = [(self.name_label, QRect(0, 0, name_width, line)),
-                    (self.numbers_label, QRect(name_width + _GAP, 0, numbers_width + 1, line))]
-        else:  # the numbers wrap on lines of their own, between items ("PSNR 31 dB" stays whole)
-            numbers = ", ".join(item.replace(" ", "\u00a0") if fm.horizontalAdvance(item + ",") < width
-                                else item for item in numbers.split(", "))
-            wrapped = fm.boundingRect(QRect(0, 0, width, 10 * line), Qt.TextFlag.TextWordWrap, numbers)
-            rows = [(self.name_label, QRect(0, 0, width, line)),
-                    (self.numbers_label, QRect(0, line, width, wrapped.height()))]
+            return numbers, [(self.name_label, QRect(0, 0, name_width, line)),
+                             (self.numbers_label, QRect(name_width + _GAP, 0, numbers_width + 1, line))]
+        # the numbers wrap on lines of their own, between items ("PSNR 31 dB" stays whole)
+        numbers = ", ".join(item.replace(" ", "\u00a0") if fm.horizontalAdvance(item + ",") < width
+                            else item for item in numbers.split(", "))
+        wrapped = fm.boundingRect(QRect(0, 0, width, 10 * line), Qt.TextFlag.TextWordWrap, numbers)
+        return numbers, [(self.name_label, QRect(0, 0, width, line)),
+                         (self.numbers_label, QRect(0, line, width, wrapped.height()))]
+
+    def _relayout(self) -> None:
+        name, _numbers = split_title(self._text)
+        width = self.width()
+        numbers, rows = self._rows(width)
+        if len(rows) == 1:
+            self.numbers_label.hide()
+        name_text = name + ":" if numbers else name
         self.numbers_label.setWordWrap(len(rows) == 2 and rows[1][1].top() > 0)
         self.numbers_label.setText(numbers)
         name_rect = rows[0][1]
+        fm = self.fontMetrics()
         self.name_label.setText(fm.elidedText(name_text, Qt.TextElideMode.ElideRight, name_rect.width()))
         for label, rect in rows:
             label.setGeometry(rect)

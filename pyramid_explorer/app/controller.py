@@ -52,6 +52,7 @@ class Controller(QObject):
     setting_changed = Signal(str, object)  # setting name, value
     outdated = Signal(str)  # tool name: the state changed, so what its tab shows is out of date
     cancelled = Signal()  # the user stopped every job
+    failed = Signal(str)  # a build or view job failed (its one-line reason): what it computed will not come
     served = Signal()  # the visible tool's request needed no job: what it shows is all there is
     export_finished = Signal(object)  # core.export.ExportResult
     error = Signal(str)
@@ -219,7 +220,7 @@ class Controller(QObject):
             self._rebuild_pending = False
             self.runner.cancel(_VIEW)
             request = PyramidRequest(self.loaded.image_id, self.loaded.image, self.depth)
-            self.runner.submit(_BUILD, build_pyramid, request, self._on_pyramid_item, self._on_job_error)
+            self.runner.submit(_BUILD, build_pyramid, request, self._on_pyramid_item, self._on_compute_error)
             return
         if self.pyramid is None or building:
             return
@@ -247,7 +248,7 @@ class Controller(QObject):
         for panel, why in plan.unavailable:
             self.panel_unavailable.emit(tool.name, panel, why)
         if serve_plan(plan, self.cache, self.runner, _VIEW, partial(self.result_ready.emit, tool.name),
-                      self._on_view_item, self._on_job_error, tool.complete):
+                      self._on_view_item, self._on_compute_error, tool.complete):
             self._serving = tool  # before any item arrives: they come through the event loop
         else:
             self.served.emit()
@@ -321,3 +322,8 @@ class Controller(QObject):
 
     def _on_job_error(self, message: str) -> None:
         self.error.emit(message)
+
+    def _on_compute_error(self, message: str) -> None:
+        """A build or view job failed: what waits for it is told, then the user."""
+        self.failed.emit(message)
+        self.error.emit(f"Computation failed: {message}")

@@ -35,9 +35,17 @@ class LeftDocks:
         scroll.setWidgetResizable(True)
         self.readout_dock = _left_dock(window, "Pixel readout", "readoutDock", scroll)
         self.readout = PixelReadout(self.readout_label, window)
+        self.level_panel.width_wanted.connect(self._on_levels_width_wanted)
 
     def set_initial_sizes(self) -> None:
         """Side by side 480 pixels wide each; stacked, Levels 620 and the readout 200 pixels high."""
         docks = [self.levels_dock, self.readout_dock]
         self._window.resizeDocks(docks, [480, 480], Qt.Orientation.Horizontal)
         self._window.resizeDocks(docks, [620, 200], Qt.Orientation.Vertical)
+
+    def _on_levels_width_wanted(self, width: int) -> None:
+        """A Levels dock narrower than its table's columns (restored so, or made so) is widened, as far
+        as the window lets it."""
+        dock, shown = self.levels_dock, self.level_panel.width()
+        if dock.isVisible() and not dock.isFloating() and shown < width:
+            self._window.resizeDocks([dock], [dock.width() + width - shown], Qt.Orientation.Horizontal)

@@ -201,9 +201,18 @@ class ImagePanel(QWidget):
     def mark_cancelled(self) -> None:
         """The computation this panel waits for was cancelled: its title says "cancelled" where it
         said "computing", and an out-of-date image says it stays out of date."""
-        self._title_text = self._title_text.replace("computing", "cancelled")
+        self.mark_ended("cancelled", "out of date (change the level or a setting to compute again)")
+
+    def mark_failed(self, reason: str) -> None:
+        """The computation this panel waits for failed (`reason`, one line): its title says "failed"
+        where it said "computing", and an out-of-date image says why it stays out of date."""
+        self.mark_ended("failed", reason)
+
+    def mark_ended(self, word: str, why: str) -> None:
+        """The computation this panel waits for ended without a result (`word`: cancelled, failed)."""
+        self._title_text = self._title_text.replace("computing", word)
         if self.is_stale:  # the state did not change: what was computed for it may still be drawn
-            self._dim("cancelled: out of date (change the level or a setting to compute again)")
+            self._dim(f"{word}: {why}")
         else:
             self._show_title()
 

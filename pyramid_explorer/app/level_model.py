@@ -15,8 +15,8 @@ from pyramid_explorer.jobs import LevelStats, Pyramid
 
 _Index = QModelIndex | QPersistentModelIndex
 
-COLUMNS = ("Level", "Size", "Min", "Max", "Mean", "Band energy", "Max |residual|", "pyrUp dstsize",
-           "pyrUp w/o dstsize", "Without dstsize")
+COLUMNS = ("Level", "Size", "Min", "Max", "Mean", "Energy", "|r| max", "dstsize", "pyrUp w/o", "Band w/o")
+"""Short headers, so the table fits a narrow dock; the tooltips (`_TIPS`) say what and in which units."""
 SIZE_COLUMN, DSTSIZE_COLUMN, NAIVE_COLUMN, BROKEN_COLUMN = 1, 7, 8, 9
 NAIVE_COLUMNS = (NAIVE_COLUMN, BROKEN_COLUMN)
 """Shown only on demand: what goes wrong without dstsize."""
@@ -24,16 +24,19 @@ _BROKEN = QColor("#b3261e")
 WARNING_SIZE = 16
 _TIPS = (
     "Pyramid level; level i is 2^i times smaller than the source",
-    "Width x height in pixels",
-    "Smallest value of the Gaussian level",
-    "Largest value of the Gaussian level",
-    "Mean value of the Gaussian level",
-    "Mean square of the Laplacian band (the last band is the coarsest Gaussian level itself)",
-    "Largest |G[i] - reconstruction from bands i..end|, after rounding to the input type: 0 means exact",
-    "dstsize = (width, height) passed to pyrUp when G[i+1] is expanded back to this level's size",
-    "What pyrUp(G[i+1]) returns without dstsize: twice the coarser level's size",
-    "The band L[i] = G[i] - pyrUp(G[i+1]) without dstsize: where a side of G[i] is odd the sizes differ "
-    "and the band cannot be formed (cv2.subtract: sizes do not match)",
+    "Width x height, in pixels",
+    "Smallest value of the Gaussian level, in image units",
+    "Largest value of the Gaussian level, in image units",
+    "Mean value of the Gaussian level, in image units",
+    "Band energy: mean square of the Laplacian band, in squared image units "
+    "(the last band is the coarsest Gaussian level itself)",
+    "Max |residual|: largest |G[i] - reconstruction from bands i..end|, after rounding to the input type, "
+    "in image units; 0 means exact",
+    "pyrUp dstsize: (width, height) in pixels passed to pyrUp when G[i+1] is expanded back to this "
+    "level's size",
+    "pyrUp without dstsize: what pyrUp(G[i+1]) returns then, twice the coarser level's size (pixels)",
+    "Band without dstsize: L[i] = G[i] - pyrUp(G[i+1]) without dstsize; where a side of G[i] is odd the "
+    "sizes differ and the band cannot be formed (cv2.subtract: sizes do not match)",
 )
 
 

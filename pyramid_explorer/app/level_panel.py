@@ -27,6 +27,7 @@ class LevelPanel(QWidget):
 
     level_selected = Signal(int)
     depth_changed = Signal(int)
+    width_wanted = Signal(int)  # the panel's width that shows the table's columns whole, on new rows
     # The "Levels built" box; it shadows QPaintDevice.depth() (colour depth), which nothing here calls.
     depth: QSpinBox  # type: ignore[assignment]
 
@@ -43,6 +44,7 @@ class LevelPanel(QWidget):
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row_changed)
+        self.model.modelReset.connect(self._fit_width)
 
         self.level = QSpinBox()
         self.level.setRange(0, 0)
@@ -54,10 +56,12 @@ class LevelPanel(QWidget):
         self.depth.setToolTip("How many levels are built, the source included")
         self.depth.setKeyboardTracking(False)
         self.depth.valueChanged.connect(self.depth_changed)
-        self.lock_contrast = QCheckBox("Lock contrast across levels")
-        self.lock_contrast.setToolTip("Keep the display limits in use while stepping through levels (L)")
-        self.without_dstsize = QCheckBox("Show pyrUp without dstsize")
-        self.without_dstsize.setToolTip("What pyrUp would give without dstsize, and the band it would break")
+        self.lock_contrast = QCheckBox("Lock contrast")
+        self.lock_contrast.setToolTip("Lock contrast across levels: keep the display limits in use while "
+                                      "stepping through levels (L)")
+        self.without_dstsize = QCheckBox("pyrUp without dstsize")
+        self.without_dstsize.setToolTip("Show what pyrUp would give without dstsize, and the band it "
+                                        "would break")
         self.without_dstsize.toggled.connect(self._on_without_dstsize_toggled)
         self.dstsize_note = QLabel(
             "Without dstsize, pyrUp doubles the coarser level: along every odd side (marked) it is one pixel "
@@ -70,7 +74,7 @@ class LevelPanel(QWidget):
         form = QFormLayout()
         form.addRow("Level", self.level)
         form.addRow("Levels built", self.depth)
-        layout = QVBoxLayout(self)
+        layout = self._layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.lock_contrast)
         layout.addWidget(self.without_dstsize)
@@ -124,6 +128,18 @@ class LevelPanel(QWidget):
             selection.blockSignals(False)
             self.table.viewport().update()
             self.table.scrollTo(index)
+
+    def content_width(self) -> int:
+        """The table's width that shows its columns whole (those shown on demand left out) beside a
+        vertical scroll bar."""
+        table, header = self.table, self.table.horizontalHeader()
+        columns = [c for c in range(self.model.columnCount()) if c not in NAIVE_COLUMNS]
+        cells = sum(max(table.sizeHintForColumn(c), header.sectionSizeHint(c)) for c in columns)
+        return cells + 2 * table.frameWidth() + table.verticalScrollBar().sizeHint().width()
+
+    def _fit_width(self) -> None:
+        margins = self._layout.contentsMargins()
+        self.width_wanted.emit(self.content_width() + margins.left() + margins.right())
 
     def _on_without_dstsize_toggled(self, shown: bool) -> None:
         for column in NAIVE_COLUMNS:

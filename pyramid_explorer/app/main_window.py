@@ -89,6 +89,7 @@ class MainWindow(QMainWindow):
 
         self.docks = LeftDocks(self)
         self.level_panel, self.readout_label = self.docks.level_panel, self.docks.readout_label
+        self.levels_dock, self.readout_dock = self.docks.levels_dock, self.docks.readout_dock
         self.readout = self.docks.readout
         for panel in [*(p for tab in self.tool_tabs.values() for p in tab.panels), self.stored_view.panel]:
             self.readout.add(panel)
@@ -122,6 +123,8 @@ class MainWindow(QMainWindow):
         self.stored.region_ready.connect(self.stored_view.show_region)
         self.stored.auto_changed.connect(self.stored_view.set_auto)
         self.stored.error.connect(self._on_error)
+        self.stored.error.connect(self.stored_view.panel.mark_failed)
+        self.stored.outdated.connect(self.stored_view.on_outdated)
         self.stored_view.auto_toggled.connect(self.stored.set_auto)
         self.stored_view.view_changed.connect(self.stored.set_view)
         self.stored_view.panel.view_box.sigResized.connect(self._on_stored_view_resized)
@@ -135,6 +138,7 @@ class MainWindow(QMainWindow):
         c.setting_changed.connect(self._on_setting_changed)
         c.outdated.connect(self._on_outdated)
         c.cancelled.connect(self._on_cancelled)
+        c.failed.connect(self._on_failed)
         c.error.connect(self._on_error)
         c.preview_offered.connect(self._on_preview_offered)
         self.banner.action.clicked.connect(self._on_preview_requested)
@@ -195,8 +199,8 @@ class MainWindow(QMainWindow):
     def all_current(self) -> bool:
         """Every visible panel answers the current state (none out of date, none waiting to be drawn)."""
         current = self.tabs.currentWidget()
-        panels = current.panels if isinstance(current, ToolTab) else []
-        return (self.controller.is_idle() and self.render_queue.empty
+        panels = [*(current.panels if isinstance(current, ToolTab) else []), self.stored_view.panel]
+        return (self.controller.is_idle() and self.stored.is_idle() and self.render_queue.empty
                 and not any(p.is_stale and p.isVisible() for p in panels))
 
     @property
@@ -300,6 +304,10 @@ class MainWindow(QMainWindow):
     def _on_cancelled(self) -> None:
         for tab in self.tool_tabs.values():
             tab.on_cancelled()
+
+    def _on_failed(self, reason: str) -> None:
+        for tab in self.tool_tabs.values():
+            tab.on_failed(reason)
 
     def _on_panel_changed(self) -> None:
         self.readout.refresh()

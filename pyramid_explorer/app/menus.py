@@ -161,8 +161,8 @@ def build_menus(w: MainWindow) -> None:
     view_menu.addAction(a("exact_samples", "Display: &exact samples (may alias)", None,
                           set_exact_samples_everywhere, checkable=True))
     view_menu.addSeparator()
-    view_menu.addAction(w.docks.levels_dock.toggleViewAction())
-    view_menu.addAction(w.docks.readout_dock.toggleViewAction())
+    view_menu.addAction(w.levels_dock.toggleViewAction())
+    view_menu.addAction(w.readout_dock.toggleViewAction())
     a("cancel", "Cancel computation", "Esc", w.controller.cancel)
 
     help_menu = w.menuBar().addMenu("&Help")

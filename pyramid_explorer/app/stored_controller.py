@@ -39,6 +39,7 @@ class StoredController(QObject):
 
     region_ready = Signal(object)  # RegionResult
     auto_changed = Signal(bool)
+    outdated = Signal(int)  # the level now selected: the region on screen is of another level until read
     error = Signal(str)
 
     def __init__(self, controller: Controller, parent: QObject | None = None) -> None:
@@ -80,6 +81,7 @@ class StoredController(QObject):
             level = level_for_zoom(self.image.levels, units_per_pixel)
             if level != self.level:
                 self.level = level
+                self.outdated.emit(level)
                 self._main.set_level(level)  # its level_changed comes back to select_level: no change
         self._schedule()
 
@@ -88,6 +90,7 @@ class StoredController(QObject):
         if self.image is None or level == self.level:
             return
         self.level = max(0, min(level, len(self.image.levels) - 1))
+        self.outdated.emit(self.level)
         self.set_auto(False)
         self._schedule()
 

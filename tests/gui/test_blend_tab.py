@@ -3,26 +3,17 @@ mask, feather and the tutorial's clipping as the user sets them, the level's ban
 
 from __future__ import annotations
 
-import json
-
 import cv2
 import numpy as np
 import pytest
-from guitools import make_image, wait_idle, write_png
+from guitools import export_through_dialog, make_image, open_tab, wait_idle, write_png
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
-
-from pyramid_explorer.app.tool_export import ToolExportDialog
-from pyramid_explorer.core.export import MANIFEST_NAME
 
 
 @pytest.fixture
 def tab(qtbot, window, tmp_path):
-    window.controller.open_path(write_png(tmp_path / "src.png", make_image(45, 67)))
-    wait_idle(qtbot, window)
-    window.show_view("blend")
-    wait_idle(qtbot, window)
-    return window.tab("blend")
+    return open_tab(qtbot, window, write_png(tmp_path / "src.png", make_image(45, 67)), "blend")
 
 
 def pick_file(monkeypatch, path) -> None:
@@ -102,16 +93,9 @@ def test_a_bad_second_image_is_one_line_in_the_tab(qtbot, window, tab, tmp_path)
 
 def test_export_writes_the_blends(qtbot, window, tab, tmp_path):
     out = tmp_path / "out"
-    qtbot.mouseClick(tab.export_button, Qt.MouseButton.LeftButton)
-    dialog = window.findChildren(ToolExportDialog)[-1]
-    dialog.folder.setText(str(out))
-    dialog.format.setCurrentIndex(dialog.format.findData("npy"))
-    with qtbot.waitSignal(window.controller.export_finished, timeout=20_000):
-        dialog.export_button.click()
-    wait_idle(qtbot, window)
+    parameters = export_through_dialog(qtbot, window, tab, out)["parameters"]
     np.testing.assert_array_equal(np.load(out / "multiresolution_blend.npy"), tab.result.spline.data)
     np.testing.assert_array_equal(np.load(out / "blended_band_0.npy"), tab.result.bands[0])
-    parameters = json.loads((out / MANIFEST_NAME).read_text())["parameters"]
     assert parameters["tool"] == "blend" and parameters["mask"] == "left"
 
 

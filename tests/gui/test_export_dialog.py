@@ -7,19 +7,11 @@ import os
 
 import cv2
 import numpy as np
-import pytest
-from guitools import make_image, wait_idle, write_png
+from guitools import make_image, wait_idle
 from PySide6.QtCore import Qt
 
 from pyramid_explorer.app.export_dialog import ExportDialog
 from pyramid_explorer.core.export import MANIFEST_NAME
-
-
-@pytest.fixture
-def opened(qtbot, window, tmp_path):
-    window.controller.open_path(write_png(tmp_path / "src.png", make_image()))
-    wait_idle(qtbot, window)
-    return window
 
 
 def open_dialog(qtbot, window) -> ExportDialog:

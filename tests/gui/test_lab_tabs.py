@@ -3,47 +3,19 @@ what the user moves reaches the controller, and what each exports is what it sho
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
-from guitools import make_image, wait_idle, write_png
+from guitools import export_through_dialog, make_image, show, wait_idle, write_png
 from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
-from pyramid_explorer.app.tool_export import ToolExportDialog
 from pyramid_explorer.core.analysis import CODING_PRESETS, code_pyramid, coding_curve, preset_steps
 from pyramid_explorer.core.arrays import to_dtype
 from pyramid_explorer.core.convmatrix import Geometry, size_formula
 from pyramid_explorer.core.equivariance import DOWNSAMPLERS, shift_study
-from pyramid_explorer.core.export import MANIFEST_NAME
 from pyramid_explorer.tools.coding import DEFAULT_PRESET, SCALES
 from pyramid_explorer.tools.shift import NAMES
-
-
-@pytest.fixture
-def opened(qtbot, window, tmp_path):
-    window.controller.open_path(write_png(tmp_path / "src.png", make_image()))
-    wait_idle(qtbot, window)
-    return window
-
-
-def show(qtbot, window, view: str) -> None:
-    window.show_view(view)
-    wait_idle(qtbot, window)
-
-
-def export_through_dialog(qtbot, window, tab, out) -> dict:
-    """Click the tab's Export button, export as .npy into `out`, and return the manifest."""
-    qtbot.mouseClick(tab.export_button, Qt.MouseButton.LeftButton)
-    dialog = window.findChildren(ToolExportDialog)[-1]
-    dialog.folder.setText(str(out))
-    dialog.format.setCurrentIndex(dialog.format.findData("npy"))
-    with qtbot.waitSignal(window.controller.export_finished, timeout=20_000):
-        dialog.export_button.click()
-    wait_idle(qtbot, window)
-    return json.loads((out / MANIFEST_NAME).read_text())
 
 
 def torch_installed() -> bool:

@@ -3,27 +3,19 @@ the file dialog (a bad file is one line in the tab), and its export."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
-from guitools import make_image, wait_idle, write_png
+from guitools import export_through_dialog, make_image, open_tab, wait_idle, write_png
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 from safetensors.numpy import save_file
 
-from pyramid_explorer.app.tool_export import ToolExportDialog
-from pyramid_explorer.core.export import MANIFEST_NAME
 from pyramid_explorer.core.learnable import checkerboard, initialise
 
 
 @pytest.fixture
 def tab(qtbot, window, tmp_path):
-    window.controller.open_path(write_png(tmp_path / "src.png", make_image(61, 83)))
-    wait_idle(qtbot, window)
-    window.show_view("learnable")
-    wait_idle(qtbot, window)
-    return window.tab("learnable")
+    return open_tab(qtbot, window, write_png(tmp_path / "src.png", make_image(61, 83)), "learnable")
 
 
 def choose(box, data) -> None:
@@ -92,17 +84,10 @@ def test_a_bad_kernel_file_is_one_line_in_the_tab(qtbot, window, tab, tmp_path):
 
 def test_export_writes_the_views(qtbot, window, tab, tmp_path):
     out = tmp_path / "out"
-    qtbot.mouseClick(tab.export_button, Qt.MouseButton.LeftButton)
-    dialog = window.findChildren(ToolExportDialog)[-1]
-    dialog.folder.setText(str(out))
-    dialog.format.setCurrentIndex(dialog.format.findData("npy"))
-    with qtbot.waitSignal(window.controller.export_finished, timeout=20_000):
-        dialog.export_button.click()
-    wait_idle(qtbot, window)
+    parameters = export_through_dialog(qtbot, window, tab, out)["parameters"]
     views = tab.result.views
     np.testing.assert_array_equal(np.load(out / "subpixel_weights.npy"), views[2].upsampler.weights)
     np.testing.assert_array_equal(np.load(out / "transposed_upsampled.npy"), views[0].image.data)
-    parameters = json.loads((out / MANIFEST_NAME).read_text())["parameters"]
     assert parameters["tool"] == "learnable" and parameters["seed"] == 0
     assert parameters["views"][1]["verdict"].startswith("even")
 

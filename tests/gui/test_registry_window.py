@@ -13,13 +13,6 @@ from pyramid_explorer.app.tabs.base import ToolTab
 from pyramid_explorer.tools.registry import NAMES, TOOLS
 
 
-@pytest.fixture
-def opened(qtbot, window, tmp_path):
-    window.controller.open_path(write_png(tmp_path / "src.png", make_image()))
-    wait_idle(qtbot, window)
-    return window
-
-
 @pytest.mark.parametrize("tool", TOOLS, ids=NAMES)
 def test_every_tool_has_a_tab_a_menu_entry_and_draws_its_results(qtbot, opened, tool):
     index = NAMES.index(tool.name)

@@ -288,3 +288,18 @@ def test_screenshot_of_a_stored_pyramid_at_a_chosen_level(tmp_path):
     assert run.returncode == 0, run.stderr
     shot = cv2.imread(str(out))
     assert shot is not None and shot.std() > 10
+
+
+def test_the_stored_view_is_marked_out_of_date_while_another_level_is_read(qtbot, window, tmp_path):
+    out = tmp_path / "small.zarr"
+    chunked.export_ome_zarr(chunked.da.from_array(make_image(75, 101), chunks=(32, 32, 3)), out, chunk=32)
+    window.controller.open_path(str(out))
+    wait_lazy(qtbot, window)
+    panel = window.stored_view.panel
+    assert window.stored.shown.level == 0 and not panel.is_stale and window.all_current()
+    window.controller.set_level(2)  # as PgDn twice does: level 0's pixels stay until level 2 is read
+    assert panel.is_stale and panel.stale_text() == "reading stored level 2..."
+    assert panel.title().startswith("[out of date] Stored level 0") and not window.all_current()
+    wait_lazy(qtbot, window)
+    assert window.stored.shown.level == 2 and not panel.is_stale
+    assert panel.title().startswith("Stored level 2")

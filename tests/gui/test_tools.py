@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 import pytest
-from guitools import make_image, wait_idle, write_png
+from guitools import export_through_dialog, make_image, show, wait_idle, write_png
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
@@ -24,23 +23,10 @@ from pyramid_explorer.core.analysis import (
 )
 from pyramid_explorer.core.arrays import to_dtype
 from pyramid_explorer.core.deconv import deconv_kernel
-from pyramid_explorer.core.export import MANIFEST_NAME
 from pyramid_explorer.core.probes import slanted_edge, zone_plate
 from pyramid_explorer.core.pyramid import laplacian_pyramid, level_sizes, reconstruct
 from pyramid_explorer.core.upsampling import max_pool_with_indices
 from pyramid_explorer.tools.kernels import CUSTOM, KERNEL_ENTRIES
-
-
-@pytest.fixture
-def opened(qtbot, window, tmp_path):
-    window.controller.open_path(write_png(tmp_path / "src.png", make_image()))
-    wait_idle(qtbot, window)
-    return window
-
-
-def show(qtbot, window, view: str) -> None:
-    window.show_view(view)
-    wait_idle(qtbot, window)
 
 
 def expected_numbers(max_error: float, rmse: float, psnr: float) -> str:
@@ -270,18 +256,11 @@ def test_tool_export_writes_the_shown_arrays_and_asks_before_replacing(qtbot, op
     opened.controller.set_setting("storage", "uint8_saturate")
     show(qtbot, opened, "integrity")
     out = tmp_path / "out"
-    qtbot.mouseClick(opened.tab("integrity").export_button, Qt.MouseButton.LeftButton)
-    dialog = opened.findChildren(ToolExportDialog)[-1]
-    dialog.folder.setText(str(out))
-    dialog.format.setCurrentIndex(dialog.format.findData("npy"))
-    with qtbot.waitSignal(opened.controller.export_finished, timeout=20_000):
-        dialog.export_button.click()
-    wait_idle(qtbot, opened)
+    parameters = export_through_dialog(qtbot, opened, opened.tab("integrity"), out)["parameters"]
     result = opened.tab("integrity").result
     np.testing.assert_array_equal(np.load(out / "integrity_residual.npy"), result.laplacian.layer.data)
     round_trip = np.load(out / "gaussian_round_trip_residual.npy")
     np.testing.assert_array_equal(round_trip, result.gaussian.layer.data)
-    parameters = json.loads((out / MANIFEST_NAME).read_text())["parameters"]
     assert parameters["tool"] == "integrity" and parameters["storage"] == "uint8_saturate"
     before = (out / "integrity_residual.npy").read_bytes()
     monkeypatch.setattr(ToolExportDialog, "confirm_overwrite", lambda self, existing: False)

@@ -8,14 +8,25 @@ its export with `export_requested`. `panels` are its image panels (readout, link
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QWidget
 
 from pyramid_explorer.app.image_panel import ImagePanel
+from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.jobs import LoadedImage, Pyramid
 from pyramid_explorer.tools.stored import StoredImage
+
+
+def show_message_in(queue: RenderQueue, panels: Iterable[ImagePanel], text: str, title: str | None = None, *,
+                    own_titles: bool = False) -> None:
+    """Draw `text` in each of `panels` instead of an image, dropping what `queue` still had to draw
+    there; titled `title`, or with `own_titles` each panel's name (neither: the titles stay)."""
+    for panel in panels:
+        queue.discard(panel)
+        panel.show_message(text, panel.name if own_titles else title)
 
 
 class ToolTab(QWidget):
@@ -43,6 +54,11 @@ class ToolTab(QWidget):
         """The user cancelled the computation: what waits for it says "cancelled"."""
         for panel in self.panels:
             panel.mark_cancelled()
+
+    def on_failed(self, reason: str) -> None:
+        """The computation failed (`reason`, one line): what waits for it says "failed"."""
+        for panel in self.panels:
+            panel.mark_failed(reason)
 
     def show_result(self, result: Any, keep_limits: bool) -> None:
         """Draw one of the tool's results; `keep_limits` keeps each panel's display limits."""

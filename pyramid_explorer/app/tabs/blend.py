@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (
 from pyramid_explorer.app.dialogs import ask_open_path
 from pyramid_explorer.app.image_panel import ImagePanel
 from pyramid_explorer.app.render_queue import RenderQueue
-from pyramid_explorer.app.tabs.base import ToolTab
+from pyramid_explorer.app.tabs.base import ToolTab, show_message_in
+from pyramid_explorer.app.tabs.shared import export_button, side_column
 from pyramid_explorer.core.blend import FITS
 from pyramid_explorer.jobs import LoadedImage
 from pyramid_explorer.tools.blend import (
@@ -125,9 +126,7 @@ class BlendTab(ToolTab):
         self.error = QLabel()
         self.error.setWordWrap(True)
         self.error.setStyleSheet("color: #9c1c14")
-        self.export_button = QPushButton("Export...")
-        self.export_button.setEnabled(False)
-        self.export_button.clicked.connect(self.export_requested)
+        self.export_button = export_button(self)
 
         side = QVBoxLayout()
         side.addWidget(second_group)
@@ -139,16 +138,10 @@ class BlendTab(ToolTab):
         side.addWidget(self.level_hint)
         side.addStretch(1)
         side.addWidget(self.export_button)
-        side_widget = QWidget()
-        side_widget.setLayout(side)
-        side_widget.setFixedWidth(235)
         grid = QGridLayout()
         for n, name in enumerate(PANELS):
             grid.addWidget(self.image_panels[name], n // 2, n % 2)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(side_widget)
-        layout.addLayout(grid, 1)
+        side_column(self, side, 235).addLayout(grid, 1)
 
     @property
     def panels(self) -> list[ImagePanel]:
@@ -173,9 +166,7 @@ class BlendTab(ToolTab):
         if self.clip.isEnabled():
             self.clip_note.setText(result.clip_note)
         if result.error:
-            for name, panel in self.image_panels.items():
-                self._queue.discard(panel)
-                panel.show_message(result.error, name)
+            show_message_in(self._queue, self.image_panels.values(), result.error, own_titles=True)
             self._queue.show(self.image_panels["first"], result.first, "A: the open image")
             return
         self.fit_note.setText(result.fit_note)

@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QScrollArea,
     QSlider,
     QVBoxLayout,
@@ -23,7 +22,8 @@ from PySide6.QtWidgets import (
 
 from pyramid_explorer.app.image_panel import ImagePanel
 from pyramid_explorer.app.render_queue import RenderQueue
-from pyramid_explorer.app.tabs.base import ToolTab
+from pyramid_explorer.app.tabs.base import ToolTab, show_message_in
+from pyramid_explorer.app.tabs.shared import BandRows, export_button, side_column
 from pyramid_explorer.core.analysis import CODING_PRESETS, RatePoint, preset_steps
 from pyramid_explorer.jobs import Pyramid
 from pyramid_explorer.tools.coding import DEFAULT_PRESET, CodingCurves, CodingResult
@@ -94,7 +94,6 @@ class CodingTab(ToolTab):
         self.sliders: list[QSlider] = []
         self._step_labels: list[QLabel] = []
         self.bits_labels: list[QLabel] = []
-        self._row_widgets: list[QWidget] = []
         self.rebuilt = ImagePanel("rebuilt", histogram=False)
         self.residual = ImagePanel("residual", histogram=False)
         self.jpeg = ImagePanel("JPEG", histogram=False)
@@ -109,13 +108,12 @@ class CodingTab(ToolTab):
         self.source_label.setWordWrap(True)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
-        self.export_button = QPushButton("Export...")
-        self.export_button.setEnabled(False)
-        self.export_button.clicked.connect(self.export_requested)
+        self.export_button = export_button(self)
 
         steps_box = QGroupBox("Step per band (grey levels of 255)")
-        self._grid = QGridLayout(steps_box)
-        self._grid.setColumnStretch(1, 1)
+        grid = QGridLayout(steps_box)
+        grid.setColumnStretch(1, 1)
+        self._rows = BandRows(grid)
         scroll = QScrollArea()
         scroll.setWidget(steps_box)
         scroll.setWidgetResizable(True)
@@ -127,19 +125,13 @@ class CodingTab(ToolTab):
         side.addWidget(scroll, 1)
         side.addWidget(self.summary)
         side.addWidget(self.export_button)
-        side_widget = QWidget()
-        side_widget.setLayout(side)
-        side_widget.setFixedWidth(290)
         images = QHBoxLayout()
         for panel in self.panels:
             images.addWidget(panel, 1)
         right = QVBoxLayout()
         right.addLayout(images, 3)
         right.addWidget(self.plot, 2)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(side_widget)
-        layout.addLayout(right, 1)
+        side_column(self, side, 290).addLayout(right, 1)
 
     @property
     def panels(self) -> list[ImagePanel]:
@@ -160,36 +152,30 @@ class CodingTab(ToolTab):
         """One slider per band of `pyramid`, at the preset's steps."""
         for slider in self.sliders:
             slider.valueChanged.disconnect(self._on_slider_moved)
-        for w in self._row_widgets:
-            self._grid.removeWidget(w)
-            w.deleteLater()
-        self.sliders, self._step_labels, self.bits_labels, self._row_widgets = [], [], [], []
+        self.sliders, self._step_labels, self.bits_labels = [], [], []
         self._unit, self._levels = pyramid.data_range / 255, pyramid.levels
         self._dtype = pyramid.gaussian[0].dtype
         h, w = pyramid.gaussian[0].shape[:2]
         self.source_label.setText(f"Coding the whole {w} x {h} image in {pyramid.levels} bands")
-        for i, stats in enumerate(pyramid.stats):
-            last = i == pyramid.levels - 1
-            name = QLabel(f"G[{i}]" if last else f"L[{i}]")
-            name.setToolTip(f"{'The coarsest Gaussian level' if last else 'Laplacian band'} {i}: "
-                            f"{stats.width} x {stats.height}")
-            slider = QSlider(Qt.Orientation.Horizontal)
-            slider.setRange(1, MAX_STEP * STEPS_PER_GREY_LEVEL)
-            slider.setPageStep(STEPS_PER_GREY_LEVEL * 4)
-            slider.valueChanged.connect(self._on_slider_moved)
-            step, bits = QLabel(), QLabel()
-            step.setMinimumWidth(40)
-            bits.setMinimumWidth(64)
-            bits.setToolTip("Entropy of the quantised band, bits per sample")
-            for column, w in enumerate((name, slider, step, bits)):
-                self._grid.addWidget(w, i, column)
-            self.sliders.append(slider)
-            self._step_labels.append(step)
-            self.bits_labels.append(bits)
-            self._row_widgets += [name, slider, step, bits]
+        self._rows.rebuild(pyramid, self._step_row)
         self._set_steps(preset_steps(self.preset.currentData(), self._levels, self._dtype))
         self._code = self._curves = None
         self.export_button.setEnabled(False)
+
+    def _step_row(self, _band: int) -> list[QWidget]:
+        """A band's step slider, its step and its entropy."""
+        slider = QSlider(Qt.Orientation.Horizontal)
+        slider.setRange(1, MAX_STEP * STEPS_PER_GREY_LEVEL)
+        slider.setPageStep(STEPS_PER_GREY_LEVEL * 4)
+        slider.valueChanged.connect(self._on_slider_moved)
+        step, bits = QLabel(), QLabel()
+        step.setMinimumWidth(40)
+        bits.setMinimumWidth(64)
+        bits.setToolTip("Entropy of the quantised band, bits per sample")
+        self.sliders.append(slider)
+        self._step_labels.append(step)
+        self.bits_labels.append(bits)
+        return [slider, step, bits]
 
     def _set_steps(self, steps: tuple[float, ...]) -> None:
         """Move the sliders to `steps` (image units) without announcing it."""
@@ -238,9 +224,7 @@ class CodingTab(ToolTab):
         self.summary.setText(text)
         self.plot.show_curves(None)
         self.plot.show_code(None)
-        for panel in self.panels:
-            self._queue.discard(panel)
-            panel.show_message(text)
+        show_message_in(self._queue, self.panels, text)
 
     def _on_slider_moved(self, _value: int) -> None:
         for slider, label in zip(self.sliders, self._step_labels, strict=True):

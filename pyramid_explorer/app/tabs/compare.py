@@ -7,7 +7,6 @@ import math
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
-    QGridLayout,
     QHBoxLayout,
     QLabel,
     QVBoxLayout,
@@ -15,15 +14,14 @@ from PySide6.QtWidgets import (
 )
 
 from pyramid_explorer.app.image_panel import ImagePanel
+from pyramid_explorer.app.panel_grid import PanelGrid
 from pyramid_explorer.app.render_queue import RenderQueue
-from pyramid_explorer.app.tabs.base import ToolTab
+from pyramid_explorer.app.tabs.base import ToolTab, show_message_in
 from pyramid_explorer.app.tabs.shared import DeconvControls
 from pyramid_explorer.core.upsampling import MODES
 from pyramid_explorer.display import Layer, mode_label
 from pyramid_explorer.tools.compare import DeconvResult, ModeResult
 from pyramid_explorer.tools.stored import StoredImage
-
-_COLUMNS = 3
 
 
 def metrics_text(psnr: float | None, ssim: float | None) -> str:
@@ -54,20 +52,17 @@ class CompareTab(ToolTab):
         self._deconv: DeconvResult | None = None
         self._level_label = QLabel()
 
-        grid = QGridLayout()
-        grid.setSpacing(2)
-        for n, panel in enumerate(self.mode_panels.values()):
-            grid.addWidget(panel, n // _COLUMNS, n % _COLUMNS)
+        self.grid = PanelGrid(self.panels)
         side = QVBoxLayout()
         side.addWidget(self.controls)
-        side.addWidget(self.deconv_panel, 1)
+        side.addStretch(1)
         bar = QHBoxLayout()
         bar.addWidget(self._level_label)
         bar.addStretch(1)
         bar.addWidget(self.difference)
         body = QHBoxLayout()
-        body.addLayout(grid, 3)
-        body.addLayout(side, 1)
+        body.addWidget(self.grid, 1)
+        body.addLayout(side)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
@@ -83,6 +78,7 @@ class CompareTab(ToolTab):
     def set_histograms_visible(self, visible: bool) -> None:
         for panel in self.panels:
             panel.set_histogram_visible(visible)
+        self.grid.relayout()
 
     def set_level_text(self, text: str) -> None:
         self._level_label.setText(text)
@@ -136,16 +132,12 @@ class CompareTab(ToolTab):
     def show_unavailable(self, mode: str, text: str) -> None:
         """`text` instead of the panel of a mode that cannot be computed at this level."""
         self._modes.pop(mode, None)
-        panel = self.mode_panels[mode]
-        self._queue.discard(panel)
-        panel.show_message(text, title=f"{mode_label(mode)}: not available")
+        show_message_in(self._queue, [self.mode_panels[mode]], text, f"{mode_label(mode)}: not available")
 
     def show_message(self, text: str) -> None:
         self._modes.clear()
         self._deconv = None
-        for panel in self.panels:
-            self._queue.discard(panel)
-            panel.show_message(text, title=panel.name)
+        show_message_in(self._queue, self.panels, text, own_titles=True)
 
     def _on_difference_toggled(self, checked: bool) -> None:
         for result in list(self._modes.values()):

@@ -24,7 +24,8 @@ from PySide6.QtWidgets import (
 
 from pyramid_explorer.app.image_panel import ImagePanel, sampled_colormap
 from pyramid_explorer.app.render_queue import RenderQueue
-from pyramid_explorer.app.tabs.base import ToolTab
+from pyramid_explorer.app.tabs.base import ToolTab, show_message_in
+from pyramid_explorer.app.tabs.shared import export_button, side_column
 from pyramid_explorer.core.convmatrix import save_animation
 from pyramid_explorer.core.deconv import KERNELS
 from pyramid_explorer.core.io import ImageSaveError
@@ -94,8 +95,7 @@ class ConvMatrixTab(ToolTab):
         self.save_button = QPushButton("Save animation...")
         self.save_button.setToolTip("The frames as a looping animated GIF (.gif) or APNG (.png)")
         self.save_button.clicked.connect(self._on_save_clicked)
-        self.export_button = QPushButton("Export...")
-        self.export_button.clicked.connect(self.export_requested)
+        self.export_button = export_button(self)
         for button in (self.save_button, self.export_button, self.play_button):
             button.setEnabled(False)
 
@@ -114,16 +114,10 @@ class ConvMatrixTab(ToolTab):
         side.addLayout(buttons)
         side.addWidget(self.saved)
         side.addStretch(1)
-        side_widget = QWidget()
-        side_widget.setLayout(side)
-        side_widget.setFixedWidth(270)
         grid = QGridLayout()
         for index, panel in enumerate(self.panels):
             grid.addWidget(panel, index // 4, index % 4)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(side_widget)
-        layout.addLayout(grid, 1)
+        side_column(self, side, 270).addLayout(grid, 1)
 
     @property
     def panels(self) -> list[ImagePanel]:
@@ -161,8 +155,7 @@ class ConvMatrixTab(ToolTab):
         i = result.level
         self._queue.show(self.source, result.source, f"x = G[{i}]", keep_limits=keep_limits)
         if result.round_trip is None:
-            self._queue.discard(self.round_trip)
-            self.round_trip.show_message(result.round_trip_note, "C^T C x")
+            show_message_in(self._queue, [self.round_trip], result.round_trip_note, "C^T C x")
         else:
             title = f"C^T C x: mean x{result.round_trip_gain:.2f}"
             self._queue.show(self.round_trip, result.round_trip, title)
@@ -191,9 +184,7 @@ class ConvMatrixTab(ToolTab):
         self.formula.setText(text)
         self.check.setText("")
         self.frame_label.setText("")
-        for panel in self.panels:
-            self._queue.discard(panel)
-            panel.show_message(text)
+        show_message_in(self._queue, self.panels, text)
 
     def show_setting(self, name: str, value: object) -> None:
         if name in self.spins and isinstance(value, int):

@@ -15,8 +15,10 @@ from PySide6.QtWidgets import (
 )
 
 from pyramid_explorer.app.image_panel import ImagePanel
+from pyramid_explorer.app.panel_grid import PanelGrid
 from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.tabs.base import ToolTab
+from pyramid_explorer.app.tabs.shared import BandRows, export_button, side_column
 from pyramid_explorer.jobs import Pyramid
 from pyramid_explorer.tools.equalizer import EqualizerResult
 
@@ -39,20 +41,17 @@ class EqualizerTab(ToolTab):
         self._result: EqualizerResult | None = None
         self.sliders: list[QSlider] = []
         self._value_labels: list[QLabel] = []
-        self._row_widgets: list[QWidget] = []
         self.image = ImagePanel("equalized", histogram=False)
         self.change = ImagePanel("change", histogram=False)
         self.reset_button = QPushButton("Reset (exact)")
         self.reset_button.setToolTip("Every gain back to 1: the collapse gives the source back exactly")
         self.reset_button.clicked.connect(self.reset)
-        self.export_button = QPushButton("Export...")
-        self.export_button.setEnabled(False)
-        self.export_button.clicked.connect(self.export_requested)
+        self.export_button = export_button(self)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
 
         self._gain_box = QGroupBox("Band gains (0 drops a band, > 1 boosts it)")
-        self._grid = QGridLayout(self._gain_box)
+        self._rows = BandRows(QGridLayout(self._gain_box))
         buttons = QHBoxLayout()
         buttons.addWidget(self.reset_button)
         buttons.addWidget(self.export_button)
@@ -61,16 +60,8 @@ class EqualizerTab(ToolTab):
         side.addLayout(buttons)
         side.addWidget(self.summary)
         side.addStretch(1)
-        side_widget = QWidget()
-        side_widget.setLayout(side)
-        side_widget.setMaximumWidth(330)
-        images = QHBoxLayout()
-        images.addWidget(self.image, 1)
-        images.addWidget(self.change, 1)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(side_widget)
-        layout.addLayout(images, 1)
+        self.grid = PanelGrid(self.panels)
+        side_column(self, side, 330, fixed=False).addWidget(self.grid, 1)
 
     @property
     def panels(self) -> list[ImagePanel]:
@@ -87,32 +78,26 @@ class EqualizerTab(ToolTab):
         """One slider per band of `pyramid`, all at gain 1."""
         for slider in self.sliders:
             slider.valueChanged.disconnect(self._on_slider_moved)
-        for w in self._row_widgets:
-            self._grid.removeWidget(w)
-            w.deleteLater()
-        self.sliders, self._value_labels, self._row_widgets = [], [], []
-        for i, stats in enumerate(pyramid.stats):
-            last = i == pyramid.levels - 1
-            name = QLabel(f"G[{i}] low-pass" if last else f"L[{i}]")
-            name.setToolTip(f"{'The coarsest Gaussian level' if last else 'Laplacian band'} {i}: "
-                            f"{stats.width} x {stats.height}")
-            slider = QSlider(Qt.Orientation.Horizontal)
-            slider.setRange(0, MAX_GAIN * STEPS_PER_UNIT)
-            slider.setSingleStep(5)
-            slider.setPageStep(25)
-            slider.setValue(STEPS_PER_UNIT)
-            slider.setTickInterval(STEPS_PER_UNIT)
-            slider.setTickPosition(QSlider.TickPosition.TicksBelow)
-            slider.valueChanged.connect(self._on_slider_moved)
-            value = QLabel(gain_text(1.0))
-            value.setMinimumWidth(48)
-            for column, w in enumerate((name, slider, value)):
-                self._grid.addWidget(w, i, column)
-            self.sliders.append(slider)
-            self._value_labels.append(value)
-            self._row_widgets += [name, slider, value]
+        self.sliders, self._value_labels = [], []
+        self._rows.rebuild(pyramid, self._gain_row, " low-pass")
         self._result = None
         self.export_button.setEnabled(False)
+
+    def _gain_row(self, _band: int) -> list[QWidget]:
+        """A band's slider at gain 1 and its gain."""
+        slider = QSlider(Qt.Orientation.Horizontal)
+        slider.setRange(0, MAX_GAIN * STEPS_PER_UNIT)
+        slider.setSingleStep(5)
+        slider.setPageStep(25)
+        slider.setValue(STEPS_PER_UNIT)
+        slider.setTickInterval(STEPS_PER_UNIT)
+        slider.setTickPosition(QSlider.TickPosition.TicksBelow)
+        slider.valueChanged.connect(self._on_slider_moved)
+        value = QLabel(gain_text(1.0))
+        value.setMinimumWidth(48)
+        self.sliders.append(slider)
+        self._value_labels.append(value)
+        return [slider, value]
 
     def set_gains(self, gains: tuple[float, ...]) -> None:
         """Move the sliders to `gains` without announcing it."""

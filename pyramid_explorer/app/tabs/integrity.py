@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QRadioButton,
     QVBoxLayout,
     QWidget,
@@ -22,6 +21,7 @@ from PySide6.QtWidgets import (
 from pyramid_explorer.app.image_panel import ImagePanel
 from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.tabs.base import ToolTab
+from pyramid_explorer.app.tabs.shared import export_button
 from pyramid_explorer.core.pyramid import STORAGES, storage_allowed
 from pyramid_explorer.jobs import LoadedImage
 from pyramid_explorer.tools.integrity import ErrorReport, IntegrityResult
@@ -31,6 +31,10 @@ _STORAGE_TIPS = {
     "int16": "Bands as int16 differences of uint8 levels (OpenCV's lappyr sample): exact, half the memory",
     "uint8_saturate": "The classic mistake: cv2.subtract on uint8 levels clips every negative detail to 0",
 }
+
+
+_STALE = "[out of date]"
+_STALE_STYLE = "color: #808080; font-style: italic;"
 
 
 def numbers_text(report: ErrorReport) -> str:
@@ -52,10 +56,11 @@ class ErrorHistogram(pg.PlotWidget):
         self.setMaximumHeight(170)
         self._bars: pg.BarGraphItem | None = None
         self._data: tuple[np.ndarray, np.ndarray] = (np.zeros(0), np.zeros(0))
+        self.stale = False
 
     def set_histogram(self, centres: np.ndarray, counts: np.ndarray) -> None:
-        if self._bars is not None:
-            self.removeItem(self._bars)
+        self.clear_bars()
+        self.set_stale(False)
         self._data = (centres, counts)
         width = float(centres[1] - centres[0]) if len(centres) > 1 else 1.0
         self._bars = pg.BarGraphItem(x=centres, height=np.log10(1.0 + counts), width=width,
@@ -69,6 +74,19 @@ class ErrorHistogram(pg.PlotWidget):
     def histogram(self) -> tuple[np.ndarray, np.ndarray]:
         """(bin centres, counts) drawn now."""
         return self._data
+
+    def clear_bars(self) -> None:
+        if self._bars is not None:
+            self.removeItem(self._bars)
+            self._bars = None
+        self._data = (np.zeros(0), np.zeros(0))
+
+    def set_stale(self, stale: bool) -> None:
+        """Grey bars under an "out of date" title while they answer an earlier state."""
+        self.stale = stale
+        if self._bars is not None:
+            self._bars.setOpts(brush="#a0a0a0" if stale else "#4a7ab8")
+        self.setTitle("out of date" if stale else None)
 
 
 class _ErrorColumn(QWidget):
@@ -91,7 +109,23 @@ class _ErrorColumn(QWidget):
         layout.addWidget(self.panel, 1)
         layout.addWidget(self.histogram)
 
+    def mark_stale(self, *, clear: bool) -> None:
+        """The numbers and the histogram answer an earlier state: marked, or with `clear` (another
+        image's) removed."""
+        if clear:
+            for label in (self.numbers, self.sentence):
+                label.setText("")
+            self.histogram.clear_bars()
+            self.histogram.set_stale(False)
+            return
+        if self.numbers.text() and not self.numbers.text().startswith(_STALE):
+            self.numbers.setText(f"{_STALE} {self.numbers.text()}")
+        self.numbers.setStyleSheet(_STALE_STYLE)
+        self.sentence.setStyleSheet(_STALE_STYLE)
+        self.histogram.set_stale(True)
+
     def show_report(self, queue: RenderQueue, report: ErrorReport, title: str) -> None:
+        self.numbers.setStyleSheet("")
         self.numbers.setText(numbers_text(report))
         self.sentence.setText(report.sentence[0].upper() + report.sentence[1:])
         exact = report.differing_pixels == 0
@@ -123,10 +157,7 @@ class IntegrityTab(ToolTab):
         self.storage_buttons["float32"].setChecked(True)
         self._group.buttonToggled.connect(self._on_storage_toggled)
         bar.addStretch(1)
-        self.export_button = QPushButton("Export...")
-        self.export_button.setToolTip("Write both residuals (and their numbers in the manifest)")
-        self.export_button.setEnabled(False)
-        self.export_button.clicked.connect(self.export_requested)
+        self.export_button = export_button(self, "Write both residuals (and their numbers in the manifest)")
         bar.addWidget(self.export_button)
 
         self.verdict = QLabel()
@@ -168,8 +199,24 @@ class IntegrityTab(ToolTab):
             button.setEnabled(allowed)
             button.setToolTip(_STORAGE_TIPS[storage] if allowed else reason)
 
+    def mark_stale(self, text: str, *, clear: bool = False) -> None:
+        super().mark_stale(text, clear=clear)
+        for column in (self.laplacian, self.gaussian):
+            column.mark_stale(clear=clear)
+        if clear:
+            self.verdict.setText("")
+        elif self.verdict.text() and not self.verdict.text().startswith(_STALE):
+            self.verdict.setText(f"{_STALE} {self.verdict.text()}")
+        self.verdict.setStyleSheet(f"font-size: 13pt; {_STALE_STYLE}")
+
+    @property
+    def is_stale(self) -> bool:
+        """True while the numbers, verdict or histograms shown answer an earlier state."""
+        return self.laplacian.histogram.stale or self.verdict.text().startswith(_STALE)
+
     def show_result(self, result: IntegrityResult, keep_limits: bool = False) -> None:
         self._result = result
+        self.verdict.setStyleSheet("font-size: 13pt")
         self.set_storage(result.storage)
         lap = result.laplacian
         self.verdict.setText(f"{result.storage} bands, {result.levels} levels: {lap.sentence}. "

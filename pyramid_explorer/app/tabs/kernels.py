@@ -13,10 +13,8 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QGridLayout,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
-    QPushButton,
     QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
@@ -27,7 +25,13 @@ from PySide6.QtWidgets import (
 from pyramid_explorer.app.image_panel import ImagePanel, sampled_colormap
 from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.tabs.base import ToolTab
-from pyramid_explorer.app.tabs.shared import DeconvControls, NyquistMarkers, PhaseSumsTable
+from pyramid_explorer.app.tabs.shared import (
+    DeconvControls,
+    NyquistMarkers,
+    PhaseSumsTable,
+    export_button,
+    side_column,
+)
 from pyramid_explorer.display import mode_label
 from pyramid_explorer.tools.kernels import (
     CUSTOM,
@@ -93,9 +97,7 @@ class KernelsTab(ToolTab):
         self.table.currentCellChanged.connect(self._on_current_cell_changed)
         self.controls = DeconvControls(maps=False)
         self.controls.settings_changed.connect(self._on_deconv_edited)
-        self.export_button = QPushButton("Export...")
-        self.export_button.setEnabled(False)
-        self.export_button.clicked.connect(self.export_requested)
+        self.export_button = export_button(self)
 
         self.verdict = QLabel()
         self.verdict.setWordWrap(True)
@@ -127,9 +129,6 @@ class KernelsTab(ToolTab):
         side.addWidget(self.table, 1)
         side.addWidget(self.controls)
         side.addWidget(self.export_button)
-        side_widget = QWidget()
-        side_widget.setLayout(side)
-        side_widget.setFixedWidth(400)
         phase_box = QVBoxLayout()
         phase_box.addWidget(QLabel("Phase sums"))
         phase_box.addWidget(self.phase_table, 1)
@@ -147,10 +146,7 @@ class KernelsTab(ToolTab):
         detail.addWidget(self.verdict)
         detail.addWidget(self.note)
         detail.addLayout(grid, 1)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(side_widget)
-        layout.addLayout(detail, 1)
+        side_column(self, side, 396).addLayout(detail, 1)  # the table's columns whole (~377 px)
 
     @property
     def panels(self) -> list[ImagePanel]:

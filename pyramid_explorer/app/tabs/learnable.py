@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
 from pyramid_explorer.app.dialogs import ask_open_path
 from pyramid_explorer.app.image_panel import ImagePanel, sampled_colormap
 from pyramid_explorer.app.render_queue import RenderQueue
-from pyramid_explorer.app.tabs.base import ToolTab
-from pyramid_explorer.app.tabs.shared import NyquistMarkers, PhaseSumsTable
+from pyramid_explorer.app.tabs.base import ToolTab, show_message_in
+from pyramid_explorer.app.tabs.shared import NyquistMarkers, PhaseSumsTable, export_button, side_column
 from pyramid_explorer.core.learnable import INITIALISATIONS, METHODS
 from pyramid_explorer.core.weights import LAYOUTS
 from pyramid_explorer.tools.learnable import (
@@ -38,7 +38,7 @@ from pyramid_explorer.tools.learnable import (
 )
 
 KERNEL_FILTERS = "Kernels (*.npy *.safetensors);;All files (*)"
-COLUMN_WIDTH = 190
+COLUMN_WIDTH = 175
 """Least width of one upsampler's column: its numbers stay readable in a few lines."""
 MEAN = -1
 """The channel spin boxes' value for the mean over that axis (shown as "mean")."""
@@ -134,9 +134,7 @@ class UpsamplerColumn(QWidget):
     def show_message(self, text: str) -> None:
         self.numbers.setText("")
         self.verdict.setText("")
-        for panel in self.panels:
-            self._queue.discard(panel)
-            panel.show_message(text, panel.name)
+        show_message_in(self._queue, self.panels, text, own_titles=True)
 
 
 class LearnableTab(ToolTab):
@@ -167,9 +165,7 @@ class LearnableTab(ToolTab):
         self.reseed_button = QPushButton("Reseed")
         self.reseed_button.setToolTip("Draw new random weights (the next seed)")
         self.reseed_button.clicked.connect(self._on_reseed)
-        self.export_button = QPushButton("Export...")
-        self.export_button.setEnabled(False)
-        self.export_button.clicked.connect(self.export_requested)
+        self.export_button = export_button(self)
         self.note = QLabel("Each upsampler enlarges G[i + 1] by 2; PSNR and SSIM are against G[i]. "
                            "Spectra: the Nyquist frequencies are circled, with their strength over the "
                            "median; a checkerboard makes them bright.")
@@ -224,12 +220,7 @@ class LearnableTab(ToolTab):
         side.addWidget(own_group)
         side.addStretch(1)
         side.addWidget(self.export_button)
-        side_widget = QWidget()
-        side_widget.setLayout(side)
-        side_widget.setFixedWidth(215)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(side_widget)
+        layout = side_column(self, side, 215)
         for column in (*self.columns.values(), self.own_column):
             layout.addWidget(column, 1)
 

@@ -9,7 +9,6 @@ from PySide6.QtGui import QPen
 from PySide6.QtWidgets import (
     QComboBox,
     QGraphicsRectItem,
-    QGridLayout,
     QHBoxLayout,
     QLabel,
     QStackedWidget,
@@ -18,8 +17,9 @@ from PySide6.QtWidgets import (
 )
 
 from pyramid_explorer.app.image_panel import ImagePanel
+from pyramid_explorer.app.panel_grid import PanelGrid
 from pyramid_explorer.app.render_queue import RenderQueue
-from pyramid_explorer.app.tabs.base import ToolTab
+from pyramid_explorer.app.tabs.base import ToolTab, show_message_in
 from pyramid_explorer.app.tabs.shared import describe_image
 from pyramid_explorer.jobs import LoadedImage
 from pyramid_explorer.tools.pyramid import LevelResult, MosaicResult
@@ -60,13 +60,9 @@ class PyramidTab(ToolTab):
             self.layout_combo.addItem(text, key)
         self.layout_combo.currentIndexChanged.connect(self._on_layout_index_changed)
 
-        grid_page = QWidget()
-        grid = QGridLayout(grid_page)
-        grid.setContentsMargins(0, 0, 0, 0)
-        for n, panel in enumerate(self.level_panels):
-            grid.addWidget(panel, n // 2, n % 2)
+        self.grid = PanelGrid(self.level_panels, spacing=6)
         self._stack = QStackedWidget()
-        self._stack.addWidget(grid_page)
+        self._stack.addWidget(self.grid)
         self._stack.addWidget(self.mosaic)
 
         bar = QHBoxLayout()
@@ -100,6 +96,7 @@ class PyramidTab(ToolTab):
     def set_histograms_visible(self, visible: bool) -> None:
         for panel in self.panels:
             panel.set_histogram_visible(visible)
+        self.grid.relayout()
 
     def show_source(self, loaded: LoadedImage) -> None:
         what = describe_image(loaded.image.shape, loaded.image.dtype.name)
@@ -143,9 +140,7 @@ class PyramidTab(ToolTab):
         self._mosaic_box.setVisible(True)
 
     def show_message(self, text: str) -> None:
-        for panel in self.panels:
-            self._queue.discard(panel)
-            panel.show_message(text)
+        show_message_in(self._queue, self.panels, text)
 
     def _on_layout_index_changed(self, index: int) -> None:
         kind = self.layout_combo.itemData(index)

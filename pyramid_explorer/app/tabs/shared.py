@@ -1,8 +1,11 @@
 """Widgets more than one tab uses: the transposed convolution's controls (Compare and Kernels), the
 small heat map they draw kernels with, the phase-sums table and the spectrum's Nyquist markers (Kernels
-and Learnable), and the one-line description of an image."""
+and Learnable), the one-line description of an image, the Export button, the side column's layout and
+the one-row-per-band grid (Equalizer and Coding)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pyqtgraph as pg
@@ -14,7 +17,10 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGridLayout,
     QGroupBox,
+    QHBoxLayout,
     QLabel,
+    QLayout,
+    QPushButton,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
@@ -23,8 +29,10 @@ from PySide6.QtWidgets import (
 )
 
 from pyramid_explorer.app.image_panel import ImagePanel
+from pyramid_explorer.app.tabs.base import ToolTab
 from pyramid_explorer.core.deconv import KERNELS, DeconvSettings
 from pyramid_explorer.display import Layer
+from pyramid_explorer.jobs import Pyramid
 from pyramid_explorer.tools.compare import DeconvResult
 
 
@@ -33,6 +41,57 @@ def describe_image(shape: tuple[int, ...], dtype_name: str) -> str:
     kinds = {2: "grey+alpha", 3: "RGB", 4: "RGBA"}
     channels = "grey" if len(shape) == 2 else kinds.get(shape[2], f"{shape[2]} channels")
     return f"{shape[1]} x {shape[0]} {channels} {dtype_name}"
+
+
+def export_button(tab: ToolTab, tip: str = "") -> QPushButton:
+    """The tab's "Export..." button: disabled until there is a result, it asks for the tab's export."""
+    button = QPushButton("Export...")
+    if tip:
+        button.setToolTip(tip)
+    button.setEnabled(False)
+    button.clicked.connect(tab.export_requested)
+    return button
+
+
+def side_column(tab: QWidget, side: QLayout, width: int, *, fixed: bool = True) -> QHBoxLayout:
+    """Lay `tab` out as one row: `side` in a column `width` pixels wide (at most, unless `fixed`) at the
+    left; the row is returned for what goes beside it."""
+    column = QWidget()
+    column.setLayout(side)
+    if fixed:
+        column.setFixedWidth(width)
+    else:
+        column.setMaximumWidth(width)
+    row = QHBoxLayout(tab)
+    row.setContentsMargins(0, 0, 0, 0)
+    row.addWidget(column)
+    return row
+
+
+class BandRows:
+    """One row of `grid` per band of a pyramid: the band's name (L[i], or G[i] for the coarsest level,
+    with its size as tooltip), then the widgets its tab makes for it."""
+
+    def __init__(self, grid: QGridLayout) -> None:
+        self._grid = grid
+        self._widgets: list[QWidget] = []
+
+    def rebuild(self, pyramid: Pyramid, row: Callable[[int], Sequence[QWidget]], coarsest: str = "") -> None:
+        """Replace the rows by one per band of `pyramid`, with `row(i)`'s widgets after band i's name
+        (`coarsest` follows the coarsest level's)."""
+        for w in self._widgets:
+            self._grid.removeWidget(w)
+            w.deleteLater()
+        self._widgets = []
+        for i, stats in enumerate(pyramid.stats):
+            last = i == pyramid.levels - 1
+            name = QLabel(f"G[{i}]{coarsest}" if last else f"L[{i}]")
+            name.setToolTip(f"{'The coarsest Gaussian level' if last else 'Laplacian band'} {i}: "
+                            f"{stats.width} x {stats.height}")
+            widgets = [name, *row(i)]
+            for column, w in enumerate(widgets):
+                self._grid.addWidget(w, i, column)
+            self._widgets += widgets
 
 
 class HeatMap(QWidget):

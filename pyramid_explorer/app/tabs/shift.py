@@ -9,7 +9,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -17,7 +16,8 @@ from PySide6.QtWidgets import (
 
 from pyramid_explorer.app.image_panel import ImagePanel
 from pyramid_explorer.app.render_queue import RenderQueue
-from pyramid_explorer.app.tabs.base import ToolTab
+from pyramid_explorer.app.tabs.base import ToolTab, show_message_in
+from pyramid_explorer.app.tabs.shared import export_button
 from pyramid_explorer.core.equivariance import DIRECTIONS, DOWNSAMPLERS
 from pyramid_explorer.tools.shift import DEFAULT_MAX_SHIFT, MAX_SHIFT, NAMES, ShiftCurve, ShiftResult
 
@@ -60,9 +60,7 @@ class ShiftTab(ToolTab):
         for name in DOWNSAMPLERS:
             self.shown.addItem(NAMES[name], name)
         self.shown.currentIndexChanged.connect(self._on_shown_chosen)
-        self.export_button = QPushButton("Export...")
-        self.export_button.setEnabled(False)
-        self.export_button.clicked.connect(self.export_requested)
+        self.export_button = export_button(self)
         self.note = QLabel()
         self.note.setWordWrap(True)
         self.rms_plot = _plot("RMS vs shift 0 (image units)")
@@ -135,9 +133,7 @@ class ShiftTab(ToolTab):
         name = self.shown.currentData()
         curve = self.curve(name)
         if curve is None:
-            for panel in self.panels:
-                self._queue.discard(panel)
-                panel.show_message(f"{NAMES[name]}: still computing", NAMES[name])
+            show_message_in(self._queue, self.panels, f"{NAMES[name]}: still computing", NAMES[name])
             return
         a, b = curve.pair
         queue, keep = self._queue, keep_limits
@@ -152,9 +148,7 @@ class ShiftTab(ToolTab):
         for curves in (self.rms_curves, self.psnr_curves):
             for item in curves.values():
                 item.setData([], [])
-        for panel in self.panels:
-            self._queue.discard(panel)
-            panel.show_message(text)
+        show_message_in(self._queue, self.panels, text)
 
     def show_setting(self, name: str, value: object) -> None:
         if name == "shift_direction" and value in DIRECTIONS:

@@ -73,6 +73,11 @@ class StoredTab(QWidget):
         self.panel.clear_image()  # not a message page: the canvas must keep its size for the fit
         self.panel.set_title(f"Reading {image.name}...")
 
+    def on_outdated(self, level: int) -> None:
+        """Level `level` is selected: the region drawn, of another level, is out of date until it is read."""
+        if self.panel.layer is not None:
+            self.panel.mark_stale(f"reading stored level {level}...")
+
     def set_auto(self, auto: bool) -> None:
         self.auto.blockSignals(True)
         self.auto.setChecked(auto)

@@ -8,11 +8,13 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from pyramid_explorer.app.image_panel import ImagePanel
+from pyramid_explorer.app.panel_grid import PanelGrid
 from pyramid_explorer.app.render_queue import RenderQueue
-from pyramid_explorer.app.tabs.base import ToolTab
+from pyramid_explorer.app.tabs.base import ToolTab, show_message_in
+from pyramid_explorer.app.tabs.shared import export_button
 from pyramid_explorer.tools.stored import StoredImage
 from pyramid_explorer.tools.unpool import UnpoolResult
 
@@ -113,19 +115,15 @@ class UnpoolTab(ToolTab):
         self.unpooled_markers = ArgmaxMarkers(self.unpooled, self)
         self.note = QLabel()
         self.note.setWordWrap(True)
-        self.export_button = QPushButton("Export...")
-        self.export_button.setEnabled(False)
-        self.export_button.clicked.connect(self.export_requested)
+        self.export_button = export_button(self)
         bar = QHBoxLayout()
         bar.addWidget(self.note, 1)
         bar.addWidget(self.export_button)
-        images = QHBoxLayout()
-        for panel in self.panels:
-            images.addWidget(panel, 1)
+        self.grid = PanelGrid(self.panels)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
-        layout.addLayout(images, 1)
+        layout.addWidget(self.grid, 1)
         self.unpooled.view_box.sigRangeChanged.connect(self._on_range_changed)
 
     @property
@@ -157,9 +155,7 @@ class UnpoolTab(ToolTab):
         self.unpooled_markers.set_view(None)
         self.export_button.setEnabled(False)
         self.note.setText(text)
-        for panel in self.panels:
-            self._queue.discard(panel)
-            panel.show_message(text)
+        show_message_in(self._queue, self.panels, text)
 
     def _update_note(self) -> None:
         result = self._result

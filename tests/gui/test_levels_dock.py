@@ -1,0 +1,71 @@
+"""The Levels dock shows all its columns (issue 15, item 4)."""
+
+from __future__ import annotations
+
+from guitools import make_image, wait_idle, write_png
+from PySide6.QtCore import Qt
+
+from pyramid_explorer.app.level_model import NAIVE_COLUMNS
+from pyramid_explorer.app.main_window import DEFAULT_SIZE
+
+
+def columns_whole(panel) -> bool:
+    """Every column shown is at least as wide as its header's and its cells' text, and the table
+    needs no horizontal scrolling."""
+    table, model = panel.table, panel.model
+    fm = table.fontMetrics()
+    for c in range(model.columnCount()):
+        if table.isColumnHidden(c):
+            continue
+        texts = [str(model.headerData(c, Qt.Orientation.Horizontal))]
+        texts += [str(model.index(r, c).data()) for r in range(model.rowCount())]
+        if table.columnWidth(c) < max(fm.horizontalAdvance(t) for t in texts):
+            return False
+    return table.horizontalScrollBar().maximum() == 0
+
+
+def test_short_headers_keep_the_dock_narrow(window):
+    panel = window.level_panel
+    assert panel.content_width() < 480  # it was ~604 px with the long headers
+    for c in range(panel.model.columnCount()):
+        tip = panel.model.headerData(c, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole)
+        assert tip and len(tip) > len(panel.model.headerData(c, Qt.Orientation.Horizontal))
+
+
+def test_all_columns_at_the_default_size(qtbot, window, tmp_path):
+    assert (window.width(), window.height()) == DEFAULT_SIZE
+    window.controller.open_path(write_png(tmp_path / "big.png", make_image(3001, 4001)))  # 5-digit sizes
+    wait_idle(qtbot, window, timeout=60_000)
+    qtbot.waitUntil(lambda: columns_whole(window.level_panel))
+    for c in NAIVE_COLUMNS:
+        assert window.level_panel.table.isColumnHidden(c)
+
+
+def test_a_restored_narrow_dock_is_widened(qtbot, make_window, settings_store, tmp_path):
+    first = make_window()
+    first.resizeDocks([first.levels_dock], [230], Qt.Orientation.Horizontal)
+    qtbot.waitUntil(lambda: first.levels_dock.width() < 300)
+    first.close()  # saves the narrow dock
+    second = make_window(settings_store)
+    second.resize(*DEFAULT_SIZE)  # room for the dock to widen into
+    qtbot.waitUntil(lambda: second.width() == DEFAULT_SIZE[0] and second.levels_dock.width() < 300)
+    second.controller.open_path(write_png(tmp_path / "a.png", make_image(300, 451)))
+    wait_idle(qtbot, second)
+    qtbot.waitUntil(lambda: columns_whole(second.level_panel))
+    assert second.level_panel.width() >= second.level_panel.content_width()
+
+
+def test_the_window_fits_1000_by_680(qtbot, opened):
+    """Every tab's least width beside the docks' fits a 1000 px screen (it was ~1026-1070 px)."""
+    window = opened
+    assert window.minimumSizeHint().width() <= 1000 and window.minimumSizeHint().height() <= 680
+    window.resize(1000, 680)
+    window.show_view("kernels")
+    wait_idle(qtbot, window)
+    qtbot.waitUntil(lambda: window.width() == 1000)
+    table = window.tab("kernels").table  # no horizontal scroll bar: its columns must fit
+    qtbot.waitUntil(lambda: table.isVisible() and table.viewport().width() > 0)
+    header = table.horizontalHeader()
+    needed = sum(max(table.sizeHintForColumn(c), header.sectionSizeHint(c))
+                 for c in range(table.columnCount()))
+    assert needed + 2 * table.frameWidth() <= table.width()
