@@ -18,6 +18,7 @@ from pyramid_explorer.app.banner import Banner
 from pyramid_explorer.app.controller import Controller
 from pyramid_explorer.app.docks import LeftDocks
 from pyramid_explorer.app.exports import Exports
+from pyramid_explorer.app.gui_gc import collect_on_gui_thread
 from pyramid_explorer.app.image_panel import reductions_pending
 from pyramid_explorer.app.keys import SingleKeyShortcuts
 from pyramid_explorer.app.linking import ViewLinker
@@ -58,6 +59,7 @@ class MainWindow(QMainWindow):
                  controller: Controller | None = None) -> None:
         super().__init__()
         configure_pyqtgraph()
+        collect_on_gui_thread()  # a window has worker threads: no collection may start on one of them
         self.setWindowTitle("Pyramid Explorer")
         self.resize(*DEFAULT_SIZE)
         self.setAcceptDrops(True)

@@ -1,0 +1,23 @@
+"""Python's cyclic garbage collector runs on the GUI thread only.
+
+Left automatic, a collection starts on whichever thread happens to allocate, a job's worker thread
+included; if the garbage holds Qt objects (a closed panel, a finished job's signals), they are then
+deleted on that thread, which can deadlock it against the GUI thread (seen as a test that hangs with
+no CPU use: the worker deleting Qt objects, the GUI thread waiting for a lock the worker holds).
+pyqtgraph's `GarbageCollector` turns automatic collection off and collects from a timer of the GUI
+thread instead, generation by generation with Python's own thresholds. Reference counting, which frees
+almost everything (image arrays included), is unaffected.
+"""
+
+from __future__ import annotations
+
+from pyqtgraph.util.garbage_collector import GarbageCollector
+
+_collector: GarbageCollector | None = None
+
+
+def collect_on_gui_thread() -> None:
+    """Start the GUI thread's collector (once per process; call it from the GUI thread)."""
+    global _collector
+    if _collector is None:
+        _collector = GarbageCollector(interval=0.5)
