@@ -23,7 +23,6 @@ class LeftDocks:
     """The Levels dock (`level_panel`) and the Pixel readout dock (`readout` writes `readout_label`)."""
 
     def __init__(self, window: QMainWindow) -> None:
-        self._window = window
         self.level_panel = LevelPanel()
         self.levels_dock = _left_dock(window, "Levels", "levelsDock", self.level_panel)
         self.readout_label = QLabel("Hover over an image to read its pixels")
@@ -36,8 +35,10 @@ class LeftDocks:
         self.readout_dock = _left_dock(window, "Pixel readout", "readoutDock", scroll)
         self.readout = PixelReadout(self.readout_label, window)
 
-    def set_initial_sizes(self) -> None:
-        """Side by side 480 pixels wide each; stacked, Levels 620 and the readout 200 pixels high."""
+    def set_initial_sizes(self, window: QMainWindow) -> None:
+        """Side by side 480 pixels wide each; stacked, Levels 620 and the readout 200 pixels high. (The
+        window is passed, not kept: a reference back to it would make a cycle that only the garbage
+        collector frees, perhaps on a worker thread, where deleting Qt objects can deadlock.)"""
         docks = [self.levels_dock, self.readout_dock]
-        self._window.resizeDocks(docks, [480, 480], Qt.Orientation.Horizontal)
-        self._window.resizeDocks(docks, [620, 200], Qt.Orientation.Vertical)
+        window.resizeDocks(docks, [480, 480], Qt.Orientation.Horizontal)
+        window.resizeDocks(docks, [620, 200], Qt.Orientation.Vertical)
