@@ -3,33 +3,28 @@
 The panel only renders: it is given a `Layer` (values, display array, limits, placement) and never
 computes anything from pixels beyond what pyqtgraph needs to draw and histogram them.
 
-Zoomed out, drawing the layer's pixels nearest-neighbour would skip pixels and add moire of the
-display's own. A zoomed-out panel therefore draws an area-averaged reduction of its pixels instead
-(`pyramid_explorer.screen_sampling`: the factor rule is in its docstring), made on the global
-QThreadPool and cached per image and factor, stretched over the layer's own rectangle so it keeps
-the layer's placement, and drawn with bilinear filtering; until it arrives the exact pixels are
-drawn. Zoomed in, pixels stay crisp. `set_exact_samples` (or `set_exact_samples_everywhere`) keeps
+Zoomed out, a panel draws an area-averaged reduction of its pixels (`app.panel_drawing`); zoomed
+in, pixels stay crisp. `set_exact_samples` (or `set_exact_samples_everywhere`) keeps
 the nearest-neighbour drawing at every zoom. The histogram and the readout always use the layer's
 exact data.
 """
 
 from __future__ import annotations
 
-import logging
 import weakref
 
 import numpy as np
 import pyqtgraph as pg
 import shiboken6
-from PySide6.QtCore import QObject, QPointF, QRectF, QRunnable, Qt, QThreadPool, Signal
+from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QPainter, QShowEvent
 from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
 
 from pyramid_explorer.app.caption import Caption
+from pyramid_explorer.app.panel_drawing import ReducedDrawing
+from pyramid_explorer.app.stale_overlay import StaleOverlay
 from pyramid_explorer.display import Layer, quantize
-from pyramid_explorer.screen_sampling import ReductionCache, area_reduce, reduction_factor, zoom_text
-
-log = logging.getLogger(__name__)
+from pyramid_explorer.screen_sampling import zoom_text
 
 
 def sampled_colormap(name: str, stops: int = 11) -> pg.ColorMap:
@@ -72,32 +67,6 @@ def _live_panels() -> list[ImagePanel]:
     return [panel for panel in list(_PANELS) if shiboken6.isValid(panel)]
 
 
-class _ReductionSignals(QObject):
-    done = Signal(object, int, object)  # image, factor, its reduction (None: not made, no longer wanted)
-
-
-class _ReductionTask(QRunnable):
-    """Makes `area_reduce(image, factor)` on a pool thread; always reports back, so the panel can
-    forget the task. `wanted` is cleared by the panel (from the GUI thread) to skip a stale one."""
-
-    def __init__(self, image: np.ndarray, factor: int) -> None:
-        super().__init__()
-        self.signals = _ReductionSignals()
-        self.image = image
-        self.factor = factor
-        self.wanted = True
-
-    def run(self) -> None:
-        reduced = None
-        if self.wanted:
-            try:
-                reduced = area_reduce(self.image, self.factor)
-            except Exception:  # e.g. out of memory: draw the exact pixels rather than retry forever
-                log.exception("display reduction by %d failed", self.factor)
-                reduced = self.image
-        self.signals.done.emit(self.image, self.factor, reduced)
-
-
 class ImagePanel(QWidget):
     """Draws one Layer at its scale and origin (crisp pixels zoomed in, area-averaged zoomed out,
     the zoom in a corner); emits where the mouse hovers.
@@ -119,14 +88,8 @@ class ImagePanel(QWidget):
         self._unsigned_map = _GREY if unsigned_map is None else unsigned_map
         self._layer: Layer | None = None
         self._signed: bool | None = None
-        self._codes: np.ndarray | None = None  # the layer's uint8 codes at the limits in use
         self._exact_samples = ImagePanel.exact_samples_by_default
-        self._reductions = ReductionCache()
-        self._tasks: dict[tuple[int, int], _ReductionTask] = {}  # (id(codes), factor) -> task in flight
-        self._factor = 1
-        self._drawn: np.ndarray | None = None  # the array handed to the image item (it keeps a view)
         self._title_text = name
-        self._stale: str | None = None  # why what is drawn is out of date (None: it is current)
         _PANELS.add(self)
 
         self._title = Caption(name)
@@ -146,6 +109,7 @@ class ImagePanel(QWidget):
         self.view_box.setDefaultPadding(0.0)
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.view_box.addItem(self.image_item)
+        self._drawing = ReducedDrawing(self._canvas, self.image_item, self._refresh_display, self)
         # The histogram is fed the layer's precomputed histogram and drives the display limits;
         # it is not linked to the image item, which only ever receives ready uint8 pixels.
         self.histogram = pg.HistogramLUTItem()
@@ -166,12 +130,8 @@ class ImagePanel(QWidget):
         self._zoom.setStyleSheet("background: rgba(0, 0, 0, 150); color: #f0f0f0; padding: 1px 4px;"
                                  "border-radius: 3px;")
         self._zoom.hide()
-        self._overlay = QLabel(self._canvas)  # dims an out-of-date image and says what is coming
-        self._overlay.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self._overlay.setWordWrap(True)
-        self._overlay.setStyleSheet("background: rgba(20, 20, 20, 170); color: #ffffff; font-weight: bold;")
-        self._overlay.hide()
-        self.view_box.sigResized.connect(self._place_overlay)
+        self._overlay = StaleOverlay(self._canvas)
+        self.view_box.sigResized.connect(self._overlay.fit)
         self.view_box.sigRangeChanged.connect(self._on_view_changed)
         self.view_box.sigResized.connect(self._on_view_changed)
 
@@ -208,11 +168,11 @@ class ImagePanel(QWidget):
     @property
     def is_stale(self) -> bool:
         """True while what the panel shows does not answer the current state."""
-        return self._stale is not None
+        return self._overlay.reason is not None
 
     def stale_text(self) -> str:
         """What the out-of-date overlay says ('' when the panel is current)."""
-        return self._stale or ""
+        return self._overlay.reason or ""
 
     def mark_stale(self, text: str, *, clear: bool = False) -> None:
         """What is drawn no longer answers the current state: dim it under `text` (what is being
@@ -222,10 +182,7 @@ class ImagePanel(QWidget):
             self.histogram.plot.setData([], [])
             self.set_note("")
             self._title_text = f"{self.name}: {text}"
-        self._stale = text
-        self._overlay.setText(text)
-        self._place_overlay()
-        self._overlay.show()
+        self._overlay.mark(text)
         self._show_title()
         self.changed.emit()
 
@@ -233,25 +190,17 @@ class ImagePanel(QWidget):
         """The computation this panel waits for was cancelled: its title says "cancelled" where it
         said "computing", and an out-of-date image says it stays out of date."""
         self._title_text = self._title_text.replace("computing", "cancelled")
-        if self._stale is not None:
+        if self.is_stale:
             self.mark_stale("cancelled: out of date (change the level or a setting to compute again)")
         else:
             self._show_title()
 
-    def _set_current(self) -> None:
-        if self._stale is not None:
-            self._stale = None
-            self._overlay.hide()
-
     def _show_title(self) -> None:
-        dimmed = self._stale is not None and self._layer is not None
+        dimmed = self.is_stale and self._layer is not None
         text = f"[out of date] {self._title_text}" if dimmed else self._title_text
         self._title.set_text(text)
         self._title.setToolTip(f"{text}\n{self._tip}" if self._tip else text)
-        self._title.setStyleSheet("color: #808080; font-style: italic;" if self._stale is not None else "")
-
-    def _place_overlay(self, *_args: object) -> None:
-        self._overlay.setGeometry(self._canvas.rect())
+        self._title.setStyleSheet("color: #808080; font-style: italic;" if self.is_stale else "")
 
     def limits(self) -> tuple[float, float]:
         """The display limits in use (the histogram's region), in data units."""
@@ -265,7 +214,7 @@ class ImagePanel(QWidget):
         so stepping through levels keeps one contrast; the pixels are then re-mapped here.
         """
         was_stale = self.is_stale
-        self._set_current()
+        self._overlay.set_current()
         self.set_title(title)
         self._stack.setCurrentWidget(self._canvas)
         if layer is self._layer:
@@ -292,7 +241,7 @@ class ImagePanel(QWidget):
         """Show `text` instead of an image (nothing to draw for this selection)."""
         self.clear_image()
         self.histogram.plot.setData([], [])
-        self._set_current()
+        self._overlay.set_current()
         self._message.setText(text)
         self._stack.setCurrentWidget(self._message)
         self.set_title(self._title_text if title is None else title)
@@ -301,9 +250,8 @@ class ImagePanel(QWidget):
     def clear_image(self) -> None:
         """Draw nothing, keeping the canvas (and so its size) on show."""
         self._layer = None
-        self._set_codes(None)
-        self._drawn, self._factor = None, 1
-        self.image_item.clear()
+        self._drawing.clear()
+        self._refresh_display()
 
     def set_note(self, text: str) -> None:
         """A short note over the image's corner (empty: none), for what must not go unseen."""
@@ -327,12 +275,12 @@ class ImagePanel(QWidget):
 
     @property
     def reduction_pending(self) -> bool:
-        return bool(self._tasks)
+        return self._drawing.pending
 
     @property
     def display_factor(self) -> int:
         """The reduction factor of the image drawn now: 1 for the layer's own pixels."""
-        return self._factor
+        return self._drawing.factor
 
     def zoom(self) -> float | None:
         """Screen (device) pixels per pixel of the layer, or None with no layer or no size yet."""
@@ -367,16 +315,13 @@ class ImagePanel(QWidget):
             return
         self._set_codes(quantize(self._layer.display, self.limits()))
 
-    def _set_codes(self, codes: np.ndarray | None) -> None:
-        """New pixels to draw (None: none): stale reductions in flight are no longer wanted."""
-        self._codes = codes
-        for task in self._tasks.values():
-            task.wanted = False
+    def _set_codes(self, codes: np.ndarray) -> None:
+        self._drawing.set_codes(codes)
         self._refresh_display()
 
     def _refresh_display(self) -> None:
-        """Draw the reduction the zoom asks for if it is ready, else the exact pixels and ask for it."""
-        codes, layer, zoom = self._codes, self._layer, self.zoom()
+        """Show the zoom in the corner and draw the pixels for it."""
+        zoom = self.zoom()
         if zoom is not None:
             text = zoom_text(zoom) + (" (exact samples)" if self._exact_samples and zoom < 1 else "")
             if text != self._zoom.text():
@@ -384,48 +329,7 @@ class ImagePanel(QWidget):
                 self._zoom.adjustSize()
             self._place_zoom_label()
         self._zoom.setVisible(zoom is not None)
-        if codes is None or layer is None:
-            return
-        want = 1 if self._exact_samples or zoom is None else reduction_factor(1 / zoom, max(codes.shape[:2]))
-        image = codes if want == 1 else self._reductions.get(codes, want)
-        ready = image is not None
-        if image is None:
-            self._request_reduction(codes, want)
-            image, want = codes, 1
-        smooth = ready and not self._exact_samples and zoom is not None and zoom < 1
-        h, w = codes.shape[:2]  # a reduction covers the same rectangle as the pixels it averages
-        rect = QRectF(layer.origin[0], layer.origin[1], w * layer.scale, h * layer.scale)
-        self._draw(image, want, smooth, rect)
-
-    def _draw(self, image: np.ndarray, factor: int, smooth: bool, rect: QRectF) -> None:
-        """Hand `image` to the image item over `rect`; smooth: with bilinear filtering."""
-        hint = QPainter.RenderHint.SmoothPixmapTransform
-        if self._drawn is image and bool(self._canvas.renderHints() & hint) == smooth:
-            return
-        self._canvas.setRenderHint(hint, smooth)
-        self._drawn = image
-        self.image_item.setImage(image, autoLevels=False, levels=None)
-        self.image_item.setRect(rect)
-        self._factor = factor
-
-    def _request_reduction(self, codes: np.ndarray, factor: int) -> None:
-        """Make the reduction on a pool thread (a hidden panel waits until it is shown)."""
-        key = (id(codes), factor)
-        for k, task in self._tasks.items():
-            task.wanted = k == key
-        if key in self._tasks or not self.isVisible():
-            return
-        task = _ReductionTask(codes, factor)
-        task.signals.done.connect(self._on_reduction_done)
-        self._tasks[key] = task
-        QThreadPool.globalInstance().start(task)
-
-    def _on_reduction_done(self, image: np.ndarray, factor: int, reduced: np.ndarray | None) -> None:
-        self._tasks.pop((id(image), factor), None)
-        if reduced is not None:
-            self._reductions.put(image, factor, reduced)
-        if image is self._codes:
-            self._refresh_display()
+        self._drawing.draw(self._layer, None if self._exact_samples else zoom, self.isVisible())
 
     def _on_view_changed(self, *_args: object) -> None:
         self._refresh_display()
