@@ -23,7 +23,6 @@ class LeftDocks:
     """The Levels dock (`level_panel`) and the Pixel readout dock (`readout` writes `readout_label`)."""
 
     def __init__(self, window: QMainWindow) -> None:
-        self._window = window
         self.level_panel = LevelPanel()
         self.levels_dock = _left_dock(window, "Levels", "levelsDock", self.level_panel)
         self.readout_label = QLabel("Hover over an image to read its pixels")
@@ -37,15 +36,18 @@ class LeftDocks:
         self.readout = PixelReadout(self.readout_label, window)
         self.level_panel.width_wanted.connect(self._on_levels_width_wanted)
 
-    def set_initial_sizes(self) -> None:
-        """Side by side 480 pixels wide each; stacked, Levels 620 and the readout 200 pixels high."""
+    def set_initial_sizes(self, window: QMainWindow) -> None:
+        """Side by side 480 pixels wide each; stacked, Levels 620 and the readout 200 pixels high. (The
+        window is passed, not kept: a reference back to it would make a cycle that only the garbage
+        collector frees, perhaps on a worker thread, where deleting Qt objects can deadlock.)"""
         docks = [self.levels_dock, self.readout_dock]
-        self._window.resizeDocks(docks, [480, 480], Qt.Orientation.Horizontal)
-        self._window.resizeDocks(docks, [620, 200], Qt.Orientation.Vertical)
+        window.resizeDocks(docks, [480, 480], Qt.Orientation.Horizontal)
+        window.resizeDocks(docks, [620, 200], Qt.Orientation.Vertical)
 
     def _on_levels_width_wanted(self, width: int) -> None:
         """A Levels dock narrower than its table's columns (restored so, or made so) is widened, as far
         as the window lets it."""
         dock, shown = self.levels_dock, self.level_panel.width()
-        if dock.isVisible() and not dock.isFloating() and shown < width:
-            self._window.resizeDocks([dock], [dock.width() + width - shown], Qt.Orientation.Horizontal)
+        window = dock.parentWidget()
+        if isinstance(window, QMainWindow) and dock.isVisible() and not dock.isFloating() and shown < width:
+            window.resizeDocks([dock], [dock.width() + width - shown], Qt.Orientation.Horizontal)

@@ -109,8 +109,7 @@ class ImagePanel(QWidget):
         self.view_box.setDefaultPadding(0.0)
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.view_box.addItem(self.image_item)
-        self._drawing = ReducedDrawing(self._canvas, self.image_item, self)
-        self._drawing.arrived.connect(self._refresh_display)
+        self._drawing = ReducedDrawing(self._canvas, self.image_item, self._refresh_display, self)
         # The histogram is fed the layer's precomputed histogram and drives the display limits;
         # it is not linked to the image item, which only ever receives ready uint8 pixels.
         self.histogram = pg.HistogramLUTItem()

@@ -112,7 +112,7 @@ class MainWindow(QMainWindow):
         self.panel_export.offer_on(p for tab in self.tool_tabs.values() for p in tab.panels)
         self.single_keys = SingleKeyShortcuts(list(self.actions.values()), self)
         self._connect()
-        self.docks.set_initial_sizes()
+        self.docks.set_initial_sizes(self)
         if persist:
             self._restore()
 

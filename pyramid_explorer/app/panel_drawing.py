@@ -14,6 +14,8 @@ stay crisp.
 from __future__ import annotations
 
 import logging
+import weakref
+from collections.abc import Callable
 
 import numpy as np
 import pyqtgraph as pg
@@ -55,14 +57,15 @@ class _ReductionTask(QRunnable):
 class ReducedDrawing(QObject):
     """Hands one panel's image item its pixels at the zoom: the codes themselves, or their reduction.
 
-    `arrived` is emitted when a reduction of the codes in use is ready (the panel then draws again).
+    `redraw()` is called when a reduction of the codes in use is ready. It is held weakly: a strong
+    reference to the panel's method would make a cycle that only the garbage collector frees, perhaps
+    on a worker thread, where deleting Qt objects can deadlock against the GUI thread.
     """
 
-    arrived = Signal()
-
     def __init__(self, canvas: pg.GraphicsLayoutWidget, image_item: pg.ImageItem,
-                 parent: QObject | None = None) -> None:
+                 redraw: Callable[[], None], parent: QObject | None = None) -> None:
         super().__init__(parent)
+        self._redraw = weakref.WeakMethod(redraw)
         self._canvas = canvas
         self._item = image_item
         self.codes: np.ndarray | None = None  # the layer's uint8 codes at the limits in use
@@ -136,5 +139,6 @@ class ReducedDrawing(QObject):
         self._tasks.pop((id(image), factor), None)
         if reduced is not None:
             self._reductions.put(image, factor, reduced)
-        if image is self.codes:
-            self.arrived.emit()
+        redraw = self._redraw()
+        if image is self.codes and redraw is not None:
+            redraw()
