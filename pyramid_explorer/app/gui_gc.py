@@ -11,6 +11,8 @@ almost everything (image arrays included), is unaffected.
 
 from __future__ import annotations
 
+import gc
+
 from pyqtgraph.util.garbage_collector import GarbageCollector
 
 _collector: GarbageCollector | None = None
@@ -20,4 +22,8 @@ def collect_on_gui_thread() -> None:
     """Start the GUI thread's collector (once per process; call it from the GUI thread)."""
     global _collector
     if _collector is None:
+        # What exists before the first window (modules, classes, functions) is not garbage: frozen, it
+        # stays out of every later full collection (measured 105 -> 40 ms with the Compare tab open).
+        gc.collect()
+        gc.freeze()
         _collector = GarbageCollector(interval=0.5)
