@@ -23,6 +23,7 @@ import cv2
 
 from pyramid_explorer.cli_progress import ProgressBar, plural
 from pyramid_explorer.core import tiff
+from pyramid_explorer.core.describe import image_info
 from pyramid_explorer.core.export import (
     DEFAULT_KINDS,
     FORMATS,
@@ -41,7 +42,6 @@ from pyramid_explorer.core.io import (
     probe_image,
     supported_suffixes,
 )
-from pyramid_explorer.core.pyramid import level_sizes
 from pyramid_explorer.core.stores import is_zarr_folder
 from pyramid_explorer.core.upsampling import MODES
 from pyramid_explorer.level_choice import levels_misfit, parse_levels
@@ -204,33 +204,6 @@ def main(argv: Sequence[str]) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ info
-
-
-def image_info(path: Path) -> dict[str, Any]:
-    """What `info` reports about one image, from its header alone (raises ImageLoadError); for an
-    OME-Zarr image, from its metadata, with the sizes of the levels it stores."""
-    if is_zarr_folder(path):
-        return _stored_info(path)
-    header = probe_image(path)
-    sizes = level_sizes(header.shape)
-    return {"path": str(path), "format": header.format, "width": header.width, "height": header.height,
-            "dtype": header.dtype, "channels": header.channels, "frames": header.frames,
-            "levels": len(sizes), "level_sizes": [[w, h] for h, w in sizes]}
-
-
-def _stored_info(path: Path) -> dict[str, Any]:
-    try:
-        from pyramid_explorer.core.readers import stored_levels
-    except ImportError as exc:
-        raise ImageLoadError(path, f"reading OME-Zarr needs the optional dependencies ({exc.name} is "
-                                   "missing): pip install 'pyramid-explorer[big]'") from None
-    stored = stored_levels(path)
-    shape = stored[0].shape
-    sizes = level_sizes(shape)
-    return {"path": str(path), "format": "OME-Zarr", "width": shape[1], "height": shape[0],
-            "dtype": str(stored[0].dtype), "channels": shape[2] if len(shape) == 3 else 1, "frames": 1,
-            "levels": len(sizes), "level_sizes": [[w, h] for h, w in sizes],
-            "stored_levels": [[level.shape[1], level.shape[0]] for level in stored]}
 
 
 def run_info(args: argparse.Namespace) -> int:

@@ -197,11 +197,6 @@ class ImagePanel(QWidget):
         self._show_title()
         self.changed.emit()
 
-    def mark_cancelled(self) -> None:
-        """The computation this panel waits for was cancelled: its title says "cancelled" where it
-        said "computing", and an out-of-date image says it stays out of date."""
-        self.mark_ended("cancelled", "out of date (change the level or a setting to compute again)")
-
     def mark_failed(self, reason: str) -> None:
         """The computation this panel waits for failed (`reason`, one line): its title says "failed"
         where it said "computing", and an out-of-date image says why it stays out of date."""

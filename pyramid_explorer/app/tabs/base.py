@@ -53,7 +53,7 @@ class ToolTab(QWidget):
     def on_cancelled(self) -> None:
         """The user cancelled the computation: what waits for it says "cancelled"."""
         for panel in self.panels:
-            panel.mark_cancelled()
+            panel.mark_ended("cancelled", "out of date (change the level or a setting to compute again)")
 
     def on_failed(self, reason: str) -> None:
         """The computation failed (`reason`, one line): what waits for it says "failed"."""
