@@ -257,8 +257,8 @@ def test_pytorch_shape_is_none_without_torch_and_torchs_with_it(photo):
         import torch  # noqa: F401
     except ImportError:
         assert result.pytorch_shape is None
-    else:
-        assert result.pytorch_shape == (6, 6)
+    else:  # (3 - 1)*2 - 2*1 + 4 + 1 = 7, as the Geometry itself says
+        assert result.pytorch_shape == result.geometry.output_shape == (7, 7)
 
 
 def test_convmatrix_export_writes_the_matrices_and_geometry(tmp_path, photo):
