@@ -22,7 +22,6 @@ import pyqtgraph as pg
 from PySide6.QtCore import QObject, QRectF, QRunnable, QThreadPool, Signal
 from PySide6.QtGui import QPainter
 
-from pyramid_explorer.app.worker import lower_thread_priority
 from pyramid_explorer.display import Layer
 from pyramid_explorer.screen_sampling import ReductionCache, area_reduce, reduction_factor
 
@@ -45,7 +44,6 @@ class _ReductionTask(QRunnable):
         self.wanted = True
 
     def run(self) -> None:
-        lower_thread_priority()
         reduced = None
         if self.wanted:
             try:

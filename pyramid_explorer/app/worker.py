@@ -14,8 +14,6 @@ GUI's queue), so a job reporting progress in a tight loop cannot flood the GUI t
 from __future__ import annotations
 
 import logging
-import os
-import sys
 import threading
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
@@ -28,30 +26,6 @@ from pyramid_explorer.jobs import Progress
 
 JobFunction = Callable[[Any], Iterator[object]]  # each job takes its own request type
 log = logging.getLogger(__name__)
-
-WORKER_NICENESS = 4
-"""How many nice steps below the GUI thread's the CPU priority of the worker threads is (Linux)."""
-
-
-def lower_thread_priority() -> None:
-    """Give the calling worker thread, and the threads it starts later (they inherit it), a CPU
-    priority WORKER_NICENESS steps below the GUI thread's (Linux only; never the GUI thread itself).
-
-    On two cores the job's threads otherwise take both, and the GUI thread, woken by its timers and
-    results, waits for a core: measured as most of its stalls. Linux shares the CPU between the
-    processes of a session (autogroup) before the threads within one, so the jobs lose no CPU to
-    other programs, only to this process's GUI thread. Kept mild, because a worker preempted while
-    it holds the GIL makes the GUI thread wait too.
-    """
-    if sys.platform != "linux" or threading.current_thread() is threading.main_thread():
-        return
-    thread = threading.get_native_id()
-    try:
-        wanted = min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + WORKER_NICENESS)  # the GUI thread's
-        if os.getpriority(os.PRIO_PROCESS, thread) < wanted:
-            os.setpriority(os.PRIO_PROCESS, thread, wanted)
-    except OSError:  # not permitted here: the thread keeps the priority it has
-        log.debug("could not lower the priority of worker thread %d", thread)
 
 
 class WorkerSignals(QObject):
@@ -84,7 +58,6 @@ class GeneratorWorker(QRunnable):
         self._progress_landed.set()
 
     def run(self) -> None:
-        lower_thread_priority()
         gen = self._generation
         try:
             if self._abort.is_set():

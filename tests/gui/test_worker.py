@@ -3,15 +3,13 @@ flood the GUI's event queue (the cause of the Esc test's hang), and its results 
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
 import time
 
 import pytest
 
-from pyramid_explorer.app.worker import WORKER_NICENESS, JobRunner, lower_thread_priority
-from pyramid_explorer.jobs import Progress, parallel_steps
+from pyramid_explorer.app.worker import JobRunner
+from pyramid_explorer.jobs import Progress
 
 
 @pytest.fixture
@@ -57,25 +55,3 @@ def test_progress_flows_again_once_the_gui_took_the_last_one(qtbot, runner):
     runner.submit("view", job, None, pytest.fail, pytest.fail)
     qtbot.waitUntil(lambda: not runner.busy, timeout=20_000)
     assert texts == ["step 0", "step 1", "step 2"]
-
-
-@pytest.mark.skipif(sys.platform != "linux", reason="thread priorities are lowered on Linux only")
-def test_a_job_and_the_threads_it_starts_run_below_the_gui_thread_which_keeps_its_priority(qtbot, runner):
-    def priority() -> int:
-        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-
-    gui = priority()
-    lower_thread_priority()  # on the GUI thread: nothing
-    assert priority() == gui
-    seen: list[tuple[int, int]] = []
-
-    def job(_request):
-        in_steps = list(parallel_steps([priority, priority], threads=2))  # threads the job starts
-        yield priority(), max(in_steps), min(in_steps)
-
-    runner.submit("view", job, None, seen.append, pytest.fail)
-    qtbot.waitUntil(lambda: bool(seen) and not runner.busy)
-    expected = min(19, gui + WORKER_NICENESS)
-    assert WORKER_NICENESS > 0
-    assert seen == [(expected, expected, expected)]
-    assert priority() == gui
