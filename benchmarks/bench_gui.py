@@ -9,7 +9,7 @@ pair of the same level 0 as many times. Prints:
 - for Compare at levels 0 and 1: the time to the first panel, to every panel and to every number
   (minimum and spread of the repeats), and the level-0 time against scikit-image's one SSIM,
 - the longest stall of the GUI thread, seen by a 5 ms heartbeat QTimer (overall, and while the
-  repeated comparisons run),
+  repeated comparisons run; on Linux split into time on a CPU, waiting for one, and blocked),
 - the time from launch to the first image on screen (this run, and `--repeats` fresh processes),
 - peak memory (maximum resident set size) and the load average (the machine may be shared).
 
@@ -29,6 +29,7 @@ import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
+import threading  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -49,6 +50,7 @@ from pyramid_explorer.samples import DEFAULT_SAMPLE, load_sample  # noqa: E402
 
 IMPORT_SECONDS = time.perf_counter() - T_LAUNCH  # Python modules of the app, Qt, OpenCV
 HEARTBEAT_MS = 5
+SLOW_MS = 20  # stalls over this are split into their causes (Heartbeat)
 
 
 def peak_memory_mib() -> float | None:
@@ -68,12 +70,20 @@ def make_test_image(width: int, height: int) -> np.ndarray:
 
 
 class Heartbeat:
-    """Longest gap between two ticks of a 5 ms timer, minus the period: how long the GUI thread stalled."""
+    """Longest gap between two ticks of a 5 ms timer, minus the period: how long the GUI thread stalled.
+
+    On Linux each stall over SLOW_MS is also split by the thread's schedstat into the time the GUI
+    thread ran on a CPU, waited for one (other threads and processes ran) and neither (blocked, mostly
+    on the GIL held by a worker): what to blame for it.
+    """
 
     def __init__(self) -> None:
         self.longest = 0.0
         self.recent = 0.0  # longest since `reset_recent`
+        self.slow: list[tuple[float, float, float]] = []  # since `reset_recent`: (stall, on CPU, waiting), s
         self._last = time.perf_counter()
+        self._sched = f"/proc/self/task/{threading.get_native_id()}/schedstat"
+        self._last_sched = self._schedstat()
         self._timer = QTimer()
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
         self._timer.setInterval(HEARTBEAT_MS)
@@ -88,6 +98,16 @@ class Heartbeat:
 
     def reset_recent(self) -> None:
         self.recent = 0.0
+        self.slow = []
+
+    def _schedstat(self) -> tuple[float, float] | None:
+        """(seconds on a CPU, seconds waiting for one) of the GUI thread so far; None without schedstat."""
+        try:
+            with open(self._sched) as f:
+                on_cpu, waiting, _slices = f.read().split()
+        except (OSError, ValueError):
+            return None
+        return int(on_cpu) / 1e9, int(waiting) / 1e9
 
     def _on_tick(self) -> None:
         now = time.perf_counter()
@@ -95,6 +115,10 @@ class Heartbeat:
         self.longest = max(self.longest, stall)
         self.recent = max(self.recent, stall)
         self._last = now
+        sched = self._schedstat()
+        if stall > SLOW_MS / 1000 and sched is not None and self._last_sched is not None:
+            self.slow.append((stall, sched[0] - self._last_sched[0], sched[1] - self._last_sched[1]))
+        self._last_sched = sched
 
 
 class Driver:
@@ -159,7 +183,8 @@ class Driver:
             if timed is not None:
                 self.timed.setdefault(timed, []).append({
                     "first panel": min(self._seen.values()), "every panel": max(self._seen.values()),
-                    "every number": elapsed, "stall": self.heartbeat.recent})
+                    "every number": elapsed, "stall": self.heartbeat.recent,
+                    "slow": self.heartbeat.slow})
             else:
                 (self.completions if parts else self.updates).append((name, elapsed))
             self._current = None
@@ -322,11 +347,29 @@ def report_comparisons(driver: Driver, pyramid, repeats: int) -> None:
             print(f"    {level}: {what:<13} {spread([r[what] for r in runs]):<30} {target}")
         stall = 1000 * max(r["stall"] for r in runs)
         print(f"    {level}: longest GUI-thread stall while it ran {stall:.0f} ms   target < 50 ms")
+        slow = [s for r in runs for s in r["slow"]]
+        if slow:
+            print(f"    {level}: {stall_causes(slow)}")
     print(f"  scikit-image structural_similarity, one 4K pair: {spread(reference)}")
     level0 = driver.timed.get("level 0")
     if reference and level0:
         ratio = min(r["every number"] for r in level0) / min(reference)
         print(f"  level 0, every number / one scikit-image SSIM: {ratio:.2f}x   target < 0.5x")
+
+
+def stall_causes(slow: list[tuple[float, float, float]]) -> str:
+    """What the stalls over SLOW_MS were made of: the longest, and all of them together (ms)."""
+    def parts(stall: float, on_cpu: float, waiting: float) -> tuple[float, float, float, float]:
+        blocked = max(0.0, stall + HEARTBEAT_MS / 1000 - on_cpu - waiting)  # the gap is stall + period
+        return stall, on_cpu, waiting, blocked
+
+    def text(stall: float, on_cpu: float, waiting: float, blocked: float) -> str:
+        return (f"{1000 * stall:.0f} ms = on a CPU {1000 * on_cpu:.0f},"
+                f" waiting for a CPU {1000 * waiting:.0f}, blocked (GIL) {1000 * blocked:.0f}")
+
+    each = [parts(*s) for s in slow]
+    together = tuple(sum(p[i] for p in each) for i in range(4))
+    return f"stalls over {SLOW_MS} ms: {len(slow)}; longest {text(*max(each))}; together {text(*together)}"
 
 
 def _setter(fn, value):
