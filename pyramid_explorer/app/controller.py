@@ -281,7 +281,7 @@ class Controller(QObject):
         self.loaded, self.pyramid, self.stored = loaded, None, None
         self.image_loaded.emit(loaded)
         frames = f": the first of its {loaded.frames} frames" if loaded.frames > 1 else ""
-        self.status.emit(f"Opened {loaded.name}{frames}")
+        self.status.emit(f"Opened {loaded.name}{frames}; building its pyramid...")
 
     def _on_open_error(self, message: str) -> None:
         if self._arriving is not None:  # the image is shown: its pyramid failed
