@@ -30,6 +30,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 from collections.abc import Callable  # noqa: E402
+from functools import partial  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -40,7 +41,8 @@ import numpy as np  # noqa: E402
 from PySide6.QtCore import QSettings, Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from pyramid_explorer.app.launch import leave_a_core_for_the_gui  # noqa: E402
+from pyramid_explorer.app.controller import Controller  # noqa: E402
+from pyramid_explorer.app.launch import leave_a_core_for_the_gui, open_window  # noqa: E402
 from pyramid_explorer.app.main_window import MainWindow  # noqa: E402
 from pyramid_explorer.core.deconv import DeconvSettings  # noqa: E402
 from pyramid_explorer.core.level_input import unavailable  # noqa: E402
@@ -210,13 +212,14 @@ def fresh_launch(path: str) -> float:
 
 
 def launch_only(path: str) -> int:
-    """Open `path` in the window and print the seconds from launch to its first image on screen."""
+    """Open `path` in the window as the application does (`launch.open_window`: the open is asked
+    before the window is built) and print the seconds from launch to its first image on screen."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     leave_a_core_for_the_gui()
     with tempfile.TemporaryDirectory() as tmp:
-        window = MainWindow(QSettings(os.path.join(tmp, "s.ini"), QSettings.Format.IniFormat), persist=False)
+        store = QSettings(os.path.join(tmp, "s.ini"), QSettings.Format.IniFormat)
+        window = open_window(store, False, partial(Controller.open_path, path=path))
         window.show()
-        window.controller.open_path(path)
         source = window.tab("pyramid").source
         while source.layer is None:
             app.processEvents()

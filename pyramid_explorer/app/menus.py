@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog
 
-from pyramid_explorer.app.dialogs import OPEN_FILTERS, ShortcutsDialog
+from pyramid_explorer.app.dialogs import ShortcutsDialog, open_filters
 from pyramid_explorer.app.image_panel import set_exact_samples_everywhere
 from pyramid_explorer.app.probe_menu import ProbeMenu
 from pyramid_explorer.samples import SAMPLES
@@ -64,7 +64,7 @@ class OpenActions(QObject):
 
     def on_open_requested(self) -> None:
         folder = self._window.settings.last_folder
-        path, _ = QFileDialog.getOpenFileName(self._window, "Open image", folder, OPEN_FILTERS)
+        path, _ = QFileDialog.getOpenFileName(self._window, "Open image", folder, open_filters())
         if path:
             self._window.controller.open_path(path)
 
