@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 from PySide6.QtCore import (
@@ -29,10 +30,12 @@ from PySide6.QtWidgets import QApplication
 
 from pyramid_explorer.app.controller import Controller
 from pyramid_explorer.app.errors import install_error_reporting, stop_log_file
-from pyramid_explorer.app.main_window import MainWindow
 from pyramid_explorer.core.io import ImageSaveError, atomic_write
 from pyramid_explorer.samples import COMMAND_LINE_PROBE_SIZE, COMMAND_LINE_SAMPLES, DEFAULT_SAMPLE
 from pyramid_explorer.tools.registry import NAMES as VIEWS
+
+if TYPE_CHECKING:
+    from pyramid_explorer.app.main_window import MainWindow
 
 ORGANIZATION = "pyramid-explorer"
 APPLICATION = "Pyramid Explorer"
@@ -232,9 +235,12 @@ def open_first_image(c: Controller, args: argparse.Namespace) -> None:
 
 def open_window(store: QSettings, persist: bool, open_first: Callable[[Controller], object]) -> MainWindow:
     """The window, with `open_first(controller)` asked before the window is built: the worker reads
-    the first image while the GUI thread builds the window (each takes a few hundred ms on a 4K image)."""
+    the first image while the GUI thread imports the window's modules (pyqtgraph among them) and builds
+    the window; each of the two takes a few hundred milliseconds for a 4K image."""
     controller = Controller()
     open_first(controller)
+    from pyramid_explorer.app.main_window import MainWindow  # here: after the open, see above
+
     window = MainWindow(store, persist=persist, controller=controller)
     controller.setParent(window)
     return window
