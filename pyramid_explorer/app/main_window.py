@@ -19,7 +19,7 @@ from pyramid_explorer.app.controller import Controller
 from pyramid_explorer.app.docks import LeftDocks
 from pyramid_explorer.app.exports import Exports
 from pyramid_explorer.app.gui_gc import collect_on_gui_thread
-from pyramid_explorer.app.image_panel import ImagePanel, reductions_pending
+from pyramid_explorer.app.image_panel import reductions_pending
 from pyramid_explorer.app.keys import SingleKeyShortcuts
 from pyramid_explorer.app.linking import ViewLinker
 from pyramid_explorer.app.menus import OpenActions, ViewActions, build_menus
@@ -29,7 +29,7 @@ from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.settings import AppSettings
 from pyramid_explorer.app.status import StatusLine
 from pyramid_explorer.app.stored_controller import StoredController
-from pyramid_explorer.app.tabs import make_tab
+from pyramid_explorer.app.tab_building import add_panels, build_tab
 from pyramid_explorer.app.tabs.base import ToolTab
 from pyramid_explorer.app.tabs.compare import CompareTab
 from pyramid_explorer.app.tabs.stored import StoredTab
@@ -93,7 +93,7 @@ class MainWindow(QMainWindow):
         self.level_panel, self.readout_label = self.docks.level_panel, self.docks.readout_label
         self.levels_dock, self.readout_dock = self.docks.levels_dock, self.docks.readout_dock
         self.readout = self.docks.readout
-        self._add_panels([self.stored_view.panel])
+        add_panels(self, [self.stored_view.panel])
 
         self.status_line = StatusLine(self.statusBar())
         self.cancel_button = self.status_line.cancel_button
@@ -149,51 +149,6 @@ class MainWindow(QMainWindow):
         self.level_panel.lock_contrast.toggled.connect(self.actions["lock_contrast"].setChecked)
         self.probe_menu.probe_requested.connect(c.open_probe)
 
-    def _add_panels(self, panels: list[ImagePanel]) -> None:
-        """Panels join the readout and, if linked, the shared camera."""
-        for panel in panels:
-            self.readout.add(panel)
-            if panel.linked:
-                self.linker.add(panel.view_box)
-
-    def _build_tab(self, name: str) -> ToolTab:
-        """Build the tab of tool `name` in its place, wired like the window, with what it missed: the
-        controller's settings, image, pyramid and level (it then waits for the results like any tab)."""
-        tab = make_tab(tool_named(name), self.render_queue)
-        self.tool_tabs[name] = tab
-        index, current = NAMES.index(name), self.tabs.currentIndex()
-        page = self.tabs.widget(index)
-        self.tabs.blockSignals(True)  # the same tab stays current: no tab change to announce
-        try:
-            self.tabs.removeTab(index)
-            self.tabs.insertTab(index, tab, TOOLS[index].title.replace("&", ""))
-            self.tabs.setCurrentIndex(current)
-        finally:
-            self.tabs.blockSignals(False)
-        if page is not None:
-            page.deleteLater()
-        self._add_panels(tab.panels)
-        if isinstance(tab, CompareTab):
-            self.ab_compare.offer_on(tab.panels)
-            tab.difference.toggled.connect(self.actions["difference"].setChecked)
-        self.panel_export.offer_on(tab.panels)
-        for panel in tab.panels:
-            panel.changed.connect(self._on_panel_changed)
-        tab.setting_changed.connect(self.controller.set_setting)
-        tab.export_requested.connect(self.exports.on_tool_export_requested)
-        c = self.controller
-        for setting, value in c.settings.items():
-            tab.show_setting(setting, value)
-        if c.stored is not None:
-            tab.on_stored_opened(c.stored)
-        elif c.loaded is not None:
-            tab.mark_stale(f"computing for {c.loaded.name}...", clear=True)
-            tab.on_image_loaded(c.loaded)
-            if c.pyramid is not None:
-                tab.on_pyramid_changed(c.pyramid)
-        tab.on_level_changed(c.level)
-        return tab
-
     def _restore(self) -> None:
         geometry, state = self.settings.window_geometry(), self.settings.window_state()
         if geometry is not None:
@@ -214,7 +169,7 @@ class MainWindow(QMainWindow):
         """The tab of the tool `name`, built now if it has not been shown yet."""
         name = tool_named(name).name
         built = self.tool_tabs.get(name)
-        return built if built is not None else self._build_tab(name)
+        return built if built is not None else build_tab(self, name)
 
     def compare_tab(self) -> CompareTab:
         """The Compare tab, whose difference switch View > Show difference mirrors."""
@@ -347,10 +302,6 @@ class MainWindow(QMainWindow):
     def _on_failed(self, reason: str) -> None:
         for tab in self.tool_tabs.values():
             tab.on_failed(reason)
-
-    def _on_panel_changed(self) -> None:
-        self.readout.refresh()
-        self.status_line.settle()
 
     def _on_result_ready(self, tool: str, result: object) -> None:
         self.tab(tool).show_result(result, self.lock_contrast)
