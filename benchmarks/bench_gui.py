@@ -31,7 +31,9 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 from collections.abc import Callable  # noqa: E402
+from functools import partial  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -41,14 +43,17 @@ import numpy as np  # noqa: E402
 from PySide6.QtCore import QSettings, Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from pyramid_explorer.app.launch import leave_a_core_for_the_gui  # noqa: E402
-from pyramid_explorer.app.main_window import MainWindow  # noqa: E402
+from pyramid_explorer.app.controller import Controller  # noqa: E402
+from pyramid_explorer.app.launch import leave_a_core_for_the_gui, open_window  # noqa: E402
 from pyramid_explorer.core.deconv import DeconvSettings  # noqa: E402
 from pyramid_explorer.core.level_input import unavailable  # noqa: E402
 from pyramid_explorer.core.upsampling import MODES  # noqa: E402
 from pyramid_explorer.samples import DEFAULT_SAMPLE, load_sample  # noqa: E402
 
-IMPORT_SECONDS = time.perf_counter() - T_LAUNCH  # Python modules of the app, Qt, OpenCV
+if TYPE_CHECKING:
+    from pyramid_explorer.app.main_window import MainWindow
+
+IMPORT_SECONDS = time.perf_counter() - T_LAUNCH  # Python modules of the app, Qt, OpenCV (not the window's)
 HEARTBEAT_MS = 5
 SLOW_MS = 20  # stalls over this are split into their causes (Heartbeat)
 
@@ -235,13 +240,14 @@ def fresh_launch(path: str) -> float:
 
 
 def launch_only(path: str) -> int:
-    """Open `path` in the window and print the seconds from launch to its first image on screen."""
+    """Open `path` in the window as the application does (`launch.open_window`: the open is asked
+    before the window is built) and print the seconds from launch to its first image on screen."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     leave_a_core_for_the_gui()
     with tempfile.TemporaryDirectory() as tmp:
-        window = MainWindow(QSettings(os.path.join(tmp, "s.ini"), QSettings.Format.IniFormat), persist=False)
+        store = QSettings(os.path.join(tmp, "s.ini"), QSettings.Format.IniFormat)
+        window = open_window(store, False, partial(Controller.open_path, path=path))
         window.show()
-        window.controller.open_path(path)
         source = window.tab("pyramid").source
         while source.layer is None:
             app.processEvents()
@@ -255,6 +261,8 @@ def launch_only(path: str) -> int:
 
 
 def run(path: str, settings_path: str, repeats: int) -> int:
+    from pyramid_explorer.app.main_window import MainWindow  # here: launch_only imports it as the app does
+
     app = QApplication.instance() or QApplication(sys.argv[:1])
     leave_a_core_for_the_gui()  # as the application does
     window = MainWindow(QSettings(settings_path, QSettings.Format.IniFormat), persist=False)
@@ -451,8 +459,8 @@ def report(driver: Driver, heartbeat: Heartbeat, window: MainWindow, levels: int
         ("95th percentile update", f"{p95:.0f} ms", ""),
         ("slowest update", f"{ms[-1]:.0f} ms ({max(driver.updates, key=lambda u: u[1])[0]})", ""),
         ("longest GUI-thread stall (5 ms heartbeat)", f"{1000 * heartbeat.longest:.0f} ms", "< 100 ms"),
-        ("launch -> first image on screen", f"{driver.first_image:.2f} s (imports {IMPORT_SECONDS:.2f} s)",
-         "< 2 s"),
+        ("launch -> first image on screen (this run)",
+         f"{driver.first_image:.2f} s (imports before the window's {IMPORT_SECONDS:.2f} s)", "< 1.5 s"),
         ("launch -> pyramid built", f"{driver.pyramid_ready:.2f} s", ""),
         ("peak memory (max RSS)", "n/a" if peak is None else f"{peak / 1024:.2f} GiB", "< 3 GB"),
     ]

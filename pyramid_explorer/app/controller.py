@@ -177,6 +177,7 @@ class Controller(QObject):
         """Stop every job; what is on screen stays."""
         self._debounce.stop()
         self._rebuild_pending = False
+        self._arriving = None
         self.runner.cancel()
         self.cancelled.emit()
         self.status.emit("Cancelled")
@@ -261,7 +262,8 @@ class Controller(QObject):
             if item.preview_steps is not None:
                 self.preview_offered.emit(item.path, item.preview_steps)
         elif isinstance(item, LoadedImage):
-            self._arriving = item  # shown with its pyramid: if that fails, the current image stays
+            self._arriving = item  # shown at once; the same job builds its pyramid next
+            self._show_loaded(item)
         elif isinstance(item, StoredImage):
             self.cache.clear()
             self.loaded, self.pyramid, self.stored = None, None, item
@@ -270,20 +272,22 @@ class Controller(QObject):
             self.status.emit(f"Opened {item.name}: {len(item.levels)} stored levels, read region by region")
         elif isinstance(item, Pyramid) and self._arriving is not None:
             if item.image_id == self._arriving.image_id:
-                self._show_loaded(self._arriving)
                 self._set_pyramid(item)
             self._arriving = None
 
     def _show_loaded(self, loaded: LoadedImage) -> None:
-        """Make `loaded` the current image (its pyramid follows at once)."""
+        """Make `loaded` the current image, before its pyramid: the source is drawn while it is built."""
         self.cache.clear()
         self.loaded, self.pyramid, self.stored = loaded, None, None
         self.image_loaded.emit(loaded)
         frames = f": the first of its {loaded.frames} frames" if loaded.frames > 1 else ""
-        self.status.emit(f"Opened {loaded.name}{frames}")
+        self.status.emit(f"Opened {loaded.name}{frames}; building its pyramid...")
 
     def _on_open_error(self, message: str) -> None:
-        self._arriving = None
+        if self._arriving is not None:  # the image is shown: its pyramid failed
+            self._arriving = None
+            self._on_compute_error(message)
+            return
         self.error.emit(f"Cannot open: {message}" if self._pending_path is None else message)
         self._schedule()  # the current image stays: finish what its view was computing
 

@@ -4,6 +4,7 @@ open dialogs and `ask_open_path`, the one-file open dialog the tabs use."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
 
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
@@ -19,14 +20,17 @@ from PySide6.QtWidgets import (
 
 from pyramid_explorer.core.io import supported_suffixes
 
-OPEN_FILTERS = f"Images ({' '.join('*' + suffix for suffix in supported_suffixes())});;All files (*)"
-"""The open dialog's filter: every suffix the loader decodes (core.io.supported_suffixes)."""
-"""The image types File > Open offers."""
+
+@cache
+def open_filters() -> str:
+    """The image types File > Open offers: every suffix the loader decodes (core.io.supported_suffixes).
+    Made when first asked for: listing them loads every Pillow plugin (~0.1 s, at launch otherwise)."""
+    return f"Images ({' '.join('*' + suffix for suffix in supported_suffixes())});;All files (*)"
 
 
-def ask_open_path(parent: QWidget, title: str, filters: str = OPEN_FILTERS, folder: str = "") -> str | None:
-    """The file the user picks in an open dialog, or None when it is cancelled."""
-    path, _ = QFileDialog.getOpenFileName(parent, title, folder, filters)
+def ask_open_path(parent: QWidget, title: str, filters: str | None = None, folder: str = "") -> str | None:
+    """The file the user picks in an open dialog (`filters` None: the images), or None when cancelled."""
+    path, _ = QFileDialog.getOpenFileName(parent, title, folder, filters or open_filters())
     return path or None
 
 

@@ -102,11 +102,10 @@ class ImagePanel(QWidget):
         self._canvas.setAcceptDrops(False)  # drops go to the main window
         self._canvas.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)  # crisp pixels
         self._canvas.ci.setContentsMargins(0, 0, 0, 0)
-        self.view_box = self._canvas.addViewBox(row=0, col=0)
-        self.view_box.setAspectLocked(True)
-        self.view_box.invertY(True)
-        self.view_box.setMenuEnabled(False)
-        self.view_box.setDefaultPadding(0.0)
+        # No context menu of pyqtgraph's (the panel's actions are its menu): without one the ViewBox
+        # skips building its ViewBoxMenu, a third of the panel's construction time.
+        self.view_box = pg.ViewBox(lockAspect=True, invertY=True, enableMenu=False, defaultPadding=0.0)
+        self._canvas.addItem(self.view_box, row=0, col=0)
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.view_box.addItem(self.image_item)
         self._drawing = ReducedDrawing(self._canvas, self.image_item, self._refresh_display, self)
@@ -215,7 +214,9 @@ class ImagePanel(QWidget):
         text = f"[out of date] {self._title_text}" if dimmed else self._title_text
         self._title.set_text(text)
         self._title.setToolTip(f"{text}\n{self._tip}" if self._tip else text)
-        self._title.setStyleSheet("color: #808080; font-style: italic;" if self.is_stale else "")
+        style = "color: #808080; font-style: italic;" if self.is_stale else ""
+        if style != self._title.styleSheet():  # Qt restyles the caption on every call, same sheet or not
+            self._title.setStyleSheet(style)
 
     def limits(self) -> tuple[float, float]:
         """The display limits in use (the histogram's region), in data units."""

@@ -7,7 +7,10 @@ import gc
 import os
 import subprocess
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 from PySide6.QtCore import (
@@ -25,11 +28,14 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
+from pyramid_explorer.app.controller import Controller
 from pyramid_explorer.app.errors import install_error_reporting, stop_log_file
-from pyramid_explorer.app.main_window import MainWindow
 from pyramid_explorer.core.io import ImageSaveError, atomic_write
 from pyramid_explorer.samples import COMMAND_LINE_PROBE_SIZE, COMMAND_LINE_SAMPLES, DEFAULT_SAMPLE
 from pyramid_explorer.tools.registry import NAMES as VIEWS
+
+if TYPE_CHECKING:
+    from pyramid_explorer.app.main_window import MainWindow
 
 ORGANIZATION = "pyramid-explorer"
 APPLICATION = "Pyramid Explorer"
@@ -213,9 +219,8 @@ def create_application(screenshot: bool) -> QApplication | None:
     return app
 
 
-def open_first_image(window: MainWindow, args: argparse.Namespace) -> None:
+def open_first_image(c: Controller, args: argparse.Namespace) -> None:
     """Open `args.image`, the `--sample` named (cli checked the name), or the default sample."""
-    c = window.controller
     if args.image:
         c.open_path(args.image)
     elif args.sample is not None:
@@ -226,6 +231,19 @@ def open_first_image(window: MainWindow, args: argparse.Namespace) -> None:
             c.open_sample(name)
     else:
         c.open_sample(DEFAULT_SAMPLE)
+
+
+def open_window(store: QSettings, persist: bool, open_first: Callable[[Controller], object]) -> MainWindow:
+    """The window, with `open_first(controller)` asked before the window is built: the worker reads
+    the first image while the GUI thread imports the window's modules (pyqtgraph among them) and builds
+    the window; each of the two takes a few hundred milliseconds for a 4K image."""
+    controller = Controller()
+    open_first(controller)
+    from pyramid_explorer.app.main_window import MainWindow  # here: after the open, see above
+
+    window = MainWindow(store, persist=persist, controller=controller)
+    controller.setParent(window)
+    return window
 
 
 def run(args: argparse.Namespace) -> int:
@@ -240,10 +258,10 @@ def run(args: argparse.Namespace) -> int:
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     screenshot = args.screenshot is not None
-    window = MainWindow(QSettings(ORGANIZATION, APPLICATION), persist=not screenshot)
+    store = QSettings(ORGANIZATION, APPLICATION)
+    window = open_window(store, not screenshot, partial(open_first_image, args=args))
     if args.view is not None:
         window.show_view(args.view)
-    open_first_image(window, args)
     taker = ScreenshotTaker(window, args.screenshot, args.level) if screenshot else None
     if not screenshot and args.level is not None:
         window.controller.set_level(args.level)

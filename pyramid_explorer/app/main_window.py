@@ -29,7 +29,7 @@ from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.settings import AppSettings
 from pyramid_explorer.app.status import StatusLine
 from pyramid_explorer.app.stored_controller import StoredController
-from pyramid_explorer.app.tabs import make_tab
+from pyramid_explorer.app.tab_building import add_panels, build_tab
 from pyramid_explorer.app.tabs.base import ToolTab
 from pyramid_explorer.app.tabs.compare import CompareTab
 from pyramid_explorer.app.tabs.stored import StoredTab
@@ -67,7 +67,7 @@ class MainWindow(QMainWindow):
         self.persist = persist
         self.controller = controller if controller is not None else Controller(parent=self)
         self.render_queue = RenderQueue(self)
-        self.tool_tabs: dict[str, ToolTab] = {tool.name: make_tab(tool, self.render_queue) for tool in TOOLS}
+        self.tool_tabs: dict[str, ToolTab] = {}  # the tabs built so far: each is built when first shown
         self.stored_view = StoredTab(self.render_queue)  # stored pyramids, in place of the tabs
         self.stored = StoredController(self.controller, self)
         self.linker = ViewLinker(self)
@@ -76,8 +76,8 @@ class MainWindow(QMainWindow):
         self._preview: tuple[str, int] | None = None  # the preview the banner offers: path, steps
 
         self.tabs = QTabWidget()
-        for tool in TOOLS:  # tab index = position in TOOLS
-            self.tabs.addTab(self.tool_tabs[tool.name], tool.title.replace("&", ""))
+        for tool in TOOLS:  # tab index = position in TOOLS; an empty page until the tab is built
+            self.tabs.addTab(QWidget(), tool.title.replace("&", ""))
         self.banner = Banner()
         central = QWidget()
         column = QVBoxLayout(central)
@@ -93,10 +93,7 @@ class MainWindow(QMainWindow):
         self.level_panel, self.readout_label = self.docks.level_panel, self.docks.readout_label
         self.levels_dock, self.readout_dock = self.docks.levels_dock, self.docks.readout_dock
         self.readout = self.docks.readout
-        for panel in [*(p for tab in self.tool_tabs.values() for p in tab.panels), self.stored_view.panel]:
-            self.readout.add(panel)
-            if panel.linked:
-                self.linker.add(panel.view_box)
+        add_panels(self, [self.stored_view.panel])
 
         self.status_line = StatusLine(self.statusBar())
         self.cancel_button = self.status_line.cancel_button
@@ -107,14 +104,13 @@ class MainWindow(QMainWindow):
         self.ab_compare = ABCompareOpener(self)
         self.actions: dict[str, QAction] = {}
         build_menus(self)
-        self.ab_compare.offer_on(self.tab("compare").panels)
         self.panel_export = PanelExport(self)
-        self.panel_export.offer_on(p for tab in self.tool_tabs.values() for p in tab.panels)
         self.single_keys = SingleKeyShortcuts(list(self.actions.values()), self)
         self._connect()
         self.docks.set_initial_sizes(self)
         if persist:
             self._restore()
+        self.tab(NAMES[self.tabs.currentIndex()])  # the visible tab; the others when first shown
 
     # --- construction ----------------------------------------------------------------------------
 
@@ -146,18 +142,12 @@ class MainWindow(QMainWindow):
         self.banner.action.clicked.connect(self._on_preview_requested)
         c.export_finished.connect(self.exports.on_export_finished)
         self.status_line.follow(c, self.render_queue, self.all_current)
-        for panel in (p for tab in self.tool_tabs.values() for p in tab.panels):
-            panel.changed.connect(self._on_panel_changed)
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.level_panel.level_selected.connect(c.set_level)
         self.level_panel.depth_changed.connect(c.set_depth)
         self.level_panel.depth_changed.connect(self._on_depth_changed)
         self.level_panel.lock_contrast.toggled.connect(self.actions["lock_contrast"].setChecked)
-        self.compare_tab().difference.toggled.connect(self.actions["difference"].setChecked)
         self.probe_menu.probe_requested.connect(c.open_probe)
-        for tab in self.tool_tabs.values():
-            tab.setting_changed.connect(c.set_setting)
-            tab.export_requested.connect(self.exports.on_tool_export_requested)
 
     def _restore(self) -> None:
         geometry, state = self.settings.window_geometry(), self.settings.window_state()
@@ -176,8 +166,10 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(NAMES.index(view))
 
     def tab(self, name: str) -> ToolTab:
-        """The tab of the tool `name`."""
-        return self.tool_tabs[tool_named(name).name]
+        """The tab of the tool `name`, built now if it has not been shown yet."""
+        name = tool_named(name).name
+        built = self.tool_tabs.get(name)
+        return built if built is not None else build_tab(self, name)
 
     def compare_tab(self) -> CompareTab:
         """The Compare tab, whose difference switch View > Show difference mirrors."""
@@ -220,10 +212,10 @@ class MainWindow(QMainWindow):
             current.fit()
 
     def _on_tab_changed(self, index: int) -> None:
+        panels = self.tab(NAMES[index]).panels
         self.linker.refresh()  # a fit refits the tab's views; a zoomed-in camera carries over
         self.controller.set_view(NAMES[index])
         self.actions["histograms"].blockSignals(True)
-        panels = self.tool_tabs[NAMES[index]].panels
         self.actions["histograms"].setChecked(any(p.histogram.isVisible() for p in panels))
         self.actions["histograms"].blockSignals(False)
 
@@ -300,7 +292,7 @@ class MainWindow(QMainWindow):
     def _on_outdated(self, tool: str) -> None:
         loaded, level = self.controller.loaded, self.controller.level
         name = "" if loaded is None else f" of {loaded.name}"
-        self.tool_tabs[tool].mark_stale(f"computing level {level}{name}...")
+        self.tab(tool).mark_stale(f"computing level {level}{name}...")
         self.status_line.mark_updating()
 
     def _on_cancelled(self) -> None:
@@ -311,18 +303,14 @@ class MainWindow(QMainWindow):
         for tab in self.tool_tabs.values():
             tab.on_failed(reason)
 
-    def _on_panel_changed(self) -> None:
-        self.readout.refresh()
-        self.status_line.settle()
-
     def _on_result_ready(self, tool: str, result: object) -> None:
-        self.tool_tabs[tool].show_result(result, self.lock_contrast)
+        self.tab(tool).show_result(result, self.lock_contrast)
 
     def _on_tool_message(self, tool: str, text: str) -> None:
-        self.tool_tabs[tool].show_message(text)
+        self.tab(tool).show_message(text)
 
     def _on_panel_unavailable(self, tool: str, panel: str, text: str) -> None:
-        self.tool_tabs[tool].show_unavailable(panel, text)
+        self.tab(tool).show_unavailable(panel, text)
 
     def _on_setting_changed(self, name: str, value: object) -> None:
         for tab in self.tool_tabs.values():

@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog
 
-from pyramid_explorer.app.dialogs import OPEN_FILTERS, ShortcutsDialog
+from pyramid_explorer.app.dialogs import ShortcutsDialog, open_filters
 from pyramid_explorer.app.image_panel import set_exact_samples_everywhere
 from pyramid_explorer.app.probe_menu import ProbeMenu
 from pyramid_explorer.samples import SAMPLES
@@ -44,6 +44,9 @@ class ViewActions(QObject):
     def on_one_to_one_requested(self) -> None:
         self._window.linker.one_to_one()
 
+    def on_difference_toggled(self, shown: bool) -> None:
+        self._window.compare_tab().difference.setChecked(shown)
+
     def on_histograms_toggled(self, visible: bool) -> None:
         for panel in self._window.tool_tabs[NAMES[self._window.tabs.currentIndex()]].panels:
             panel.set_histogram_visible(visible)
@@ -61,7 +64,7 @@ class OpenActions(QObject):
 
     def on_open_requested(self) -> None:
         folder = self._window.settings.last_folder
-        path, _ = QFileDialog.getOpenFileName(self._window, "Open image", folder, OPEN_FILTERS)
+        path, _ = QFileDialog.getOpenFileName(self._window, "Open image", folder, open_filters())
         if path:
             self._window.controller.open_path(path)
 
@@ -153,7 +156,7 @@ def build_menus(w: MainWindow) -> None:
                           w.viewing.on_one_to_one_requested))
     view_menu.addSeparator()
     view_menu.addAction(a("difference", "Show &difference from G[i] (Compare)", "D",
-                          w.compare_tab().difference.setChecked, checkable=True))
+                          w.viewing.on_difference_toggled, checkable=True))
     view_menu.addAction(a("lock_contrast", "&Lock contrast across levels", "L",
                           w.level_panel.lock_contrast.setChecked, checkable=True))
     view_menu.addAction(a("histograms", "&Histograms", "H", w.viewing.on_histograms_toggled, checkable=True,

@@ -165,9 +165,9 @@ class _Recorder:
     (None, None, ("open_sample", DEFAULT_SAMPLE)),
 ])
 def test_open_first_image(image, sample, expected):
-    window = argparse.Namespace(controller=_Recorder())
-    launch.open_first_image(window, argparse.Namespace(image=image, sample=sample))
-    assert window.controller.calls == [expected]
+    controller = _Recorder()
+    launch.open_first_image(controller, argparse.Namespace(image=image, sample=sample))
+    assert controller.calls == [expected]
 
 
 @pytest.mark.parametrize(("argv", "says"), [

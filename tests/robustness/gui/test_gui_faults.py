@@ -189,8 +189,8 @@ def test_a_failing_engine_step_is_reported_and_the_window_keeps_working(qtbot, o
     assert reporter.dialog.count == 0  # a job error is expected: the banner, not the crash dialog
 
 
-def test_out_of_memory_while_opening_keeps_the_current_image(qtbot, opened, tmp_path, monkeypatch):
-    before = opened.controller.loaded
+def test_out_of_memory_building_a_new_images_pyramid_leaves_its_source_shown_and_the_rest_failed(
+        qtbot, opened, tmp_path, monkeypatch):
     monkeypatch.setattr(jobs, "laplacian_pyramid", raising(MemoryError()))
     second = tmp_path / "second.png"
     save_image(second, random_image((30, 30), np.uint8, None))
@@ -198,9 +198,12 @@ def test_out_of_memory_while_opening_keeps_the_current_image(qtbot, opened, tmp_
     qtbot.waitUntil(opened.banner.isVisible)
     assert "out of memory" in opened.banner.label.text()
     monkeypatch.undo()
-    assert opened.tab("pyramid").gaussian.layer is not None
-    if opened.controller.loaded is before:  # the pyramid never came: the old one is still shown
-        still_works(qtbot, opened)
+    tab = opened.tab("pyramid")
+    assert opened.controller.pyramid is None  # the image is shown before its pyramid, which failed
+    assert tab.source.layer is not None and tab.source.layer.shape[:2] == (30, 30) and not tab.source.is_stale
+    assert "failed" in tab.gaussian.title() and "computing" not in tab.gaussian.title()
+    assert tab.gaussian.layer is None and tab.gaussian.is_stale  # nothing of the first image's is left
+    still_works(qtbot, opened)
 
 
 def test_an_exception_in_a_slot_shows_the_error_window_and_the_app_goes_on(qtbot, opened, tmp_path):

@@ -37,7 +37,7 @@ def test_window_says_it_shows_the_first_frame(qtbot, window, tmp_path):
     window.controller.status.connect(messages.append)
     window.controller.open_path(str(path))
     settle(qtbot, window)
-    assert "Opened blink.gif: the first of its 3 frames" in messages
+    assert "Opened blink.gif: the first of its 3 frames; building its pyramid..." in messages
     assert "(frame 1 of 3)" in window.tab("pyramid").source.title()
     assert (window.tab("pyramid").source.layer.data[..., :3] == (255, 0, 0)).all()
 
