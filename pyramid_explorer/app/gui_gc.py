@@ -5,8 +5,12 @@ included; if the garbage holds Qt objects (a closed panel, a finished job's sign
 deleted on that thread, which can deadlock it against the GUI thread (seen as a test that hangs with
 no CPU use: the worker deleting Qt objects, the GUI thread waiting for a lock the worker holds).
 pyqtgraph's `GarbageCollector` turns automatic collection off and collects from a timer of the GUI
-thread instead, generation by generation with Python's own thresholds. Reference counting, which frees
-almost everything (image arrays included), is unaffected.
+thread instead, generation by generation with Python's own thresholds. Its `gc.disable()` is not
+enough: a library may turn collection back on (dask's `disable_gc`, around every array slice, re-enables
+it when it was on at dask's import: dask imported by the first open, which now runs before the window,
+or by a test module), so generation 0's threshold is set to 0 as well, which stops automatic collection
+whatever `gc.enable()` says. Reference counting, which frees almost everything (image arrays included),
+is unaffected.
 """
 
 from __future__ import annotations
@@ -27,4 +31,5 @@ def collect_on_gui_thread() -> None:
         # No collection first: after the imports it finds 4 unreachable objects among ~80,000, and
         # took 0.3-0.8 s of the launch under load (frozen, those few stay).
         gc.freeze()
-        _collector = GarbageCollector(interval=0.5)
+        _collector = GarbageCollector(interval=0.5)  # keeps Python's thresholds for its own checks
+        gc.set_threshold(0, *gc.get_threshold()[1:])

@@ -5,9 +5,14 @@ from __future__ import annotations
 import gc
 import threading
 
+import pytest
 
-def test_cycles_made_on_a_worker_thread_are_collected_on_the_gui_thread(qtbot, window):
-    assert not gc.isenabled()  # automatic collection would start on whichever thread allocates
+
+@pytest.mark.parametrize("re_enabled", [False, True], ids=["gc off", "gc turned on again by a library"])
+def test_cycles_made_on_a_worker_thread_are_collected_on_the_gui_thread(qtbot, window, re_enabled):
+    assert gc.get_threshold()[0] == 0  # automatic collection would start on whichever thread allocates
+    if re_enabled:  # as dask's disable_gc does after every slice when gc was on at dask's import
+        gc.enable()
     collected_on: list[str] = []
 
     class Cycle:
@@ -27,3 +32,4 @@ def test_cycles_made_on_a_worker_thread_are_collected_on_the_gui_thread(qtbot, w
     assert collected_on == []
     qtbot.waitUntil(lambda: len(collected_on) == 3000, timeout=10000)
     assert set(collected_on) == {threading.main_thread().name}
+    gc.disable()
