@@ -1,10 +1,11 @@
 """Core engine benchmark: the minimum and spread of repeated runs on a 3840x2160 RGB image, with ratios
 to reference implementations.
 
-Run: python benchmarks/bench_core.py [--repeat N]. Every comparison runs in this one process, and ours and
-its reference alternate run by run (except PyTorch, which runs last), so the ratios hold on a noisy machine
-even when the absolute times do not; the spread shows how noisy it was. PyTorch rows appear only when
-torch is installed (it is never a dependency).
+Run: python benchmarks/bench_core.py [--repeat N] [--threads N]. Every comparison runs in this one process,
+and ours and its reference alternate run by run (except PyTorch, which runs last), so the ratios hold on a
+noisy machine even when the absolute times do not; the spread shows how noisy it was. PyTorch rows appear
+only when torch is installed (it is never a dependency); `--threads` gives OpenCV (whose thread count our
+banded loops follow) and PyTorch the same number of threads.
 """
 
 from __future__ import annotations
@@ -203,10 +204,23 @@ def torch_threads() -> str:
     return f"PyTorch {torch.__version__} with {torch.get_num_threads()} threads"
 
 
+def set_threads(n: int) -> None:
+    """The same number of threads for OpenCV (hence our banded loops) and for PyTorch."""
+    cv2.setNumThreads(n)
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(n)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7, help="timed runs per row (minimum reported)")
+    parser.add_argument("--threads", type=int, help="OpenCV's and PyTorch's thread count (default: theirs)")
     args = parser.parse_args()
+    if args.threads:
+        set_threads(args.threads)
     start_load = os.getloadavg()[0]
     found = rows(test_image(), args.repeat)
     print(f"OpenCV {cv2.__version__}, numpy {np.__version__}, {cv2.getNumThreads()} OpenCV threads, "
