@@ -290,9 +290,11 @@ def window_formula(x, s):
     return pooled.reshape(h, w, *x.shape[2:]), (rows * x3.shape[1] + cols).reshape(h, w, *x.shape[2:])
 
 
-@pytest.mark.parametrize("shape", [(75, 2001, 3), (601, 803, 3), (600, 900), (303, 1001, 4)])
+@pytest.mark.parametrize("shape", [(75, 2001, 3), (601, 803, 3), (600, 900), (303, 1001, 4), (41, 57, 2),
+                                   (41, 57, 6)])
 def test_max_pool_large_arrays_in_strips_and_bands(shape):
-    """Sizes that span several cache strips and, on a multi-core machine, several threads."""
+    """Sizes that span several cache strips and, on a multi-core machine, several threads (and 2 or 6
+    channels)."""
     x = np.random.default_rng(3).random(shape, dtype=np.float32)
     x3 = x.reshape(shape[0], shape[1], -1)
     c = x3.shape[2]

@@ -18,8 +18,8 @@ from pyramid_explorer.core.arrays import as_hwc, check_int, in_bands
 
 # Pooling works on strips of about this many output pixels, so that its temporary arrays stay in cache.
 _STRIP_PIXELS = 1 << 14
-# Dtypes OpenCV's mixChannels copies: it splits 2x2 windows into their four positions ~2x faster than
-# numpy's strided copies.
+# Dtypes OpenCV's mixChannels copies: it splits 2x2 windows of up to 4 channels into their four positions
+# ~2x faster than numpy's strided copies.
 _CV_DEPTHS = {np.dtype(t) for t in (np.uint8, np.int8, np.uint16, np.int16, np.float32, np.float64)}
 
 
@@ -147,7 +147,7 @@ def max_pool_with_indices(x: np.ndarray, size: int = 2) -> tuple[np.ndarray, np.
     offsets = [dy * w + dx for dy in range(s) for dx in range(s)]
     strip = max(1, _STRIP_PIXELS // pw)
     bases = np.arange(strip, dtype=np.int64)[:, None] * (s * w) + np.repeat(np.arange(pw) * s, c)
-    pool = _pool_2x2 if s == 2 and x3.dtype in _CV_DEPTHS else _pool_any
+    pool = _pool_2x2 if s == 2 and x3.dtype in _CV_DEPTHS and c <= 4 else _pool_any
 
     def work(start: int, stop: int) -> None:
         scratch = _Strip((strip, pw, c), x3.dtype, np.min_scalar_type(offsets[-1]))
