@@ -1,16 +1,18 @@
 """Core engine benchmark: the minimum and spread of repeated runs on a 3840x2160 RGB image, with ratios
 to reference implementations.
 
-Run: python benchmarks/bench_core.py [--repeat N]. Every comparison runs in this one process, and ours and
-its reference alternate run by run (except PyTorch, which runs last), so the ratios hold on a noisy machine
-even when the absolute times do not; the spread shows how noisy it was. PyTorch rows appear only when
-torch is installed (it is never a dependency).
+Run: python benchmarks/bench_core.py [--repeat N] [--threads N]. Every comparison runs in this one process,
+and ours and its reference alternate run by run (except PyTorch, which runs last), so the ratios hold on a
+noisy machine even when the absolute times do not; the spread shows how noisy it was. PyTorch rows appear
+only when torch is installed (it is never a dependency); `--threads` gives OpenCV (whose thread count our
+banded loops follow) and PyTorch the same number of threads.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -193,15 +195,40 @@ def torch_references(half: np.ndarray, full: np.ndarray, repeat: int) -> dict[st
     return dict(zip(("deconv", "pool", "unpool", "both"), found, strict=True))
 
 
+def torch_threads() -> str:
+    """PyTorch's version and CPU thread count (its default, one per core), for the table's heading."""
+    try:
+        import torch
+    except ImportError:
+        return "no PyTorch"
+    return f"PyTorch {torch.__version__} with {torch.get_num_threads()} threads"
+
+
+def set_threads(n: int) -> None:
+    """The same number of threads for OpenCV (hence our banded loops) and for PyTorch."""
+    cv2.setNumThreads(n)
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(n)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7, help="timed runs per row (minimum reported)")
+    parser.add_argument("--threads", type=int, help="OpenCV's and PyTorch's thread count (default: theirs)")
     args = parser.parse_args()
+    if args.threads:
+        set_threads(args.threads)
+    start_load = os.getloadavg()[0]
+    found = rows(test_image(), args.repeat)
     print(f"OpenCV {cv2.__version__}, numpy {np.__version__}, {cv2.getNumThreads()} OpenCV threads, "
-          f"{WIDTH}x{HEIGHT} RGB, minimum of {args.repeat} (spread: slowest repeat above the fastest)")
+          f"{torch_threads()}, {WIDTH}x{HEIGHT} RGB, minimum of {args.repeat} (spread: slowest repeat above "
+          f"the fastest), load average {start_load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
     print("| task | ours min (ms) | spread | reference | reference min (ms) | spread | speed-up | target |\n"
           "|---|---:|---:|---|---:|---:|---:|---|")
-    for task, ours, ref_name, ref, target in rows(test_image(), args.repeat):
+    for task, ours, ref_name, ref, target in found:
         ref_cells = f"{ref.best:.1f} | +{ref.spread:.0%} | {ref.best / ours.best:.2f}x" if ref else " | | "
         print(f"| {task} | {ours.best:.1f} | +{ours.spread:.0%} | {ref_name} | {ref_cells} | {target} |")
     print_loading_rows(test_image(), args.repeat)

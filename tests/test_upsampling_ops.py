@@ -274,23 +274,66 @@ def test_max_pool_nan_like_pytorch_last_nan_wins():
     assert np.isnan(pooled).all() and indices.tolist() == [[4, 3]]
 
 
-@pytest.mark.parametrize("shape", [(75, 2001, 3), (601, 803, 3), (600, 900)])
+def window_formula(x, s):
+    """Max pooling with PyTorch's indices by whole-array numpy: each window's values in row-major order;
+    its first maximum (argmax), or its last NaN when it has one."""
+    x3 = x.reshape(x.shape[0], x.shape[1], -1)
+    h, w, c = x3.shape[0] // s, x3.shape[1] // s, x3.shape[2]
+    windows = x3[: s * h, : s * w].reshape(h, s, w, s, c).transpose(0, 2, 4, 1, 3).reshape(h, w, c, s * s)
+    k = windows.argmax(axis=-1)
+    if windows.dtype.kind == "f":
+        nan = np.isnan(windows)
+        k = np.where(nan.any(axis=-1), s * s - 1 - nan[..., ::-1].argmax(axis=-1), k)
+    rows = s * np.arange(h)[:, None, None] + k // s
+    cols = s * np.arange(w)[None, :, None] + k % s
+    pooled = np.take_along_axis(windows, k[..., None], axis=-1)[..., 0]
+    return pooled.reshape(h, w, *x.shape[2:]), (rows * x3.shape[1] + cols).reshape(h, w, *x.shape[2:])
+
+
+@pytest.mark.parametrize("shape", [(75, 2001, 3), (601, 803, 3), (600, 900), (303, 1001, 4), (41, 57, 2),
+                                   (41, 57, 6)])
 def test_max_pool_large_arrays_in_strips_and_bands(shape):
-    """Sizes that span several cache strips and, on a multi-core machine, several threads."""
+    """Sizes that span several cache strips and, on a multi-core machine, several threads (and 2 or 6
+    channels)."""
     x = np.random.default_rng(3).random(shape, dtype=np.float32)
     x3 = x.reshape(shape[0], shape[1], -1)
-    h, w, c = x3.shape[0] // 2, x3.shape[1] // 2, x3.shape[2]
-    windows = x3[: 2 * h, : 2 * w].reshape(h, 2, w, 2, c).transpose(0, 2, 4, 1, 3).reshape(h, w, c, 4)
-    k = windows.argmax(axis=-1)  # first maximum, row-major inside the window
-    rows = 2 * np.arange(h)[:, None, None] + k // 2
-    cols = 2 * np.arange(w)[None, :, None] + k % 2
+    c = x3.shape[2]
+    want_pooled, want_indices = window_formula(x, 2)
     pooled, indices = max_pool_with_indices(x)
-    np.testing.assert_array_equal(pooled.reshape(h, w, c), windows.max(axis=-1))
-    np.testing.assert_array_equal(indices.reshape(h, w, c), rows * x3.shape[1] + cols)
+    np.testing.assert_array_equal(pooled, want_pooled)
+    np.testing.assert_array_equal(indices, want_indices)
     restored = max_unpool(pooled, indices, x.shape).reshape(x3.shape)
     kept = np.zeros(x3.shape, bool)
     np.put_along_axis(kept.reshape(-1, c), indices.reshape(-1, c), True, axis=0)
     np.testing.assert_array_equal(restored, np.where(kept, x3, 0))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64, np.int32])
+@pytest.mark.parametrize("s", [2, 3])
+def test_max_pool_nan_in_some_strips_ties_and_infinities(dtype, s):
+    """A large image whose few NaN windows sit in some strips only, with ties and (for floats) -inf/inf."""
+    rng = np.random.default_rng(11)
+    x = rng.integers(0, 3, (2 * 167 + 1, 2 * 601 + 1, 3)).astype(dtype)
+    if x.dtype.kind == "f":
+        x[rng.random(x.shape) < 0.05] = -np.inf
+        x[rng.random(x.shape) < 0.01] = np.inf
+        x[[7, 8, 200], [5, 6, 900]] = np.nan
+    want_pooled, want_indices = window_formula(x, s)
+    pooled, indices = max_pool_with_indices(x, s)
+    np.testing.assert_array_equal(pooled, want_pooled)
+    np.testing.assert_array_equal(indices, want_indices)
+
+
+@pytest.mark.parametrize("width", [255, 256, 65534, 65535, 70001])
+def test_max_pool_indices_of_wide_rows(width):
+    """Rows wide enough that a window's offsets (up to W + 1) outgrow one and two bytes."""
+    x = np.random.default_rng(width).integers(0, 4, (3, width, 3)).astype(np.float32)
+    want_pooled, want_indices = window_formula(x, 2)
+    pooled, indices = max_pool_with_indices(x)
+    np.testing.assert_array_equal(pooled, want_pooled)
+    np.testing.assert_array_equal(indices, want_indices)
+    restored = max_unpool(pooled, indices, x.shape)
+    np.testing.assert_array_equal(restored, loop_max_unpool(pooled, indices, x.shape))
 
 
 def test_max_pool_rejects_bad_input():

@@ -8,18 +8,20 @@ normalisation) and the float32 rounding of ``cv2.resize`` applies, not its fixed
 
 :func:`transposed_conv2d`, :func:`max_pool_with_indices` and :func:`max_unpool` reproduce PyTorch's
 ``conv_transpose2d``, ``max_pool2d(..., return_indices=True)`` and ``max_unpool2d`` with numpy and
-OpenCV only (the layout differs: channels last here, ``(N, C, H, W)`` in PyTorch).
+OpenCV only (the layout differs: channels last here, ``(N, C, H, W)`` in PyTorch); the pooling pair
+lives in :mod:`pyramid_explorer.core.pooling`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
 
-from pyramid_explorer.core.arrays import as_hwc, check_int, in_bands
+from pyramid_explorer.core.arrays import as_hwc, check_int
+from pyramid_explorer.core.pooling import max_pool_with_indices, max_unpool
 from pyramid_explorer.core.subpixel import icnr, pixel_shuffle, resize_conv2d, subpixel_conv2d
 
 MODES = (
@@ -159,143 +161,6 @@ def transposed_conv2d(
         for ox in range(rest_w):
             dst[:, full_w * sx + ox] = phase_row[ox][:, full_w]
     return out if np.ndim(x) == 3 else out[:, :, 0]
-
-
-# Pooling works on strips of about this many output pixels, so that its temporary arrays stay in cache.
-_STRIP_PIXELS = 1 << 14
-
-
-def _in_bands(n_rows: int, n_pixels: int, work: Callable[[int, int], None]) -> None:
-    """``core.arrays.in_bands`` over ``range(n_rows)``, in the calling thread for small arrays."""
-    in_bands(n_rows, work, most=n_pixels // (4 * _STRIP_PIXELS))
-
-
-def _pixels(a: np.ndarray) -> np.ndarray:
-    """``(H, W, C)`` array seen as ``(H, W)`` opaque pixels, so strided pixel copies move C values at once."""
-    return a.view(np.dtype((np.void, a.shape[2] * a.itemsize)))[:, :, 0]
-
-
-_NEAREST_DEPTHS = {np.dtype(t) for t in (np.uint8, np.int8, np.uint16, np.int16, np.float32, np.float64)}
-
-
-def _phase(rows: np.ndarray, s: int, dy: int, dx: int, out: np.ndarray) -> None:
-    """``rows[dy::s, dx::s]`` into ``out`` (``(n, pw, C)``, contiguous): the window position (dy, dx) of
-    every ``s x s`` window of ``rows`` (``(n * s, >= pw * s, C)``).
-
-    OpenCV's nearest-neighbour halving picks exactly positions (0, 0) (INTER_NEAREST: ``floor(2 x)``) and
-    (1, 1) (INTER_NEAREST_EXACT: ``floor(2 x + 1)``), ~1.7x faster than numpy's strided pixel copy.
-    """
-    n, pw = out.shape[:2]
-    if s == 2 and dy == dx and rows.dtype in _NEAREST_DEPTHS and rows.shape[2] <= 4 and n * pw > 4:
-        flag = cv2.INTER_NEAREST if dy == 0 else cv2.INTER_NEAREST_EXACT
-        dst = out if out.shape[2] > 1 else out[:, :, 0]  # OpenCV's one-channel images are (H, W)
-        cv2.resize(rows[:, : 2 * pw], (pw, n), dst=dst, interpolation=flag)
-        return
-    _pixels(out)[:] = _pixels(rows)[dy::s, dx : pw * s : s]
-
-
-def max_pool_with_indices(x: np.ndarray, size: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    """Max pooling over ``size x size`` windows with stride ``size``, and where each maximum came from.
-
-    PyTorch's ``max_pool2d(kernel_size=size, stride=size, return_indices=True)`` per channel: floor mode
-    (trailing rows/columns that do not fill a window are dropped), ``indices`` are int64 flat positions
-    ``row * W + col`` in the channel's ``H x W`` plane, the first maximum in row-major window order wins
-    ties, and as in PyTorch's CPU kernel a NaN counts as a maximum (the last NaN of a window wins).
-    ``pooled`` keeps the dtype of ``x``; both outputs have the shape ``(H // size, W // size[, C])``.
-    """
-    x3 = np.ascontiguousarray(as_hwc(x, "x"))
-    s = check_int(size, "size", 1)
-    h, w, c = x3.shape
-    if h < s or w < s:
-        raise ValueError(f"a {h}x{w} array is smaller than the {s}x{s} pooling window")
-    ph, pw = h // s, w // s
-    pooled = np.empty((ph, pw, c), x3.dtype)
-    indices = np.empty((ph, pw, c), np.int64)
-    # Flat index = (i*s + dy) * W + j*s + dx: the offset of the winning window position, plus the
-    # window's column base (one row of it, repeated per channel) and row base. The offsets grow with the
-    # window position, so the winner's offset itself is tracked (in the narrowest dtype that holds it).
-    offsets = [dy * w + dx for dy in range(s) for dx in range(s)]
-    col_base = np.repeat(np.arange(pw, dtype=np.int64) * s, c)
-    floating = np.issubdtype(x3.dtype, np.floating)
-    strip = max(1, _STRIP_PIXELS // pw)
-
-    def work(start: int, stop: int) -> None:
-        value = np.empty((strip, pw, c), x3.dtype)
-        greater = np.empty(value.shape, np.bool_)
-        which = np.empty(value.shape, np.min_scalar_type(offsets[-1]))
-        candidate = np.empty_like(which)
-        for r0 in range(start, stop, strip):
-            r1 = min(stop, r0 + strip)
-            n, best = r1 - r0, pooled[r0:r1]
-            for nan_aware in (False, True):
-                # The windows' positions are visited in row-major order; a later one wins only if
-                # strictly greater (or NaN, as in PyTorch), so the first maximum keeps ties.
-                _phase(x3[r0 * s : r1 * s], s, 0, 0, best)
-                which[:n] = 0
-                for k in range(1, s * s):
-                    dy, dx = divmod(k, s)
-                    _phase(x3[r0 * s : r1 * s], s, dy, dx, value[:n])
-                    np.greater(value[:n], best, out=greater[:n])
-                    if nan_aware:
-                        greater[:n] |= np.isnan(value[:n])
-                    np.maximum(best, value[:n], out=best)
-                    # ``which`` only grows with k, so max(which, offset * greater) records the newest winner.
-                    np.multiply(greater[:n], which.dtype.type(offsets[k]), out=candidate[:n])
-                    np.maximum(which[:n], candidate[:n], out=which[:n])
-                # np.maximum propagates NaN, so a window holding one shows it; only then redo it slowly.
-                if not floating or nan_aware or not np.isnan(best.max()):
-                    break
-            rows = indices[r0:r1].reshape(n, pw * c)
-            np.add(which[:n].reshape(n, pw * c), col_base, out=rows)
-            rows += (np.arange(r0, r1, dtype=np.int64) * (s * w))[:, None]
-
-    _in_bands(ph, ph * pw, work)
-    if np.ndim(x) == 2:
-        return pooled[:, :, 0], indices[:, :, 0]
-    return pooled, indices
-
-
-def max_unpool(pooled: np.ndarray, indices: np.ndarray, output_shape: Sequence[int]) -> np.ndarray:
-    """Each pooled value put back at its flat index in a zero array of ``output_shape`` (max_unpool2d).
-
-    ``output_shape`` is the full shape ``(H, W)`` or ``(H, W, C)`` of the array that was pooled, so odd
-    sizes come back whole (rows and columns that pooling dropped are zero). The result keeps the dtype of
-    ``pooled``. Indices outside ``[0, H*W)`` raise ValueError, as PyTorch raises. If an index repeats
-    within a channel, which of its values lands is unspecified, as in PyTorch.
-    """
-    p3 = np.ascontiguousarray(as_hwc(pooled, "pooled"))
-    indices = np.asarray(indices)
-    if indices.shape != np.shape(pooled) or not np.issubdtype(indices.dtype, np.integer):
-        raise ValueError(
-            f"indices must be integers of the pooled shape {np.shape(pooled)}, "
-            f"got {indices.dtype} {indices.shape}"
-        )
-    shape = tuple(int(n) for n in output_shape)
-    if len(shape) != np.ndim(pooled) or (len(shape) == 3 and shape[2] != p3.shape[2]) or min(shape) < 1:
-        raise ValueError(f"output_shape {shape} does not fit pooled values of shape {np.shape(pooled)}")
-    ph, pw, c = p3.shape
-    plane = shape[0] * shape[1]
-    idx = np.ascontiguousarray(indices, np.int64).reshape(ph, pw * c)
-    out = np.zeros(plane * c, p3.dtype)
-    # Channel ch of flat position f lives at f*C + ch of the channels-last buffer.
-    channel = np.tile(np.arange(c, dtype=np.int64), pw)
-    strip = max(1, _STRIP_PIXELS // pw)
-
-    def work(start: int, stop: int) -> None:
-        flat = np.empty((strip, pw * c), np.int64)
-        for r0 in range(start, stop, strip):
-            r1 = min(stop, r0 + strip)
-            part, pos = idx[r0:r1], flat[: r1 - r0]
-            # Negative indices become huge as uint64, so one maximum checks both ends of the range.
-            if part.view(np.uint64).max() >= plane:
-                bad = part[(part < 0) | (part >= plane)][0]
-                raise ValueError(f"index {bad} is outside [0, {plane}) for output_shape {shape}")
-            np.multiply(part, c, out=pos)
-            pos += channel
-            out[pos.ravel()] = p3[r0:r1].ravel()
-
-    _in_bands(ph, ph * pw, work)
-    return out.reshape(shape)
 
 
 def _deconv_bilinear(img: np.ndarray, factor: int, size: tuple[int, int]) -> np.ndarray:
