@@ -1,9 +1,16 @@
 """Test images (random and structured, every supported dtype and channel count, odd sizes), and what the
-engine says each exported file holds, with an independent reader for written files."""
+engine says each exported file holds, with an independent reader for written files; the command line run
+as a fresh process and interrupted."""
 
 from __future__ import annotations
 
 import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -14,6 +21,9 @@ from PIL import Image, ImageOps
 from pyramid_explorer.core.pyramid import gaussian_pyramid, laplacian_pyramid, reconstruct, residual
 from pyramid_explorer.core.upsampling import MODES, max_pool_with_indices, upsample
 
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONIOENCODING": "utf-8"}
+"""Where, and with what environment, the command line runs as a fresh process."""
 DTYPES = (np.uint8, np.uint16, np.float32)
 CHANNELS = (None, 3, 4)  # None: grey (H, W)
 ODD_SHAPES = ((1, 1), (1, 9), (9, 1), (3, 5), (2, 2), (17, 31), (153, 101))
@@ -102,3 +112,18 @@ def turned_png(folder: Path, orientation: int) -> tuple[Path, np.ndarray]:
     with Image.open(path) as image:
         upright = np.array(ImageOps.exif_transpose(image))
     return path, upright
+
+
+def interrupt_when(command: list[str], started: Callable[[], bool]) -> None:
+    """Run `python -m pyramid_explorer *command`, press Ctrl+C (SIGINT) as soon as `started()` is true, and
+    check that it stops as an interrupted command should: exit code 130, "interrupted", no traceback."""
+    process = subprocess.Popen([sys.executable, "-m", "pyramid_explorer", *command], cwd=ROOT, env=ENV,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not started():
+        assert process.poll() is None and time.monotonic() < deadline, "the export never started"
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr

@@ -7,10 +7,8 @@ from __future__ import annotations
 import io
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -19,15 +17,13 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
-from helpers import CHANNELS, DTYPES, random_image
+from helpers import CHANNELS, DTYPES, ENV, ROOT, interrupt_when, random_image
 
 from pyramid_explorer import cli_progress, commands
 from pyramid_explorer.core import bigtiff, chunked, omezarr, readers, strips, tiff
 from pyramid_explorer.core.export import ExportConflictError, ExportProgress, export_pyramid
 from pyramid_explorer.core.pyramid import BORDERS, gaussian_pyramid, laplacian_pyramid
 
-ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONIOENCODING": "utf-8"}
 STRIP_BORDERS = [border for border in BORDERS if border != cv2.BORDER_WRAP]
 
 
@@ -316,17 +312,9 @@ def test_ctrl_c_leaves_neither_partial_nor_temporary_file(tmp_path):
     out = tmp_path / "out"
     command = ["export", str(source), "--out", str(out), "--format", "ome-tiff", "--chunk", "256",
                "--memory-limit", "2GB", "--tiff-compression", "zlib"]
-    process = subprocess.Popen([sys.executable, "-m", "pyramid_explorer", *command], cwd=ROOT, env=ENV,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not (out / "big").is_dir() or not any(".scratch-" in n for n in os.listdir(out / "big")):
-        assert process.poll() is None and time.monotonic() < deadline, "the export never started"
-        time.sleep(0.01)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
-    assert "interrupted" in stderr and "Traceback" not in stderr
-    assert os.listdir(out / "big") == []
+    folder = out / "big"
+    interrupt_when(command, lambda: folder.is_dir() and any(".scratch-" in n for n in os.listdir(folder)))
+    assert os.listdir(folder) == []
 
 
 def test_inputs_beyond_memory_take_the_chunked_path(tmp_path, monkeypatch, capsys):

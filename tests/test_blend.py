@@ -6,6 +6,7 @@ import math
 import cv2
 import numpy as np
 import pytest
+from helpers import CHANNELS, DTYPES, ODD_SHAPES, dtype_range, random_image
 
 from pyramid_explorer.core.blend import (
     alpha_blend,
@@ -19,7 +20,6 @@ from pyramid_explorer.core.blend import (
     mask_from_image,
 )
 from pyramid_explorer.core.pyramid import max_levels
-from tests.helpers import CHANNELS, DTYPES, ODD_SHAPES, dtype_range, random_image
 
 
 def spline_by_definition(a, b, mask, levels):

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
-from helpers import random_image
+from helpers import ENV, ROOT, interrupt_when, random_image
 
 from pyramid_explorer.core import omezarr
 from pyramid_explorer.core.pyramid import gaussian_pyramid, laplacian_pyramid
-
-ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONIOENCODING": "utf-8"}
 
 
 def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -73,16 +68,7 @@ def test_ctrl_c_leaves_no_partial_folder(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     command = ["export", str(path), "--out", str(out), "--format", "ome-zarr", "--chunk", "128"]
-    process = subprocess.Popen([sys.executable, "-m", "pyramid_explorer", *command], cwd=ROOT, env=ENV,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not any(name.startswith(".big.ome.zarr.partial-") for name in os.listdir(out)):
-        assert process.poll() is None and time.monotonic() < deadline, "the export never started"
-        time.sleep(0.01)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
-    assert "interrupted" in stderr and "Traceback" not in stderr
+    interrupt_when(command, lambda: any(n.startswith(".big.ome.zarr.partial-") for n in os.listdir(out)))
     assert os.listdir(out) == []
 
 

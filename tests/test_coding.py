@@ -7,6 +7,7 @@ import math
 import cv2
 import numpy as np
 import pytest
+from helpers import CHANNELS, DTYPES, dtype_range, natural_image, random_image
 from skimage.metrics import peak_signal_noise_ratio
 
 from pyramid_explorer.core.analysis import (
@@ -21,7 +22,6 @@ from pyramid_explorer.core.analysis import (
     quantize,
 )
 from pyramid_explorer.core.pyramid import laplacian_pyramid, reconstruct
-from tests.helpers import CHANNELS, DTYPES, dtype_range, natural_image, random_image
 
 
 def entropy_by_definition(values):

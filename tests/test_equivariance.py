@@ -6,6 +6,7 @@ import itertools
 import cv2
 import numpy as np
 import pytest
+from helpers import CHANNELS, DTYPES, dtype_range, natural_image, random_image
 
 from pyramid_explorer.core.equivariance import (
     DIRECTIONS,
@@ -14,7 +15,6 @@ from pyramid_explorer.core.equivariance import (
     shift_study,
     shifted_output,
 )
-from tests.helpers import CHANNELS, DTYPES, dtype_range, natural_image, random_image
 
 BINOMIAL5 = np.array([1, 4, 6, 4, 1]) / 16
 BINOMIAL3 = np.array([1, 2, 1]) / 4

@@ -6,6 +6,7 @@ import itertools
 
 import numpy as np
 import pytest
+from helpers import DTYPES, random_image
 
 from pyramid_explorer.core.analysis import phase_means
 from pyramid_explorer.core.learnable import (
@@ -24,7 +25,6 @@ from pyramid_explorer.core.learnable import (
     transposed_equivalent,
 )
 from pyramid_explorer.core.upsampling import upsample
-from tests.helpers import DTYPES, random_image
 
 FACTORS = (1, 2, 3, 4)
 

@@ -5,9 +5,9 @@ import itertools
 
 import numpy as np
 import pytest
+from helpers import DTYPES, random_image
 
 from pyramid_explorer.core.upsampling import icnr, pixel_shuffle, resize_conv2d, subpixel_conv2d
-from tests.helpers import DTYPES, random_image
 
 SHAPES = ((1, 1), (1, 4), (3, 1), (5, 7), (8, 6))
 

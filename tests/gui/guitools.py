@@ -6,7 +6,9 @@ import json
 
 import cv2
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
 
 from pyramid_explorer.app.main_window import MainWindow
 from pyramid_explorer.app.tabs.base import ToolTab
@@ -48,6 +50,19 @@ def export_through_dialog(qtbot, window: MainWindow, tab: ToolTab, out) -> dict:
         dialog.export_button.click()
     wait_idle(qtbot, window)
     return json.loads((out / MANIFEST_NAME).read_text())
+
+
+def drop(window: MainWindow, path) -> None:
+    """Drag `path` onto the window and drop it there."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    enter = QDragEnterEvent(QPoint(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, enter)
+    assert enter.isAccepted()
+    event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, event)
 
 
 def write_png(path, image: np.ndarray) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from guitools import make_image, wait_idle, write_png
+from guitools import wait_idle
 
 from pyramid_explorer.app import controller as controller_module
 from pyramid_explorer.core.metrics import Reference
@@ -37,10 +37,8 @@ def step_threads() -> list[threading.Thread]:
 
 
 @pytest.fixture
-def opened(qtbot, window, tmp_path):
-    window.controller.open_path(write_png(tmp_path / "src.png", make_image(45, 61)))
-    wait_idle(qtbot, window)
-    return window
+def opened(open_image):
+    return open_image(45, 61)
 
 
 @pytest.fixture

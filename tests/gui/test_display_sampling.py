@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import shiboken6
+from guitools import wait_idle
 from PySide6.QtCore import QPointF, QThreadPool
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
@@ -238,7 +239,7 @@ def test_view_menu_option_switches_every_panel_of_the_window(qtbot, window):
     a quarter of the image's), not as the grid of lit samples nearest-neighbour picks."""
     window.controller.open_sample("Zone plate (513x385)")
     window.actions["view_compare"].trigger()
-    qtbot.waitUntil(lambda: window.controller.pyramid is not None and window.is_settled(), timeout=20_000)
+    wait_idle(qtbot, window)
     panel = window.tab("compare").mode_panels["zero_insert"]
     qtbot.waitUntil(lambda: panel.layer is not None, timeout=20_000)
     window.linker.set_camera((256, 192), 8.0)

@@ -3,19 +3,10 @@ text field being edited."""
 
 from __future__ import annotations
 
-import pytest
-from guitools import make_image, wait_idle, write_png
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLineEdit
 
 from pyramid_explorer.app.keys import takes_text
-
-
-@pytest.fixture
-def opened(qtbot, window, tmp_path):
-    window.controller.open_path(write_png(tmp_path / "keys.png", make_image()))
-    wait_idle(qtbot, window)
-    return window
 
 
 def test_letter_shortcuts_work_after_clicking_the_level_spin_box(qtbot, opened):

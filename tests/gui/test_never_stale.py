@@ -16,10 +16,8 @@ from pyramid_explorer.tools import pyramid as pyramid_tool
 
 
 @pytest.fixture
-def opened(qtbot, window, tmp_path):
-    window.controller.open_path(write_png(tmp_path / "first.png", make_image(40, 56)))
-    wait_idle(qtbot, window)
-    return window
+def opened(open_image):
+    return open_image(40, 56)
 
 
 @pytest.fixture

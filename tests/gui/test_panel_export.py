@@ -8,21 +8,13 @@ import cv2
 import numpy as np
 import pytest
 import tifffile
-from guitools import make_image, wait_idle, write_png
+from guitools import wait_idle
 from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtGui import QContextMenuEvent
 from PySide6.QtWidgets import QApplication
 
 from pyramid_explorer.app.tool_export import ToolExportDialog
 from pyramid_explorer.core.export import MANIFEST_NAME
-
-
-@pytest.fixture
-def opened(qtbot, window, tmp_path):
-    window.show()
-    window.controller.open_path(write_png(tmp_path / "src.png", make_image()))
-    wait_idle(qtbot, window)
-    return window
 
 
 def export_panel(qtbot, window, panel, out, fmt):

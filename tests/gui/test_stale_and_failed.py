@@ -10,10 +10,8 @@ from pyramid_explorer.tools import compare, integrity
 
 
 @pytest.fixture
-def opened(qtbot, window, tmp_path):
-    window.controller.open_path(write_png(tmp_path / "a.png", make_image(45, 61)))
-    wait_idle(qtbot, window)
-    return window
+def opened(open_image):
+    return open_image(45, 61)
 
 
 def test_integrity_numbers_and_histograms_are_marked_in_the_frame_of_a_change(qtbot, opened):

@@ -12,10 +12,9 @@ import cv2
 import numpy as np
 import pytest
 import tifffile
-from guitools import make_image, write_png
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QThreadPool, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication, QFileDialog
+from guitools import drop, make_image, wait_idle, write_png
+from PySide6.QtCore import QPointF, QThreadPool
+from PySide6.QtWidgets import QFileDialog
 from test_launch import explorer
 
 from pyramid_explorer.app.image_panel import format_values
@@ -95,19 +94,6 @@ def visible_window(window):
     box = window.stored_view.panel.view_box
     (x0, x1), (y0, y1) = box.viewRange()
     return level_window(window.stored.image.levels[window.stored.level], (x0, y0, x1, y1))
-
-
-def drop(window, path) -> None:
-    """Drag `path` onto the window and drop it there."""
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(path))])
-    enter = QDragEnterEvent(QPoint(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(window, enter)
-    assert enter.isAccepted()
-    event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                       Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(window, event)
 
 
 def assert_table_shows(window, shapes):
@@ -239,7 +225,7 @@ def test_open_folder_action_and_back_to_an_ordinary_image(qtbot, window, big_zar
     window.actions["export"].trigger()
     assert "pyramid-explorer export" in window.status_message()
     window.controller.open_path(write_png(tmp_path / "plain.png", make_image(30, 40)))
-    qtbot.waitUntil(lambda: window.controller.pyramid is not None and window.is_settled(), timeout=20_000)
+    wait_idle(qtbot, window)
     assert window.central_stack.currentWidget() is window.tabs
     assert window.stored.image is None and window.level_panel.depth.isEnabled()
     assert window.level_panel.model.rowCount() == window.controller.pyramid.levels
@@ -273,7 +259,7 @@ def test_without_the_big_extra_a_pyramidal_tiff_opens_as_an_ordinary_image(qtbot
     monkeypatch.delitem(sys.modules, "pyramid_explorer.core.chunked")
     monkeypatch.delattr(pyramid_explorer.core, "chunked")
     window.controller.open_path(str(path))
-    qtbot.waitUntil(lambda: window.controller.pyramid is not None and window.is_settled(), timeout=20_000)
+    wait_idle(qtbot, window)
     np.testing.assert_array_equal(window.controller.loaded.image, image)
     assert window.central_stack.currentWidget() is window.tabs and window.stored.image is None
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from guitools import make_image, wait_idle, write_png
+from guitools import wait_idle
 from PySide6.QtCore import QRect, Qt
 
 from pyramid_explorer.app.caption import Caption, split_title
@@ -14,10 +14,8 @@ HEIGHT, WIDTH = 150, 210
 
 
 @pytest.fixture
-def opened(qtbot, window, tmp_path):
-    window.controller.open_path(write_png(tmp_path / "wide.png", make_image(HEIGHT, WIDTH)))
-    wait_idle(qtbot, window)
-    return window
+def opened(open_image):
+    return open_image(HEIGHT, WIDTH)
 
 
 def text_fits(label) -> bool:

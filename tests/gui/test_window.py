@@ -8,9 +8,9 @@ import os
 import cv2
 import numpy as np
 import pytest
-from guitools import make_image, wait_idle, write_png
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QWheelEvent
+from guitools import drop, make_image, wait_idle, write_png
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt
+from PySide6.QtGui import QDragEnterEvent, QImage, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
 from pyramid_explorer.app.dialogs import ShortcutsDialog
@@ -212,15 +212,7 @@ def test_fifty_rapid_level_changes_display_only_the_last(qtbot, opened):
 
 def test_drop_of_a_file_opens_it(qtbot, window, tmp_path):
     path = write_png(tmp_path / "dropped.png", make_image(20, 30))
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(path)])
-    enter = QDragEnterEvent(QPoint(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(window, enter)
-    assert enter.isAccepted()
-    drop = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                      Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(window, drop)
+    drop(window, path)
     qtbot.waitUntil(lambda: window.controller.loaded is not None and window.controller.loaded.path == path)
     wait_idle(qtbot, window)
     assert window.tab("pyramid").source.layer.data.shape == (20, 30, 3)

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer
 from PySide6.QtGui import QHideEvent
 from PySide6.QtWidgets import (
-    QComboBox,
     QFileDialog,
     QFormLayout,
     QGridLayout,
-    QHBoxLayout,
     QLabel,
     QPushButton,
     QSlider,
@@ -25,7 +23,7 @@ from PySide6.QtWidgets import (
 from pyramid_explorer.app.image_panel import ImagePanel, sampled_colormap
 from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.tabs.base import ToolTab, show_message_in
-from pyramid_explorer.app.tabs.shared import export_button, side_column
+from pyramid_explorer.app.tabs.shared import export_button, kernel_choice, row, side_column, spin_box
 from pyramid_explorer.core.convmatrix import save_animation
 from pyramid_explorer.core.deconv import KERNELS
 from pyramid_explorer.core.io import ImageSaveError
@@ -61,18 +59,11 @@ class ConvMatrixTab(ToolTab):
         self.spins: dict[str, QSpinBox] = {}
         form = QFormLayout()
         for name, (label, low, high) in SPINS.items():
-            spin = QSpinBox()
-            spin.setRange(low, high)
             value = DEFAULTS[name]
             assert isinstance(value, int)  # the spin boxes' settings are the integer ones
-            spin.setValue(value)
-            spin.valueChanged.connect(self._on_spin_changed)
-            self.spins[name] = spin
-            form.addRow(label, spin)
-        self.weights = QComboBox()
-        for name in KERNELS:
-            self.weights.addItem("random (seed 0)" if name == "random" else name, name)
-        self.weights.setToolTip("Taps scaled to sum to s^2, as the Compare tab's transposed convolution")
+            self.spins[name] = spin_box(low, high, value, self._on_spin_changed)
+            form.addRow(label, self.spins[name])
+        self.weights = kernel_choice("Taps scaled to sum to s^2, as the Compare tab's transposed convolution")
         self.weights.currentIndexChanged.connect(self._on_weights_chosen)
         form.addRow("Kernel", self.weights)
         self.formula = QLabel()
@@ -99,19 +90,13 @@ class ConvMatrixTab(ToolTab):
         for button in (self.save_button, self.export_button, self.play_button):
             button.setEnabled(False)
 
-        playback = QHBoxLayout()
-        playback.addWidget(self.play_button)
-        playback.addWidget(self.slider, 1)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.save_button)
-        buttons.addWidget(self.export_button)
         side = QVBoxLayout()
         side.addLayout(form)
-        side.addLayout(playback)
+        side.addLayout(row(self.play_button, self.slider, stretch=self.slider))
         side.addWidget(self.frame_label)
         side.addWidget(self.formula)
         side.addWidget(self.check)
-        side.addLayout(buttons)
+        side.addLayout(row(self.save_button, self.export_button))
         side.addWidget(self.saved)
         side.addStretch(1)
         grid = QGridLayout()
@@ -138,10 +123,9 @@ class ConvMatrixTab(ToolTab):
                            f"C^T @ x against transposed_conv2d(x), x = G[{result.level}] as {w} x {h}: "
                            f"max difference {result.max_difference:.2g}.\n"
                            "C^T restores the size, not the values: C^T C is not the identity.")
-        self.slider.blockSignals(True)
-        self.slider.setRange(0, len(result.frames) - 1)
-        self.slider.setValue(len(result.frames) - 1)
-        self.slider.blockSignals(False)
+        with QSignalBlocker(self.slider):
+            self.slider.setRange(0, len(result.frames) - 1)
+            self.slider.setValue(len(result.frames) - 1)
         self._show_frame()
         counts = result.overlaps.data
         self._draw(self.overlaps, result.overlaps, f"Overlaps {int(counts.min())}..{int(counts.max())}")
@@ -188,13 +172,11 @@ class ConvMatrixTab(ToolTab):
 
     def show_setting(self, name: str, value: object) -> None:
         if name in self.spins and isinstance(value, int):
-            self.spins[name].blockSignals(True)
-            self.spins[name].setValue(value)
-            self.spins[name].blockSignals(False)
+            with QSignalBlocker(self.spins[name]):
+                self.spins[name].setValue(value)
         elif name == "convmatrix_weights" and value in KERNELS:
-            self.weights.blockSignals(True)
-            self.weights.setCurrentIndex(KERNELS.index(value))
-            self.weights.blockSignals(False)
+            with QSignalBlocker(self.weights):
+                self.weights.setCurrentIndex(KERNELS.index(value))
 
     def save_animation_to(self, path: str) -> str:
         """Save the frames shown as an animation at `path`; what happened, as a sentence."""

@@ -1,7 +1,8 @@
 """Widgets more than one tab uses: the transposed convolution's controls (Compare and Kernels), the
 small heat map they draw kernels with, the phase-sums table and the spectrum's Nyquist markers (Kernels
 and Learnable), the one-line description of an image, the Export button, the side column's layout and
-the one-row-per-band grid (Equalizer and Coding)."""
+the one-row-per-band grid (Equalizer and Coding), and the rows of controls the tabs are made of (a spin
+box, the kernel kinds to choose from, a row of labelled widgets)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,39 @@ def export_button(tab: ToolTab, tip: str = "") -> QPushButton:
     button.setEnabled(False)
     button.clicked.connect(tab.export_requested)
     return button
+
+
+def spin_box(low: int, high: int, value: int, on_changed: Callable[..., object]) -> QSpinBox:
+    """A spin box over `low`..`high` showing `value`, with `on_changed` (a bound method, not a lambda: see
+    the style guide) connected to its valueChanged."""
+    spin = QSpinBox()
+    spin.setRange(low, high)
+    spin.setValue(value)
+    spin.valueChanged.connect(on_changed)
+    return spin
+
+
+def kernel_choice(tip: str) -> QComboBox:
+    """The free transposed convolution's kernel kinds (core.deconv.KERNELS), each item's data its name."""
+    box = QComboBox()
+    for name in KERNELS:
+        box.addItem("random (seed 0)" if name == "random" else name, name)
+    box.setToolTip(tip)
+    return box
+
+
+def row(*items: QWidget | str | None, stretch: QWidget | None = None) -> QHBoxLayout:
+    """`items` left to right, a str as a label and None as a gap that takes the spare room (or `stretch`,
+    one of the widgets, takes it)."""
+    layout = QHBoxLayout()
+    for item in items:
+        if item is None:
+            layout.addStretch(1)
+        elif isinstance(item, str):
+            layout.addWidget(QLabel(item))
+        else:
+            layout.addWidget(item, 1 if item is stretch else 0)
+    return layout
 
 
 def side_column(tab: QWidget, side: QLayout, width: int, *, fixed: bool = True) -> QHBoxLayout:
@@ -133,22 +167,14 @@ class DeconvControls(QGroupBox):
     def __init__(self, parent: QWidget | None = None, *, maps: bool = True) -> None:
         super().__init__("Transposed convolution", parent)
         defaults = DeconvSettings()
-        self.kernel_size = QSpinBox()
-        self.kernel_size.setRange(1, 16)
-        self.kernel_size.setValue(defaults.kernel_size)
-        self.stride = QSpinBox()
-        self.stride.setRange(1, 8)
-        self.stride.setValue(defaults.stride)
-        self.kernel = QComboBox()
-        for name in KERNELS:
-            self.kernel.addItem("random (seed 0)" if name == "random" else name, name)
-        self.kernel.setToolTip("Taps scaled to sum to stride^2: a constant image keeps its level on average")
+        self.kernel_size = spin_box(1, 16, defaults.kernel_size, self._on_edited)
+        self.stride = spin_box(1, 8, defaults.stride, self._on_edited)
+        self.kernel = kernel_choice("Taps scaled to sum to stride^2: a constant image keeps its level on "
+                                    "average")
         self.kernel_map = HeatMap()
         self.phase_map = HeatMap()
         self.verdict = QLabel()
         self.verdict.setWordWrap(True)
-        for w in (self.kernel_size, self.stride):
-            w.valueChanged.connect(self._on_edited)
         self.kernel.currentIndexChanged.connect(self._on_edited)
 
         form = QFormLayout()

@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import (
-    QComboBox,
-    QHBoxLayout,
-    QLabel,
-    QSpinBox,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QSignalBlocker
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from pyramid_explorer.app.image_panel import ImagePanel
 from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.tabs.base import ToolTab, show_message_in
-from pyramid_explorer.app.tabs.shared import export_button
+from pyramid_explorer.app.tabs.shared import export_button, row, spin_box
 from pyramid_explorer.core.equivariance import DIRECTIONS, DOWNSAMPLERS
 from pyramid_explorer.tools.shift import DEFAULT_MAX_SHIFT, MAX_SHIFT, NAMES, ShiftCurve, ShiftResult
 
@@ -52,10 +46,7 @@ class ShiftTab(ToolTab):
             self.direction.addItem(name, name)
         self.direction.setCurrentIndex(list(DIRECTIONS).index("diagonal"))
         self.direction.currentIndexChanged.connect(self._on_direction_chosen)
-        self.max_shift = QSpinBox()
-        self.max_shift.setRange(1, MAX_SHIFT)
-        self.max_shift.setValue(DEFAULT_MAX_SHIFT)
-        self.max_shift.valueChanged.connect(self._on_max_shift_changed)
+        self.max_shift = spin_box(1, MAX_SHIFT, DEFAULT_MAX_SHIFT, self._on_max_shift_changed)
         self.shown = QComboBox()
         for name in DOWNSAMPLERS:
             self.shown.addItem(NAMES[name], name)
@@ -74,13 +65,8 @@ class ShiftTab(ToolTab):
         self.second = ImagePanel("second", histogram=False)
         self.difference = ImagePanel("difference", histogram=False)
 
-        bar = QHBoxLayout()
-        for text, w in (("Shift", self.direction), ("by 0 ..", self.max_shift),
-                        ("pixels; outputs of", self.shown)):
-            bar.addWidget(QLabel(text))
-            bar.addWidget(w)
-        bar.addStretch(1)
-        bar.addWidget(self.export_button)
+        bar = row("Shift", self.direction, "by 0 ..", self.max_shift, "pixels; outputs of", self.shown, None,
+                  self.export_button)
         plots = QHBoxLayout()
         plots.addWidget(self.rms_plot, 1)
         plots.addWidget(self.psnr_plot, 1)
@@ -152,13 +138,11 @@ class ShiftTab(ToolTab):
 
     def show_setting(self, name: str, value: object) -> None:
         if name == "shift_direction" and value in DIRECTIONS:
-            self.direction.blockSignals(True)
-            self.direction.setCurrentIndex(list(DIRECTIONS).index(value))
-            self.direction.blockSignals(False)
+            with QSignalBlocker(self.direction):
+                self.direction.setCurrentIndex(list(DIRECTIONS).index(value))
         elif name == "shift_max" and isinstance(value, int):
-            self.max_shift.blockSignals(True)
-            self.max_shift.setValue(value)
-            self.max_shift.blockSignals(False)
+            with QSignalBlocker(self.max_shift):
+                self.max_shift.setValue(value)
 
     def _on_direction_chosen(self, _index: int) -> None:
         self.setting_changed.emit("shift_direction", self.direction.currentData())

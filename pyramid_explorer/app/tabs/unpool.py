@@ -8,13 +8,13 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from pyramid_explorer.app.image_panel import ImagePanel
 from pyramid_explorer.app.panel_grid import PanelGrid
 from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.tabs.base import ToolTab, show_message_in
-from pyramid_explorer.app.tabs.shared import export_button
+from pyramid_explorer.app.tabs.shared import export_button, row
 from pyramid_explorer.tools.stored import StoredImage
 from pyramid_explorer.tools.unpool import UnpoolResult
 
@@ -116,9 +116,7 @@ class UnpoolTab(ToolTab):
         self.note = QLabel()
         self.note.setWordWrap(True)
         self.export_button = export_button(self)
-        bar = QHBoxLayout()
-        bar.addWidget(self.note, 1)
-        bar.addWidget(self.export_button)
+        bar = row(self.note, self.export_button, stretch=self.note)
         self.grid = PanelGrid(self.panels)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
