@@ -140,17 +140,21 @@ def reduce_tile(block: np.ndarray, border: int, rows: Window, cols: Window) -> n
 
 
 def band_tile(fine: np.ndarray, coarse: np.ndarray, storage: str, rows: Window, cols: Window,
-              buffer: Callable[[tuple[int, ...], np.dtype], np.ndarray] | None = None) -> np.ndarray:
+              buffer: Callable[[tuple[int, ...], np.dtype], np.ndarray] | None = None,
+              scale: int | None = None) -> np.ndarray:
     """Laplacian band tile: fine - expand(coarse), as `core.pyramid.laplacian_pyramid` computes it.
 
     `buffer(shape, dtype)`, when given, supplies the array pyrUp writes into (a float32 band is then
-    subtracted in place, so the result is a view into it)."""
+    subtracted in place, so the result is a view into it). `scale` (float32 bands of a uint8 image only):
+    the band times `scale` as int16 instead, computed in one pass; exact for `omezarr.BAND_SCALE`."""
     assert cols.size is not None and rows.size is not None  # an up_window always sets the size
     if storage == "float32":
         coarse = coarse.astype(np.float32, copy=False)
     into = None if buffer is None else buffer((rows.size, cols.size, *coarse.shape[2:]), coarse.dtype)
     up = cv2.pyrUp(coarse, dst=into, dstsize=(cols.size, rows.size))[rows.start : rows.stop,
                                                                       cols.start : cols.stop]
+    if scale is not None:
+        return cv2.addWeighted(fine, scale, up, -scale, 0, dtype=cv2.CV_16S)
     if storage == "float32" and fine.dtype != np.float32:
         # one pass, no float32 copy of `fine`: its integer samples convert to float32 exactly
         return cv2.subtract(fine, up, dst=up, dtype=cv2.CV_32F)
