@@ -284,9 +284,8 @@ def _run_strips(source: Iterator[np.ndarray], groups: Sequence[_Group], shapes: 
                     for level, shape in enumerate(shapes)]
         bands = None if len(groups) == 1 else [_Submit(store(groups[1], level))
                                                for level in range(len(shapes))]
-        scale = None if len(groups) == 1 else omezarr.encoding(groups[1].arrays[0])[1]
         cascade = Cascade(shapes, border, storage, gaussian, bands, band_block=chunk,
-                          band_scale=None if scale == 1 else scale)
+                          scaled_bands=_band_encoding(groups) == "scaled-int16")
         for strip in source:
             cascade.feed(strip)
             account(writes.done())

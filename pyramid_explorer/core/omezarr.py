@@ -46,6 +46,7 @@ COMPRESSOR = numcodecs.Blosc(cname="lz4", clevel=5, shuffle=numcodecs.Blosc.SHUF
 # dask, ome-zarr-py and napari (numcodecs) decode back to the float32 band; "float32" stores them as
 # they are, for readers without numcodecs filters. Half the bytes to compress and write.
 SCALED_BANDS = numcodecs.FixedScaleOffset(offset=0, scale=UINT8_BAND_SCALE, dtype="<f4", astype="<i2")
+SCALED_COMPRESSOR = COMPRESSOR
 _CHANNEL_COLOURS = {"Grey": "FFFFFF", "Red": "FF0000", "Green": "00FF00", "Blue": "0000FF", "Alpha": "FFFFFF"}
 
 
@@ -104,7 +105,8 @@ def create_image(group: zarr.Group, shapes: Sequence[tuple[int, ...]], dtype: np
         chunks = (*stored[:-2], min(chunk, stored[-2]), min(chunk, stored[-1]))
         arrays.append(group.create_array(str(level), shape=stored, chunks=chunks, dtype=dtype,
                                          filters=[SCALED_BANDS] if scaled else None,
-                                         compressors=COMPRESSOR, fill_value=0,
+                                         compressors=SCALED_COMPRESSOR if scaled else COMPRESSOR,
+                                         fill_value=0,
                                          chunk_key_encoding={"name": "v2", "separator": "/"},
                                          config={"write_empty_chunks": True}))
     return arrays

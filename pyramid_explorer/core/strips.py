@@ -27,7 +27,7 @@ import cv2
 import dask.array as da
 import numpy as np
 
-from pyramid_explorer.core.pyramid import STORAGE_DTYPES
+from pyramid_explorer.core.pyramid import STORAGE_DTYPES, UINT8_BAND_SCALE
 from pyramid_explorer.core.scratch import thread_buffer
 from pyramid_explorer.core.tiling import (
     ALIGN_DOWN,
@@ -106,15 +106,15 @@ class BandRows:
     band[:, x0:x1] of these rows, fine - expand(coarse) over the coarse block those columns need
     (`tiling.up_window`, exact like the whole rows). The writer computes each chunk's columns into its own
     buffers, so a float32 band never exists whole-width in memory. `coarse` None: the last band, the
-    coarsest level itself in the band dtype. `scale`: float32 bands given as int16 band * `scale`
-    (`omezarr`'s scaled-int16 encoding)."""
+    coarsest level itself in the band dtype. `scaled`: float32 bands of uint8 levels given as int16
+    band * `UINT8_BAND_SCALE` (`omezarr`'s scaled-int16 encoding)."""
 
     fine: np.ndarray  # the level's rows
     coarse: np.ndarray | None  # the next level's rows they read (`rows`.runs)
     rows: Window | None
     border: int
     storage: str
-    scale: int | None = None
+    scaled: bool = False
 
     def __len__(self) -> int:
         return len(self.fine)
@@ -126,25 +126,25 @@ class BandRows:
     @property
     def dtype(self) -> np.dtype:
         """The dtype `columns` gives."""
-        return np.dtype(np.int16 if self.scale else STORAGE_DTYPES[self.storage])
+        return np.dtype(np.int16 if self.scaled else STORAGE_DTYPES[self.storage])
 
     @property
     def nbytes(self) -> int:
-        """The bytes of these rows of the band (in its storage dtype, whatever `scale`)."""
+        """The bytes of these rows of the band (in its storage dtype, scaled or not)."""
         return self.fine.size * np.dtype(STORAGE_DTYPES[self.storage]).itemsize
 
     def columns(self, x0: int, x1: int) -> np.ndarray:
         """Band[:, x0:x1] of these rows: a view into this thread's buffer, valid until its next call."""
         fine = self.fine[:, x0:x1]
         if self.coarse is None or self.rows is None:
-            return fine.astype(self.dtype) * self.dtype.type(self.scale or 1)
+            return fine.astype(self.dtype) * self.dtype.type(UINT8_BAND_SCALE if self.scaled else 1)
         cols = up_window(self.coarse.shape[1], self.fine.shape[1], x0, x1, self.border, ALIGN_UP, MARGIN_UP)
         if len(cols.runs) == 1:
             first, count = cols.runs[0]
             coarse = self.coarse[:, first : first + count]
         else:
             coarse = self.coarse[:, run_indices(cols.runs)]
-        return band_tile(fine, coarse, self.storage, self.rows, cols, _EXPANSION, self.scale)
+        return band_tile(fine, coarse, self.storage, self.rows, cols, _EXPANSION, self.scaled)
 
 
 class Cascade:
@@ -153,15 +153,15 @@ class Cascade:
     `shapes` are the Gaussian levels' shapes; `gaussian[i]` receives level i's rows and `bands[i]` band i's
     (None: no Laplacian pyramid), each exactly once and in order. Band rows arrive as `BandRows`, computed
     by whoever writes them, in blocks of `band_block` rows (the last one shorter; None: as soon as they
-    can be computed), scaled by `band_scale` (`BandRows.scale`).
+    can be computed), `scaled_bands` as `BandRows.scaled` says.
     """
 
     def __init__(self, shapes: Sequence[tuple[int, ...]], border: int, storage: str,
                  gaussian: Sequence[RowSink], bands: Sequence[BandSink] | None,
-                 band_block: int | None = None, band_scale: int | None = None) -> None:
+                 band_block: int | None = None, scaled_bands: bool = False) -> None:
         if border == cv2.BORDER_WRAP:
             raise ValueError("the strip engine cannot wrap rows around; use the tile engine")
-        self.shapes, self.border, self.storage, self.band_scale = list(shapes), border, storage, band_scale
+        self.shapes, self.border, self.storage, self.scaled = list(shapes), border, storage, scaled_bands
         self.gaussian, self.bands = list(gaussian), None if bands is None else list(bands)
         self.band_block = band_block
         self.held = [_Held(shape[0]) for shape in shapes]
@@ -227,10 +227,10 @@ class Cascade:
     def _band_rows(self, level: int, lo: int, hi: int) -> BandRows:
         fine = self.held[level].take(((lo, hi - lo),))
         if level == len(self.shapes) - 1:  # the last band is the coarsest level itself
-            return BandRows(fine, None, None, self.border, self.storage, self.band_scale)
+            return BandRows(fine, None, None, self.border, self.storage, self.scaled)
         rows = up_window(self.shapes[level + 1][0], self.shapes[level][0], lo, hi, self.border, 1, 0)
         return BandRows(fine, self.held[level + 1].take(rows.runs), rows, self.border, self.storage,
-                        self.band_scale)
+                        self.scaled)
 
     def _band_limit(self, level: int, a: int) -> int:
         """The end of band `level`'s rows computable now: those whose coarse rows are all made."""
