@@ -63,6 +63,8 @@ def test_zarr_python_decodes_the_exported_bands_bit_for_bit(tmp_path, border, sh
         assert got.dtype == np.float32 and got.tobytes() == want.tobytes()
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["format"]["band_encoding"] == "scaled-int16"
+    assert manifest["format"]["band_compressor"] == meta["compressor"]
+    assert meta["compressor"] == omezarr.SCALED_COMPRESSOR.get_config()
     (scales,) = zarr.open_group(str(out / "laplacian"), mode="r").attrs["multiscales"]
     assert [d["path"] for d in scales["datasets"]] == [str(i) for i in range(len(scales["datasets"]))]
 
@@ -75,7 +77,7 @@ def test_chunks_are_the_bytes_zarr_writes_through_the_filter(tmp_path):
     band = laplacian_pyramid(image)[0]
     theirs = zarr.create_array(str(tmp_path / "theirs"), shape=(3, 150, 211), chunks=(3, 64, 64),
                                dtype="<f4", filters=[numcodecs.FixedScaleOffset(0, 64, "<f4", "<i2")],
-                               compressors=omezarr.COMPRESSOR, fill_value=0, zarr_format=2,
+                               compressors=omezarr.SCALED_COMPRESSOR, fill_value=0, zarr_format=2,
                                chunk_key_encoding={"name": "v2", "separator": "/"})
     theirs[...] = np.moveaxis(band, -1, 0)
     ours = tmp_path / "ours.ome.zarr" / "laplacian" / "0"

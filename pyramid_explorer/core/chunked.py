@@ -367,7 +367,9 @@ def _describe(source: Any, image: da.Array, groups: Sequence[_Group], ranges: Ra
                    "gaussian_group": "", "laplacian_group": "laplacian" if len(groups) > 1 else None,
                    "axes": [axis["name"] for axis in omezarr.axes(image.shape[2] if image.ndim == 3 else 1)],
                    "compressor": omezarr.COMPRESSOR.get_config(),
-                   "band_encoding": _band_encoding(groups)},
+                   "band_encoding": _band_encoding(groups),
+                   "band_compressor": None if _band_encoding(groups) is None else
+                   omezarr.SCALED_COMPRESSOR.get_config()},
         "source": {"path": None if path is None else str(path), "shape": list(image.shape),
                    "dtype": str(image.dtype), "bytes": None if stat is None else stat.st_size,
                    "modified": None if stat is None else datetime.datetime.fromtimestamp(

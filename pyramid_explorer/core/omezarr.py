@@ -46,7 +46,11 @@ COMPRESSOR = numcodecs.Blosc(cname="lz4", clevel=5, shuffle=numcodecs.Blosc.SHUF
 # dask, ome-zarr-py and napari (numcodecs) decode back to the float32 band; "float32" stores them as
 # they are, for readers without numcodecs filters. Half the bytes to compress and write.
 SCALED_BANDS = numcodecs.FixedScaleOffset(offset=0, scale=UINT8_BAND_SCALE, dtype="<f4", astype="<i2")
-SCALED_COMPRESSOR = COMPRESSOR
+# Their int16 values compress best without shuffle at a higher level: measured on 15 chunks of a 16000^2
+# photograph's bands (one core), LZ4 clevel 7 without shuffle gives 0.43 of the int16 bytes at 1.4 GB/s,
+# byte shuffle at clevel 5 0.44 at 1.27 GB/s (clevel 1: 0.60 at 1.9 GB/s; 9: 0.39 at 1.2 GB/s); whole
+# exports, interleaved: 0.5 s less user time for the same bytes.
+SCALED_COMPRESSOR = numcodecs.Blosc(cname="lz4", clevel=7, shuffle=numcodecs.Blosc.NOSHUFFLE)
 _CHANNEL_COLOURS = {"Grey": "FFFFFF", "Red": "FF0000", "Green": "00FF00", "Blue": "0000FF", "Alpha": "FFFFFF"}
 
 

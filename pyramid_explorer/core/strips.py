@@ -17,7 +17,6 @@ the in-memory engine's, bit for bit.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -97,9 +96,6 @@ def _columns(runs: Runs, width: int) -> np.ndarray | None:
     return None if runs == ((0, width),) else run_indices(runs)
 
 
-_EXPANSION = functools.partial(thread_buffer, "expand")  # where a band chunk's pyrUp goes
-
-
 @dataclass(frozen=True)
 class BandRows:
     """Rows of a Laplacian band, computed column block by column block on demand: `columns(x0, x1)` is
@@ -144,7 +140,7 @@ class BandRows:
             coarse = self.coarse[:, first : first + count]
         else:
             coarse = self.coarse[:, run_indices(cols.runs)]
-        return band_tile(fine, coarse, self.storage, self.rows, cols, _EXPANSION, self.scaled)
+        return band_tile(fine, coarse, self.storage, self.rows, cols, thread_buffer, self.scaled)
 
 
 class Cascade:
