@@ -42,6 +42,7 @@ from pyramid_explorer.core.io import (
     probe_image,
     supported_suffixes,
 )
+from pyramid_explorer.core.pyramid import BAND_ENCODINGS
 from pyramid_explorer.core.stores import is_zarr_folder
 from pyramid_explorer.core.upsampling import MODES
 from pyramid_explorer.level_choice import levels_misfit, parse_levels
@@ -150,6 +151,11 @@ def build_export_parser() -> argparse.ArgumentParser:
                         help="upsampling modes for the 'upsampled' kind (default: all)")
     parser.add_argument("--storage", choices=("float32", "int16"), default="float32",
                         help="Laplacian band storage; int16 needs 8-bit images (default: float32)")
+    parser.add_argument("--band-encoding", choices=BAND_ENCODINGS, default="scaled-int16",
+                        help="--format ome-zarr: how float32 bands of 8-bit images are stored: scaled-int16 "
+                             "(the default; exact, half the bytes) as int16 through Zarr's fixedscaleoffset "
+                             "filter, which numcodecs readers decode (zarr-python, dask, ome-zarr-py, "
+                             "napari); float32 as they are, for readers without filters (Java ones)")
     parser.add_argument("--force", action="store_true", help="overwrite existing files")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary on success")
     parser.add_argument("--tiff-layout", choices=tiff.LAYOUTS, default=None,
@@ -381,7 +387,8 @@ def _big_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> _B
             return result, result.path
         out = args.out / f"{item.folder.removesuffix('.ome')}.ome.zarr"
         stored = chunked.export_ome_zarr(item.path, out, levels=levels, storage=args.storage,
-                                         laplacian="laplacian" in kinds, chunk=chunk, memory_limit=limit,
+                                         laplacian="laplacian" in kinds, band_encoding=args.band_encoding,
+                                         chunk=chunk, memory_limit=limit,
                                          scheduler=args.scheduler, force=args.force, progress=progress,
                                          cancel=cancel)
         return stored, out

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+import zarr
 from helpers import ENV, ROOT, interrupt_when, random_image
 
 from pyramid_explorer.core import omezarr
@@ -46,6 +47,26 @@ def test_export_ome_zarr_writes_both_pyramids(tmp_path, tiff):
                  "--force")  # an OME-Zarr input, exported over itself
     assert forced.returncode == 0, forced.stderr
     assert not (out / "laplacian").exists() and len(omezarr.open_levels(out)) == 8
+
+
+@pytest.mark.parametrize("encoding", ["float32", "scaled-int16"])
+def test_band_encoding_option(tmp_path, tiff, encoding):
+    path, image = tiff
+    result = run("export", path, "--out", tmp_path / "out", "--format", "ome-zarr", "--chunk", "32",
+                 "--band-encoding", encoding)
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "out" / "scan.ome.zarr"
+    band = zarr.open_array(str(out / "laplacian" / "0"), mode="r")
+    assert band.dtype == np.float32 and len(band.metadata.filters or ()) == (encoding == "scaled-int16")
+    bands = [band.compute() for band in omezarr.open_levels(out / "laplacian")]
+    assert [b.tobytes() for b in bands] == [b.tobytes() for b in laplacian_pyramid(image)]
+    info = run("info", out)
+    assert info.returncode == 0 and "Traceback" not in info.stderr, info.stderr
+
+
+def test_help_names_the_band_encodings():
+    text = " ".join(run("export", "--help").stdout.split())
+    assert "--band-encoding {scaled-int16,float32}" in text and "readers without filters" in text
 
 
 @pytest.mark.parametrize(("options", "message"), [

@@ -53,7 +53,7 @@ from pyramid_explorer.core.graphs import (
     gaussian_pyramid,
     laplacian_pyramid,
 )
-from pyramid_explorer.core.pyramid import BORDERS, STORAGE_DTYPES, level_sizes, max_levels
+from pyramid_explorer.core.pyramid import BAND_ENCODINGS, BORDERS, STORAGE_DTYPES, level_sizes, max_levels
 from pyramid_explorer.core.readers import lazy_image, source_pixel_size, stored_levels, tiff_strips
 from pyramid_explorer.core.scheduling import (
     Cancelled,
@@ -136,7 +136,8 @@ def strip_workers(limit: int | None, baseline: int, shape: Sequence[int], itemsi
 
 def export_ome_zarr(source: str | os.PathLike[str] | da.Array, out_path: str | os.PathLike[str], *,
                     levels: int | None = None, border: int = cv2.BORDER_REFLECT_101, storage: str = "float32",
-                    laplacian: bool = True, chunk: int = DEFAULT_CHUNK, memory_limit: int | str | None = None,
+                    laplacian: bool = True, band_encoding: str = "scaled-int16", chunk: int = DEFAULT_CHUNK,
+                    memory_limit: int | str | None = None,
                     scheduler: str | None = None, force: bool = False,
                     progress: Callable[[ExportProgress], object] | None = None,
                     cancel: Callable[[], bool] | None = None) -> OmeZarrResult:
@@ -146,7 +147,9 @@ def export_ome_zarr(source: str | os.PathLike[str] | da.Array, out_path: str | o
     image of the Gaussian levels (datasets "0".."n-1", level i at scale 2**i, times the source's pixel size
     in micrometres when it has one, in the image's dtype), with the bands in the image group `laplacian/`
     (`storage` dtype, float32 by default) and `manifest.json` describing both; every level equals the
-    in-memory engine's bit for bit.
+    in-memory engine's bit for bit. `band_encoding` "scaled-int16" stores the float32 bands of a uint8
+    image as int16 through Zarr's `fixedscaleoffset` filter (`BAND_ENCODINGS`: exact, half the
+    bytes; other images' bands stay float32), "float32" as they are (for readers without numcodecs).
 
     Runs locally (the strip engine; the tile engine for BORDER_WRAP) within `memory_limit` (bytes or "2GB"),
     or on the `dask.distributed` scheduler at address `scheduler` (whose workers have their own memory
@@ -160,6 +163,11 @@ def export_ome_zarr(source: str | os.PathLike[str] | da.Array, out_path: str | o
     """
     started = time.monotonic()
     image, count, shapes = prepare(source, levels, border, storage, chunk)
+    if band_encoding not in BAND_ENCODINGS:
+        raise ValueError(f"band encoding {band_encoding!r} is not supported; allowed: "
+                         f"{', '.join(BAND_ENCODINGS)}")
+    scaled = laplacian and band_encoding == "scaled-int16" and storage == "float32" and \
+        image.dtype == np.uint8
     limit = parse_bytes(memory_limit) if isinstance(memory_limit, str) else memory_limit
     out = Path(out_path).absolute()
     if (out.exists() or out.is_symlink()) and not force:
@@ -177,7 +185,7 @@ def export_ome_zarr(source: str | os.PathLike[str] | da.Array, out_path: str | o
         in_flight = strip_workers(limit, runner.baseline, image.shape, image.dtype.itemsize, chunk,
                                   band_itemsize) if strips else 0
         out.parent.mkdir(parents=True, exist_ok=True)
-        groups = _create_groups(partial, shapes, image.dtype, storage, laplacian, chunk)
+        groups = _create_groups(partial, shapes, image.dtype, storage, laplacian, chunk, scaled)
         total = sum(array.nbytes for group in groups for array in group.arrays)
         report = Progress(total, progress, cancel, lambda label: out / label)
         if strips:
@@ -216,21 +224,26 @@ class _Group:
 
 
 def _create_groups(folder: Path, shapes: list[tuple[int, ...]], dtype: np.dtype, storage: str,
-                   laplacian: bool, chunk: int) -> list[_Group]:
-    """The empty OME-Zarr layout in `folder`: the Gaussian image group, and the bands' under laplacian/."""
+                   laplacian: bool, chunk: int, scaled: bool) -> list[_Group]:
+    """The empty OME-Zarr layout in `folder`: the Gaussian image group, and the bands' under laplacian/
+    (`scaled`: in the scaled-int16 band encoding)."""
     root = zarr.open_group(str(folder), mode="w-", zarr_format=2)
     groups = [_Group("gaussian", root, omezarr.create_image(root, shapes, dtype, chunk))]
     if laplacian:
         sub = root.create_group("laplacian")
         groups.append(_Group("laplacian", sub, omezarr.create_image(sub, shapes, STORAGE_DTYPES[storage],
-                                                                    chunk)))
+                                                                    chunk, scaled)))
     return groups
 
 
 def _store_rows(array: zarr.Array[Any], label: str, y: int, rows: Any) -> tuple[str, Any, int]:
     """Write whole rows (an array, consecutive pieces, or band rows computed chunk by chunk) from row `y`
-    on (a thread-pool task); returns what the progress report needs."""
+    on (a thread-pool task); returns what the progress report needs (the range in the array's values,
+    not in its encoding)."""
     span = merge_ranges(omezarr.write_rows(array, y, rows, finite_span))
+    scale = omezarr.encoding(array)[1]
+    if span is not None and scale != 1:
+        span = (span[0] / scale, span[1] / scale)
     pieces = rows if isinstance(rows, Sequence) else [rows]
     return label, span, sum(piece.nbytes for piece in pieces)
 
@@ -271,7 +284,8 @@ def _run_strips(source: Iterator[np.ndarray], groups: Sequence[_Group], shapes: 
                     for level, shape in enumerate(shapes)]
         bands = None if len(groups) == 1 else [_Submit(store(groups[1], level))
                                                for level in range(len(shapes))]
-        cascade = Cascade(shapes, border, storage, gaussian, bands, band_block=chunk)
+        cascade = Cascade(shapes, border, storage, gaussian, bands, band_block=chunk,
+                          scaled_bands=_band_encoding(groups) == "scaled-int16")
         for strip in source:
             cascade.feed(strip)
             account(writes.done())
@@ -352,7 +366,10 @@ def _describe(source: Any, image: da.Array, groups: Sequence[_Group], ranges: Ra
         "format": {"name": "OME-Zarr", "ngff_version": omezarr.NGFF_VERSION, "zarr_format": 2,
                    "gaussian_group": "", "laplacian_group": "laplacian" if len(groups) > 1 else None,
                    "axes": [axis["name"] for axis in omezarr.axes(image.shape[2] if image.ndim == 3 else 1)],
-                   "compressor": omezarr.COMPRESSOR.get_config()},
+                   "compressor": omezarr.COMPRESSOR.get_config(),
+                   "band_encoding": _band_encoding(groups),
+                   "band_compressor": None if _band_encoding(groups) is None else
+                   omezarr.SCALED_COMPRESSOR.get_config()},
         "source": {"path": None if path is None else str(path), "shape": list(image.shape),
                    "dtype": str(image.dtype), "bytes": None if stat is None else stat.st_size,
                    "modified": None if stat is None else datetime.datetime.fromtimestamp(
@@ -368,6 +385,12 @@ def _describe(source: Any, image: da.Array, groups: Sequence[_Group], ranges: Ra
         "seconds": round(seconds, 3),
         "datasets": datasets,
     }
+
+
+def _band_encoding(groups: Sequence[_Group]) -> str | None:
+    """"scaled-int16" when the bands are stored so, None when they are stored as they are (or absent)."""
+    scaled = len(groups) > 1 and omezarr.encoding(groups[1].arrays[0])[1] != 1
+    return "scaled-int16" if scaled else None
 
 
 def _replace(partial: Path, out: Path) -> None:

@@ -32,6 +32,12 @@ STORAGE_DTYPES: dict[str, np.dtype] = {
     "uint8_saturate": np.dtype(np.uint8),
 }
 STORAGES = tuple(STORAGE_DTYPES)
+# Float32 bands of a uint8 image are exact multiples of 1/64: pyrUp of integer samples sums them with
+# integer weights (1 6 1 and 4 4 per axis) whose 2-D sums are 64, exactly in float32 (< 2**24), then
+# multiplies by 1/64; fine - up is then k/64 with |k| <= 255 * 64 = 16320, also exact. So band * 64 is
+# an int16 holding the band losslessly (`core.omezarr`'s scaled-int16 band encoding).
+UINT8_BAND_SCALE = 64
+BAND_ENCODINGS = ("scaled-int16", "float32")  # how an OME-Zarr export stores float32 bands of uint8 images
 
 
 def storage_allowed(storage: str, dtype: np.dtype | type) -> bool:

@@ -17,7 +17,6 @@ the in-memory engine's, bit for bit.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ import cv2
 import dask.array as da
 import numpy as np
 
-from pyramid_explorer.core.pyramid import STORAGE_DTYPES
+from pyramid_explorer.core.pyramid import STORAGE_DTYPES, UINT8_BAND_SCALE
 from pyramid_explorer.core.scratch import thread_buffer
 from pyramid_explorer.core.tiling import (
     ALIGN_DOWN,
@@ -97,22 +96,21 @@ def _columns(runs: Runs, width: int) -> np.ndarray | None:
     return None if runs == ((0, width),) else run_indices(runs)
 
 
-_EXPANSION = functools.partial(thread_buffer, "expand")  # where a band chunk's pyrUp goes
-
-
 @dataclass(frozen=True)
 class BandRows:
     """Rows of a Laplacian band, computed column block by column block on demand: `columns(x0, x1)` is
     band[:, x0:x1] of these rows, fine - expand(coarse) over the coarse block those columns need
     (`tiling.up_window`, exact like the whole rows). The writer computes each chunk's columns into its own
     buffers, so a float32 band never exists whole-width in memory. `coarse` None: the last band, the
-    coarsest level itself in the band dtype."""
+    coarsest level itself in the band dtype. `scaled`: float32 bands of uint8 levels given as int16
+    band * `UINT8_BAND_SCALE` (`omezarr`'s scaled-int16 encoding)."""
 
     fine: np.ndarray  # the level's rows
     coarse: np.ndarray | None  # the next level's rows they read (`rows`.runs)
     rows: Window | None
     border: int
     storage: str
+    scaled: bool = False
 
     def __len__(self) -> int:
         return len(self.fine)
@@ -123,24 +121,26 @@ class BandRows:
 
     @property
     def dtype(self) -> np.dtype:
-        return np.dtype(STORAGE_DTYPES[self.storage])
+        """The dtype `columns` gives."""
+        return np.dtype(np.int16 if self.scaled else STORAGE_DTYPES[self.storage])
 
     @property
     def nbytes(self) -> int:
-        return self.fine.size * self.dtype.itemsize
+        """The bytes of these rows of the band (in its storage dtype, scaled or not)."""
+        return self.fine.size * np.dtype(STORAGE_DTYPES[self.storage]).itemsize
 
     def columns(self, x0: int, x1: int) -> np.ndarray:
         """Band[:, x0:x1] of these rows: a view into this thread's buffer, valid until its next call."""
         fine = self.fine[:, x0:x1]
         if self.coarse is None or self.rows is None:
-            return fine.astype(self.dtype)
+            return fine.astype(self.dtype) * self.dtype.type(UINT8_BAND_SCALE if self.scaled else 1)
         cols = up_window(self.coarse.shape[1], self.fine.shape[1], x0, x1, self.border, ALIGN_UP, MARGIN_UP)
         if len(cols.runs) == 1:
             first, count = cols.runs[0]
             coarse = self.coarse[:, first : first + count]
         else:
             coarse = self.coarse[:, run_indices(cols.runs)]
-        return band_tile(fine, coarse, self.storage, self.rows, cols, _EXPANSION)
+        return band_tile(fine, coarse, self.storage, self.rows, cols, thread_buffer, self.scaled)
 
 
 class Cascade:
@@ -149,15 +149,15 @@ class Cascade:
     `shapes` are the Gaussian levels' shapes; `gaussian[i]` receives level i's rows and `bands[i]` band i's
     (None: no Laplacian pyramid), each exactly once and in order. Band rows arrive as `BandRows`, computed
     by whoever writes them, in blocks of `band_block` rows (the last one shorter; None: as soon as they
-    can be computed).
+    can be computed), `scaled_bands` as `BandRows.scaled` says.
     """
 
     def __init__(self, shapes: Sequence[tuple[int, ...]], border: int, storage: str,
                  gaussian: Sequence[RowSink], bands: Sequence[BandSink] | None,
-                 band_block: int | None = None) -> None:
+                 band_block: int | None = None, scaled_bands: bool = False) -> None:
         if border == cv2.BORDER_WRAP:
             raise ValueError("the strip engine cannot wrap rows around; use the tile engine")
-        self.shapes, self.border, self.storage = list(shapes), border, storage
+        self.shapes, self.border, self.storage, self.scaled = list(shapes), border, storage, scaled_bands
         self.gaussian, self.bands = list(gaussian), None if bands is None else list(bands)
         self.band_block = band_block
         self.held = [_Held(shape[0]) for shape in shapes]
@@ -223,9 +223,10 @@ class Cascade:
     def _band_rows(self, level: int, lo: int, hi: int) -> BandRows:
         fine = self.held[level].take(((lo, hi - lo),))
         if level == len(self.shapes) - 1:  # the last band is the coarsest level itself
-            return BandRows(fine, None, None, self.border, self.storage)
+            return BandRows(fine, None, None, self.border, self.storage, self.scaled)
         rows = up_window(self.shapes[level + 1][0], self.shapes[level][0], lo, hi, self.border, 1, 0)
-        return BandRows(fine, self.held[level + 1].take(rows.runs), rows, self.border, self.storage)
+        return BandRows(fine, self.held[level + 1].take(rows.runs), rows, self.border, self.storage,
+                        self.scaled)
 
     def _band_limit(self, level: int, a: int) -> int:
         """The end of band `level`'s rows computable now: those whose coarse rows are all made."""

@@ -33,6 +33,7 @@ import numpy as np
 import zarr
 
 from pyramid_explorer.core import omezarr
+from pyramid_explorer.core.pyramid import UINT8_BAND_SCALE
 
 # Block geometry (see the module docstring). Columns of a pyrDown block start on a multiple of
 # ALIGN_DOWN input pixels (64 output pixels: a whole number of vectors for any SIMD width up to 64
@@ -46,6 +47,7 @@ ALIGN_UP, MARGIN_UP = 32, 34
 ALIGN_ROWS_DOWN, MARGIN_ROWS_DOWN = 2, 2
 
 Runs = tuple[tuple[int, int], ...]  # (first index, count) of consecutive source indices
+_BAND_SHIFT = UINT8_BAND_SCALE.bit_length() - 1  # scaled bands: * 64 is << 6, pyrUp's own shift
 
 
 # ------------------------------------------------------------------------------------------ geometry
@@ -140,17 +142,32 @@ def reduce_tile(block: np.ndarray, border: int, rows: Window, cols: Window) -> n
 
 
 def band_tile(fine: np.ndarray, coarse: np.ndarray, storage: str, rows: Window, cols: Window,
-              buffer: Callable[[tuple[int, ...], np.dtype], np.ndarray] | None = None) -> np.ndarray:
+              buffer: Callable[[str, tuple[int, ...], np.dtype], np.ndarray] | None = None,
+              scaled: bool = False) -> np.ndarray:
     """Laplacian band tile: fine - expand(coarse), as `core.pyramid.laplacian_pyramid` computes it.
 
-    `buffer(shape, dtype)`, when given, supplies the array pyrUp writes into (a float32 band is then
-    subtracted in place, so the result is a view into it)."""
+    `buffer(use, shape, dtype)` (`scratch.thread_buffer`), when given, supplies the arrays pyrUp (and a
+    scaled band) write into (a float32 band is then subtracted in place, so the result is a view into
+    it). `scaled` (float32 bands of uint8 levels): the band times `UINT8_BAND_SCALE` (64) as int16
+    instead, computed in integers: pyrUp of 64 * coarse in int16 sums 64 times pyrUp's integer sums
+    (< 2**31) and shifts them right by 6, so it is exactly 64 * expand(coarse), and 64 * fine minus it
+    is the band times 64 (|k| <= 16320)."""
     assert cols.size is not None and rows.size is not None  # an up_window always sets the size
-    if storage == "float32":
+
+    def scratch(use: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray | None:
+        return None if buffer is None else buffer(use, shape, dtype)
+
+    if scaled:
+        coarse = np.left_shift(coarse, _BAND_SHIFT, dtype=np.int16,
+                               out=scratch("coarse", coarse.shape, np.int16))
+    elif storage == "float32":
         coarse = coarse.astype(np.float32, copy=False)
-    into = None if buffer is None else buffer((rows.size, cols.size, *coarse.shape[2:]), coarse.dtype)
+    into = scratch("expand", (rows.size, cols.size, *coarse.shape[2:]), coarse.dtype)
     up = cv2.pyrUp(coarse, dst=into, dstsize=(cols.size, rows.size))[rows.start : rows.stop,
                                                                       cols.start : cols.stop]
+    if scaled:
+        band = np.left_shift(fine, _BAND_SHIFT, dtype=np.int16, out=scratch("band", fine.shape, np.int16))
+        return np.subtract(band, up, out=band)
     if storage == "float32" and fine.dtype != np.float32:
         # one pass, no float32 copy of `fine`: its integer samples convert to float32 exactly
         return cv2.subtract(fine, up, dst=up, dtype=cv2.CV_32F)
