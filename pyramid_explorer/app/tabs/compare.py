@@ -51,6 +51,8 @@ class CompareTab(ToolTab):
         self._modes: dict[str, ModeResult] = {}
         self._deconv: DeconvResult | None = None
         self._level_label = QLabel()
+        self._level_text = ""
+        self._crop: tuple[int, ...] | None = None  # (height, width) compared when it is a crop
 
         self.grid = PanelGrid(self.panels)
         side = QVBoxLayout()
@@ -81,7 +83,23 @@ class CompareTab(ToolTab):
         self.grid.relayout()
 
     def set_level_text(self, text: str) -> None:
-        self._level_label.setText(text)
+        self._level_text = text
+        self._show_header()
+
+    def _show_header(self) -> None:
+        h, w = self._crop or (0, 0)
+        crop = "" if self._crop is None else f"; compared on the centre {w} x {h} crop"
+        self._level_label.setText(self._level_text + crop)
+        tip = "A level too large for the memory budget is compared on a centred crop: the images and their "
+        self._level_label.setToolTip(tip + "PSNR/SSIM cover that crop only" if crop else "")
+
+    def _note_crop(self, image: Layer, cropped: bool) -> str:
+        """The panel's marker of a comparison made on a crop (' (crop)'), the crop's size in the header."""
+        crop = tuple(image.shape[:2]) if cropped else None
+        if crop != self._crop:
+            self._crop = crop
+            self._show_header()
+        return " (crop)" if cropped else ""
 
     @property
     def results(self) -> dict[str, ModeResult]:
@@ -99,7 +117,7 @@ class CompareTab(ToolTab):
 
     def show_mode(self, result: ModeResult, *, keep_limits: bool = False) -> None:
         self._modes[result.mode] = result
-        i, crop = result.level, " [centre crop]" if result.cropped else ""
+        i, crop = result.level, self._note_crop(result.image, result.cropped)
         name = mode_label(result.mode) + (f" of maxpool(G[{i}])" if result.mode == "unpool" else "")
         layer, minus = self._pick(result.image, result.difference, i)
         panel = self.mode_panels[result.mode]
@@ -111,7 +129,7 @@ class CompareTab(ToolTab):
         self._deconv = result
         self.controls.show_result(result)
         s, i = result.settings, result.level
-        crop = " [centre crop]" if result.cropped else ""
+        crop = " (crop)" if result.cropped else ""
         layer, minus = self._pick(result.image, result.difference, i)
         if result.difference is None:
             metrics = "difference and metrics need stride 2"
@@ -160,6 +178,7 @@ class CompareTab(ToolTab):
         self.show_message(f"{image.name} is a stored pyramid: it is shown level by level, not built")
 
     def on_level_changed(self, level: int) -> None:
+        self._crop = None  # said again by the new level's results
         self.set_level_text(f"Level {level}: G[{level + 1}] upsampled to the size of G[{level}]")
 
     def _on_deconv_edited(self, settings: object) -> None:
