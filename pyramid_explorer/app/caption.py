@@ -9,7 +9,7 @@ would resize the image below it, and with it every panel of its grid row, each t
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRect, Qt
+from PySide6.QtCore import QRect, Qt, Signal
 from PySide6.QtGui import QFontMetrics, QResizeEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
@@ -34,7 +34,12 @@ def _whole_items(numbers: str, fm: QFontMetrics, width: int) -> list[str]:
 
 class Caption(QWidget):
     """Three labels laid out by hand: `name_label` (elided), and the numbers (never cut): those that
-    fit beside the name in `lead_label`, the rest in `numbers_label` on the lines below."""
+    fit beside the name in `lead_label`, the rest in `numbers_label` on the lines below.
+
+    `set_floor` makes it at least as tall as another (a grid gives its captions one height, so its
+    images get one size and one zoom); `natural_height_changed` says when its own height changed."""
+
+    natural_height_changed = Signal()
 
     def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -46,6 +51,8 @@ class Caption(QWidget):
             label.setTextFormat(Qt.TextFormat.PlainText)
         self._text = ""
         self._width = -1  # the width the caption was last laid out for
+        self._natural = 0  # the height its own text takes (grow-only at one width)
+        self._floor = 0
         self.set_text(text)
 
     def text(self) -> str:
@@ -55,6 +62,17 @@ class Caption(QWidget):
         """The numbers as drawn (beside the name and below it), with plain spaces."""
         parts = [label.text() for label in (self.lead_label, self.numbers_label) if label.isVisibleTo(self)]
         return " ".join(p for p in parts if p).replace(_NBSP, " ")
+
+    @property
+    def natural_height(self) -> int:
+        """The height its own text takes, without the floor."""
+        return self._natural
+
+    def set_floor(self, height: int) -> None:
+        """Be at least `height` pixels tall (the text stays at the top)."""
+        if height != self._floor:
+            self._floor = height
+            self._relayout()
 
     def set_text(self, text: str) -> None:
         self._text = text
@@ -116,7 +134,11 @@ class Caption(QWidget):
             label.show()
         height = max(rect.bottom() + 1 for _label, _text, rect in rows)
         if width == self._width:  # the same width, another text: grow only
-            height = max(height, self.height())
+            height = max(height, self._natural)
         self._width = width
-        if self.height() != height:
-            self.setFixedHeight(height)
+        changed = height != self._natural
+        self._natural = height
+        if self.height() != max(height, self._floor):
+            self.setFixedHeight(max(height, self._floor))
+        if changed:
+            self.natural_height_changed.emit()

@@ -4,7 +4,9 @@ A fixed grid letterboxes: ten wide images in three columns of a wide window leav
 `PanelGrid` picks, on every resize and whenever the images' aspect changes, the number of columns
 that draws the images largest (`best_columns`), given what each cell spends outside its image: the
 panel's margins, its caption (which takes more lines when narrow) and its histogram when shown.
-The panels' cameras are not touched: a view that is fitting refits on the resize (see `linking`).
+The panels' captions are given one height (the tallest), so every image gets the same space and,
+fitted, the same zoom. The panels' cameras are not touched: a view that is fitting refits on the
+resize (see `linking`).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class PanelGrid(QWidget):
         self._aspect = 1.0
         for panel in self._panels:
             panel.changed.connect(self._on_panel_changed)
+            panel.caption.natural_height_changed.connect(self._even_captions)
         self.arrange(best_columns(len(self._panels), (4.0, 3.0), self._aspect, lambda _w: (0.0, 0.0)))
 
     @property
@@ -106,6 +109,12 @@ class PanelGrid(QWidget):
             width += panel.histogram.effectiveSizeHint(Qt.SizeHint.PreferredSize).width() + _HISTOGRAM_GAP
         caption = max(p.caption.height_for(int(cell_width) - width) for p in self._panels)
         return width, margins.top() + margins.bottom() + layout.spacing() + caption
+
+    def _even_captions(self) -> None:
+        """Every caption as tall as the tallest, so the images below them get the same height."""
+        tallest = max(panel.caption.natural_height for panel in self._panels)
+        for panel in self._panels:
+            panel.caption.set_floor(tallest)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
