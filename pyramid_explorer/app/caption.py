@@ -101,7 +101,7 @@ class Caption(QWidget):
             return [(self.name_label, name_text, QRect(0, 0, name_width, line)),
                     (self.numbers_label, numbers, QRect(name_width + _GAP, 0, numbers_width + 1, line))]
         items = _whole_items(numbers, fm, width)
-        name_width = fm.horizontalAdvance(name_text)
+        name_width = fm.horizontalAdvance(name_text) + 1  # + 1: drawn at exactly its advance, it elides
         lead = 0  # the leading items that fit beside the whole name, on the first line
         while lead < len(items) and (name_width + _GAP + fm.horizontalAdvance(" ".join(items[:lead + 1]))
                                      < width):
