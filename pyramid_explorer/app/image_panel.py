@@ -84,6 +84,7 @@ class ImagePanel(QWidget):
                  unsigned_map: pg.ColorMap | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.name = name
+        self.title_name = name  # what a title made here (out of date, cleared) calls the panel
         self.linked = linked
         self._unsigned_map = _GREY if unsigned_map is None else unsigned_map
         self._layer: Layer | None = None
@@ -194,7 +195,7 @@ class ImagePanel(QWidget):
             self.clear_image()
             self.histogram.plot.setData([], [])
             self.set_note("")
-            self._title_text = f"{self.name}: {text}"
+            self._title_text = f"{self.title_name}: {text}"
         self._overlay.mark(text)
         self._show_title()
         self.changed.emit()

@@ -24,13 +24,14 @@ from pyramid_explorer.tools.compare import DeconvResult, ModeResult
 from pyramid_explorer.tools.stored import StoredImage
 
 
-def metrics_text(psnr: float | None, ssim: float | None) -> str:
-    """'PSNR 31.3 dB, SSIM 0.841', with the pending and undefined cases spelled out."""
+def metrics_text(psnr: float | None, ssim: float | None, crop: str = "") -> str:
+    """'PSNR 31.3 dB, SSIM 0.841' and `crop` (' (crop)': they measure a crop), with the pending and
+    undefined cases spelled out."""
     if psnr is None:
         return "PSNR/SSIM computing..."
     p = "PSNR inf (identical)" if math.isinf(psnr) else f"PSNR {psnr:.2f} dB"
     s = "SSIM n/a (< 11 px)" if ssim is None or math.isnan(ssim) else f"SSIM {ssim:.3f}"
-    return f"{p}, {s}"
+    return f"{p}, {s}{crop}"
 
 
 class CompareTab(ToolTab):
@@ -43,8 +44,10 @@ class CompareTab(ToolTab):
         self._queue = queue
         self.mode_panels = {mode: ImagePanel(mode, histogram=False) for mode in MODES}
         for mode, panel in self.mode_panels.items():
+            panel.title_name = mode_label(mode)
             panel.set_tip(f"mode: {mode} (its name on the command line and in exports)")
         self.deconv_panel = ImagePanel("transposed conv", histogram=False)
+        self.deconv_panel.title_name = "Transposed conv"
         self.controls = DeconvControls()
         self.difference = QCheckBox("Show difference from G[i]")
         self.difference.toggled.connect(self._on_difference_toggled)
@@ -122,7 +125,7 @@ class CompareTab(ToolTab):
         layer, minus = self._pick(result.image, result.difference, i)
         panel = self.mode_panels[result.mode]
         panel.name = f"{result.mode}[{i}]{minus}"
-        title = f"{name}{minus}: {metrics_text(result.psnr, result.ssim)}{crop}"
+        title = f"{name}{minus}: {metrics_text(result.psnr, result.ssim, crop)}"
         self._queue.show(panel, layer, title, keep_limits=keep_limits)
 
     def show_deconv(self, result: DeconvResult, *, keep_limits: bool = False) -> None:
@@ -134,9 +137,9 @@ class CompareTab(ToolTab):
         if result.difference is None:
             metrics = "difference and metrics need stride 2"
         else:
-            metrics = metrics_text(result.psnr, result.ssim)
+            metrics = metrics_text(result.psnr, result.ssim, crop)
         self.deconv_panel.name = f"deconv[{i}]{minus}"
-        title = f"transposed conv k={s.kernel_size} s={s.stride} {s.kernel}{minus}: {metrics}{crop}"
+        title = f"Transposed conv k={s.kernel_size} s={s.stride} {s.kernel}{minus}: {metrics}"
         self._queue.show(self.deconv_panel, layer, title, keep_limits=keep_limits)
 
     def _pick(self, image: Layer, difference: Layer | None, level: int) -> tuple[Layer, str]:
