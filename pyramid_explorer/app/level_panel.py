@@ -54,6 +54,7 @@ class LevelPanel(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row_changed)
         self.model.modelReset.connect(self._fit_width)
+        self.model.modelReset.connect(self._update_compact)
         self.model.modelReset.connect(self._show_details)
         self.model.dataChanged.connect(self._show_details)
         self.details = QLabel()  # the selected level's columns, when the table is compact
@@ -108,9 +109,19 @@ class LevelPanel(QWidget):
         self._update_compact()
 
     def _update_compact(self) -> None:
+        if self._compact and self._room() >= self.content_width():
+            self._set_compact(False)
+            if self._room() < self.content_width():  # the columns shown need more than estimated
+                self._fit_width()  # widen the dock if the window lets it
+                self._set_compact(self._room() < self.content_width())
+        elif not self._compact and self._room() < self.content_width():
+            self._set_compact(True)
+
+    def _room(self) -> int:
         margins = self._layout.contentsMargins()
-        shrunk = THUMBNAIL_SIZE - self.table.iconSize().width()  # the Level column's, while compact
-        compact = self.width() - margins.left() - margins.right() < self.content_width() + shrunk
+        return self.width() - margins.left() - margins.right()
+
+    def _set_compact(self, compact: bool) -> None:
         if compact == self._compact:
             return
         self._compact = compact
@@ -188,11 +199,12 @@ class LevelPanel(QWidget):
 
     def content_width(self) -> int:
         """The table's width that shows its columns whole (those shown on demand left out) beside a
-        vertical scroll bar."""
+        vertical scroll bar, with full-size thumbnails."""
         table, header = self.table, self.table.horizontalHeader()
         columns = [c for c in range(self.model.columnCount()) if c not in NAIVE_COLUMNS]
         cells = sum(max(table.sizeHintForColumn(c), header.sectionSizeHint(c)) for c in columns)
-        return cells + 2 * table.frameWidth() + table.verticalScrollBar().sizeHint().width()
+        shrunk = THUMBNAIL_SIZE - table.iconSize().width()  # the Level column's thumbnails, while compact
+        return cells + shrunk + 2 * table.frameWidth() + table.verticalScrollBar().sizeHint().width()
 
     def _fit_width(self) -> None:
         margins = self._layout.contentsMargins()

@@ -88,6 +88,8 @@ def test_at_1000_by_680_the_table_is_compact_and_every_number_is_shown(qtbot, wi
     fm = panel.details.fontMetrics()
     assert all(fm.horizontalAdvance(t) <= panel.details.width() for t in panel.details.text().splitlines())
     window.resize(*DEFAULT_SIZE)
+    qtbot.waitUntil(lambda: window.width() == DEFAULT_SIZE[0])
+    window.resizeDocks([window.levels_dock], [520], Qt.Orientation.Horizontal)  # the user widens it
     qtbot.waitUntil(lambda: not panel.compact and not panel.details.isVisible())
     qtbot.waitUntil(lambda: columns_whole(panel))
 
