@@ -46,9 +46,10 @@ def reduction_factor(image_per_screen: float, longest_side: int) -> int:
 
 
 def zoom_text(zoom: float) -> str:
-    """A zoom (screen pixels per image pixel) as a percentage: '1600%', '100%', '33.3%', '0.391%'."""
+    """A zoom (screen pixels per image pixel) as a percentage, to three significant digits below 100%
+    (trailing zeros kept, so views side by side read alike): '1600%', '100%', '50.0%', '3.20%'."""
     percent = 100.0 * zoom
-    return f"{percent:.0f}%" if percent >= 99.5 else f"{percent:.3g}%"
+    return f"{percent:.0f}%" if percent >= 99.5 else f"{percent:#.3g}%"
 
 
 def reduced_shape(shape: tuple[int, ...], factor: int) -> tuple[int, int]:

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from pyramid_explorer.ab_compare import ABRequest, ABResult, ab_arrays, compare_pair, level_candidates
 from pyramid_explorer.app.image_panel import ImagePanel
+from pyramid_explorer.app.panel_drawing import ReducedDrawing
 from pyramid_explorer.app.tool_export import ToolExportDialog
 from pyramid_explorer.app.worker import JobRunner
 from pyramid_explorer.core.export import NamedArray
@@ -130,6 +131,12 @@ class ABView(QWidget):
         self.a_item = pg.ImageItem(axisOrder="row-major")
         self.a_item.setParentItem(self._clip)
         self.panel.view_box.addItem(self._clip)
+        # A is drawn as the panel draws B: area-averaged zoomed out, crisp zoomed in
+        canvas = self.panel.view_box.scene().views()[0]
+        self._a_drawing = ReducedDrawing(canvas, self.a_item, self._redraw_overlay, self)
+        self._a_layer: Layer | None = None
+        self.panel.view_box.sigRangeChanged.connect(self._redraw_overlay)
+        self.panel.view_box.sigResized.connect(self._redraw_overlay)
         self.divider = _divider_line()
         self.divider.sigPositionChanged.connect(self._on_divider_moved)
         self.panel.view_box.addItem(self.divider)
@@ -336,6 +343,8 @@ class ABView(QWidget):
         r = self._result
         if r is None:
             self.a_item.hide()
+            self._a_layer = None
+            self._a_drawing.clear()
             self.divider.hide()
             self.panel.show_message(self.caption.text(), title="A/B")
             return
@@ -354,12 +363,18 @@ class ABView(QWidget):
     def _draw_overlay(self, layer: Layer) -> None:
         """A drawn with the panel's limits and colour map, above B, clipped at the divider."""
         limits = self.panel.limits()
-        pixels = layer.pixels if limits == layer.limits else quantize(layer.display, limits)
-        self.a_item.setImage(pixels, autoLevels=False, levels=None)
+        self._a_layer = layer
+        self._a_drawing.set_codes(layer.pixels if limits == layer.limits else quantize(layer.display, limits))
         self.a_item.setLookupTable(self.panel.histogram.getLookupTable(n=256))
-        h, w = pixels.shape[:2]
-        self.a_item.setRect(QRectF(layer.origin[0], layer.origin[1], w * layer.scale, h * layer.scale))
+        self._redraw_overlay()
         self._update_clip()
+
+    def _redraw_overlay(self, *_args: object) -> None:
+        """Draw A for the panel's zoom now (its reduction, once made, redraws it too)."""
+        if self._a_layer is None or not self.a_item.isVisible():
+            return
+        zoom = None if self.panel.exact_samples else self.panel.zoom()
+        self._a_drawing.draw(self._a_layer, zoom, self.isVisible())
 
     def _update_clip(self) -> None:
         r = self._result

@@ -29,7 +29,9 @@ class LeftDocks:
         self.readout_label.setFont(QFont("monospace", 9))
         self.readout_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.readout_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.readout_label.setWordWrap(True)  # a narrow dock wraps the lines rather than scroll sideways
         scroll = QScrollArea()
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(self.readout_label)
         scroll.setWidgetResizable(True)
         self.readout_dock = _left_dock(window, "Pixel readout", "readoutDock", scroll)

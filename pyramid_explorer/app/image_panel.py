@@ -84,12 +84,14 @@ class ImagePanel(QWidget):
                  unsigned_map: pg.ColorMap | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.name = name
+        self.title_name = name  # what a title made here (out of date, cleared) calls the panel
         self.linked = linked
         self._unsigned_map = _GREY if unsigned_map is None else unsigned_map
         self._layer: Layer | None = None
         self._signed: bool | None = None
         self._exact_samples = ImagePanel.exact_samples_by_default
         self._title_text = name
+        self._ended = ""  # why the computation awaited ended without a result, for the tooltip
         _PANELS.add(self)
 
         self._title = Caption(name)
@@ -163,6 +165,7 @@ class ImagePanel(QWidget):
 
     def set_title(self, text: str) -> None:
         self._title_text = text
+        self._ended = ""
         self._show_title()
 
     @property
@@ -191,7 +194,7 @@ class ImagePanel(QWidget):
             self.clear_image()
             self.histogram.plot.setData([], [])
             self.set_note("")
-            self._title_text = f"{self.name}: {text}"
+            self._title_text = f"{self.title_name}: {text}"
         self._overlay.mark(text)
         self._show_title()
         self.changed.emit()
@@ -202,8 +205,10 @@ class ImagePanel(QWidget):
         self.mark_ended("failed", reason)
 
     def mark_ended(self, word: str, why: str) -> None:
-        """The computation this panel waits for ended without a result (`word`: cancelled, failed)."""
-        self._title_text = self._title_text.replace("computing", word)
+        """The computation this panel waits for ended without a result (`word`: cancelled, failed):
+        "PSNR/SSIM computing..." becomes "PSNR/SSIM failed", with `why` in the tooltip."""
+        self._title_text = self._title_text.replace("computing...", word).replace("computing", word)
+        self._ended = f"{word}: {why}"
         if self.is_stale:  # the state did not change: what was computed for it may still be drawn
             self._dim(f"{word}: {why}")
         else:
@@ -213,7 +218,7 @@ class ImagePanel(QWidget):
         dimmed = self.is_stale and self._layer is not None
         text = f"[out of date] {self._title_text}" if dimmed else self._title_text
         self._title.set_text(text)
-        self._title.setToolTip(f"{text}\n{self._tip}" if self._tip else text)
+        self._title.setToolTip("\n".join(t for t in (text, self._ended, self._tip) if t))
         style = "color: #808080; font-style: italic;" if self.is_stale else ""
         if style != self._title.styleSheet():  # Qt restyles the caption on every call, same sheet or not
             self._title.setStyleSheet(style)

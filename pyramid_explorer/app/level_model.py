@@ -79,6 +79,7 @@ class LevelTableModel(QAbstractTableModel):
         self._links: tuple[SizeLink, ...] = ()
         self._pixmaps: dict[int, QPixmap] = {}
         self._warning: QPixmap | None = None
+        self._thumbnail_side: int | None = None  # None: the thumbnails as made; else scaled into this box
 
     def set_pyramid(self, pyramid: Pyramid | None) -> None:
         if pyramid is None:
@@ -157,8 +158,23 @@ class LevelTableModel(QAbstractTableModel):
             return _TIPS[section]
         return None
 
+    def set_thumbnail_side(self, side: int | None) -> None:
+        """Draw the thumbnails scaled into a `side`-pixel box (None: as made), e.g. in a narrow dock."""
+        if side == self._thumbnail_side:
+            return
+        self._thumbnail_side = side
+        self._pixmaps.clear()
+        if self.rowCount():
+            self.dataChanged.emit(self.index(0, 0), self.index(self.rowCount() - 1, 0),
+                                  [Qt.ItemDataRole.DecorationRole])
+
     def _pixmap(self, row: int) -> QPixmap:
         pixmap = self._pixmaps.get(row)
         if pixmap is None:
-            pixmap = self._pixmaps[row] = QPixmap.fromImage(to_qimage(self._thumbnails[row]))
+            pixmap = QPixmap.fromImage(to_qimage(self._thumbnails[row]))
+            side = self._thumbnail_side
+            if side is not None:
+                pixmap = pixmap.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
+                                       Qt.TransformationMode.SmoothTransformation)
+            self._pixmaps[row] = pixmap
         return pixmap

@@ -1,9 +1,15 @@
 """The Levels dock: the level table, the level and depth spin boxes, the contrast lock, and the switch
-that shows what goes wrong without pyrUp's dstsize."""
+that shows what goes wrong without pyrUp's dstsize.
+
+A dock too narrow for the table's columns (a small window) shows the table compact: Level and Size
+with small thumbnails, and the selected level's other columns as lines under it, so no number is
+cut and nothing scrolls sideways.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Signal
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, Signal
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -16,10 +22,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pyramid_explorer.app.level_model import NAIVE_COLUMNS, LevelTableModel
+from pyramid_explorer.app.level_model import DSTSIZE_COLUMN, NAIVE_COLUMNS, SIZE_COLUMN, LevelTableModel
 from pyramid_explorer.display import THUMBNAIL_SIZE
 from pyramid_explorer.jobs import Pyramid
 from pyramid_explorer.tools.stored import StoredImage
+
+_DETAIL_COLUMNS = tuple(range(SIZE_COLUMN + 1, DSTSIZE_COLUMN + 1))
+"""The columns a compact table leaves out and shows under it for the selected level."""
 
 
 class LevelPanel(QWidget):
@@ -45,6 +54,14 @@ class LevelPanel(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row_changed)
         self.model.modelReset.connect(self._fit_width)
+        self.model.modelReset.connect(self._update_compact)
+        self.model.modelReset.connect(self._show_details)
+        self.model.dataChanged.connect(self._show_details)
+        self.details = QLabel()  # the selected level's columns, when the table is compact
+        self.details.setWordWrap(True)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details.hide()
+        self._compact = False
 
         self.level = QSpinBox()
         self.level.setRange(0, 0)
@@ -80,6 +97,56 @@ class LevelPanel(QWidget):
         layout.addWidget(self.without_dstsize)
         layout.addWidget(self.dstsize_note)
         layout.addWidget(self.table, 1)
+        layout.addWidget(self.details)
+
+    @property
+    def compact(self) -> bool:
+        """True while the table shows Level and Size only (the rest under it, for the selected level)."""
+        return self._compact
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._update_compact()
+
+    def _update_compact(self) -> None:
+        if self._compact and self._room() >= self.content_width():
+            self._set_compact(False)
+            if self._room() < self.content_width():  # the columns shown need more than estimated
+                self._fit_width()  # widen the dock if the window lets it
+                self._set_compact(self._room() < self.content_width())
+        elif not self._compact and self._room() < self.content_width():
+            self._set_compact(True)
+
+    def _room(self) -> int:
+        margins = self._layout.contentsMargins()
+        return self.width() - margins.left() - margins.right()
+
+    def _set_compact(self, compact: bool) -> None:
+        if compact == self._compact:
+            return
+        self._compact = compact
+        for column in _DETAIL_COLUMNS:
+            self.table.setColumnHidden(column, compact)
+        side = THUMBNAIL_SIZE // 2 if compact else THUMBNAIL_SIZE
+        self.model.set_thumbnail_side(side if compact else None)
+        self.table.setIconSize(QSize(side, side))
+        self.table.resizeColumnsToContents()
+        self.details.setVisible(compact)
+        self._show_details()
+
+    def _show_details(self) -> None:
+        """The selected level's columns that the compact table leaves out, one "header: value" a line."""
+        row = self.table.currentIndex().row()
+        if not self._compact or not 0 <= row < self.model.rowCount():
+            self.details.setText("")
+            return
+        def header(column: int, role: Qt.ItemDataRole = Qt.ItemDataRole.DisplayRole) -> object:
+            return self.model.headerData(column, Qt.Orientation.Horizontal, role)
+
+        lines = [f"{header(c)}: {self.model.index(row, c).data()}" for c in _DETAIL_COLUMNS]
+        self.details.setText(f"Level {row}\n" + "\n".join(lines))
+        tips = (f"{header(c)}: {header(c, Qt.ItemDataRole.ToolTipRole)}" for c in _DETAIL_COLUMNS)
+        self.details.setToolTip("\n".join(tips))
 
     def show_building(self, *, clear: bool) -> None:
         """A pyramid is being built: the rows shown are out of date (greyed), or of another image
@@ -128,14 +195,16 @@ class LevelPanel(QWidget):
             selection.blockSignals(False)
             self.table.viewport().update()
             self.table.scrollTo(index)
+            self._show_details()
 
     def content_width(self) -> int:
         """The table's width that shows its columns whole (those shown on demand left out) beside a
-        vertical scroll bar."""
+        vertical scroll bar, with full-size thumbnails."""
         table, header = self.table, self.table.horizontalHeader()
         columns = [c for c in range(self.model.columnCount()) if c not in NAIVE_COLUMNS]
         cells = sum(max(table.sizeHintForColumn(c), header.sectionSizeHint(c)) for c in columns)
-        return cells + 2 * table.frameWidth() + table.verticalScrollBar().sizeHint().width()
+        shrunk = THUMBNAIL_SIZE - table.iconSize().width()  # the Level column's thumbnails, while compact
+        return cells + shrunk + 2 * table.frameWidth() + table.verticalScrollBar().sizeHint().width()
 
     def _fit_width(self) -> None:
         margins = self._layout.contentsMargins()
@@ -150,5 +219,6 @@ class LevelPanel(QWidget):
             self.table.scrollTo(self.model.index(row, NAIVE_COLUMNS[-1]))
 
     def _on_current_row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self._show_details()
         if current.isValid():
             self.level_selected.emit(current.row())

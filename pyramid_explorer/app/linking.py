@@ -6,14 +6,19 @@ or zoom by the user in any view sets the camera; every other view, and any view 
 shown later, follows it. Views of different sizes keep the same centre and the same zoom.
 
 After `fit` and until the user pans or zooms, every view instead shows the fitted rectangle whole at
-its own size (refitted on resize and when shown), so panels of any size are filled; the first pan
-or zoom makes that view's camera everyone's.
+its own size (refitted on resize and when shown), so panels of any size are filled; views whose own
+fits are within `SAME_FIT` of each other (a grid's cells, a pixel apart) share the smallest of those
+zooms, so panels side by side say the same zoom. The first pan or zoom makes that view's camera
+everyone's.
 """
 
 from __future__ import annotations
 
 import pyqtgraph as pg
 from PySide6.QtCore import QObject
+
+SAME_FIT = 0.03
+"""Relative difference of two views' own fits below which they are given one zoom."""
 
 
 class ViewLinker(QObject):
@@ -88,8 +93,30 @@ class ViewLinker(QObject):
         self._apply_all(skip=box)
 
     def _on_resized(self, box: pg.ViewBox) -> None:
-        if not self._applying:
+        if self._applying:
+            return
+        if self._fit_rect is not None:  # the fits of views of a similar size may change with this one
+            self._apply_all()
+        else:
             self._apply(box)
+
+    def _fit_units(self, box: pg.ViewBox) -> float:
+        """Source pixels per screen pixel of `box`'s fit: its own, or the largest among the visible
+        views whose own fits are within SAME_FIT of each other and of it."""
+        assert self._fit_rect is not None, "only while fitting"
+        _x0, _y0, width, height = self._fit_rect
+
+        def own(b: pg.ViewBox) -> float:
+            return max(width / b.width(), height / b.height())
+
+        mine = own(box)
+        clusters: list[list[float]] = []  # ascending runs whose neighbours are within SAME_FIT
+        for units in sorted([mine, *(own(b) for b in self._visible() if b is not box)]):
+            if clusters and units <= clusters[-1][-1] * (1 + SAME_FIT):
+                clusters[-1].append(units)
+            else:
+                clusters.append([units])
+        return next(max(run) for run in clusters if mine in run)
 
     def _apply_all(self, skip: pg.ViewBox | None = None) -> None:
         for box in self._boxes:
@@ -101,8 +128,7 @@ class ViewLinker(QObject):
             return
         (cx, cy), upp = self._centre, self._units_per_pixel
         if self._fit_rect is not None:  # this view's own fit: the rectangle whole, as large as it goes
-            _x0, _y0, width, height = self._fit_rect
-            upp = max(width / box.width(), height / box.height())
+            upp = self._fit_units(box)
         half_w, half_h = upp * box.width() / 2, upp * box.height() / 2
         self._applying = True
         try:

@@ -4,7 +4,9 @@ A fixed grid letterboxes: ten wide images in three columns of a wide window leav
 `PanelGrid` picks, on every resize and whenever the images' aspect changes, the number of columns
 that draws the images largest (`best_columns`), given what each cell spends outside its image: the
 panel's margins, its caption (which takes more lines when narrow) and its histogram when shown.
-The panels' cameras are not touched: a view that is fitting refits on the resize (see `linking`).
+The panels' captions are given one height (the tallest), so every image gets the same space and,
+fitted, the same zoom. The panels' cameras are not touched: a view that is fitting refits on the
+resize (see `linking`).
 """
 
 from __future__ import annotations
@@ -44,11 +46,19 @@ def best_columns(count: int, size: tuple[float, float], aspect: float,
 
 
 class PanelGrid(QWidget):
-    """Lays out `panels` in the rows and columns that show their images largest."""
+    """Lays out `panels` in the rows and columns that show their images largest.
 
-    def __init__(self, panels: list[ImagePanel], *, spacing: int = 2, parent: QWidget | None = None) -> None:
+    `cells`, when given, are what is laid out: cell i holds panel i with more beside it (a heading,
+    a plot), which each cell spends outside its image too.
+    """
+
+    def __init__(self, panels: list[ImagePanel], *, cells: list[QWidget] | None = None, spacing: int = 2,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._panels = list(panels)
+        self._cells: list[QWidget] = list(panels) if cells is None else list(cells)
+        if len(self._cells) != len(self._panels):
+            raise ValueError(f"{len(self._cells)} cells for {len(self._panels)} panels")
         self._grid = QGridLayout(self)
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._grid.setSpacing(spacing)
@@ -56,6 +66,7 @@ class PanelGrid(QWidget):
         self._aspect = 1.0
         for panel in self._panels:
             panel.changed.connect(self._on_panel_changed)
+            panel.caption.natural_height_changed.connect(self._even_captions)
         self.arrange(best_columns(len(self._panels), (4.0, 3.0), self._aspect, lambda _w: (0.0, 0.0)))
 
     @property
@@ -75,14 +86,14 @@ class PanelGrid(QWidget):
         """Place the panels in `columns` columns, row by row (the next resize chooses again)."""
         if columns == self._columns:
             return
-        for panel in self._panels:
-            self._grid.removeWidget(panel)
+        for cell in self._cells:
+            self._grid.removeWidget(cell)
         for n in range(max(self._grid.rowCount(), self._grid.columnCount())):
             self._grid.setRowStretch(n, 0)
             self._grid.setColumnStretch(n, 0)
         self._columns = columns
-        for n, panel in enumerate(self._panels):
-            self._grid.addWidget(panel, n // columns, n % columns)
+        for n, cell in enumerate(self._cells):
+            self._grid.addWidget(cell, n // columns, n % columns)
         for r in range(self.rows):
             self._grid.setRowStretch(r, 1)
         for c in range(columns):
@@ -96,16 +107,25 @@ class PanelGrid(QWidget):
         self.arrange(best_columns(len(self._panels), size, self._aspect, self._chrome, self._grid.spacing()))
 
     def _chrome(self, cell_width: float) -> tuple[float, float]:
-        """What a cell `cell_width` wide spends outside its image: margins, caption, histogram."""
-        panel = self._panels[0]
+        """What a cell `cell_width` wide spends outside its image: margins, caption, histogram, and
+        what the cell holds beside its panel."""
+        panel, cell = self._panels[0], self._cells[0]
+        extra_w = max(0, cell.width() - panel.width()) if cell is not panel and panel.width() > 1 else 0
+        extra_h = max(0, cell.height() - panel.height()) if cell is not panel and panel.height() > 1 else 0
         layout = panel.layout()
         assert layout is not None, "an ImagePanel lays out its caption and canvas"
         margins = layout.contentsMargins()
         width = margins.left() + margins.right()
         if any(p.histogram.isVisible() for p in self._panels):
             width += panel.histogram.effectiveSizeHint(Qt.SizeHint.PreferredSize).width() + _HISTOGRAM_GAP
-        caption = max(p.caption.height_for(int(cell_width) - width) for p in self._panels)
-        return width, margins.top() + margins.bottom() + layout.spacing() + caption
+        caption = max(p.caption.height_for(int(cell_width) - width - extra_w) for p in self._panels)
+        return width + extra_w, margins.top() + margins.bottom() + layout.spacing() + caption + extra_h
+
+    def _even_captions(self) -> None:
+        """Every caption as tall as the tallest, so the images below them get the same height."""
+        tallest = max(panel.caption.natural_height for panel in self._panels)
+        for panel in self._panels:
+            panel.caption.set_floor(tallest)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 from guitools import make_image, wait_idle, write_png
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPointF, Qt, QThreadPool
 
 from pyramid_explorer.ab_compare import MODE_TITLES
 from pyramid_explorer.app.ab_view import ABView
@@ -231,3 +231,40 @@ def test_the_window_opens_it_on_the_compare_level_at_the_shared_camera(qtbot, wi
     assert "changed" in view.caption.text()
     wait_idle(qtbot, window)
     view.close()
+
+
+def show_at_zoom(qtbot, view: ABView, zoom: float, side: int) -> None:
+    """`zoom` screen pixels per source pixel around the image's centre, every reduction drawn."""
+    box = view.panel.view_box
+    half_w, half_h = box.width() / zoom / 2, box.height() / zoom / 2
+    centre = side / 2 - 0.5 + 0.3  # off the half-pixel phase at which bilinear sampling looks grey too
+    box.setRange(xRange=(centre - half_w, centre + half_w), yRange=(centre - half_h, centre + half_h),
+                 padding=0)
+    want = 1 if zoom >= 1 else round(1 / zoom)
+    QThreadPool.globalInstance().waitForDone()
+    qtbot.waitUntil(lambda: view.panel.display_factor == want and view._a_drawing.factor == want)
+    qtbot.waitUntil(lambda: not view.panel.reduction_pending and not view._a_drawing.pending)
+
+
+def test_both_sides_of_the_swipe_are_area_averaged_zoomed_out_and_crisp_zoomed_in(qtbot, view):
+    side = 256
+    board = (np.indices((side, side)).sum(axis=0) % 2 * 255).astype(np.uint8)
+    offer(qtbot, view, {"board": board, "inverse": 255 - board}, "board", "inverse")
+    view.set_divider_column(side // 2)
+    points = [(x, y) for x in range(8, side - 8, 9) for y in range(8, side - 8, 9)
+              if abs(x - side / 2) > 8]  # off the divider line, on both sides of it
+    show_at_zoom(qtbot, view, 0.25, side)
+    view.panel.paint_now()
+    grab = view.panel.view_box.scene().views()[0].viewport().grab().toImage()
+    greys = [screen_grey(view, grab, x, y) for x, y in points]
+    assert min(greys) >= 120 and max(greys) <= 135, (min(greys), max(greys))  # flat grey, not aliased
+    show_at_zoom(qtbot, view, 4.0, side)
+    view.panel.paint_now()
+    grab = view.panel.view_box.scene().views()[0].viewport().grab().toImage()
+    box = view.panel.view_box.viewRect()
+    shown = [(x, y) for x in range(int(box.left()) + 1, int(box.right()) - 1)
+             for y in range(int(box.top()) + 1, int(box.bottom()) - 1) if abs(x + 0.5 - side / 2) > 1]
+    assert shown and {screen_grey(view, grab, x, y) for x, y in shown} == {0, 255}
+    for x, y in shown[::max(1, len(shown) // 200)]:  # A left of the divider, B right: each its own value
+        expected = board[y, x] if x < side // 2 else 255 - board[y, x]
+        assert screen_grey(view, grab, x, y) == expected

@@ -107,8 +107,8 @@ def test_the_setting_reaches_every_panel_and_panels_made_later(qtbot, panel):
 
 
 @pytest.mark.parametrize(("zoom", "factor", "label"), [
-    (4.0, 1, "400%"), (1.0, 1, "100%"), (0.75, 1, "75%"), (0.6, 2, "60%"), (0.5, 2, "50%"),
-    (0.4, 2, "40%"), (1 / 3, 4, "33.3%"), (0.25, 4, "25%"), (1 / 8, 8, "12.5%"),
+    (4.0, 1, "400%"), (1.0, 1, "100%"), (0.75, 1, "75.0%"), (0.6, 2, "60.0%"), (0.5, 2, "50.0%"),
+    (0.4, 2, "40.0%"), (1 / 3, 4, "33.3%"), (0.25, 4, "25.0%"), (1 / 8, 8, "12.5%"),
 ])
 def test_zoom_chooses_the_reduction_and_is_shown(qtbot, panel, zoom, factor, label):
     panel.show_layer(make_layer(checkerboard(512).astype(np.uint8) * 255, 0), "board")
@@ -247,7 +247,7 @@ def test_view_menu_option_switches_every_panel_of_the_window(qtbot, window):
     settle(qtbot, panel)
     window.linker.set_camera((256, 192), 4.0)  # the factor of the layer's preview: drawn at once
     assert not panel.reduction_pending
-    assert panel.display_factor == 4 and panel.zoom_label() == "25%"
+    assert panel.display_factor == 4 and panel.zoom_label() == "25.0%"
     qtbot.waitUntil(window.is_settled)
     mean = float(panel.layer.pixels.mean())
     averaged = drawn(panel).astype(float)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from guitools import make_image, wait_idle, write_png
 from PySide6.QtCore import Qt
 
-from pyramid_explorer.app.level_model import NAIVE_COLUMNS
+from pyramid_explorer.app.level_model import DSTSIZE_COLUMN, NAIVE_COLUMNS, SIZE_COLUMN
 from pyramid_explorer.app.main_window import DEFAULT_SIZE
 
 
@@ -69,3 +69,36 @@ def test_the_window_fits_1000_by_680(qtbot, opened):
     needed = sum(max(table.sizeHintForColumn(c), header.sectionSizeHint(c))
                  for c in range(table.columnCount()))
     assert needed + 2 * table.frameWidth() <= table.width()
+
+
+def test_at_1000_by_680_the_table_is_compact_and_every_number_is_shown(qtbot, window, tmp_path):
+    window.resize(1000, 680)
+    window.controller.open_path(write_png(tmp_path / "big.png", make_image(3001, 4001)))
+    wait_idle(qtbot, window, timeout=60_000)
+    panel = window.level_panel
+    qtbot.waitUntil(lambda: window.width() == 1000 and panel.compact)
+    qtbot.waitUntil(lambda: columns_whole(panel))  # Level and Size whole, no sideways scrolling
+    shown = [c for c in range(panel.model.columnCount()) if not panel.table.isColumnHidden(c)]
+    assert shown == [0, SIZE_COLUMN]
+    window.controller.set_level(2)
+    qtbot.waitUntil(lambda: panel.details.text().startswith("Level 2"))
+    for c in range(SIZE_COLUMN + 1, DSTSIZE_COLUMN + 1):  # the other columns, for the selected level
+        line = f"{panel.model.headerData(c, Qt.Orientation.Horizontal)}: {panel.model.index(2, c).data()}"
+        assert line in panel.details.text().splitlines()
+    fm = panel.details.fontMetrics()
+    assert all(fm.horizontalAdvance(t) <= panel.details.width() for t in panel.details.text().splitlines())
+    window.resize(*DEFAULT_SIZE)
+    qtbot.waitUntil(lambda: window.width() == DEFAULT_SIZE[0])
+    window.resizeDocks([window.levels_dock], [520], Qt.Orientation.Horizontal)  # the user widens it
+    qtbot.waitUntil(lambda: not panel.compact and not panel.details.isVisible())
+    qtbot.waitUntil(lambda: columns_whole(panel))
+
+
+def test_the_readout_wraps_rather_than_scroll_sideways(qtbot, opened):
+    opened.resize(1000, 680)
+    label = opened.readout_label
+    label.setText("source (1234.5, 678.9)\nnearest[0] (1234, 678): (255, 128, 64) and a long tail of words")
+    qtbot.waitUntil(lambda: opened.width() == 1000)
+    scroll = opened.readout_dock.widget()
+    assert label.wordWrap() and scroll.horizontalScrollBar().maximum() == 0
+    assert label.width() <= scroll.viewport().width()

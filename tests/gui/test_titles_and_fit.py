@@ -7,6 +7,7 @@ from guitools import wait_idle
 from PySide6.QtCore import QRect, Qt
 
 from pyramid_explorer.app.caption import Caption, split_title
+from pyramid_explorer.app.linking import SAME_FIT
 from pyramid_explorer.core.upsampling import MODES
 from pyramid_explorer.display import MODE_LABELS, mode_label
 
@@ -101,11 +102,12 @@ def test_a_new_text_never_makes_a_caption_shorter_a_new_width_may(qtbot):
 
 
 def shows_whole_image(panel) -> bool:
-    """The view shows the whole source and touches it on one side (a fit, not a smaller image)."""
+    """The view shows the whole source and touches it on one side (a fit, not a smaller image), or
+    nearly: views of nearly the same size share the smallest of their fits (linking.SAME_FIT)."""
     rect = panel.view_box.viewRect()
     inside = (rect.left() <= -0.5 + 0.01 and rect.top() <= -0.5 + 0.01
               and rect.right() >= WIDTH - 0.5 - 0.01 and rect.bottom() >= HEIGHT - 0.5 - 0.01)
-    tight = abs(rect.width() - WIDTH) < 1 or abs(rect.height() - HEIGHT) < 1
+    tight = rect.width() < WIDTH * (1 + 2 * SAME_FIT) or rect.height() < HEIGHT * (1 + 2 * SAME_FIT)
     return inside and tight
 
 
@@ -139,3 +141,18 @@ def test_a_zoom_stops_the_fit_and_carries_over_to_other_tabs(qtbot, opened):
     assert opened.linker.fitting
     qtbot.waitUntil(lambda: shows_whole_image(g))
 
+
+
+@pytest.mark.parametrize("size", [(1000, 680), (1480, 920)])
+@pytest.mark.parametrize("view", ["compare", "coding", "blend", "integrity"])
+def test_fitted_panels_of_a_grid_say_one_zoom(qtbot, opened, size, view):
+    opened.resize(*size)
+    opened.show_view(view)
+    wait_idle(qtbot, opened)
+    panels = [p for p in opened.tab(view).panels if p.linked and p.isVisible() and p.layer is not None]
+    assert len(panels) > 1
+    qtbot.waitUntil(lambda: len({p.zoom_label() for p in panels}) == 1)
+    zooms = [p.zoom() for p in panels]
+    assert max(zooms) / min(zooms) < 1.002  # the same zoom, not two that round alike
+    heights = {p.caption.height() for p in panels}
+    assert len(heights) == 1, heights  # one caption height: one image height

@@ -7,7 +7,6 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
     QComboBox,
-    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -20,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from pyramid_explorer.app.dialogs import ask_open_path
 from pyramid_explorer.app.image_panel import ImagePanel
+from pyramid_explorer.app.panel_grid import PanelGrid
 from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.tabs.base import ToolTab, show_message_in
 from pyramid_explorer.app.tabs.shared import export_button, side_column
@@ -138,10 +138,8 @@ class BlendTab(ToolTab):
         side.addWidget(self.level_hint)
         side.addStretch(1)
         side.addWidget(self.export_button)
-        grid = QGridLayout()
-        for n, name in enumerate(PANELS):
-            grid.addWidget(self.image_panels[name], n // 2, n % 2)
-        side_column(self, side, 235).addLayout(grid, 1)
+        self.grid = PanelGrid([self.image_panels[name] for name in PANELS])
+        side_column(self, side, 235).addWidget(self.grid, 1)
 
     @property
     def panels(self) -> list[ImagePanel]:

@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QGridLayout,
     QGroupBox,
-    QHBoxLayout,
     QLabel,
     QScrollArea,
     QSlider,
@@ -21,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from pyramid_explorer.app.image_panel import ImagePanel
+from pyramid_explorer.app.panel_grid import PanelGrid
 from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.tabs.base import ToolTab, show_message_in
 from pyramid_explorer.app.tabs.shared import BandRows, export_button, side_column
@@ -125,11 +125,9 @@ class CodingTab(ToolTab):
         side.addWidget(scroll, 1)
         side.addWidget(self.summary)
         side.addWidget(self.export_button)
-        images = QHBoxLayout()
-        for panel in self.panels:
-            images.addWidget(panel, 1)
+        self.grid = PanelGrid(self.panels)
         right = QVBoxLayout()
-        right.addLayout(images, 3)
+        right.addWidget(self.grid, 3)
         right.addWidget(self.plot, 2)
         side_column(self, side, 290).addLayout(right, 1)
 

@@ -24,13 +24,14 @@ from pyramid_explorer.tools.compare import DeconvResult, ModeResult
 from pyramid_explorer.tools.stored import StoredImage
 
 
-def metrics_text(psnr: float | None, ssim: float | None) -> str:
-    """'PSNR 31.3 dB, SSIM 0.841', with the pending and undefined cases spelled out."""
+def metrics_text(psnr: float | None, ssim: float | None, crop: str = "") -> str:
+    """'PSNR 31.3 dB, SSIM 0.841' and `crop` (' (crop)': they measure a crop), with the pending and
+    undefined cases spelled out."""
     if psnr is None:
         return "PSNR/SSIM computing..."
     p = "PSNR inf (identical)" if math.isinf(psnr) else f"PSNR {psnr:.2f} dB"
     s = "SSIM n/a (< 11 px)" if ssim is None or math.isnan(ssim) else f"SSIM {ssim:.3f}"
-    return f"{p}, {s}"
+    return f"{p}, {s}{crop}"
 
 
 class CompareTab(ToolTab):
@@ -43,14 +44,18 @@ class CompareTab(ToolTab):
         self._queue = queue
         self.mode_panels = {mode: ImagePanel(mode, histogram=False) for mode in MODES}
         for mode, panel in self.mode_panels.items():
+            panel.title_name = mode_label(mode)
             panel.set_tip(f"mode: {mode} (its name on the command line and in exports)")
         self.deconv_panel = ImagePanel("transposed conv", histogram=False)
+        self.deconv_panel.title_name = "Transposed conv"
         self.controls = DeconvControls()
         self.difference = QCheckBox("Show difference from G[i]")
         self.difference.toggled.connect(self._on_difference_toggled)
         self._modes: dict[str, ModeResult] = {}
         self._deconv: DeconvResult | None = None
         self._level_label = QLabel()
+        self._level_text = ""
+        self._crop: tuple[int, ...] | None = None  # (height, width) compared when it is a crop
 
         self.grid = PanelGrid(self.panels)
         side = QVBoxLayout()
@@ -81,7 +86,23 @@ class CompareTab(ToolTab):
         self.grid.relayout()
 
     def set_level_text(self, text: str) -> None:
-        self._level_label.setText(text)
+        self._level_text = text
+        self._show_header()
+
+    def _show_header(self) -> None:
+        h, w = self._crop or (0, 0)
+        crop = "" if self._crop is None else f"; compared on the centre {w} x {h} crop"
+        self._level_label.setText(self._level_text + crop)
+        tip = "A level too large for the memory budget is compared on a centred crop: the images and their "
+        self._level_label.setToolTip(tip + "PSNR/SSIM cover that crop only" if crop else "")
+
+    def _note_crop(self, image: Layer, cropped: bool) -> str:
+        """The panel's marker of a comparison made on a crop (' (crop)'), the crop's size in the header."""
+        crop = tuple(image.shape[:2]) if cropped else None
+        if crop != self._crop:
+            self._crop = crop
+            self._show_header()
+        return " (crop)" if cropped else ""
 
     @property
     def results(self) -> dict[str, ModeResult]:
@@ -99,26 +120,26 @@ class CompareTab(ToolTab):
 
     def show_mode(self, result: ModeResult, *, keep_limits: bool = False) -> None:
         self._modes[result.mode] = result
-        i, crop = result.level, " [centre crop]" if result.cropped else ""
+        i, crop = result.level, self._note_crop(result.image, result.cropped)
         name = mode_label(result.mode) + (f" of maxpool(G[{i}])" if result.mode == "unpool" else "")
         layer, minus = self._pick(result.image, result.difference, i)
         panel = self.mode_panels[result.mode]
         panel.name = f"{result.mode}[{i}]{minus}"
-        title = f"{name}{minus}: {metrics_text(result.psnr, result.ssim)}{crop}"
+        title = f"{name}{minus}: {metrics_text(result.psnr, result.ssim, crop)}"
         self._queue.show(panel, layer, title, keep_limits=keep_limits)
 
     def show_deconv(self, result: DeconvResult, *, keep_limits: bool = False) -> None:
         self._deconv = result
         self.controls.show_result(result)
         s, i = result.settings, result.level
-        crop = " [centre crop]" if result.cropped else ""
+        crop = " (crop)" if result.cropped else ""
         layer, minus = self._pick(result.image, result.difference, i)
         if result.difference is None:
             metrics = "difference and metrics need stride 2"
         else:
-            metrics = metrics_text(result.psnr, result.ssim)
+            metrics = metrics_text(result.psnr, result.ssim, crop)
         self.deconv_panel.name = f"deconv[{i}]{minus}"
-        title = f"transposed conv k={s.kernel_size} s={s.stride} {s.kernel}{minus}: {metrics}{crop}"
+        title = f"Transposed conv k={s.kernel_size} s={s.stride} {s.kernel}{minus}: {metrics}"
         self._queue.show(self.deconv_panel, layer, title, keep_limits=keep_limits)
 
     def _pick(self, image: Layer, difference: Layer | None, level: int) -> tuple[Layer, str]:
@@ -160,6 +181,7 @@ class CompareTab(ToolTab):
         self.show_message(f"{image.name} is a stored pyramid: it is shown level by level, not built")
 
     def on_level_changed(self, level: int) -> None:
+        self._crop = None  # said again by the new level's results
         self.set_level_text(f"Level {level}: G[{level + 1}] upsampled to the size of G[{level}]")
 
     def _on_deconv_edited(self, settings: object) -> None:

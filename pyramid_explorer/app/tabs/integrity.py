@@ -10,7 +10,6 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
-    QGridLayout,
     QHBoxLayout,
     QLabel,
     QRadioButton,
@@ -19,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from pyramid_explorer.app.image_panel import ImagePanel
+from pyramid_explorer.app.panel_grid import PanelGrid
 from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.tabs.base import ToolTab
 from pyramid_explorer.app.tabs.shared import export_button
@@ -165,14 +165,13 @@ class IntegrityTab(ToolTab):
         self.verdict.setStyleSheet("font-size: 13pt")
         self.laplacian = _ErrorColumn("Laplacian pyramid: collapse(bands) vs source", "residual")
         self.gaussian = _ErrorColumn("Gaussian only: pyrUp(pyrDown(x)) vs x", "pyrUp(pyrDown) error")
-        columns = QGridLayout()
-        columns.addWidget(self.laplacian, 0, 0)
-        columns.addWidget(self.gaussian, 0, 1)
+        columns = (self.laplacian, self.gaussian)
+        self.grid = PanelGrid([c.panel for c in columns], cells=list(columns))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
         layout.addWidget(self.verdict)
-        layout.addLayout(columns, 1)
+        layout.addWidget(self.grid, 1)
 
     @property
     def panels(self) -> list[ImagePanel]:

@@ -15,6 +15,7 @@ from pyramid_explorer.app.panel_grid import PanelGrid
 from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.tabs.base import ToolTab, show_message_in
 from pyramid_explorer.app.tabs.shared import export_button, row
+from pyramid_explorer.display import mode_label
 from pyramid_explorer.tools.stored import StoredImage
 from pyramid_explorer.tools.unpool import UnpoolResult
 
@@ -111,6 +112,8 @@ class UnpoolTab(ToolTab):
         self.source = ImagePanel("G", histogram=False)
         self.pooled = ImagePanel("maxpool", histogram=False)
         self.unpooled = ImagePanel("unpool", histogram=False)
+        self.unpooled.set_tip("mode: unpool (its name on the command line and in exports; max_unpool in "
+                              "PyTorch's words)")
         self.source_markers = ArgmaxMarkers(self.source, self)
         self.unpooled_markers = ArgmaxMarkers(self.unpooled, self)
         self.note = QLabel()
@@ -140,8 +143,8 @@ class UnpoolTab(ToolTab):
         self._queue.show(self.source, result.source, f"G[{i}]: {w} x {h}, each window's maximum marked")
         ph, pw = result.pooled.shape[:2]
         self._queue.show(self.pooled, result.pooled, f"2x2 max pool of G[{i}]: {pw} x {ph}")
-        self._queue.show(self.unpooled, result.unpooled,
-                         f"max_unpool: maxima back at their recorded positions, zeros elsewhere ({w} x {h})")
+        self._queue.show(self.unpooled, result.unpooled, f"{mode_label('unpool')}: {w} x {h}, maxima back at "
+                         "their recorded positions, zeros elsewhere")
         self.source_markers.set_view(result)
         self.unpooled_markers.set_view(result)
         self.export_button.setEnabled(True)
