@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QRectF, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QPen
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QGraphicsItem,
     QGraphicsRectItem,
-    QHBoxLayout,
     QLabel,
     QPushButton,
     QVBoxLayout,
@@ -32,6 +31,7 @@ from PySide6.QtWidgets import (
 from pyramid_explorer.ab_compare import ABRequest, ABResult, ab_arrays, compare_pair, level_candidates
 from pyramid_explorer.app.image_panel import ImagePanel
 from pyramid_explorer.app.panel_drawing import ReducedDrawing
+from pyramid_explorer.app.tabs.shared import row
 from pyramid_explorer.app.tool_export import ToolExportDialog
 from pyramid_explorer.app.worker import JobRunner
 from pyramid_explorer.core.export import NamedArray
@@ -146,19 +146,10 @@ class ABView(QWidget):
         self.caption.setWordWrap(True)
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
-        bar = QHBoxLayout()
-        bar.addWidget(QLabel("A"))
-        bar.addWidget(self.a_combo)
-        bar.addWidget(QLabel("B"))
-        bar.addWidget(self.b_combo)
-        bar.addSpacing(12)
-        for button in self.shown_buttons.values():
-            bar.addWidget(button)
-        bar.addSpacing(12)
-        bar.addWidget(self.flicker)
-        bar.addWidget(self.rate)
-        bar.addStretch(1)
-        bar.addWidget(self.export_button)
+        bar = row("A", self.a_combo, "B", self.b_combo, *self.shown_buttons.values(), self.flicker, self.rate,
+                  None, self.export_button)
+        for index in (4, 5 + len(SHOWN)):  # a gap before the shown buttons and before Flicker
+            bar.insertSpacing(index, 12)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(bar)
@@ -198,11 +189,10 @@ class ABView(QWidget):
             if names else None
         self._candidates = dict(candidates)
         for combo, choice in ((self.a_combo, a), (self.b_combo, b)):
-            combo.blockSignals(True)
-            combo.clear()
-            combo.addItems(names)
-            combo.setCurrentIndex(names.index(choice) if choice in names else -1)
-            combo.blockSignals(False)
+            with QSignalBlocker(combo):
+                combo.clear()
+                combo.addItems(names)
+                combo.setCurrentIndex(names.index(choice) if choice in names else -1)
         self._on_pair_chosen()
 
     def set_export_source(self, image: np.ndarray, source_path: str | None, folder: str) -> None:
@@ -304,10 +294,7 @@ class ABView(QWidget):
 
     def _on_flicker_toggled(self, on: bool) -> None:
         self._flicker_shows_a = True
-        if on:
-            self.timer.start()
-        else:
-            self.timer.stop()
+        self.timer.start() if on else self.timer.stop()
         self._render()
 
     def _on_flicker_tick(self) -> None:

@@ -67,6 +67,14 @@ def _live_panels() -> list[ImagePanel]:
     return [panel for panel in list(_PANELS) if shiboken6.isValid(panel)]
 
 
+def _badge(canvas: QWidget, style: str) -> QLabel:
+    """A hidden label drawn over the canvas, with rounded corners and the colours and padding of `style`."""
+    label = QLabel(canvas)
+    label.setStyleSheet(f"{style} border-radius: 3px;")
+    label.hide()
+    return label
+
+
 class ImagePanel(QWidget):
     """Draws one Layer at its scale and origin (crisp pixels zoomed in, area-averaged zoomed out,
     the zoom in a corner); emits where the mouse hovers.
@@ -122,15 +130,10 @@ class ImagePanel(QWidget):
         self._on_lookup_table_changed()
         self._canvas.scene().sigMouseMoved.connect(self._on_mouse_moved)
 
-        self._note = QLabel(self._canvas)
-        self._note.setStyleSheet("background: rgba(255, 255, 255, 210); color: #202020; padding: 2px 5px;"
-                                 "border-radius: 3px;")
+        self._note = _badge(self._canvas, "background: rgba(255, 255, 255, 210); color: #202020; "
+                                          "padding: 2px 5px;")
         self._note.move(6, 6)
-        self._note.hide()
-        self._zoom = QLabel(self._canvas)
-        self._zoom.setStyleSheet("background: rgba(0, 0, 0, 150); color: #f0f0f0; padding: 1px 4px;"
-                                 "border-radius: 3px;")
-        self._zoom.hide()
+        self._zoom = _badge(self._canvas, "background: rgba(0, 0, 0, 150); color: #f0f0f0; padding: 1px 4px;")
         self._overlay = StaleOverlay(self._canvas)
         self._generation = 0
         self.view_box.sigResized.connect(self._overlay.fit)
