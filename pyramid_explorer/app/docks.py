@@ -48,8 +48,11 @@ class LeftDocks:
 
     def _on_levels_width_wanted(self, width: int) -> None:
         """A Levels dock narrower than its table's columns (restored so, or made so) is widened, as far
-        as the window lets it."""
+        as the window lets it but to half its width at most: the images keep the other half (in a
+        narrower window the table is compact)."""
         dock, shown = self.levels_dock, self.level_panel.width()
         window = dock.parentWidget()
         if isinstance(window, QMainWindow) and dock.isVisible() and not dock.isFloating() and shown < width:
-            window.resizeDocks([dock], [dock.width() + width - shown], Qt.Orientation.Horizontal)
+            wanted = min(dock.width() + width - shown, window.width() // 2)
+            if wanted > dock.width():
+                window.resizeDocks([dock], [wanted], Qt.Orientation.Horizontal)
