@@ -99,12 +99,12 @@ class _ErrorColumn(QWidget):
         self.numbers = QLabel()
         self.numbers.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.sentence = QLabel()
-        self.sentence.setWordWrap(True)
         self.panel = ImagePanel(panel_name, histogram=False)
         self.histogram = ErrorHistogram()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         for w in (self.heading, self.numbers, self.sentence):
+            w.setWordWrap(True)  # a long line wraps rather than widen its column beyond the other's
             layout.addWidget(w)
         layout.addWidget(self.panel, 1)
         layout.addWidget(self.histogram)
