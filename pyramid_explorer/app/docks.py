@@ -19,6 +19,10 @@ def _left_dock(window: QMainWindow, title: str, name: str, widget: QWidget) -> Q
     return dock
 
 
+TABS_KEEP = 700
+"""Pixels of the window's width the tabs keep beside the docks: Compare's side column and three images."""
+
+
 class LeftDocks:
     """The Levels dock (`level_panel`) and the Pixel readout dock (`readout` writes `readout_label`)."""
 
@@ -46,13 +50,21 @@ class LeftDocks:
         window.resizeDocks(docks, [480, 480], Qt.Orientation.Horizontal)
         window.resizeDocks(docks, [620, 200], Qt.Orientation.Vertical)
 
+    def keep_room_for_tabs(self, window: QMainWindow) -> None:
+        """After a window resize: a Levels dock wider than the window leaves the tabs `TABS_KEEP` gives way
+        (its table goes compact). Tabs are built when first shown, so their least widths cannot do it."""
+        dock = self.levels_dock
+        room = window.width() - TABS_KEEP
+        if dock.isVisible() and not dock.isFloating() and dock.width() > max(room, dock.minimumWidth()):
+            window.resizeDocks([dock], [room], Qt.Orientation.Horizontal)
+
     def _on_levels_width_wanted(self, width: int) -> None:
         """A Levels dock narrower than its table's columns (restored so, or made so) is widened, as far
-        as the window lets it but to half its width at most: the images keep the other half (in a
-        narrower window the table is compact)."""
+        as the window lets it while the tabs keep `TABS_KEEP` pixels. A compact table (in a narrower
+        window) gets the dock narrowed to its two columns, the images the rest."""
         dock, shown = self.levels_dock, self.level_panel.width()
         window = dock.parentWidget()
-        if isinstance(window, QMainWindow) and dock.isVisible() and not dock.isFloating() and shown < width:
-            wanted = min(dock.width() + width - shown, window.width() // 2)
-            if wanted > dock.width():
+        if isinstance(window, QMainWindow) and dock.isVisible() and not dock.isFloating() and shown != width:
+            wanted = min(dock.width() + width - shown, window.width() - TABS_KEEP)
+            if wanted > dock.width() or self.level_panel.compact:
                 window.resizeDocks([dock], [wanted], Qt.Orientation.Horizontal)

@@ -36,7 +36,9 @@ class LevelPanel(QWidget):
 
     level_selected = Signal(int)
     depth_changed = Signal(int)
-    width_wanted = Signal(int)  # the panel's width that shows the table's columns whole, on new rows
+    # the panel's width that shows the table's columns whole, on new rows; when compact, the width of
+    # its two columns (the images get the rest)
+    width_wanted = Signal(int)
     # The "Levels built" box; it shadows QPaintDevice.depth() (colour depth), which nothing here calls.
     depth: QSpinBox  # type: ignore[assignment]
 
@@ -114,8 +116,10 @@ class LevelPanel(QWidget):
             if self._room() < self.content_width():  # the columns shown need more than estimated
                 self._fit_width()  # widen the dock if the window lets it
                 self._set_compact(self._room() < self.content_width())
-        elif not self._compact and self._room() < self.content_width():
+        elif not self._compact and self._room() < self.content_width():  # the dock was made narrower
             self._set_compact(True)
+            if self.model.rowCount():  # (an empty table's headers alone would widen it again)
+                self.width_wanted.emit(self._compact_width())
 
     def _room(self) -> int:
         margins = self._layout.contentsMargins()
@@ -133,6 +137,13 @@ class LevelPanel(QWidget):
         self.table.resizeColumnsToContents()
         self.details.setVisible(compact)
         self._show_details()
+
+    def _compact_width(self) -> int:
+        table, margins = self.table, self._layout.contentsMargins()
+        shown = [c for c in range(self.model.columnCount()) if not table.isColumnHidden(c)]
+        cells = sum(table.columnWidth(c) for c in shown)
+        return (cells + 2 * table.frameWidth() + table.verticalScrollBar().sizeHint().width() + margins.left()
+                + margins.right())
 
     def _show_details(self) -> None:
         """The selected level's columns that the compact table leaves out, one "header: value" a line."""

@@ -10,7 +10,7 @@ import os
 
 import pyqtgraph as pg
 from PySide6.QtCore import QSettings
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QResizeEvent
 from PySide6.QtWidgets import QMainWindow, QMenu, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
 
 from pyramid_explorer.app.ab_view import ABCompareOpener
@@ -228,6 +228,10 @@ class MainWindow(QMainWindow):
         if path is not None:
             event.acceptProposedAction()
             self.controller.open_path(path)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.docks.keep_room_for_tabs(self)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.controller.shutdown()

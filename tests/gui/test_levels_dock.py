@@ -5,6 +5,7 @@ from __future__ import annotations
 from guitools import make_image, wait_idle, write_png
 from PySide6.QtCore import Qt
 
+from pyramid_explorer.app.docks import TABS_KEEP
 from pyramid_explorer.app.level_model import DSTSIZE_COLUMN, NAIVE_COLUMNS, SIZE_COLUMN
 from pyramid_explorer.app.main_window import DEFAULT_SIZE
 
@@ -102,3 +103,17 @@ def test_the_readout_wraps_rather_than_scroll_sideways(qtbot, opened):
     scroll = opened.readout_dock.widget()
     assert label.wordWrap() and scroll.horizontalScrollBar().maximum() == 0
     assert label.width() <= scroll.viewport().width()
+
+
+def test_at_1000_by_680_compare_fits_beside_the_compact_dock(qtbot, window, tmp_path):
+    """Tabs are built when first shown, so their least widths cannot hold the dock back: the dock gives
+    way to keep the tabs' room, its table goes compact, and Compare's grid fits a 1000x680 screen."""
+    window.resize(1000, 680)
+    window.controller.open_path(write_png(tmp_path / "a.png", make_image(300, 451)))
+    wait_idle(qtbot, window)
+    window.show_view("compare")
+    wait_idle(qtbot, window)
+    panel = window.level_panel
+    qtbot.waitUntil(lambda: panel.compact and window.levels_dock.width() <= 1000 - TABS_KEEP)
+    qtbot.waitUntil(lambda: columns_whole(panel))
+    assert (window.width(), window.height()) == (1000, 680)  # the grid's rows did not make it taller
