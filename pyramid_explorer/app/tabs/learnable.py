@@ -65,7 +65,7 @@ def weights_title(view: UpsamplerView) -> str:
 
 
 class UpsamplerColumn(QWidget):
-    """One upsampler's view: title, numbers, output image, kernel with its phase sums, spectrum, verdict."""
+    """One upsampler's view: title, numbers and verdict, output image, kernel and phase sums, spectrum."""
 
     def __init__(self, name: str, queue: RenderQueue, chooser: QWidget | None = None,
                  parent: QWidget | None = None) -> None:
@@ -102,12 +102,12 @@ class UpsamplerColumn(QWidget):
         layout.addWidget(self.title)
         layout.addLayout(heading)
         layout.addWidget(self.numbers)
+        layout.addWidget(self.verdict)  # with the numbers: in a low window the images shrink, not it
         layout.addWidget(self.image, 3)
         layout.addWidget(self.weights, 2)
         layout.addWidget(QLabel("phase sums"))
         layout.addWidget(self.phases)  # under the kernel: side by side, four columns would not fit
         layout.addWidget(self.spectrum, 2)
-        layout.addWidget(self.verdict)
 
     @property
     def panels(self) -> list[ImagePanel]:
