@@ -119,7 +119,8 @@ class LevelPanel(QWidget):
         elif not self._compact and self._room() < self.content_width():  # the dock was made narrower
             self._set_compact(True)
             if self.model.rowCount():  # (an empty table's headers alone would widen it again)
-                self.width_wanted.emit(self._compact_width())
+                shown = [c for c in range(self.model.columnCount()) if not self.table.isColumnHidden(c)]
+                self._want(self._table_width(sum(self.table.columnWidth(c) for c in shown)))
 
     def _room(self) -> int:
         margins = self._layout.contentsMargins()
@@ -137,13 +138,6 @@ class LevelPanel(QWidget):
         self.table.resizeColumnsToContents()
         self.details.setVisible(compact)
         self._show_details()
-
-    def _compact_width(self) -> int:
-        table, margins = self.table, self._layout.contentsMargins()
-        shown = [c for c in range(self.model.columnCount()) if not table.isColumnHidden(c)]
-        cells = sum(table.columnWidth(c) for c in shown)
-        return (cells + 2 * table.frameWidth() + table.verticalScrollBar().sizeHint().width() + margins.left()
-                + margins.right())
 
     def _show_details(self) -> None:
         """The selected level's columns that the compact table leaves out, one "header: value" a line."""
@@ -215,11 +209,18 @@ class LevelPanel(QWidget):
         columns = [c for c in range(self.model.columnCount()) if c not in NAIVE_COLUMNS]
         cells = sum(max(table.sizeHintForColumn(c), header.sectionSizeHint(c)) for c in columns)
         shrunk = THUMBNAIL_SIZE - table.iconSize().width()  # the Level column's thumbnails, while compact
-        return cells + shrunk + 2 * table.frameWidth() + table.verticalScrollBar().sizeHint().width()
+        return self._table_width(cells + shrunk)
+
+    def _table_width(self, cells: int) -> int:
+        """The table's width for columns `cells` pixels wide in all, beside a vertical scroll bar."""
+        return cells + 2 * self.table.frameWidth() + self.table.verticalScrollBar().sizeHint().width()
+
+    def _want(self, table_width: int) -> None:
+        margins = self._layout.contentsMargins()
+        self.width_wanted.emit(table_width + margins.left() + margins.right())
 
     def _fit_width(self) -> None:
-        margins = self._layout.contentsMargins()
-        self.width_wanted.emit(self.content_width() + margins.left() + margins.right())
+        self._want(self.content_width())
 
     def _on_without_dstsize_toggled(self, shown: bool) -> None:
         for column in NAIVE_COLUMNS:
