@@ -137,8 +137,8 @@ class ImagePanel(QWidget):
         self._overlay = StaleOverlay(self._canvas)
         self._generation = 0
         self.view_box.sigResized.connect(self._overlay.fit)
-        self.view_box.sigRangeChanged.connect(self._on_view_changed)
-        self.view_box.sigResized.connect(self._on_view_changed)
+        for moved in (self.view_box.sigRangeChanged, self.view_box.sigResized):
+            moved.connect(lambda *_: self._refresh_display())
 
         self._stack = QStackedWidget()
         self._stack.addWidget(self._canvas)
@@ -190,6 +190,13 @@ class ImagePanel(QWidget):
         """What is drawn no longer answers the current state: dim it under `text` (what is being
         computed), or with `clear` (another image's pixels) draw nothing and title the panel `text`."""
         self._generation += 1
+        if self._ended:  # what had ended (cancelled, failed) is being computed again
+            word = self._ended.partition(":")[0]
+            if self._layer is not None:  # the title keeps the drawn result's numbers
+                self._title_text = self._title_text.replace(word, "computing")
+            else:
+                self._title_text = f"{self.title_name}: {text}"
+            self._ended = ""
         self._dim(text, clear=clear)
 
     def _dim(self, text: str, *, clear: bool = False) -> None:
@@ -351,16 +358,10 @@ class ImagePanel(QWidget):
             if text != self._zoom.text():
                 self._zoom.setText(text)
                 self._zoom.adjustSize()
-            self._place_zoom_label()
+            rect = self.view_box.sceneBoundingRect()  # scene and canvas coordinates coincide
+            self._zoom.move(int(rect.left()) + 6, int(rect.bottom()) - self._zoom.height() - 6)
         self._zoom.setVisible(zoom is not None)
         self._drawing.draw(self._layer, None if self._exact_samples else zoom, self.isVisible())
-
-    def _on_view_changed(self, *_args: object) -> None:
-        self._refresh_display()
-
-    def _place_zoom_label(self) -> None:
-        rect = self.view_box.sceneBoundingRect()  # scene and canvas coordinates coincide
-        self._zoom.move(int(rect.left()) + 6, int(rect.bottom()) - self._zoom.height() - 6)
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)

@@ -200,3 +200,18 @@ def test_a_layer_queued_before_a_change_is_never_drawn_after_it(qtbot, opened):
     panel.mark_stale("computing level 2...")  # the state changes while the old layer waits
     qtbot.waitUntil(lambda: opened.render_queue.empty)
     assert panel.layer is level_one and panel.is_stale
+
+
+def test_after_a_cancel_the_next_change_says_computing_again(qtbot, opened, gate):
+    opened.show_view("compare")  # its job is held by the gate
+    tab = opened.tab("compare")
+    qtbot.waitUntil(lambda: opened.cancel_button.isVisible())
+    opened.controller.cancel()
+    assert all("cancelled" in p.title() for p in tab.panels)
+    opened.controller.set_level(1)
+    for panel in tab.panels:
+        assert "cancelled" not in panel.title() and "computing" in panel.title(), panel.title()
+        assert "cancelled" not in panel.caption.toolTip()
+    gate.set()
+    wait_idle(qtbot, opened)
+    assert not any("cancelled" in p.title() or p.is_stale for p in tab.panels)
