@@ -216,7 +216,18 @@ def create_application(screenshot: bool) -> QApplication | None:
         qInstallMessageHandler(previous)
     for message in qt_said:
         print(message, file=sys.stderr)
+    if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+        qInstallMessageHandler(_without_offscreen_noise)
     return app
+
+
+OFFSCREEN_NOISE = "This plugin does not support propagateSizeHints()"
+"""What Qt's offscreen platform says for every window shown: it has no window manager to tell."""
+
+
+def _without_offscreen_noise(_kind: QtMsgType, _context: object, message: str) -> None:
+    if message != OFFSCREEN_NOISE:
+        print(message, file=sys.stderr)
 
 
 def open_first_image(c: Controller, args: argparse.Namespace) -> None:

@@ -74,7 +74,7 @@ def test_screenshot_without_display_renders_offscreen(tmp_path, platform):
     out = tmp_path / "shot.png"
     run = explorer("--screenshot", str(out), home=tmp_path, **platform)
     assert run.returncode == 0, run.stderr
-    assert "Traceback" not in run.stderr
+    assert not run.stderr.strip()  # not even the offscreen platform's note on every window shown
     shot = cv2.imread(str(out))
     assert shot is not None and (shot.shape[1], shot.shape[0]) == DEFAULT_SIZE and shot.std() > 10
 
