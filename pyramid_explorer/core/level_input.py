@@ -19,10 +19,18 @@ def needs_finer(mode: str) -> bool:
     return mode == "unpool"
 
 
-def unpool_level(fine: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """max_unpool of the 2x2 max pool of `fine`, at `fine`'s size (written to `out` if given)."""
+def pool_level(fine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 2x2 max pool of `fine` (as float32, what unpooling upsamples) and its indices."""
     pooled, indices = max_pool_with_indices(fine, POOL)
-    return upsample(pooled, "unpool", POOL, size=(fine.shape[1], fine.shape[0]), indices=indices, out=out)
+    return pooled.astype(np.float32, copy=False), indices
+
+
+def unpool_level(fine: np.ndarray, out: np.ndarray | None = None,
+                 pooled: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """max_unpool of the 2x2 max pool of `fine`, at `fine`'s size (written to `out` if given); `pooled`:
+    `pool_level(fine)` when the caller already has it."""
+    values, indices = pool_level(fine) if pooled is None else pooled
+    return upsample(values, "unpool", POOL, size=(fine.shape[1], fine.shape[0]), indices=indices, out=out)
 
 
 def upsample_level(fine: np.ndarray, coarse: np.ndarray, mode: str,

@@ -25,7 +25,13 @@ from pyramid_explorer.core.deconv import (
     deconv_offset,
     deconv_output,
 )
-from pyramid_explorer.core.level_input import unavailable, upsample_level
+from pyramid_explorer.core.level_input import (
+    needs_finer,
+    pool_level,
+    unavailable,
+    unpool_level,
+    upsample_level,
+)
 from pyramid_explorer.core.metrics import Reference
 from pyramid_explorer.core.scratch import Recycled
 from pyramid_explorer.core.upsampling import MODES
@@ -137,7 +143,11 @@ def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResul
     coarse32 = np.ascontiguousarray(coarse, np.float32)  # what every mode upsamples, converted once
     buffers = _Buffers((height, width, *fine.shape[2:]), req.threads)
 
+    pooled = _Once(partial(pool_level, fine))  # unpooling's input, for its image and its numbers
+
     def upsampled(mode: str) -> np.ndarray:
+        if needs_finer(mode):
+            return unpool_level(fine, buffers.take(), pooled.get())
         return upsample_level(fine, coarse32, mode, size=(width, height), out=buffers.take())
 
     def mode_image(mode: str) -> ModeResult:
