@@ -114,15 +114,15 @@ def _blur(x: np.ndarray, out: np.ndarray, column: np.ndarray = _KERNEL, delta: f
 class _Strips:
     """One thread's scratch for SSIM strips: float32 arrays of the largest strip, used again for every
     strip and kept by the thread for its next call (fresh memory is faulted in and zeroed by the kernel;
-    reused, it costs nothing and stays in cache). Nine strips: about 22 MB at 4K RGB."""
+    reused, it costs nothing and stays in cache). Ten strips: about 25 MB at 4K RGB."""
 
     def __init__(self, shape: tuple[int, ...], rows: int) -> None:
         full, inner = (rows + 2 * _PAD, *shape[1:]), (rows, *shape[1:])
-        self.full = [thread_buffer(f"ssim strip {k}", full, np.float32) for k in range(5)]
+        self.full = [thread_buffer(f"ssim strip {k}", full, np.float32) for k in range(6)]
         self.inner = [thread_buffer(f"ssim rows {k}", inner, np.float32) for k in range(4)]
 
     def take(self, rows: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """(five strip arrays of `rows` inner rows plus the halo, four arrays of `rows` rows)."""
+        """(six strip arrays of `rows` inner rows plus the halo, four arrays of `rows` rows)."""
         return [x[: rows + 2 * _PAD] for x in self.full], [x[:rows] for x in self.inner]
 
 
@@ -170,15 +170,15 @@ class _Statistics:
     def ssim_sum(self, a32: np.ndarray, b32: np.ndarray, maps: _Maps, full: list[np.ndarray],
                  work: np.ndarray) -> float:
         """Sum of the SSIM map over one strip's inner pixels and channels (accumulated in double); NaN or
-        inf when a value of either strip is not finite. Overwrites `a32` and `b32`; `full`: three scratch
-        arrays of their shape, `work` one of the maps' shape.
+        inf when a value of either strip is not finite, from the centred strips `a32` (read only) and `b32`
+        (overwritten). `full`: four scratch arrays of the strips' shape, `work` one of the maps' shape.
 
         numpy's in-place operations, not OpenCV's: their results do not depend on where an array starts in
         memory, so a `Reference` and a plain `ssim` agree to the last bit.
         """
         twice_mean, variance, square = maps
         mean_b = _blur(b32, full[0])
-        structure = _blur(np.multiply(a32, b32, out=a32), full[1], _TWICE_KERNEL, self.c2)  # 2 E[ab] + c2
+        structure = _blur(np.multiply(a32, b32, out=full[3]), full[1], _TWICE_KERNEL, self.c2)  # 2E[ab]+c2
         spread = _blur(np.square(b32, out=b32), full[2])  # E[b^2]
         structure -= np.multiply(twice_mean, mean_b, out=work)  # 2 cov + c2
         spread -= np.square(mean_b, out=work)
@@ -196,8 +196,9 @@ class _Statistics:
         inner = structure[:, _PAD:-_PAD]
         return cv2.sumElems(inner.reshape(inner.shape[0], -1))[0]  # numpy's float64 sum is ~50x slower
 
-    def mean_ssim(self, b: np.ndarray, maps: _Maps | None) -> float:
-        """Mean SSIM of `b` against the image; `maps` are the stored reference maps, or None to make them."""
+    def mean_ssim(self, b: np.ndarray, stored: tuple[np.ndarray, _Maps] | None) -> float:
+        """Mean SSIM of `b` against the image; `stored`: the centred image and its reference maps, or None
+        to make them strip by strip."""
         sums = [0.0] * len(self.strips)
 
         def work(first: int, last: int) -> None:
@@ -205,15 +206,16 @@ class _Statistics:
             with np.errstate(invalid="ignore", over="ignore"):  # (per thread) non-finite: the sum says so
                 for k in range(first, last):
                     start, stop = self.strips[k]
-                    (a32, b32, *full), (*made, spare) = scratch.take(stop - start)
+                    (b32, a32, *full), (*made, spare) = scratch.take(stop - start)
                     self.centred(b, start, stop, b32)
-                    self.centred(self.image, start, stop, a32)
-                    if maps is None:
+                    if stored is None:
+                        self.centred(self.image, start, stop, a32)
                         strip_maps = (made[0], made[1], made[2])
                         self.reference_maps(a32, full, strip_maps)
                     else:
+                        a32 = stored[0][start - _PAD : stop + _PAD]
                         rows = slice(start - _PAD, stop - _PAD)
-                        strip_maps = (maps[0][rows], maps[1][rows], maps[2][rows])
+                        strip_maps = (stored[1][0][rows], stored[1][1][rows], stored[1][2][rows])
                     sums[k] = self.ssim_sum(a32, b32, strip_maps, full, spare)
 
         in_bands(len(self.strips), work)
@@ -256,11 +258,12 @@ class Reference:
     of 5).
 
     Memory: the image itself is kept, not copied, and must not change while the reference is in use. For
-    SSIM three float32 maps are stored (`_Maps`: twice the reference's Gaussian window mean centred on an
-    offset, its window variance plus c2, its true window mean squared plus c1), for its rows whose window
-    lies inside the image — 12 bytes per value, so about 300 MB for a 3840x2160 RGB image and 100 MB for
-    grey (nothing when SSIM is undefined: a side under 11 pixels, or a non-finite value). Each call uses
-    only strip-sized scratch, which its thread keeps for the next call (about 22 MB per thread at 4K RGB).
+    SSIM four float32 arrays are stored: the image centred on an offset (what every candidate's strips
+    are multiplied by) and its `_Maps` (twice its Gaussian window mean, centred; its window variance plus
+    c2; its true window mean squared plus c1) for its rows whose window lies inside the image — 16 bytes
+    per value, so about 400 MB for a 3840x2160 RGB image and 133 MB for grey (nothing when SSIM is
+    undefined: a side under 11 pixels, or a non-finite value). Each call uses only strip-sized scratch,
+    which its thread keeps for the next call (about 25 MB per thread at 4K RGB).
 
     Threads: the object is read-only after construction (the maps are write-protected), so any number of
     threads may call its methods at once; each call also splits its own strips over OpenCV's thread count.
@@ -270,31 +273,31 @@ class Reference:
         self.image = image
         self.data_range = _check_data_range(data_range)
         self._statistics = _Statistics(image, self.data_range) if _ssim_defined(image) else None
-        self._maps = self._make_maps(self._statistics) if self._statistics is not None else None
+        self._stored = self._prepare(self._statistics) if self._statistics is not None else None
 
-    def _make_maps(self, statistics: _Statistics) -> _Maps | None:
+    def _prepare(self, statistics: _Statistics) -> tuple[np.ndarray, _Maps] | None:
+        """The centred image and its `_Maps`; None when the image holds a non-finite value."""
+        centred = np.empty(self.image.shape, np.float32)
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf, float64 beyond float32
+            np.subtract(self.image, statistics.offset, out=centred)
+        if self.image.dtype.kind == "f" and not np.isfinite(centred).all():
+            return None
         maps = tuple(np.empty((self.image.shape[0] - 2 * _PAD, *self.image.shape[1:]), np.float32)
                      for _ in range(3))
-        finite = [True] * len(statistics.strips)
 
         def work(first: int, last: int) -> None:
             scratch = _Strips(self.image.shape, statistics.rows)
             for k in range(first, last):
                 start, stop = statistics.strips[k]
-                (a32, *full), _ = scratch.take(stop - start)
-                statistics.centred(self.image, start, stop, a32)
-                if self.image.dtype.kind == "f" and not np.isfinite(a32).all():
-                    finite[k] = False
-                    return
+                full = scratch.take(stop - start)[0][2:]
                 rows = slice(start - _PAD, stop - _PAD)
-                statistics.reference_maps(a32, full, (maps[0][rows], maps[1][rows], maps[2][rows]))
+                statistics.reference_maps(centred[start - _PAD : stop + _PAD], full,
+                                          (maps[0][rows], maps[1][rows], maps[2][rows]))
 
         in_bands(len(statistics.strips), work)
-        if not all(finite):
-            return None
-        for m in maps:
+        for m in (centred, *maps):
             m.flags.writeable = False
-        return maps[0], maps[1], maps[2]
+        return centred, (maps[0], maps[1], maps[2])
 
     def mse(self, candidate: np.ndarray) -> float:
         """``mse(image, candidate)``."""
@@ -307,6 +310,6 @@ class Reference:
     def ssim(self, candidate: np.ndarray) -> float:
         """``ssim(image, candidate, data_range)``, reusing the stored reference maps."""
         _check_pair(self.image, candidate)
-        if self._statistics is None or self._maps is None:
+        if self._statistics is None or self._stored is None:
             return math.nan
-        return self._statistics.mean_ssim(candidate, self._maps)
+        return self._statistics.mean_ssim(candidate, self._stored)
