@@ -120,12 +120,10 @@ def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResul
 
     Yields every image as soon as it exists (so the panels fill quickly), then the same results again
     with PSNR and SSIM filled in (SSIM is the slow part). The steps run on `req.threads` threads, all
-    images before any metrics; the metrics share G[level]'s window statistics (`_reference`: a step of
-    its own, started after the first image so that on several threads it is made while the other images
-    are, or after the last image on one thread). The images are kept in the level's dtype, rounded and
-    saturated as saving them would; the difference and the metrics come from the exact float result,
-    which is upsampled again for the metrics (into the same few recycled arrays) rather than held: at 4K
-    that is ~1 GB less.
+    images before any metrics; the metrics share G[level]'s window statistics (`_reference`, made by
+    the first metrics step). The images are kept in the level's dtype, rounded and saturated as saving
+    them would; the difference and the metrics come from the exact float result, which is recomputed
+    for the metrics rather than held: at 4K that is ~1 GB less.
     """
     p, i = req.pyramid, req.level
     if not 0 <= i < p.levels - 1:
@@ -182,14 +180,10 @@ def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResul
         if settings.stride == 2:
             metrics.append(numbers(_DECONV, lambda: aligned(output.get(), settings, height, width,
                                                             out=buffers.take())))
-    steps: list[Callable[[], ModeResult | DeconvResult | Reference | _Numbers]] = [*images, *metrics]
-    if metrics:
-        steps.insert(1 if req.threads > 1 else len(images), reference.get)
+    steps = [*images, *metrics]
     shown: dict[str, ModeResult | DeconvResult] = {}
     for done, item in enumerate(parallel_steps(steps, req.threads), start=1):
         yield Progress(done, len(steps), f"Level {i}: {done} of {len(steps)} steps (images, then PSNR/SSIM)")
-        if isinstance(item, Reference):
-            continue
         if isinstance(item, _Numbers):  # every image is yielded before the first numbers
             yield dataclasses.replace(shown[item.name], psnr=item.psnr, ssim=item.ssim)
         else:
