@@ -122,8 +122,10 @@ def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResul
     with PSNR and SSIM filled in (SSIM is the slow part). The steps run on `req.threads` threads, all
     images before any metrics; the metrics share G[level]'s window statistics (`_reference`, made by
     the first metrics step). The images are kept in the level's dtype, rounded and saturated as saving
-    them would; the difference and the metrics come from the exact float result, which is recomputed
-    for the metrics rather than held: at 4K that is ~1 GB less.
+    them would; the difference and the metrics come from the exact float result, which is upsampled
+    again for the metrics (into the comparison's few recycled arrays, `_Buffers`) rather than held: at 4K
+    that is ~1 GB less. The transposed convolution's output and unpooling's max pool are made once and
+    held for their numbers.
     """
     p, i = req.pyramid, req.level
     if not 0 <= i < p.levels - 1:
