@@ -162,7 +162,7 @@ def metric_rows(image: np.ndarray, repeat: int) -> list[Row]:
         ("`ssim` (uint8 vs float32)", ssim, "scikit-image `structural_similarity`", skimage, ""),
         ("`ssim` (uint8 vs float32)", ssim, "five float32 `cv2.GaussianBlur` 11x11", floor, ">= 0.5x"),
         ("`Reference.ssim` (maps made once)", shared, "five float32 `cv2.GaussianBlur` 11x11", floor, ""),
-        ("`Reference(level, 255)` (its two maps)", build, "five float32 `cv2.GaussianBlur` 11x11", floor, ""),
+        ("`Reference(level, 255)` (its arrays)", build, "five float32 `cv2.GaussianBlur` 11x11", floor, ""),
         ("`psnr` (uint8)", psnr, "`cv2.PSNR`", opencv, ">= 0.67x"),
         ("`mse` (uint8)", mse, "`cv2.PSNR`", opencv, ">= 0.67x"),
     ]

@@ -58,6 +58,29 @@ def test_threads_give_the_numbers_of_one_thread_and_of_the_plain_metrics(shape, 
         assert r.ssim == pytest.approx(ssim(up, fine, p.data_range), rel=1e-5, abs=1e-6)
 
 
+@pytest.mark.parametrize(("shape", "dtype"), [((37, 44), np.float32), ((30, 41, 3), np.float32),
+                                              ((33, 40, 3), np.uint8)])
+def test_reused_buffers_leave_every_image_and_difference_intact(shape, dtype):
+    """The comparison upsamples into a few arrays used again by its steps; a float level's image layer is
+    one of them, so each layer must still hold its own mode's result after every other step ran."""
+    p = pyramid_of(photo(shape, dtype))
+    fine, coarse = p.gaussian[0], p.gaussian[1]
+    h, w = fine.shape[:2]
+    settings = DeconvSettings(4, 2, "bilinear")
+    for threads in (1, 2):
+        items = results(CompareRequest(p, 0, deconv=settings, threads=threads))
+        for r in items:
+            if isinstance(r, ModeResult):
+                up = upsample_level(fine, coarse, r.mode, size=(w, h))
+                np.testing.assert_array_equal(r.image.data, up.astype(dtype) if dtype == np.float32 else
+                                              np.clip(np.rint(up), 0, 255).astype(dtype))
+            else:
+                up = aligned(deconv_output(coarse, settings), settings, h, w)
+            mean = up if up.ndim == 2 else up.mean(axis=2, dtype=np.float64)
+            reference = fine if fine.ndim == 2 else fine.mean(axis=2, dtype=np.float64)
+            np.testing.assert_allclose(r.difference.data, mean - reference, atol=1e-4)
+
+
 def test_every_image_comes_before_the_first_numbers_in_panel_order():
     p = pyramid_of(photo((40, 56, 3), np.uint8))
     items = results(CompareRequest(p, 0, threads=4))
@@ -136,10 +159,10 @@ def test_a_failing_upsampling_fails_the_job_and_leaves_no_thread(monkeypatch):
     """A step that fails mid-way raises its error from the job, and no step thread is left running."""
     from pyramid_explorer.tools import compare as compare_module
 
-    def upsample(fine, coarse, mode, size=None):
+    def upsample(fine, coarse, mode, size=None, out=None):
         if mode == "bilinear":
             raise ValueError("bad upsampling")
-        return upsample_level(fine, coarse, mode, size)
+        return upsample_level(fine, coarse, mode, size, out)
 
     monkeypatch.setattr(compare_module, "upsample_level", upsample)
     p = pyramid_of(photo((30, 34, 3), np.uint8))

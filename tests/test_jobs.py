@@ -157,9 +157,9 @@ def test_deconv_output_is_placed_where_its_input_pixels_are(k, s):
     """A single impulse in G[i+1] must come out centred on that pixel's source position."""
     coarse = np.zeros((9, 11), np.float32)
     coarse[4, 6] = 1
-    fine = np.zeros((18, 22), np.float32)
     settings = DeconvSettings(k, s, "box")
-    result = compare_tool._deconv(1, 1, settings, coarse, fine, (-1, -1), False)
+    output = deconv.deconv_output(coarse, settings)
+    result = compare_tool._deconv(1, 1, settings, coarse.dtype, output, (-1, -1), False)
     out = result.image
     ys, xs = np.nonzero(out.data)
     pixel = out.scale
@@ -194,8 +194,9 @@ def test_deconv_kernel_kinds_sum_to_stride_squared_and_random_is_fixed():
 def test_uneven_box_kernel_gives_a_checkerboard_on_a_constant_image():
     settings = DeconvSettings(3, 2, "box")
     kernel = deconv.deconv_kernel(settings)
-    result = compare_tool._deconv(1, 0, settings, np.ones((8, 8), np.float32), np.ones((16, 16), np.float32),
-                          (-0.5, -0.5), False)
+    coarse = np.ones((8, 8), np.float32)
+    result = compare_tool._deconv(1, 0, settings, coarse.dtype, deconv.deconv_output(coarse, settings),
+                                  (-0.5, -0.5), False)
     interior = transposed_conv2d(np.ones((8, 8), np.float32), kernel, 2)[4:8, 4:8]
     np.testing.assert_allclose(np.tile(result.phase_sums, (2, 2)), interior, rtol=1e-6)
     assert result.verdict.startswith("uneven overlap")
@@ -322,3 +323,16 @@ def test_export_job_ends_with_the_result(tmp_path):
     items = list(jobs.export(jobs.ExportRequest(image((9, 9)), str(tmp_path), ExportOptions(fmt="npy"))))
     assert isinstance(items[-1], jobs.ExportDone) and not items[-1].result.cancelled
     assert all(isinstance(i, Progress) for i in items[:-1])
+
+
+@pytest.mark.parametrize(("top", "left", "height", "width"), [(1, 1, 5, 6), (-2, 3, 6, 4), (4, -1, 5, 9)])
+def test_window_into_out_matches_a_new_window(top, left, height, width):
+    """Inside the array, or leaving it (zero-filled), `out` ends up holding exactly the window."""
+    a = np.arange(7 * 8 * 3, dtype=np.float32).reshape(7, 8, 3) + 1
+    want = a[max(top, 0):top + height, max(left, 0):left + width]
+    out = np.full((height, width, 3), np.nan, np.float32)
+    assert deconv.window(a, top, left, height, width, out=out) is out
+    np.testing.assert_array_equal(out, deconv.window(a, top, left, height, width))
+    assert np.count_nonzero(out) == want.size
+    with pytest.raises(ValueError, match="out must be"):
+        deconv.window(a, top, left, height, width, out=np.zeros((height, width), np.float32))

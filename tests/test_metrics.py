@@ -241,3 +241,15 @@ def test_reference_checks_and_small_images():
         Reference(tiny, 0)
     with pytest.raises(ValueError, match="data_range"):
         ssim(tiny, tiny, -1)
+
+
+def test_scratch_kept_by_a_thread_gives_the_same_numbers_in_any_order():
+    """Each thread keeps its strip scratch for its next call, grown to the largest strip: images of other
+    sizes and channel counts before, after or on a fresh thread must not change a number."""
+    pairs = [correlated_pair(shape, np.uint8, channels) for shape, channels in
+             [((67, 45), 3), ((12, 17), None), ((40, 90), 4), ((11, 11), None)]]
+    first = [ssim(a, b, 255) for a, b in pairs]
+    assert [ssim(a, b, 255) for a, b in reversed(pairs)][::-1] == first
+    with ThreadPoolExecutor(1) as pool:
+        assert list(pool.map(lambda pair: Reference(pair[0], 255).ssim(pair[1]), pairs)) == first
+    assert first == pytest.approx([formula_ssim(a, b, 255) for a, b in pairs], abs=1e-5)

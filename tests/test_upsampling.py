@@ -264,3 +264,36 @@ def test_upsample_rejects_bad_arguments(kwargs, message):
 def test_upsample_rejects_bad_images(image):
     with pytest.raises(ValueError, match="image must"):
         upsample(image, "nearest")
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("shape", "delta"), [((3, 5), (0, 0)), ((7, 4, 3), (-1, -1)), ((4, 7, 4), (1, 0)),
+                                              ((5, 6, 1), (0, -1)), ((1, 1), (1, 1)), ((4, 1, 3), (1, -1))])
+def test_out_receives_exactly_the_result(mode, dtype, shape, delta):
+    """Every path (exact-size fast paths, odd sizes, 1-pixel sides) fills all of `out`, leaving nothing of
+    what it held, and returns `out` itself."""
+    size = (2 * shape[1] + delta[0], 2 * shape[0] + delta[1])
+    image, indices = mode_input(random_image(shape, dtype), mode, 2, size)
+    want = upsample(image, mode, size=size, indices=indices)
+    out = np.full(want.shape, np.nan, np.float32)
+    got = upsample(image, mode, size=size, indices=indices, out=out)
+    assert got is out
+    np.testing.assert_array_equal(out, want)
+
+
+@pytest.mark.parametrize("out", [np.zeros((6, 10), np.float32), np.zeros((6, 10, 3), np.float64),
+                                 np.zeros((6, 20, 3), np.float32)[:, ::2]])
+def test_out_of_another_shape_dtype_or_layout_is_refused(out):
+    with pytest.raises(ValueError, match="out must be"):
+        upsample(np.zeros((3, 5, 3), np.uint8), "bilinear", out=out)
+
+
+def test_max_unpool_into_out_overwrites_all_of_it():
+    x = random_image((7, 9, 3), np.float32)
+    pooled, indices = max_pool_with_indices(x, 2)
+    out = np.full(x.shape, np.nan, np.float32)
+    assert max_unpool(pooled, indices, x.shape, out=out).base is out
+    np.testing.assert_array_equal(out, max_unpool(pooled, indices, x.shape))
+    with pytest.raises(ValueError, match="out must be"):
+        max_unpool(pooled, indices, x.shape, out=np.zeros(x.shape, np.float64))

@@ -19,19 +19,28 @@ def needs_finer(mode: str) -> bool:
     return mode == "unpool"
 
 
-def unpool_level(fine: np.ndarray) -> np.ndarray:
-    """max_unpool of the 2x2 max pool of `fine`, at `fine`'s size."""
+def pool_level(fine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 2x2 max pool of `fine` (as float32, what unpooling upsamples) and its indices."""
     pooled, indices = max_pool_with_indices(fine, POOL)
-    return upsample(pooled, "unpool", POOL, size=(fine.shape[1], fine.shape[0]), indices=indices)
+    return pooled.astype(np.float32, copy=False), indices
+
+
+def unpool_level(fine: np.ndarray, out: np.ndarray | None = None,
+                 pooled: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """max_unpool of the 2x2 max pool of `fine`, at `fine`'s size (written to `out` if given); `pooled`:
+    `pool_level(fine)` when the caller already has it."""
+    values, indices = pool_level(fine) if pooled is None else pooled
+    return upsample(values, "unpool", POOL, size=(fine.shape[1], fine.shape[0]), indices=indices, out=out)
 
 
 def upsample_level(fine: np.ndarray, coarse: np.ndarray, mode: str,
-                   size: tuple[int, int] | None = None) -> np.ndarray:
+                   size: tuple[int, int] | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """`mode`'s upsampling at a level: `coarse` (G[i + 1]) to `size` (width, height; None: twice its
-    size), or for "unpool" the unpooled max pool of `fine` (G[i]), at its size."""
+    size), or for "unpool" the unpooled max pool of `fine` (G[i]), at its size; written to `out` (float32,
+    the result's shape) if given."""
     if needs_finer(mode):
-        return unpool_level(fine)
-    return upsample(coarse, mode, POOL, size=size)
+        return unpool_level(fine, out)
+    return upsample(coarse, mode, POOL, size=size, out=out)
 
 
 def unavailable(mode: str, fine_shape: tuple[int, ...], level: int) -> str | None:

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from pyramid_explorer.core.arrays import in_bands
+from pyramid_explorer.core.scratch import thread_buffer
 
 SSIM_WINDOW = 11  # side of the Gaussian window: radius int(3.5 * sigma + 0.5) = 5, as scikit-image uses
 SSIM_SIGMA = 1.5
@@ -95,14 +96,39 @@ def psnr(a: np.ndarray, b: np.ndarray, data_range: float) -> float:
     return math.inf if error == 0 else 10.0 * math.log10(data_range**2 / error)
 
 
-def _blur(x: np.ndarray) -> np.ndarray:
-    """Gaussian-weighted window means of a strip, for its rows whose window lies inside the strip.
+_KERNEL = cv2.getGaussianKernel(SSIM_WINDOW, SSIM_SIGMA, cv2.CV_32F)
+_TWICE_KERNEL = _KERNEL * np.float32(2)  # powers of two scale exactly: twice the window mean
+
+
+def _blur(x: np.ndarray, out: np.ndarray, column: np.ndarray = _KERNEL, delta: float = 0.0) -> np.ndarray:
+    """Gaussian-weighted window means of a strip (times `column`'s sum, plus `delta`) written to `out`
+    (the strip's shape), returned for the strip's rows whose window lies inside it.
 
     Only pixels whose window lies inside the strip are used (the SSIM mean leaves out the `_PAD` columns
     at each side too), so the border mode never matters; REFLECT_101 is OpenCV's quickest.
     """
-    blurred = cv2.GaussianBlur(x, (SSIM_WINDOW, SSIM_WINDOW), SSIM_SIGMA, borderType=cv2.BORDER_REFLECT_101)
-    return blurred.reshape(x.shape)[_PAD:-_PAD]  # reshape: OpenCV drops the channel axis of (H, W, 1)
+    cv2.sepFilter2D(x, cv2.CV_32F, _KERNEL, column, dst=out, delta=delta, borderType=cv2.BORDER_REFLECT_101)
+    return out[_PAD:-_PAD]
+
+
+class _Strips:
+    """One thread's scratch for SSIM strips: float32 arrays of the largest strip, used again for every
+    strip and kept by the thread for its next call (fresh memory is faulted in and zeroed by the kernel;
+    reused, it costs nothing and stays in cache). Ten strips: about 25 MB at 4K RGB."""
+
+    def __init__(self, shape: tuple[int, ...], rows: int) -> None:
+        full, inner = (rows + 2 * _PAD, *shape[1:]), (rows, *shape[1:])
+        self.full = [thread_buffer(f"ssim strip {k}", full, np.float32) for k in range(6)]
+        self.inner = [thread_buffer(f"ssim rows {k}", inner, np.float32) for k in range(4)]
+
+    def take(self, rows: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """(six strip arrays of `rows` inner rows plus the halo, four arrays of `rows` rows)."""
+        return [x[: rows + 2 * _PAD] for x in self.full], [x[:rows] for x in self.inner]
+
+
+_Maps = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""The reference's side of SSIM over its inner rows: twice its centred window mean, its window variance
+plus c2, and its true (uncentred) window mean squared plus c1."""
 
 
 class _Statistics:
@@ -110,80 +136,87 @@ class _Statistics:
 
     def __init__(self, image: np.ndarray, data_range: float) -> None:
         self.image = image
-        self.c1 = np.float32((SSIM_K1 * data_range) ** 2)
-        self.c2 = np.float32((SSIM_K2 * data_range) ** 2)
+        self.c1 = float((SSIM_K1 * data_range) ** 2)
+        self.c2 = float((SSIM_K2 * data_range) ** 2)
         # float32 filtering is ~10x faster than float64; centring both images on one offset keeps the
         # variances (differences of large squares) accurate, and the offset is added back for the luminance
         # term. A strided sample of the image is close enough to its mean for that.
         with np.errstate(over="ignore", invalid="ignore"):  # a sampled NaN/inf: SSIM is NaN anyway
             self.offset = np.float32(np.mean(image[::7, ::7], dtype=np.float64))
-        last, rows = image.shape[0] - _PAD, _rows_per_strip(image.shape)
+        last, self.rows = image.shape[0] - _PAD, _rows_per_strip(image.shape)
         # Output rows [start, stop) of the image's inner rows (those whose window lies inside it).
-        self.strips = [(r, min(r + rows, last)) for r in range(_PAD, last, rows)]
+        self.strips = [(r, min(r + self.rows, last)) for r in range(_PAD, last, self.rows)]
 
-    def centred(self, x: np.ndarray, start: int, stop: int) -> np.ndarray:
-        """Rows [start - pad, stop + pad) of `x` minus the offset, in float32 (non-finite values stay so,
-        and float64 values beyond float32 become infinite)."""
-        rows = x[start - _PAD : stop + _PAD]
-        out = np.empty(rows.shape, np.float32)
+    def centred(self, x: np.ndarray, start: int, stop: int, out: np.ndarray) -> np.ndarray:
+        """Rows [start - pad, stop + pad) of `x` minus the offset, in float32, written to `out` (non-finite
+        values stay so, and float64 values beyond float32 become infinite)."""
         with np.errstate(invalid="ignore", over="ignore"):  # inf - inf, float64 beyond float32
-            np.subtract(rows, self.offset, out=out)
-        return out
+            return np.subtract(x[start - _PAD : stop + _PAD], self.offset, out=out)
 
-    def reference_maps(self, a32: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Window mean of the centred reference strip, and its window variance plus c2."""
-        mean = _blur(a32)
-        variance = _blur(np.square(a32))
-        variance -= np.square(mean)
-        variance += self.c2
-        return mean, variance
+    def reference_maps(self, a32: np.ndarray, full: list[np.ndarray], maps: _Maps) -> None:
+        """The reference strip's `_Maps`, from its centred rows `a32`, written to `maps`; `full`: two
+        scratch arrays of the strip's shape."""
+        twice_mean, variance, square = maps
+        np.copyto(twice_mean, _blur(a32, full[0], _TWICE_KERNEL))
+        moment = _blur(np.square(a32, out=full[0]), full[1], delta=self.c2)  # E[a^2] + c2
+        np.multiply(twice_mean, twice_mean, out=square)
+        square *= np.float32(0.25)  # the centred mean squared (scaling by 4 and 1/4 is exact)
+        np.subtract(moment, square, out=variance)
+        np.add(twice_mean, np.float32(2 * self.offset), out=square)  # twice the true mean
+        np.multiply(square, square, out=square)
+        square *= np.float32(0.25)
+        square += np.float32(self.c1)
 
-    def ssim_sum(self, a32: np.ndarray, b32: np.ndarray, mean_a: np.ndarray, variance_a: np.ndarray) -> float:
+    def ssim_sum(self, a32: np.ndarray, b32: np.ndarray, maps: _Maps, full: list[np.ndarray],
+                 work: np.ndarray) -> float:
         """Sum of the SSIM map over one strip's inner pixels and channels (accumulated in double); NaN or
-        inf when a value of either strip is not finite. Overwrites `a32` and `b32` (scratch).
+        inf when a value of either strip is not finite, from the centred strips `a32` (read only) and `b32`
+        (overwritten). `full`: four scratch arrays of the strips' shape, `work` one of the maps' shape.
 
         numpy's in-place operations, not OpenCV's: their results do not depend on where an array starts in
         memory, so a `Reference` and a plain `ssim` agree to the last bit.
         """
-        mean_b = _blur(b32)
-        structure = _blur(np.multiply(a32, b32, out=a32))  # becomes 2 cov + c2
-        spread = _blur(np.square(b32, out=b32))  # becomes var_a + var_b + c2
-        work = np.multiply(mean_a, mean_b)
-        structure -= work
-        structure *= 2
-        structure += self.c2
+        twice_mean, variance, square = maps
+        mean_b = _blur(b32, full[0])
+        structure = _blur(np.multiply(a32, b32, out=full[3]), full[1], _TWICE_KERNEL, self.c2)  # 2E[ab]+c2
+        spread = _blur(np.square(b32, out=b32), full[2])  # E[b^2]
+        structure -= np.multiply(twice_mean, mean_b, out=work)  # 2 cov + c2
         spread -= np.square(mean_b, out=work)
-        spread += variance_a
+        spread += variance  # var_a + var_b + c2
         # Luminance on the true (uncentred) means: (2 mu_a mu_b + c1) / (mu_a^2 + mu_b^2 + c1).
         mean_b += self.offset
-        true_a = np.add(mean_a, self.offset, out=work)
-        luminance = np.multiply(true_a, mean_b)
-        luminance *= 2
-        luminance += self.c1
-        structure *= luminance
-        np.square(true_a, out=true_a)
-        true_a += np.square(mean_b, out=mean_b)
-        true_a += self.c1
-        spread *= true_a
+        np.add(twice_mean, np.float32(2 * self.offset), out=work)  # twice the true mean of the reference
+        work *= mean_b
+        work += np.float32(self.c1)
+        structure *= work
+        np.square(mean_b, out=work)
+        work += square
+        spread *= work
         structure /= spread
         inner = structure[:, _PAD:-_PAD]
         return cv2.sumElems(inner.reshape(inner.shape[0], -1))[0]  # numpy's float64 sum is ~50x slower
 
-    def mean_ssim(self, b: np.ndarray, maps: tuple[np.ndarray, np.ndarray] | None) -> float:
-        """Mean SSIM of `b` against the image; `maps` are the stored reference maps, or None to make them."""
+    def mean_ssim(self, b: np.ndarray, stored: tuple[np.ndarray, _Maps] | None) -> float:
+        """Mean SSIM of `b` against the image; `stored`: the centred image and its reference maps, or None
+        to make them strip by strip."""
         sums = [0.0] * len(self.strips)
 
         def work(first: int, last: int) -> None:
+            scratch = _Strips(b.shape, self.rows)
             with np.errstate(invalid="ignore", over="ignore"):  # (per thread) non-finite: the sum says so
                 for k in range(first, last):
                     start, stop = self.strips[k]
-                    b32, a32 = self.centred(b, start, stop), self.centred(self.image, start, stop)
-                    if maps is None:
-                        mean_a, variance_a = self.reference_maps(a32)
+                    (b32, a32, *full), (*made, spare) = scratch.take(stop - start)
+                    self.centred(b, start, stop, b32)
+                    if stored is None:
+                        self.centred(self.image, start, stop, a32)
+                        strip_maps = (made[0], made[1], made[2])
+                        self.reference_maps(a32, full, strip_maps)
                     else:
+                        a32 = stored[0][start - _PAD : stop + _PAD]
                         rows = slice(start - _PAD, stop - _PAD)
-                        mean_a, variance_a = maps[0][rows], maps[1][rows]
-                    sums[k] = self.ssim_sum(a32, b32, mean_a, variance_a)
+                        strip_maps = (stored[1][0][rows], stored[1][1][rows], stored[1][2][rows])
+                    sums[k] = self.ssim_sum(a32, b32, strip_maps, full, spare)
 
         in_bands(len(self.strips), work)
         total = math.fsum(sums)
@@ -225,10 +258,12 @@ class Reference:
     of 5).
 
     Memory: the image itself is kept, not copied, and must not change while the reference is in use. For
-    SSIM two float32 maps are stored: the reference's Gaussian window mean (centred on an offset) and its
-    window variance plus c2, for its rows whose window lies inside the image — 8 bytes per value, so about
-    200 MB for a 3840x2160 RGB image and 66 MB for grey (nothing when SSIM is undefined: a side under 11
-    pixels, or a non-finite value). Each call allocates only strip-sized scratch (a few MB per thread).
+    SSIM four float32 arrays are stored: the image centred on an offset (what every candidate's strips
+    are multiplied by) and its `_Maps` (twice its Gaussian window mean, centred; its window variance plus
+    c2; its true window mean squared plus c1) for its rows whose window lies inside the image — 16 bytes
+    per value, so about 400 MB for a 3840x2160 RGB image and 133 MB for grey (nothing when SSIM is
+    undefined: a side under 11 pixels, or a non-finite value). Each call uses only strip-sized scratch,
+    which its thread keeps for the next call (about 25 MB per thread at 4K RGB).
 
     Threads: the object is read-only after construction (the maps are write-protected), so any number of
     threads may call its methods at once; each call also splits its own strips over OpenCV's thread count.
@@ -238,29 +273,31 @@ class Reference:
         self.image = image
         self.data_range = _check_data_range(data_range)
         self._statistics = _Statistics(image, self.data_range) if _ssim_defined(image) else None
-        self._maps = self._make_maps(self._statistics) if self._statistics is not None else None
+        self._stored = self._prepare(self._statistics) if self._statistics is not None else None
 
-    def _make_maps(self, statistics: _Statistics) -> tuple[np.ndarray, np.ndarray] | None:
-        height = self.image.shape[0]
-        mean = np.empty((height - 2 * _PAD, *self.image.shape[1:]), np.float32)
-        variance = np.empty_like(mean)
-        finite = [True] * len(statistics.strips)
+    def _prepare(self, statistics: _Statistics) -> tuple[np.ndarray, _Maps] | None:
+        """The centred image and its `_Maps`; None when the image holds a non-finite value."""
+        centred = np.empty(self.image.shape, np.float32)
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf, float64 beyond float32
+            np.subtract(self.image, statistics.offset, out=centred)
+        if self.image.dtype.kind == "f" and not np.isfinite(centred).all():
+            return None
+        maps = tuple(np.empty((self.image.shape[0] - 2 * _PAD, *self.image.shape[1:]), np.float32)
+                     for _ in range(3))
 
         def work(first: int, last: int) -> None:
+            scratch = _Strips(self.image.shape, statistics.rows)
             for k in range(first, last):
                 start, stop = statistics.strips[k]
-                a32 = statistics.centred(self.image, start, stop)
-                if self.image.dtype.kind == "f" and not np.isfinite(a32).all():
-                    finite[k] = False
-                    return
+                full = scratch.take(stop - start)[0][2:]
                 rows = slice(start - _PAD, stop - _PAD)
-                mean[rows], variance[rows] = statistics.reference_maps(a32)
+                statistics.reference_maps(centred[start - _PAD : stop + _PAD], full,
+                                          (maps[0][rows], maps[1][rows], maps[2][rows]))
 
         in_bands(len(statistics.strips), work)
-        if not all(finite):
-            return None
-        mean.flags.writeable = variance.flags.writeable = False
-        return mean, variance
+        for m in (centred, *maps):
+            m.flags.writeable = False
+        return centred, (maps[0], maps[1], maps[2])
 
     def mse(self, candidate: np.ndarray) -> float:
         """``mse(image, candidate)``."""
@@ -273,6 +310,6 @@ class Reference:
     def ssim(self, candidate: np.ndarray) -> float:
         """``ssim(image, candidate, data_range)``, reusing the stored reference maps."""
         _check_pair(self.image, candidate)
-        if self._statistics is None or self._maps is None:
+        if self._statistics is None or self._stored is None:
             return math.nan
-        return self._statistics.mean_ssim(candidate, self._maps)
+        return self._statistics.mean_ssim(candidate, self._stored)

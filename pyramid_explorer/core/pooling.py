@@ -166,13 +166,15 @@ def max_pool_with_indices(x: np.ndarray, size: int = 2) -> tuple[np.ndarray, np.
     return pooled, indices
 
 
-def max_unpool(pooled: np.ndarray, indices: np.ndarray, output_shape: Sequence[int]) -> np.ndarray:
+def max_unpool(pooled: np.ndarray, indices: np.ndarray, output_shape: Sequence[int],
+               out: np.ndarray | None = None) -> np.ndarray:
     """Each pooled value put back at its flat index in a zero array of ``output_shape`` (max_unpool2d).
 
     ``output_shape`` is the full shape ``(H, W)`` or ``(H, W, C)`` of the array that was pooled, so odd
     sizes come back whole (rows and columns that pooling dropped are zero). The result keeps the dtype of
     ``pooled``. Indices outside ``[0, H*W)`` raise ValueError, as PyTorch raises. If an index repeats
-    within a channel, which of its values lands is unspecified, as in PyTorch.
+    within a channel, which of its values lands is unspecified, as in PyTorch. ``out``, a C-contiguous
+    array of ``output_shape`` and ``pooled``'s dtype, is overwritten with the result instead of a new array.
     """
     p3 = np.ascontiguousarray(as_hwc(pooled, "pooled"))
     indices = np.asarray(indices)
@@ -187,7 +189,14 @@ def max_unpool(pooled: np.ndarray, indices: np.ndarray, output_shape: Sequence[i
     ph, pw, c = p3.shape
     plane = shape[0] * shape[1]
     idx = np.ascontiguousarray(indices, np.int64).reshape(ph, pw * c)
-    out = np.zeros(plane * c, p3.dtype)
+    if out is None:
+        out = np.zeros(plane * c, p3.dtype)
+    elif out.shape != shape or out.dtype != p3.dtype or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous {p3.dtype} array of shape {shape}, got "
+                         f"{out.dtype} {out.shape}")
+    else:
+        out = out.reshape(-1)
+        out.fill(0)
     # Channel ch of flat position f lives at f*C + ch of the channels-last buffer.
     channel = np.tile(np.arange(c, dtype=np.int64), pw)
     strip = max(1, _STRIP_PIXELS // pw)

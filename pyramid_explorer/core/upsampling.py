@@ -163,7 +163,8 @@ def transposed_conv2d(
     return out if np.ndim(x) == 3 else out[:, :, 0]
 
 
-def _deconv_bilinear(img: np.ndarray, factor: int, size: tuple[int, int]) -> np.ndarray:
+def _deconv_bilinear(img: np.ndarray, factor: int, size: tuple[int, int],
+                     out: np.ndarray | None = None) -> np.ndarray:
     """``transposed_conv2d`` by ``bilinear_kernel(2f - f % 2)``, stride f, padding ceil((f - 1) / 2), at size.
 
     That transposed convolution is bilinear interpolation with half-pixel centres and zeros outside
@@ -173,12 +174,12 @@ def _deconv_bilinear(img: np.ndarray, factor: int, size: tuple[int, int]) -> np.
     the input, scaled by their weight. That is the fast path used here, equal to ``transposed_conv2d``
     to float32 rounding (tested). Other sizes (one pixel more or fewer) run ``transposed_conv2d`` itself:
     the extra row or column comes from ``output_padding`` (zeros at factor 1, where PyTorch allows no
-    output padding), a missing one is cropped.
+    output padding), a missing one is cropped. The fast path writes into ``out`` when one is given.
     """
     h, w = img.shape[:2]
     width, height = size
     if (width, height) == (w * factor, h * factor):
-        out = cv2.resize(img, size, interpolation=cv2.INTER_LINEAR).reshape(height, width, -1)
+        out = cv2.resize(img, size, dst=out, interpolation=cv2.INTER_LINEAR).reshape(height, width, -1)
         for axis, n in ((0, h), (1, w)):
             pos = (np.arange(n * factor) + 0.5) / factor - 0.5
             weight = (1 - np.maximum(0, np.maximum(-pos, pos - (n - 1)))).astype(np.float32)
@@ -233,6 +234,7 @@ def upsample(
     factor: int = 2,
     size: tuple[int, int] | None = None,
     indices: np.ndarray | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """``image`` made ``factor`` times larger (or exactly ``size = (width, height)``) by ``mode`` (float32).
 
@@ -253,6 +255,9 @@ def upsample(
     ``size`` may differ from the factor's size by at most one pixel per side, so odd-sized pyramid
     levels can be matched (``upsample(g, "pyrup", size=(2*w - 1, 2*h - 1))``). The input may be uint8,
     uint16 or float32, ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)``; it is converted to float32 first.
+
+    ``out``, a C-contiguous float32 array of the result's shape, receives the result (and is returned)
+    instead of a new array: a caller upsampling many images of one size reuses its memory.
     """
     if mode not in MODES:
         raise ValueError(f"unknown upsampling mode {mode!r}; allowed: {', '.join(MODES)}")
@@ -278,21 +283,29 @@ def upsample(
         size = (width, height)
     img = np.ascontiguousarray(image, dtype=np.float32)
     width, height = size
+    shape = (height, width, *img.shape[2:])
+    if out is not None and (out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous):
+        raise ValueError(f"out must be a C-contiguous float32 array of shape {shape}, got "
+                         f"{out.dtype} {out.shape}")
     if mode in _RESIZE_FLAGS:
-        out = cv2.resize(img, size, interpolation=_RESIZE_FLAGS[mode])
+        result = cv2.resize(img, size, dst=out, interpolation=_RESIZE_FLAGS[mode])
     elif mode == "pyrup":
         # OpenCV 5.0's pyrUp reads outside a 1-pixel-wide source when asked for 3 columns (garbage in the
         # last one). Along a 1-pixel side its result is constant, so make 2 columns and repeat one.
-        widen = w == 1 and width == 3
-        out = cv2.pyrUp(img, dstsize=(2, height) if widen else size).reshape(height, -1, *img.shape[2:])
-        if widen:
-            out = np.repeat(out[:, :1], 3, axis=1)
+        if w == 1 and width == 3:
+            result = np.repeat(cv2.pyrUp(img, dstsize=(2, height)).reshape(height, 2, -1)[:, :1], 3, axis=1)
+        else:
+            result = cv2.pyrUp(img, dst=out, dstsize=size)
     elif mode == "zero_insert":
-        out = np.zeros((height, width, *img.shape[2:]), np.float32)
+        if out is None:
+            result = np.zeros(shape, np.float32)
+        else:
+            result = out
+            out.fill(0)
         rows, cols = min(h, len(range(0, height, f))), min(w, len(range(0, width, f)))
-        out[: rows * f : f, : cols * f : f] = img[:rows, :cols]
+        result[: rows * f : f, : cols * f : f] = img[:rows, :cols]
     elif mode == "deconv_bilinear":
-        out = _deconv_bilinear(img, f, size)
+        result = _deconv_bilinear(img, f, size, out)
     else:
         if indices is None:
             raise ValueError(
@@ -300,8 +313,13 @@ def upsample(
                 "max_pool_with_indices(original, size=factor) together with its pooled image"
             )
         _check_unpool(np.asarray(indices), f, height, width)
-        out = max_unpool(img, indices, (height, width, *img.shape[2:]))
-    return out.reshape(height, width, *img.shape[2:])
+        result = max_unpool(img, indices, shape, out=out)
+    result = result.reshape(shape)
+    if out is None:
+        return result
+    if not np.shares_memory(result, out):  # the paths that cannot write into it (odd sizes, 1-pixel sides)
+        np.copyto(out, result)
+    return out
 
 
 # ------------------------------------------------------------------------------ learnable upsamplers

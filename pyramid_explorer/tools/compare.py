@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
+from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -24,12 +25,21 @@ from pyramid_explorer.core.deconv import (
     deconv_offset,
     deconv_output,
 )
-from pyramid_explorer.core.level_input import unavailable, upsample_level
+from pyramid_explorer.core.level_input import (
+    needs_finer,
+    pool_level,
+    unavailable,
+    unpool_level,
+    upsample_level,
+)
 from pyramid_explorer.core.metrics import Reference
+from pyramid_explorer.core.scratch import Recycled
 from pyramid_explorer.core.upsampling import MODES
 from pyramid_explorer.display import Layer, channel_mean, make_layer
 from pyramid_explorer.jobs import Progress, Pyramid, parallel_steps
 from pyramid_explorer.tools.base import Key, Plan, State, Tool
+
+T = TypeVar("T")
 
 COMPARE_THREADS = max(1, min(4, os.cpu_count() or 1))
 """Threads one comparison runs on: every core (a few at most; the GUI thread mostly waits)."""
@@ -112,8 +122,10 @@ def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResul
     with PSNR and SSIM filled in (SSIM is the slow part). The steps run on `req.threads` threads, all
     images before any metrics; the metrics share G[level]'s window statistics (`_reference`, made by
     the first metrics step). The images are kept in the level's dtype, rounded and saturated as saving
-    them would; the difference and the metrics come from the exact float result, which is recomputed
-    for the metrics rather than held: at 4K that is ~1 GB less.
+    them would; the difference and the metrics come from the exact float result, which is upsampled
+    again for the metrics (into the comparison's few recycled arrays, `_Buffers`) rather than held: at 4K
+    that is ~1 GB less. The transposed convolution's output and unpooling's max pool are made once and
+    held for their numbers.
     """
     p, i = req.pyramid, req.level
     if not 0 <= i < p.levels - 1:
@@ -130,28 +142,46 @@ def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResul
     cropped = region is not None
     reference_mean = channel_mean(fine)  # difference of means = mean of differences, 3x cheaper
     reference = _Once(lambda: _reference(fine, p.data_range))
+    coarse32 = np.ascontiguousarray(coarse, np.float32)  # what every mode upsamples, converted once
+    buffers = _Buffers((height, width, *fine.shape[2:]), req.threads)
+
+    pooled = _Once(partial(pool_level, fine))  # unpooling's input, for its image and its numbers
+
+    def upsampled(mode: str) -> np.ndarray:
+        if needs_finer(mode):
+            return unpool_level(fine, buffers.take(), pooled.get())
+        return upsample_level(fine, coarse32, mode, size=(width, height), out=buffers.take())
 
     def mode_image(mode: str) -> ModeResult:
-        up = upsample_level(fine, coarse, mode, size=(width, height))
-        with np.errstate(invalid="ignore"):  # inf - inf (float images with inf) is NaN, by design
-            difference = channel_mean(up) - reference_mean
+        up = upsampled(mode)
+        difference = make_layer(_difference(up, reference_mean), i, signed=True, origin=origin)
         return ModeResult(image_id=p.image_id, level=i, mode=mode, cropped=cropped,
-                          image=make_layer(to_dtype(up, fine.dtype), i, origin=origin),
-                          difference=make_layer(difference, i, signed=True, origin=origin))
+                          image=make_layer(to_dtype(up, fine.dtype), i, origin=origin), difference=difference)
 
-    def numbers(name: str, upsampled: Callable[[], np.ndarray]) -> Callable[[], _Numbers]:
+    def numbers(name: str, upsample: Callable[[], np.ndarray]) -> Callable[[], _Numbers]:
         def step() -> _Numbers:
-            up, scores = upsampled(), reference.get()
+            up, scores = upsample(), reference.get()
             return _Numbers(name, scores.psnr(up), scores.ssim(up))
         return step
 
     images: list[Callable[[], ModeResult | DeconvResult]] = [partial(mode_image, mode) for mode in req.modes]
-    metrics = [numbers(mode, partial(upsample_level, fine, coarse, mode, size=(width, height)))
-               for mode in req.modes]
+    metrics = [numbers(mode, partial(upsampled, mode)) for mode in req.modes]
     if req.deconv is not None:
-        images.append(partial(_deconv, p.image_id, i, req.deconv, coarse, reference_mean, origin, cropped))
-        if req.deconv.stride == 2:
-            metrics.append(numbers(_DECONV, partial(_aligned_deconv, coarse, req.deconv, height, width)))
+        settings = req.deconv
+        output = _Once(partial(deconv_output, coarse32, settings))  # made by its image, used by its numbers
+
+        def deconv_image() -> DeconvResult:
+            result = _deconv(p.image_id, i, settings, coarse.dtype, output.get(), origin, cropped)
+            if settings.stride != 2:
+                return result
+            up = aligned(output.get(), settings, height, width, out=buffers.take())
+            return dataclasses.replace(result, difference=make_layer(_difference(up, reference_mean), i,
+                                                                     signed=True, origin=origin))
+
+        images.append(deconv_image)
+        if settings.stride == 2:
+            metrics.append(numbers(_DECONV, lambda: aligned(output.get(), settings, height, width,
+                                                            out=buffers.take())))
     steps = [*images, *metrics]
     shown: dict[str, ModeResult | DeconvResult] = {}
     for done, item in enumerate(parallel_steps(steps, req.threads), start=1):
@@ -184,48 +214,58 @@ def _reference(fine: np.ndarray, data_range: float) -> Reference:
     return Reference(fine, data_range)
 
 
-class _Once:
+def _difference(up: np.ndarray, reference_mean: np.ndarray) -> np.ndarray:
+    """The channel mean of an upsampled level minus the level's (`reference_mean`), as a new array."""
+    mean = channel_mean(up)  # a new array, but `up` itself for a grey level
+    with np.errstate(invalid="ignore"):  # inf - inf (float images with inf) is NaN, by design
+        return np.subtract(mean, reference_mean, out=None if mean is up else mean)
+
+
+class _Once(Generic[T]):
     """A value made by the first thread that asks for it; the others wait for it (thread-safe)."""
 
-    def __init__(self, make: Callable[[], Reference]) -> None:
+    def __init__(self, make: Callable[[], T]) -> None:
         self._make = make
         self._lock = threading.Lock()
-        self._value: Reference | None = None
+        self._value: T | None = None
 
-    def get(self) -> Reference:
+    def get(self) -> T:
         with self._lock:
             if self._value is None:
                 self._value = self._make()
             return self._value
 
 
-def _aligned_deconv(coarse: np.ndarray, settings: DeconvSettings, height: int, width: int) -> np.ndarray:
-    """The free transposed convolution of `coarse` cropped to the finer level (stride 2)."""
-    return aligned(deconv_output(coarse, settings), settings, height, width)
+class _Buffers:
+    """One comparison's float32 arrays of the level's shape, handed out again once nothing else holds
+    them: a 4K RGB one is 100 MB, and fresh memory is faulted in and zeroed by the kernel every time
+    (a float level's image layer keeps its array, which is then never handed out again). Thread-safe."""
+
+    def __init__(self, shape: tuple[int, ...], keep: int) -> None:
+        self._shape = shape
+        self._recycled = Recycled(keep)
+        self._lock = threading.Lock()
+
+    def take(self) -> np.ndarray:
+        with self._lock:  # the returned array is referenced by the caller before another thread looks
+            return self._recycled.empty(self._shape, np.float32)
 
 
-def _deconv(image_id: int, level: int, settings: DeconvSettings, coarse: np.ndarray,
-            reference_mean: np.ndarray, origin: tuple[float, float], cropped: bool) -> DeconvResult:
-    """Free transposed convolution of `coarse`, placed in source coordinates and kept in its dtype;
-    at stride 2 also its difference from the finer level (`reference_mean`: that level's channel
-    mean)."""
+def _deconv(image_id: int, level: int, settings: DeconvSettings, dtype: np.dtype, out: np.ndarray,
+            origin: tuple[float, float], cropped: bool) -> DeconvResult:
+    """The free transposed convolution's result without its difference: its output `out`, placed in
+    source coordinates and kept in the level's `dtype`."""
     kernel = deconv_kernel(settings)
-    out = deconv_output(coarse, settings)
     pixel = 2 ** (level + 1) / settings.stride  # output pixel width in source pixels
     # the coarse crop's outer corner lies half a fine pixel outside the fine crop's (`origin`), and the
     # output starts `deconv_offset` output pixels before the coarse corner
     start = 2**level / 2 + deconv_offset(settings) * pixel
-    image = make_layer(to_dtype(out, coarse.dtype), level, scale=pixel,
+    image = make_layer(to_dtype(out, dtype), level, scale=pixel,
                        origin=(origin[0] - start, origin[1] - start))
-    result = DeconvResult(image_id=image_id, level=level, settings=settings, kernel=kernel,
-                          phase_sums=polyphase_sums(kernel, settings.stride).astype(np.float32),
-                          verdict=overlap_verdict(kernel, settings.stride), image=image, difference=None,
-                          cropped=cropped)
-    if settings.stride != 2:
-        return result
-    with np.errstate(invalid="ignore"):  # inf - inf (float images with inf) is NaN, by design
-        diff = channel_mean(aligned(out, settings, *reference_mean.shape[:2])) - reference_mean
-    return dataclasses.replace(result, difference=make_layer(diff, level, signed=True, origin=origin))
+    return DeconvResult(image_id=image_id, level=level, settings=settings, kernel=kernel,
+                        phase_sums=polyphase_sums(kernel, settings.stride).astype(np.float32),
+                        verdict=overlap_verdict(kernel, settings.stride), image=image, difference=None,
+                        cropped=cropped)
 
 
 
