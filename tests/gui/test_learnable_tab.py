@@ -68,7 +68,7 @@ def test_own_kernel_opened_from_the_dialog_and_its_channels(qtbot, window, tab, 
     tab.out_channel.setValue(2)
     wait_idle(qtbot, window)
     np.testing.assert_array_equal(tab.result.own.upsampler.weights, weight[1, 2])
-    assert "distance from bilinear" in tab.own_column.numbers.text()
+    assert "distance to bilinear" in tab.own_column.numbers.text()
 
 
 def test_a_bad_kernel_file_is_one_line_in_the_tab(qtbot, window, tab, tmp_path):

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QRect, Qt, Signal
+from PySide6.QtGui import QColor, QResizeEvent
 from PySide6.QtWidgets import (
     QComboBox,
-    QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -24,7 +25,7 @@ from pyramid_explorer.app.dialogs import ask_open_path
 from pyramid_explorer.app.image_panel import ImagePanel, sampled_colormap
 from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.tabs.base import ToolTab, show_message_in
-from pyramid_explorer.app.tabs.shared import NyquistMarkers, PhaseSumsTable, export_button, side_column
+from pyramid_explorer.app.tabs.shared import NyquistMarkers, PhaseSumsTable, export_button
 from pyramid_explorer.core.learnable import INITIALISATIONS, METHODS
 from pyramid_explorer.core.weights import LAYOUTS
 from pyramid_explorer.tools.learnable import (
@@ -38,8 +39,11 @@ from pyramid_explorer.tools.learnable import (
 )
 
 KERNEL_FILTERS = "Kernels (*.npy *.safetensors);;All files (*)"
-COLUMN_WIDTH = 175
-"""Least width of one upsampler's column: its numbers stay readable in a few lines."""
+SIDE_WIDTH = 150
+"""The controls' column: with three upsamplers' columns (each as wide as its longest line of numbers) it
+leaves the tab within a 1000-pixel window beside the Levels dock (docks.TABS_KEEP)."""
+PANEL_HEIGHT = 70
+"""Least height of a column's image panels (caption and image): they take what the fixed rows leave."""
 MEAN = -1
 """The channel spin boxes' value for the mean over that axis (shown as "mean")."""
 _EVEN, _UNEVEN = QColor("#17692a"), QColor("#9c1c14")
@@ -47,11 +51,11 @@ _EVEN, _UNEVEN = QColor("#17692a"), QColor("#9c1c14")
 
 def numbers_text(view: UpsamplerView) -> str:
     """PSNR/SSIM against G[level], the checkerboard ratio, the distances from the initialisations and the
-    transposed-convolution equivalent, one short line each (a column is narrow)."""
+    transposed-convolution equivalent, one short line each (the longest sets the column's least width)."""
     ratio = "inf" if math.isinf(view.board.ratio) else f"{view.board.ratio:.3f}"
     k = view.kernel.shape
-    lines = [f"PSNR {view.psnr:.2f} dB, SSIM {view.ssim:.3f}", f"phase sums max / min {ratio}",
-             *(f"distance from {name} {value:.3f}" for name, value in view.distances),
+    lines = [f"PSNR {view.psnr:.2f} dB, SSIM {view.ssim:.3f}", f"max/min phase sum {ratio}",
+             *(f"distance to {name} {value:.3f}" for name, value in view.distances),
              f"as transposed: {k[0]}x{k[1]}, pad {view.padding}"]
     return "\n".join(lines)
 
@@ -64,26 +68,43 @@ def weights_title(view: UpsamplerView) -> str:
     return f"weights {shape[0]}x{shape[1]}"
 
 
-class UpsamplerColumn(QWidget):
-    """One upsampler's view: title, numbers and verdict, output image, kernel and phase sums, spectrum."""
+def wrapped_height(label: QLabel, width: int) -> int:
+    """The height `label`'s text takes word-wrapped at `width` pixels (0 for no text)."""
+    if not label.text():
+        return 0
+    box = QRect(0, 0, max(width, 1), 100 * label.fontMetrics().lineSpacing())
+    return label.fontMetrics().boundingRect(box, Qt.TextFlag.TextWordWrap, label.text()).height()
 
-    def __init__(self, name: str, queue: RenderQueue, chooser: QWidget | None = None,
+
+class UpsamplerColumn(QWidget):
+    """One upsampler's view: title, numbers and verdict, output image, kernel and phase sums, spectrum.
+
+    The title's and verdict's heights are set by the tab (`set_heights`), the same in every column, so
+    the panels below them line up."""
+
+    resized = Signal()
+
+    def __init__(self, name: str, queue: RenderQueue, chooser: QComboBox | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._queue = queue
         self.title = QLabel(name)
-        self.title.setStyleSheet("font-weight: bold")
+        font = self.title.font()
+        font.setBold(True)
+        self.title.setFont(font)
         self.title.setWordWrap(True)
+        self.title.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.numbers = QLabel()
         # room for the longest (sub-pixel) list in every column, so the panels below line up
-        self.numbers.setMinimumHeight(5 * self.numbers.fontMetrics().lineSpacing())
+        self.numbers.setFixedHeight(5 * self.numbers.fontMetrics().lineSpacing())
         self.numbers.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        self.numbers.setToolTip("Distance: |K - K_init| / |K_init| of the transposed-convolution kernels "
-                                "(for ICNR: of the sub-kernels from their mean); 0 is the initialisation")
+        self.numbers.setToolTip("Max/min phase sum: 1 when every output phase receives the same total "
+                                "weight. Distance: |K - K_init| / |K_init| of the transposed-convolution "
+                                "kernels (for ICNR: of the sub-kernels from their mean); 0 is the "
+                                "initialisation")
         self.verdict = QLabel()
         self.verdict.setWordWrap(True)
         self.verdict.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        self.verdict.setMinimumHeight(3 * self.verdict.fontMetrics().lineSpacing())  # columns line up
         self.image = ImagePanel(f"{name} output", histogram=False)
         self.weights = ImagePanel("weights", histogram=False, linked=False)
         self.weights.setToolTip("The layer's weights (a sub-pixel convolution's sub-kernels as a grid, one "
@@ -92,22 +113,43 @@ class UpsamplerColumn(QWidget):
         self.spectrum = ImagePanel("spectrum", histogram=False, linked=False,
                                    unsigned_map=sampled_colormap("inferno"))
         self.markers = NyquistMarkers(self.spectrum, self)
+        for panel in self.panels:
+            panel.setMinimumHeight(PANEL_HEIGHT)
         heading = QHBoxLayout()
-        if chooser is not None:
+        if chooser is not None:  # it elides its items rather than widen the column
+            chooser.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            chooser.setMinimumContentsLength(4)
             heading.addWidget(QLabel("Initialisation"))
             heading.addWidget(chooser, 1)
-        self.setMinimumWidth(COLUMN_WIDTH)  # the same for all, so the numbers wrap alike in each
+        phase_label = QLabel("phase sums")
+        phase_label.setWordWrap(True)
+        phase_row = QHBoxLayout()  # the label beside the table, not above it: a line less of height
+        phase_row.addWidget(self.phases)
+        phase_row.addWidget(phase_label, 1, Qt.AlignmentFlag.AlignTop)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(2, 0, 2, 0)
+        layout.setContentsMargins(1, 0, 1, 0)
+        layout.setSpacing(3)
         layout.addWidget(self.title)
         layout.addLayout(heading)
         layout.addWidget(self.numbers)
         layout.addWidget(self.verdict)  # with the numbers: in a low window the images shrink, not it
         layout.addWidget(self.image, 3)
         layout.addWidget(self.weights, 2)
-        layout.addWidget(QLabel("phase sums"))
-        layout.addWidget(self.phases)  # under the kernel: side by side, four columns would not fit
+        layout.addLayout(phase_row)  # under the kernel: side by side, the kernel would be too narrow
         layout.addWidget(self.spectrum, 2)
+
+    def wanted_heights(self) -> tuple[int, int]:
+        """The title's and the verdict's heights at the column's width."""
+        width = self.contentsRect().width()
+        return wrapped_height(self.title, width), wrapped_height(self.verdict, width)
+
+    def set_heights(self, title: int, verdict: int) -> None:
+        self.title.setFixedHeight(title)
+        self.verdict.setFixedHeight(verdict)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.resized.emit()
 
     @property
     def panels(self) -> list[ImagePanel]:
@@ -159,6 +201,8 @@ class LearnableTab(ToolTab):
             self.columns[method] = UpsamplerColumn(METHOD_TITLES[method], queue, box)
         self.own_column = UpsamplerColumn("Your kernel", queue)
         self.own_column.hide()
+        for column in self._all_columns():
+            column.resized.connect(self._align_rows)
 
         self.seed_label = QLabel("Seed of the random and ICNR weights: 0")
         self.seed_label.setWordWrap(True)
@@ -195,38 +239,53 @@ class LearnableTab(ToolTab):
         self.own_note.setWordWrap(True)
         for box in (self.own_method, self.tensor, self.layout_box):
             box.currentIndexChanged.connect(self._on_own_edited)
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(4)  # elided in the narrow side column
         for spin in (self.in_channel, self.out_channel):
             spin.valueChanged.connect(self._on_own_edited)
         self._own_editors = (self.own_method, self.tensor, self.layout_box, self.in_channel, self.out_channel)
         for editor in self._own_editors:
             editor.setEnabled(False)  # until a kernel is open
-        form = QFormLayout()
-        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)
-        form.addRow("Used as", self.own_method)
-        form.addRow("Tensor", self.tensor)
-        form.addRow("Layout", self.layout_box)
-        form.addRow("Input channel", self.in_channel)
-        form.addRow("Output channel", self.out_channel)
-        own_group = QGroupBox("Your network's kernel")
+        own_group = QGroupBox("Your kernel")
         own_layout = QVBoxLayout(own_group)
         own_layout.addWidget(self.open_button)
-        own_layout.addLayout(form)
+        # each label above its editor (a QFormLayout's least width would be label + editor even so)
+        for text, editor in (("Used as", self.own_method), ("Tensor", self.tensor),
+                             ("Layout", self.layout_box), ("Input channel", self.in_channel),
+                             ("Output channel", self.out_channel)):
+            own_layout.addWidget(QLabel(text))
+            own_layout.addWidget(editor)
         own_layout.addWidget(self.own_note)
 
         side = QVBoxLayout()
+        side.setContentsMargins(4, 4, 4, 4)
         side.addWidget(self.note)
         side.addWidget(self.seed_label)
         side.addWidget(self.reseed_button)
+        side.addWidget(self.export_button)  # above the kernel's controls: in a low window those scroll
         side.addWidget(own_group)
         side.addStretch(1)
-        side.addWidget(self.export_button)
-        layout = side_column(self, side, 215)
-        for column in (*self.columns.values(), self.own_column):
+        controls = QWidget()
+        controls.setLayout(side)
+        scroll = QScrollArea()  # the controls scroll in a low window; the panels stay fitted
+        scroll.setWidget(controls)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setFixedWidth(SIDE_WIDTH)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        layout.addWidget(scroll)
+        for column in self._all_columns():
             layout.addWidget(column, 1)
+
+    def _all_columns(self) -> list[UpsamplerColumn]:
+        return [*self.columns.values(), self.own_column]
 
     @property
     def panels(self) -> list[ImagePanel]:
-        return [panel for column in (*self.columns.values(), self.own_column) for panel in column.panels]
+        return [panel for column in self._all_columns() for panel in column.panels]
 
     @property
     def result(self) -> LearnableResult | None:
@@ -247,6 +306,7 @@ class LearnableTab(ToolTab):
         self.own_column.setVisible(result.own is not None)
         if result.own is not None:
             self.own_column.show_view(result.own, result.level)
+        self._align_rows()
         if result.own_kernel is not None:
             self._show_tensors(result, result.own_kernel)
             self.own_note.setText(result.own_note)
@@ -255,8 +315,9 @@ class LearnableTab(ToolTab):
     def show_message(self, text: str) -> None:
         self._result = None
         self.export_button.setEnabled(False)
-        for column in (*self.columns.values(), self.own_column):
+        for column in self._all_columns():
             column.show_message(text)
+        self._align_rows()
 
     def show_setting(self, name: str, value: object) -> None:
         for method, box in self.init_boxes.items():
@@ -292,6 +353,15 @@ class LearnableTab(ToolTab):
             spin.blockSignals(True)
             spin.setValue(value)
             spin.blockSignals(False)
+
+    def _align_rows(self) -> None:
+        """Give the titles, and the verdicts, of the columns shown the height the tallest needs, so the
+        panels below start at one height in every column."""
+        shown = [column for column in self._all_columns() if not column.isHidden()]
+        heights = [column.wanted_heights() for column in shown]
+        title, verdict = (max(h) for h in zip(*heights, strict=True))
+        for column in shown:
+            column.set_heights(title, verdict)
 
     def _on_init_chosen(self) -> None:
         method = next(m for m, box in self.init_boxes.items() if box is self.sender())
