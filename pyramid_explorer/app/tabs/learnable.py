@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QRect, Qt, Signal
-from PySide6.QtGui import QColor, QResizeEvent
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
-    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -25,7 +23,8 @@ from pyramid_explorer.app.dialogs import ask_open_path
 from pyramid_explorer.app.image_panel import ImagePanel, sampled_colormap
 from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.tabs.base import ToolTab, show_message_in
-from pyramid_explorer.app.tabs.shared import NyquistMarkers, PhaseSumsTable, export_button
+from pyramid_explorer.app.tabs.shared import NyquistMarkers, PhaseSumsTable, export_button, side_column
+from pyramid_explorer.app.wrapped_label import SameHeight
 from pyramid_explorer.core.learnable import INITIALISATIONS, METHODS
 from pyramid_explorer.core.weights import LAYOUTS
 from pyramid_explorer.tools.learnable import (
@@ -68,21 +67,11 @@ def weights_title(view: UpsamplerView) -> str:
     return f"weights {shape[0]}x{shape[1]}"
 
 
-def wrapped_height(label: QLabel, width: int) -> int:
-    """The height `label`'s text takes word-wrapped at `width` pixels (0 for no text)."""
-    if not label.text():
-        return 0
-    box = QRect(0, 0, max(width, 1), 100 * label.fontMetrics().lineSpacing())
-    return label.fontMetrics().boundingRect(box, Qt.TextFlag.TextWordWrap, label.text()).height()
-
-
 class UpsamplerColumn(QWidget):
     """One upsampler's view: title, numbers and verdict, output image, kernel and phase sums, spectrum.
 
-    The title's and verdict's heights are set by the tab (`set_heights`), the same in every column, so
-    the panels below them line up."""
-
-    resized = Signal()
+    The tab gives the titles, and the verdicts, of its columns one height, so the panels below them line
+    up."""
 
     def __init__(self, name: str, queue: RenderQueue, chooser: QComboBox | None = None,
                  parent: QWidget | None = None) -> None:
@@ -138,19 +127,6 @@ class UpsamplerColumn(QWidget):
         layout.addLayout(phase_row)  # under the kernel: side by side, the kernel would be too narrow
         layout.addWidget(self.spectrum, 2)
 
-    def wanted_heights(self) -> tuple[int, int]:
-        """The title's and the verdict's heights at the column's width."""
-        width = self.contentsRect().width()
-        return wrapped_height(self.title, width), wrapped_height(self.verdict, width)
-
-    def set_heights(self, title: int, verdict: int) -> None:
-        self.title.setFixedHeight(title)
-        self.verdict.setFixedHeight(verdict)
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        self.resized.emit()
-
     @property
     def panels(self) -> list[ImagePanel]:
         return [self.image, self.weights, self.spectrum]
@@ -166,9 +142,6 @@ class UpsamplerColumn(QWidget):
         self.weights.show_layer(view.weights, weights_title(view))
         self.weights.view_box.autoRange(padding=0.02)
         self.phases.show_sums(view.board.phase_sums)
-        table = self.phases
-        table.setFixedHeight(table.horizontalHeader().height() + table.verticalHeader().length()
-                             + 2 * table.frameWidth() + 2)
         self.markers.show(view.spectrum, view.peaks, "spectrum")
         self.spectrum.setToolTip(f"{view.spectrum_note}; circled: the Nyquist frequencies, with their "
                                  "strength over the median (log units)")
@@ -201,8 +174,9 @@ class LearnableTab(ToolTab):
             self.columns[method] = UpsamplerColumn(METHOD_TITLES[method], queue, box)
         self.own_column = UpsamplerColumn("Your kernel", queue)
         self.own_column.hide()
-        for column in self._all_columns():
-            column.resized.connect(self._align_rows)
+        columns = self._all_columns()
+        self._rows = (SameHeight([c.title for c in columns], self),
+                      SameHeight([c.verdict for c in columns], self))
 
         self.seed_label = QLabel("Seed of the random and ICNR weights: 0")
         self.seed_label.setWordWrap(True)
@@ -265,18 +239,8 @@ class LearnableTab(ToolTab):
         side.addWidget(self.export_button)  # above the kernel's controls: in a low window those scroll
         side.addWidget(own_group)
         side.addStretch(1)
-        controls = QWidget()
-        controls.setLayout(side)
-        scroll = QScrollArea()  # the controls scroll in a low window; the panels stay fitted
-        scroll.setWidget(controls)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setFixedWidth(SIDE_WIDTH)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        layout = side_column(self, side, SIDE_WIDTH, scroll=True)  # the panels stay fitted in a low window
         layout.setSpacing(4)
-        layout.addWidget(scroll)
         for column in self._all_columns():
             layout.addWidget(column, 1)
 
@@ -355,13 +319,8 @@ class LearnableTab(ToolTab):
             spin.blockSignals(False)
 
     def _align_rows(self) -> None:
-        """Give the titles, and the verdicts, of the columns shown the height the tallest needs, so the
-        panels below start at one height in every column."""
-        shown = [column for column in self._all_columns() if not column.isHidden()]
-        heights = [column.wanted_heights() for column in shown]
-        title, verdict = (max(h) for h in zip(*heights, strict=True))
-        for column in shown:
-            column.set_heights(title, verdict)
+        for same in self._rows:
+            same.update()
 
     def _on_init_chosen(self) -> None:
         method = next(m for m, box in self.init_boxes.items() if box is self.sender())

@@ -16,12 +16,14 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QFormLayout,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLayout,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
@@ -31,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from pyramid_explorer.app.image_panel import ImagePanel
 from pyramid_explorer.app.tabs.base import ToolTab
+from pyramid_explorer.app.wrapped_label import WrappedLabel
 from pyramid_explorer.core.deconv import KERNELS, DeconvSettings
 from pyramid_explorer.display import Layer
 from pyramid_explorer.jobs import Pyramid
@@ -87,18 +90,28 @@ def row(*items: QWidget | str | None, stretch: QWidget | None = None) -> QHBoxLa
     return layout
 
 
-def side_column(tab: QWidget, side: QLayout, width: int, *, fixed: bool = True) -> QHBoxLayout:
+def side_column(tab: QWidget, side: QLayout, width: int, *, fixed: bool = True,
+                scroll: bool = False) -> QHBoxLayout:
     """Lay `tab` out as one row: `side` in a column `width` pixels wide (at most, unless `fixed`) at the
-    left; the row is returned for what goes beside it."""
+    left; the row is returned for what goes beside it. With `scroll` the column scrolls vertically when
+    the window is too low for it, so its controls do not make the tab taller than its panels need."""
     column = QWidget()
     column.setLayout(side)
+    outer: QWidget = column
+    if scroll:
+        area = QScrollArea()
+        area.setWidget(column)
+        area.setWidgetResizable(True)
+        area.setFrameShape(QFrame.Shape.NoFrame)
+        area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        outer = area
     if fixed:
-        column.setFixedWidth(width)
+        outer.setFixedWidth(width)
     else:
-        column.setMaximumWidth(width)
+        outer.setMaximumWidth(width)
     row = QHBoxLayout(tab)
     row.setContentsMargins(0, 0, 0, 0)
-    row.addWidget(column)
+    row.addWidget(outer)
     return row
 
 
@@ -173,8 +186,7 @@ class DeconvControls(QGroupBox):
                                     "average")
         self.kernel_map = HeatMap()
         self.phase_map = HeatMap()
-        self.verdict = QLabel()
-        self.verdict.setWordWrap(True)
+        self.verdict = WrappedLabel()
         self.kernel.currentIndexChanged.connect(self._on_edited)
 
         form = QFormLayout()
@@ -247,9 +259,10 @@ class PhaseSumsTable(QTableWidget):
                 item.setForeground(QColor("black"))
                 self.setItem(r, c, item)
         self.resizeColumnsToContents()
-        # as wide as its numbers, so the panels beside it get the room
-        self.setFixedWidth(self.verticalHeader().width() + self.horizontalHeader().length()
-                           + 2 * self.frameWidth() + 2)
+        # as large as its numbers, so the panels beside it get the room and it never scrolls
+        frame = 2 * self.frameWidth() + 2
+        self.setFixedSize(self.verticalHeader().width() + self.horizontalHeader().length() + frame,
+                          self.horizontalHeader().height() + self.verticalHeader().length() + frame)
 
     def values(self) -> np.ndarray:
         """The phase sums shown, as numbers read back from the table."""
