@@ -215,9 +215,16 @@ class LevelPanel(QWidget):
         """The table's width for columns `cells` pixels wide in all, beside a vertical scroll bar."""
         return cells + 2 * self.table.frameWidth() + self.table.verticalScrollBar().sizeHint().width()
 
-    def _want(self, table_width: int) -> None:
+    def full_width(self) -> int:
+        """The panel's width that shows the whole table (`content_width` and the margins)."""
+        return self._panel_width(self.content_width())
+
+    def _panel_width(self, table_width: int) -> int:
         margins = self._layout.contentsMargins()
-        self.width_wanted.emit(table_width + margins.left() + margins.right())
+        return table_width + margins.left() + margins.right()
+
+    def _want(self, table_width: int) -> None:
+        self.width_wanted.emit(self._panel_width(table_width))
 
     def _fit_width(self) -> None:
         self._want(self.content_width())
