@@ -94,3 +94,15 @@ def test_integrity_panels_line_up_when_the_texts_above_differ_in_lines(qtbot, op
     assert top[0] == top[1]
     assert lap.panel.height() == gauss.panel.height()
     assert cut_labels(tab) == []
+
+
+def test_the_equalizers_gains_are_never_cut(qtbot, opened):
+    """At 1000x680 the collapse's title holds ten gains: they wrap under its name, none is elided."""
+    opened.resize(1000, 680)
+    opened.show_view("equalizer")
+    wait_idle(qtbot, opened)
+    caption = opened.tab("equalizer").image.caption
+    gains = ", ".join("x1.00" for _ in range(opened.controller.pyramid.levels))
+    qtbot.waitUntil(lambda: caption.shown_numbers() == gains)
+    assert all(label.width() >= label.minimumSizeHint().width()
+               for label in (caption.lead_label, caption.numbers_label) if label.isVisible())

@@ -141,6 +141,10 @@ class BandRows:
             self._widgets += widgets
 
 
+HEAT_MAP_SIDE = 96
+"""Pixels of a heat map's side: two side by side keep Compare's column of controls narrow."""
+
+
 class HeatMap(QWidget):
     """A small, non-interactive image of a kernel-sized array with a colour map."""
 
@@ -148,7 +152,7 @@ class HeatMap(QWidget):
         super().__init__(parent)
         canvas = pg.GraphicsLayoutWidget()
         canvas.setAcceptDrops(False)
-        canvas.setFixedSize(120, 120)
+        canvas.setFixedSize(HEAT_MAP_SIDE, HEAT_MAP_SIDE)
         box = canvas.addViewBox()
         box.setAspectLocked(True)
         box.invertY(True)
@@ -195,7 +199,7 @@ class DeconvControls(QGroupBox):
         form.addRow("Kernel", self.kernel)
         grid = QGridLayout()
         grid.addWidget(QLabel("Kernel"), 0, 0)
-        grid.addWidget(QLabel("Phase sums (2x2 periods)"), 0, 1)
+        grid.addWidget(WrappedLabel("Phase sums (2x2 periods)"), 0, 1)  # wrapped: as narrow as its map
         grid.addWidget(self.kernel_map, 1, 0)
         grid.addWidget(self.phase_map, 1, 1)
         shown = QWidget()
