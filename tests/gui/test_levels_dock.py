@@ -81,6 +81,10 @@ def test_at_1000_by_680_the_table_is_compact_and_every_number_is_shown(qtbot, wi
     qtbot.waitUntil(lambda: columns_whole(panel))  # Level and Size whole, no sideways scrolling
     shown = [c for c in range(panel.model.columnCount()) if not panel.table.isColumnHidden(c)]
     assert shown == [0, SIZE_COLUMN]
+    # compact before its rows came, the dock was then narrowed to the two columns (it kept 300 px)
+    table = panel.table
+    qtbot.waitUntil(lambda: table.width() <= sum(table.columnWidth(c) for c in shown) + 2 * table.frameWidth()
+                    + table.verticalScrollBar().sizeHint().width() + 2)
     window.controller.set_level(2)
     qtbot.waitUntil(lambda: panel.details.text().startswith("Level 2"))
     for c in range(SIZE_COLUMN + 1, DSTSIZE_COLUMN + 1):  # the other columns, for the selected level
