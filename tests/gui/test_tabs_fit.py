@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pprint import pformat
 
+import numpy as np
 import pytest
 from guitools import make_image, wait_idle, write_png
 from PySide6.QtCore import QPoint, QRect
@@ -106,3 +107,24 @@ def test_the_equalizers_gains_are_never_cut(qtbot, opened):
     qtbot.waitUntil(lambda: caption.shown_numbers() == gains)
     assert all(label.width() >= label.minimumSizeHint().width()
                for label in (caption.lead_label, caption.numbers_label) if label.isVisible())
+
+
+def test_learnable_with_the_users_kernel_fits_1000_by_680_and_lines_up(qtbot, opened, tmp_path):
+    """A fourth column (the user's kernel, with longer numbers) still fits beside the compact dock, and
+    the four columns' panels start at one height."""
+    opened.resize(1000, 680)
+    opened.show_view("learnable")
+    wait_idle(qtbot, opened)
+    tab = opened.tab("learnable")
+    path = tmp_path / "k.npy"
+    np.save(path, np.random.default_rng(1).normal(size=(1, 1, 4, 4)).astype(np.float32))
+    tab.open_kernel(str(path))
+    qtbot.waitUntil(lambda: tab.own_column.isVisible())
+    wait_idle(qtbot, opened)
+    assert (opened.width(), opened.height()) == (1000, 680)
+    assert tab.minimumSizeHint().width() <= tab.width() and tab.minimumSizeHint().height() <= tab.height()
+    columns = [*tab.columns.values(), tab.own_column]
+    for panel in ("image", "weights", "spectrum"):
+        tops = {getattr(c, panel).mapTo(tab, QPoint(0, 0)).y() for c in columns}
+        assert len(tops) == 1, (panel, tops)
+    assert cut_labels(tab) == []

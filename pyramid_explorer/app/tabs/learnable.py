@@ -48,14 +48,19 @@ MEAN = -1
 _EVEN, _UNEVEN = QColor("#17692a"), QColor("#9c1c14")
 
 
+_NBSP = "\u00a0"
+
+
 def numbers_text(view: UpsamplerView) -> str:
     """PSNR/SSIM against G[level], the checkerboard ratio, the distances from the initialisations and the
-    transposed-convolution equivalent, one short line each (the longest sets the column's least width)."""
+    transposed-convolution equivalent, one short line each. A narrow column wraps a line, never inside a
+    number with its name or unit (non-breaking spaces there)."""
     ratio = "inf" if math.isinf(view.board.ratio) else f"{view.board.ratio:.3f}"
     k = view.kernel.shape
-    lines = [f"PSNR {view.psnr:.2f} dB, SSIM {view.ssim:.3f}", f"max/min phase sum {ratio}",
-             *(f"distance to {name} {value:.3f}" for name, value in view.distances),
-             f"as transposed: {k[0]}x{k[1]}, pad {view.padding}"]
+    n = _NBSP
+    lines = [f"PSNR{n}{view.psnr:.2f}{n}dB, SSIM{n}{view.ssim:.3f}", f"max/min phase sum{n}{ratio}",
+             *(f"distance to {name}{n}{value:.3f}" for name, value in view.distances),
+             f"as transposed: {k[0]}x{k[1]}, pad{n}{view.padding}"]
     return "\n".join(lines)
 
 
@@ -70,8 +75,8 @@ def weights_title(view: UpsamplerView) -> str:
 class UpsamplerColumn(QWidget):
     """One upsampler's view: title, numbers and verdict, output image, kernel and phase sums, spectrum.
 
-    The tab gives the titles, and the verdicts, of its columns one height, so the panels below them line
-    up."""
+    The tab gives the titles, headings, numbers and verdicts of its columns one height each, so the
+    panels below them line up."""
 
     def __init__(self, name: str, queue: RenderQueue, chooser: QComboBox | None = None,
                  parent: QWidget | None = None) -> None:
@@ -84,8 +89,7 @@ class UpsamplerColumn(QWidget):
         self.title.setWordWrap(True)
         self.title.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.numbers = QLabel()
-        # room for the longest (sub-pixel) list in every column, so the panels below line up
-        self.numbers.setFixedHeight(5 * self.numbers.fontMetrics().lineSpacing())
+        self.numbers.setWordWrap(True)  # four columns (with the user's kernel) wrap rather than widen the tab
         self.numbers.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.numbers.setToolTip("Max/min phase sum: 1 when every output phase receives the same total "
                                 "weight. Distance: |K - K_init| / |K_init| of the transposed-convolution "
@@ -104,10 +108,12 @@ class UpsamplerColumn(QWidget):
         self.markers = NyquistMarkers(self.spectrum, self)
         for panel in self.panels:
             panel.setMinimumHeight(PANEL_HEIGHT)
-        heading = QHBoxLayout()
+        self.heading = QWidget()  # the initialisation's chooser; the user's kernel has none, but its height
+        heading = QHBoxLayout(self.heading)
+        heading.setContentsMargins(0, 0, 0, 0)
         if chooser is not None:  # it elides its items rather than widen the column
             chooser.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            chooser.setMinimumContentsLength(4)
+            chooser.setMinimumContentsLength(3)
             heading.addWidget(QLabel("Initialisation"))
             heading.addWidget(chooser, 1)
         phase_label = QLabel("phase sums")
@@ -119,7 +125,7 @@ class UpsamplerColumn(QWidget):
         layout.setContentsMargins(1, 0, 1, 0)
         layout.setSpacing(3)
         layout.addWidget(self.title)
-        layout.addLayout(heading)
+        layout.addWidget(self.heading)
         layout.addWidget(self.numbers)
         layout.addWidget(self.verdict)  # with the numbers: in a low window the images shrink, not it
         layout.addWidget(self.image, 3)
@@ -175,8 +181,8 @@ class LearnableTab(ToolTab):
         self.own_column = UpsamplerColumn("Your kernel", queue)
         self.own_column.hide()
         columns = self._all_columns()
-        self._rows = (SameHeight([c.title for c in columns], self),
-                      SameHeight([c.verdict for c in columns], self))
+        self._rows = tuple(SameHeight([getattr(c, row) for c in columns], self)
+                           for row in ("title", "heading", "numbers", "verdict"))
 
         self.seed_label = QLabel("Seed of the random and ICNR weights: 0")
         self.seed_label.setWordWrap(True)
