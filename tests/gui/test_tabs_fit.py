@@ -128,3 +128,18 @@ def test_learnable_with_the_users_kernel_fits_1000_by_680_and_lines_up(qtbot, op
         tops = {getattr(c, panel).mapTo(tab, QPoint(0, 0)).y() for c in columns}
         assert len(tops) == 1, (panel, tops)
     assert cut_labels(tab) == []
+
+
+def test_the_kernel_probes_images_line_up_when_one_caption_wraps(qtbot, opened):
+    """In a narrow window 'constant: 32 x 32' wraps and 'ramp: 32 x 32' does not: the three captions
+    take one height, so the probes' images start at one height."""
+    opened.resize(900, 680)
+    opened.show_view("kernels")
+    wait_idle(qtbot, opened)
+    tab = opened.tab("kernels")
+    probes = list(tab.probe_panels.values())
+    qtbot.waitUntil(lambda: max(p.caption.natural_height for p in probes)
+                    > min(p.caption.natural_height for p in probes))  # the case this is about
+    qtbot.waitUntil(lambda: len({p.caption.height() for p in probes}) == 1)
+    assert len({p.view_box.mapRectToScene(p.view_box.boundingRect()).top() + p.mapTo(tab, QPoint(0, 0)).y()
+                for p in probes}) == 1

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pyramid_explorer.app.caption import even_captions
 from pyramid_explorer.app.image_panel import ImagePanel, sampled_colormap
 from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.tabs.base import ToolTab
@@ -109,6 +110,7 @@ class KernelsTab(ToolTab):
         self.probe_panels = {name: ImagePanel(f"{name} probe", histogram=False, linked=False)
                              for name in PROBE_INPUTS}
         for name, panel in self.probe_panels.items():
+            panel.caption.natural_height_changed.connect(self._on_probe_caption_changed)
             panel.setToolTip(f"The upsampler's output for a {PROBE_SIDE} x {PROBE_SIDE} {name} input, "
                              "drawn from min(0, lowest) black to max(1, highest) white")
         self.spectrum_panel = ImagePanel("spectrum", histogram=False, linked=False,
@@ -147,6 +149,10 @@ class KernelsTab(ToolTab):
         detail.addWidget(self.note)
         detail.addLayout(grid, 1)
         side_column(self, side, 396).addLayout(detail, 1)  # the table's columns whole (~377 px)
+
+    def _on_probe_caption_changed(self) -> None:
+        """The probes side by side: one caption height, so their images line up."""
+        even_captions([panel.caption for panel in self.probe_panels.values()])
 
     @property
     def panels(self) -> list[ImagePanel]:
