@@ -142,3 +142,10 @@ class Caption(QWidget):
             self.setFixedHeight(max(height, self._floor))
         if changed:
             self.natural_height_changed.emit()
+
+
+def even_captions(captions: list[Caption]) -> None:
+    """Every caption as tall as the tallest's own text, so the images below a row of them get one height."""
+    tallest = max(caption.natural_height for caption in captions)
+    for caption in captions:
+        caption.set_floor(tallest)

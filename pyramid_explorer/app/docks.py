@@ -52,11 +52,18 @@ class LeftDocks:
 
     def keep_room_for_tabs(self, window: QMainWindow) -> None:
         """After a window resize: a Levels dock wider than the window leaves the tabs `TABS_KEEP` gives way
-        (its table goes compact). Tabs are built when first shown, so their least widths cannot do it."""
-        dock = self.levels_dock
+        (its table goes compact). Tabs are built when first shown, so their least widths cannot do it.
+        A compact table in a window grown wide enough for the whole table is widened back to it."""
+        dock, panel = self.levels_dock, self.level_panel
         room = window.width() - TABS_KEEP
-        if dock.isVisible() and not dock.isFloating() and dock.width() > max(room, dock.minimumWidth()):
+        if not dock.isVisible() or dock.isFloating():
+            return
+        if dock.width() > max(room, dock.minimumWidth()):
             window.resizeDocks([dock], [room], Qt.Orientation.Horizontal)
+        elif panel.compact and panel.model.rowCount():
+            whole = dock.width() + panel.full_width() - panel.width()
+            if whole <= room:
+                window.resizeDocks([dock], [whole], Qt.Orientation.Horizontal)
 
     def _on_levels_width_wanted(self, width: int) -> None:
         """A Levels dock narrower than its table's columns (restored so, or made so) is widened, as far

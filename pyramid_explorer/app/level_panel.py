@@ -55,8 +55,7 @@ class LevelPanel(QWidget):
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row_changed)
-        self.model.modelReset.connect(self._fit_width)
-        self.model.modelReset.connect(self._update_compact)
+        self.model.modelReset.connect(self._on_rows_reset)
         self.model.modelReset.connect(self._show_details)
         self.model.dataChanged.connect(self._show_details)
         self.details = QLabel()  # the selected level's columns, when the table is compact
@@ -118,9 +117,22 @@ class LevelPanel(QWidget):
                 self._set_compact(self._room() < self.content_width())
         elif not self._compact and self._room() < self.content_width():  # the dock was made narrower
             self._set_compact(True)
-            if self.model.rowCount():  # (an empty table's headers alone would widen it again)
-                shown = [c for c in range(self.model.columnCount()) if not self.table.isColumnHidden(c)]
-                self._want(self._table_width(sum(self.table.columnWidth(c) for c in shown)))
+            self._want_shown()
+
+    def _want_shown(self) -> None:
+        """Ask for the width of the columns shown (the compact table's two)."""
+        if self.model.rowCount():  # (an empty table's headers alone would widen it again)
+            shown = [c for c in range(self.model.columnCount()) if not self.table.isColumnHidden(c)]
+            self._want(self._table_width(sum(self.table.columnWidth(c) for c in shown)))
+
+    def _on_rows_reset(self) -> None:
+        """New rows: the whole table's width is asked for; if the window cannot give it, the table stays
+        (or goes) compact and the dock is narrowed to its two columns (it went compact before the rows
+        came, in a window narrowed while the image was opening, and kept the width it had)."""
+        self._fit_width()
+        self._update_compact()
+        if self._compact:
+            self._want_shown()
 
     def _room(self) -> int:
         margins = self._layout.contentsMargins()
@@ -215,9 +227,16 @@ class LevelPanel(QWidget):
         """The table's width for columns `cells` pixels wide in all, beside a vertical scroll bar."""
         return cells + 2 * self.table.frameWidth() + self.table.verticalScrollBar().sizeHint().width()
 
-    def _want(self, table_width: int) -> None:
+    def full_width(self) -> int:
+        """The panel's width that shows the whole table (`content_width` and the margins)."""
+        return self._panel_width(self.content_width())
+
+    def _panel_width(self, table_width: int) -> int:
         margins = self._layout.contentsMargins()
-        self.width_wanted.emit(table_width + margins.left() + margins.right())
+        return table_width + margins.left() + margins.right()
+
+    def _want(self, table_width: int) -> None:
+        self.width_wanted.emit(self._panel_width(table_width))
 
     def _fit_width(self) -> None:
         self._want(self.content_width())

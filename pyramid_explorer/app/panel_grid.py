@@ -18,6 +18,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QGridLayout, QWidget
 
+from pyramid_explorer.app.caption import even_captions
 from pyramid_explorer.app.image_panel import ImagePanel
 
 _HISTOGRAM_GAP = 10  # between the view and the histogram, in the panel's canvas layout
@@ -122,10 +123,7 @@ class PanelGrid(QWidget):
         return width + extra_w, margins.top() + margins.bottom() + layout.spacing() + caption + extra_h
 
     def _even_captions(self) -> None:
-        """Every caption as tall as the tallest, so the images below them get the same height."""
-        tallest = max(panel.caption.natural_height for panel in self._panels)
-        for panel in self._panels:
-            panel.caption.set_floor(tallest)
+        even_captions([panel.caption for panel in self._panels])
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)

@@ -29,6 +29,23 @@ def test_every_panel_is_drawn_and_titled(tab):
     assert tab.image_panels["feathered"].title() == "alpha blend, feathered 24 px"
 
 
+def test_out_of_date_titles_name_the_panels_as_their_titles_do(qtbot, window, tab, tmp_path):
+    """A new image clears the panels: their titles say what each is in words, not its code name."""
+    titles: dict[str, str] = {}
+
+    def record(_loaded) -> None:  # connected after the window's own handler, which clears the panels
+        titles.update({name: panel.title() for name, panel in tab.image_panels.items()})
+
+    window.controller.image_loaded.connect(record)
+    with qtbot.waitSignal(window.controller.image_loaded):
+        window.controller.open_path(write_png(tmp_path / "other.png", make_image(30, 41)))
+    wait_idle(qtbot, window)
+    assert titles["mask_level"] == "mask at the level: computing for other.png..."
+    assert titles["first"].startswith("A (the open image): computing")
+    for name, title in titles.items():
+        assert title.split(": ")[0] != name and "_" not in title, title
+
+
 def test_fit_mask_feather_and_level_follow_the_widgets(qtbot, window, tab):
     tab.fit_buttons["resize"].click()
     wait_idle(qtbot, window)

@@ -81,6 +81,10 @@ def test_at_1000_by_680_the_table_is_compact_and_every_number_is_shown(qtbot, wi
     qtbot.waitUntil(lambda: columns_whole(panel))  # Level and Size whole, no sideways scrolling
     shown = [c for c in range(panel.model.columnCount()) if not panel.table.isColumnHidden(c)]
     assert shown == [0, SIZE_COLUMN]
+    # compact before its rows came, the dock was then narrowed to the two columns (it kept 300 px)
+    table = panel.table
+    qtbot.waitUntil(lambda: table.width() <= sum(table.columnWidth(c) for c in shown) + 2 * table.frameWidth()
+                    + table.verticalScrollBar().sizeHint().width() + 2)
     window.controller.set_level(2)
     qtbot.waitUntil(lambda: panel.details.text().startswith("Level 2"))
     for c in range(SIZE_COLUMN + 1, DSTSIZE_COLUMN + 1):  # the other columns, for the selected level
@@ -93,6 +97,23 @@ def test_at_1000_by_680_the_table_is_compact_and_every_number_is_shown(qtbot, wi
     window.resizeDocks([window.levels_dock], [520], Qt.Orientation.Horizontal)  # the user widens it
     qtbot.waitUntil(lambda: not panel.compact and not panel.details.isVisible())
     qtbot.waitUntil(lambda: columns_whole(panel))
+
+
+def test_the_compact_table_comes_back_whole_when_the_window_grows(qtbot, window, tmp_path):
+    """Narrowed to 1000 px the dock goes compact; grown back, it widens by itself to the whole table."""
+    window.controller.open_path(write_png(tmp_path / "big.png", make_image(3001, 4001)))
+    wait_idle(qtbot, window, timeout=60_000)
+    panel = window.level_panel
+    qtbot.waitUntil(lambda: not panel.compact and columns_whole(panel))
+    window.resize(1000, 680)
+    qtbot.waitUntil(lambda: window.width() == 1000 and panel.compact)
+    window.resize(*DEFAULT_SIZE)
+    qtbot.waitUntil(lambda: window.width() == DEFAULT_SIZE[0])
+    qtbot.waitUntil(lambda: not panel.compact and columns_whole(panel))
+    assert window.levels_dock.width() <= DEFAULT_SIZE[0] - TABS_KEEP
+    window.resize(1100, 680)  # grown, but not enough for the whole table beside the tabs' room
+    qtbot.waitUntil(lambda: window.width() == 1100 and panel.compact)
+    assert window.tabs.width() >= TABS_KEEP - 20
 
 
 def test_the_readout_wraps_rather_than_scroll_sideways(qtbot, opened):

@@ -87,8 +87,8 @@ def test_compare_grid_follows_the_window_shape(qtbot, compare):
 
 def test_histograms_change_the_choice(qtbot, compare):
     tab = compare.tab("compare")
-    compare.resize(1900, 700)
-    qtbot.waitUntil(lambda: compare.width() == 1900)
+    compare.resize(1700, 700)
+    qtbot.waitUntil(lambda: compare.width() == 1700)
     before = tab.grid.columns
     tab.set_histograms_visible(True)  # each cell is ~110 px narrower for its image: fewer columns
     assert tab.grid.columns < before

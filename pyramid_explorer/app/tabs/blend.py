@@ -23,6 +23,7 @@ from pyramid_explorer.app.panel_grid import PanelGrid
 from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.tabs.base import ToolTab, show_message_in
 from pyramid_explorer.app.tabs.shared import export_button, side_column
+from pyramid_explorer.app.wrapped_label import WrappedLabel
 from pyramid_explorer.core.blend import FITS
 from pyramid_explorer.jobs import LoadedImage
 from pyramid_explorer.tools.blend import (
@@ -39,6 +40,12 @@ DEFAULTS = BlendOptions()
 PANELS = ("first", "second", "spline", "feathered", "hard", "mask", "band", "mask_level")
 """The panels in grid order, two a row (the images are wide): the inputs, the blends and the mask, and the
 selected level's band and mask."""
+PANEL_NAMES = {"first": "A (the open image)", "second": "B (the second image)",
+               "spline": "multiresolution blend", "feathered": "feathered alpha blend",
+               "hard": "unfeathered alpha blend", "mask": "mask (white takes A)", "band": "band of the blend",
+               "mask_level": "mask at the level"}
+"""What the panels' titles call them while they have no result (cleared, computing); the code names stay
+the panels' names (exports, the readout)."""
 
 
 def panel_titles(result: BlendResult) -> dict[str, str]:
@@ -58,15 +65,16 @@ class BlendTab(ToolTab):
         self._queue = queue
         self._result: BlendResult | None = None
         self.image_panels = {name: ImagePanel(name, histogram=False) for name in PANELS}
+        for name, panel in self.image_panels.items():
+            panel.title_name = PANEL_NAMES[name]
+            panel.set_title(PANEL_NAMES[name])
         for name in ("band", "mask_level"):  # the panel's title is its tooltip once drawn: say it here too
             self.image_panels[name].setToolTip("Choose the level in the Levels panel to see each band")
-        self.level_hint = QLabel("Level i (the Levels panel): what band i adds to the multiresolution "
+        self.level_hint = WrappedLabel("Level i (the Levels panel): what band i adds to the multiresolution "
                                  "blend, collapsed alone, and the mask's Gaussian level GM[i] that "
                                  "weighted it.")
-        self.level_hint.setWordWrap(True)
 
-        self.second_label = QLabel(f"Second image: {BUNDLED_SECOND} (bundled)")
-        self.second_label.setWordWrap(True)
+        self.second_label = WrappedLabel(f"Second image: {BUNDLED_SECOND} (bundled)")
         self.open_second_button = QPushButton("Open second image...")
         self.open_second_button.clicked.connect(self._on_open_second)
         self.bundled_button = QPushButton(f"Use the bundled {BUNDLED_SECOND}")
@@ -82,8 +90,7 @@ class BlendTab(ToolTab):
         # bound methods only (no lambdas): a lambda holding the tab makes a cycle the garbage collector
         # may free on a worker thread, deleting Qt objects there
         self._fit_group.idToggled.connect(self._on_fit_toggled)
-        self.fit_note = QLabel()
-        self.fit_note.setWordWrap(True)
+        self.fit_note = WrappedLabel()
         second_group = QGroupBox("Second image (B)")
         second_layout = QVBoxLayout(second_group)
         for w in (self.second_label, self.open_second_button, self.bundled_button, *self.fit_buttons.values(),
@@ -102,8 +109,7 @@ class BlendTab(ToolTab):
         self.feather.setSuffix(" px")
         self.feather.setToolTip("Width over which the feathered alpha blend's mask rises from 2% to 98%")
         self.feather.valueChanged.connect(self._on_feather_changed)
-        self.mask_note = QLabel()
-        self.mask_note.setWordWrap(True)
+        self.mask_note = WrappedLabel()
         feather_row = QHBoxLayout()
         feather_row.addWidget(QLabel("Feather width"))
         feather_row.addWidget(self.feather)
@@ -117,14 +123,11 @@ class BlendTab(ToolTab):
         self.clip = QCheckBox("The tutorial's uint8 bands")
         self.clip.setToolTip("Laplacian bands made with cv2.subtract on uint8 levels, as a popular OpenCV "
                              "tutorial does: every negative value becomes 0")
-        clip_explained = QLabel("A popular OpenCV tutorial subtracts uint8 levels: every negative detail "
-                                "is clipped to 0.")
-        clip_explained.setWordWrap(True)
+        clip_explained = WrappedLabel("A popular OpenCV tutorial subtracts uint8 levels: every negative "
+                                      "detail is clipped to 0.")
         self.clip.toggled.connect(self._on_clip_toggled)
-        self.clip_note = QLabel()
-        self.clip_note.setWordWrap(True)
-        self.error = QLabel()
-        self.error.setWordWrap(True)
+        self.clip_note = WrappedLabel()
+        self.error = WrappedLabel()
         self.error.setStyleSheet("color: #9c1c14")
         self.export_button = export_button(self)
 
@@ -139,7 +142,7 @@ class BlendTab(ToolTab):
         side.addStretch(1)
         side.addWidget(self.export_button)
         self.grid = PanelGrid([self.image_panels[name] for name in PANELS])
-        side_column(self, side, 235).addWidget(self.grid, 1)
+        side_column(self, side, 235, scroll=True).addWidget(self.grid, 1)
 
     @property
     def panels(self) -> list[ImagePanel]:

@@ -8,7 +8,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
-    QLabel,
     QVBoxLayout,
     QWidget,
 )
@@ -18,6 +17,7 @@ from pyramid_explorer.app.panel_grid import PanelGrid
 from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.tabs.base import ToolTab, show_message_in
 from pyramid_explorer.app.tabs.shared import DeconvControls
+from pyramid_explorer.app.wrapped_label import WrappedLabel
 from pyramid_explorer.core.upsampling import MODES
 from pyramid_explorer.display import Layer, mode_label
 from pyramid_explorer.tools.compare import DeconvResult, ModeResult
@@ -53,7 +53,7 @@ class CompareTab(ToolTab):
         self.difference.toggled.connect(self._on_difference_toggled)
         self._modes: dict[str, ModeResult] = {}
         self._deconv: DeconvResult | None = None
-        self._level_label = QLabel()
+        self._level_label = WrappedLabel()  # wraps rather than widen the tab (a large image's numbers)
         self._level_text = ""
         self._crop: tuple[int, ...] | None = None  # (height, width) compared when it is a crop
 
@@ -62,8 +62,7 @@ class CompareTab(ToolTab):
         side.addWidget(self.controls)
         side.addStretch(1)
         bar = QHBoxLayout()
-        bar.addWidget(self._level_label)
-        bar.addStretch(1)
+        bar.addWidget(self._level_label, 1)
         bar.addWidget(self.difference)
         body = QHBoxLayout()
         body.addWidget(self.grid, 1)

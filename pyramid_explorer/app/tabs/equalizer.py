@@ -122,7 +122,7 @@ class EqualizerTab(ToolTab):
                 text += f"; {result.saturated_values} values clipped to the image's range"
         self.summary.setText(text)
         gains = ", ".join(gain_text(g) for g in result.gains)
-        self._queue.show(self.image, result.image, f"Collapse with gains {gains}")
+        self._queue.show(self.image, result.image, f"Collapse with gains: {gains}")
         self._queue.show(self.change, result.change, f"Equalized - source: {text}")
         self.export_button.setEnabled(True)
 

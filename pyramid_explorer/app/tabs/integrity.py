@@ -22,6 +22,7 @@ from pyramid_explorer.app.panel_grid import PanelGrid
 from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.tabs.base import ToolTab
 from pyramid_explorer.app.tabs.shared import export_button
+from pyramid_explorer.app.wrapped_label import SameHeight, WrappedLabel
 from pyramid_explorer.core.pyramid import STORAGES, storage_allowed
 from pyramid_explorer.jobs import LoadedImage
 from pyramid_explorer.tools.integrity import ErrorReport, IntegrityResult
@@ -90,7 +91,7 @@ class ErrorHistogram(pg.PlotWidget):
 
 
 class _ErrorColumn(QWidget):
-    """One reconstruction: its heading, numbers, residual heat map and histogram."""
+    """One reconstruction: its heading, numbers and sentence (`texts`), residual heat map and histogram."""
 
     def __init__(self, heading: str, panel_name: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -101,11 +102,17 @@ class _ErrorColumn(QWidget):
         self.sentence = QLabel()
         self.panel = ImagePanel(panel_name, histogram=False)
         self.histogram = ErrorHistogram()
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(2, 2, 2, 2)
+        self.texts = QWidget()  # the tab gives both columns' texts one height: their panels line up
+        texts = QVBoxLayout(self.texts)
+        texts.setContentsMargins(0, 0, 0, 0)
         for w in (self.heading, self.numbers, self.sentence):
             w.setWordWrap(True)  # a long line wraps rather than widen its column beyond the other's
-            layout.addWidget(w)
+            w.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+            texts.addWidget(w)
+        texts.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.texts)
         layout.addWidget(self.panel, 1)
         layout.addWidget(self.histogram)
 
@@ -160,12 +167,12 @@ class IntegrityTab(ToolTab):
         self.export_button = export_button(self, "Write both residuals (and their numbers in the manifest)")
         bar.addWidget(self.export_button)
 
-        self.verdict = QLabel()
-        self.verdict.setWordWrap(True)
+        self.verdict = WrappedLabel()
         self.verdict.setStyleSheet("font-size: 13pt")
         self.laplacian = _ErrorColumn("Laplacian pyramid: collapse(bands) vs source", "residual")
         self.gaussian = _ErrorColumn("Gaussian only: pyrUp(pyrDown(x)) vs x", "pyrUp(pyrDown) error")
         columns = (self.laplacian, self.gaussian)
+        self._texts = SameHeight([c.texts for c in columns], self)
         self.grid = PanelGrid([c.panel for c in columns], cells=list(columns))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -202,6 +209,7 @@ class IntegrityTab(ToolTab):
         super().mark_stale(text, clear=clear)
         for column in (self.laplacian, self.gaussian):
             column.mark_stale(clear=clear)
+        self._texts.update()
         if clear:
             self.verdict.setText("")
         elif self.verdict.text() and not self.verdict.text().startswith(_STALE):
@@ -222,6 +230,7 @@ class IntegrityTab(ToolTab):
                              f"The Gaussian level alone: {result.gaussian.sentence}.")
         self.laplacian.show_report(self._queue, lap, f"Source - collapse of {result.storage} bands")
         self.gaussian.show_report(self._queue, result.gaussian, "Source - pyrUp(pyrDown(source))")
+        self._texts.update()
         self.export_button.setEnabled(True)
 
     def _on_storage_toggled(self, button: QRadioButton, checked: bool) -> None:

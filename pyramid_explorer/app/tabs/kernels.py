@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QFont, QFontMetrics
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QGridLayout,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
-    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
+from pyramid_explorer.app.caption import even_captions
 from pyramid_explorer.app.image_panel import ImagePanel, sampled_colormap
 from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.tabs.base import ToolTab
@@ -32,6 +33,7 @@ from pyramid_explorer.app.tabs.shared import (
     export_button,
     side_column,
 )
+from pyramid_explorer.app.wrapped_label import WrappedLabel
 from pyramid_explorer.display import mode_label
 from pyramid_explorer.tools.kernels import (
     CUSTOM,
@@ -99,31 +101,25 @@ class KernelsTab(ToolTab):
         self.controls.settings_changed.connect(self._on_deconv_edited)
         self.export_button = export_button(self)
 
-        self.verdict = QLabel()
-        self.verdict.setWordWrap(True)
+        self.verdict = WrappedLabel()
         self.verdict.setStyleSheet("font-size: 12pt; font-weight: bold")
-        self.note = QLabel()
-        self.note.setWordWrap(True)
-        # wrapped text keeps room for two lines beside the stretching panels (Qt gives wrapped labels
-        # in nested layouts only one line otherwise)
-        self.verdict.setMinimumHeight(2 * QFontMetrics(QFont("", 12)).lineSpacing() + 6)
-        self.verdict.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        self.note = WrappedLabel()
         self.kernel_panel = ImagePanel("kernel", histogram=False, linked=False)
         self.kernel_panel.setToolTip("The kernel's taps: red above zero, blue below, white zero")
         self.phase_table = PhaseSumsTable()
         self.probe_panels = {name: ImagePanel(f"{name} probe", histogram=False, linked=False)
                              for name in PROBE_INPUTS}
         for name, panel in self.probe_panels.items():
+            panel.caption.natural_height_changed.connect(self._on_probe_caption_changed)
             panel.setToolTip(f"The upsampler's output for a {PROBE_SIDE} x {PROBE_SIDE} {name} input, "
                              "drawn from min(0, lowest) black to max(1, highest) white")
         self.spectrum_panel = ImagePanel("spectrum", histogram=False, linked=False,
                                          unsigned_map=sampled_colormap("inferno"))
         self.peak_markers = NyquistMarkers(self.spectrum_panel, self)
-        self.spectrum_axes = QLabel(SPECTRUM_AXES)
-        self.spectrum_axes.setWordWrap(True)
-        self.kernel_axes = QLabel("Kernel: taps by offset in output pixels (x right, y down), red above "
-                                  "zero, blue below. Probes: the output for each input, 0 black to 1 white.")
-        self.kernel_axes.setWordWrap(True)
+        self.spectrum_axes = WrappedLabel(SPECTRUM_AXES)
+        self.kernel_axes = WrappedLabel("Kernel: taps by offset in output pixels (x right, y down), red "
+                                        "above zero, blue below. Probes: the output for each input, 0 black "
+                                        "to 1 white.")
 
         side = QVBoxLayout()
         side.addWidget(self.table, 1)
@@ -131,22 +127,32 @@ class KernelsTab(ToolTab):
         side.addWidget(self.export_button)
         phase_box = QVBoxLayout()
         phase_box.addWidget(QLabel("Phase sums"))
-        phase_box.addWidget(self.phase_table, 1)
+        phase_box.addWidget(self.phase_table)
+        phase_box.addStretch(1)
+        # the kernel and its phase sums above the probes: five in one row would not fit beside the table
+        # in the room the tabs keep (docks.TABS_KEEP)
+        kernel_row = QHBoxLayout()
+        kernel_row.addWidget(self.kernel_panel, 1)
+        kernel_row.addLayout(phase_box)
         grid = QGridLayout()
-        grid.addWidget(self.kernel_panel, 0, 0)
-        grid.addLayout(phase_box, 0, 1)
-        for column, panel in enumerate(self.probe_panels.values(), start=2):
-            grid.addWidget(panel, 0, column)
-        grid.addWidget(self.kernel_axes, 1, 0, 1, 5)
-        grid.addWidget(self.spectrum_panel, 2, 0, 1, 5)
-        grid.addWidget(self.spectrum_axes, 3, 0, 1, 5)
+        grid.addLayout(kernel_row, 0, 0, 1, 3)
+        for column, panel in enumerate(self.probe_panels.values()):
+            grid.addWidget(panel, 1, column)
+        grid.addWidget(self.kernel_axes, 2, 0, 1, 3)
+        grid.addWidget(self.spectrum_panel, 3, 0, 1, 3)
+        grid.addWidget(self.spectrum_axes, 4, 0, 1, 3)
         grid.setRowStretch(0, 1)
-        grid.setRowStretch(2, 2)
+        grid.setRowStretch(1, 1)
+        grid.setRowStretch(3, 2)
         detail = QVBoxLayout()
         detail.addWidget(self.verdict)
         detail.addWidget(self.note)
         detail.addLayout(grid, 1)
         side_column(self, side, 396).addLayout(detail, 1)  # the table's columns whole (~377 px)
+
+    def _on_probe_caption_changed(self) -> None:
+        """The probes side by side: one caption height, so their images line up."""
+        even_captions([panel.caption for panel in self.probe_panels.values()])
 
     @property
     def panels(self) -> list[ImagePanel]:
@@ -196,7 +202,7 @@ class KernelsTab(ToolTab):
             k = result.kernel.shape
             self._draw(self.kernel_panel, result.kernel, f"Kernel {k[0]}x{k[1]}")
         for name, layer in result.probes:
-            self._draw(self.probe_panels[name], layer, f"{name} -> {layer.shape[1]} x {layer.shape[0]}")
+            self._draw(self.probe_panels[name], layer, f"{name}: {layer.shape[1]} x {layer.shape[0]}")
         self._show_spectrum(result)
         self.export_button.setEnabled(True)
 

@@ -10,7 +10,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
-    QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -25,6 +24,7 @@ from pyramid_explorer.app.image_panel import ImagePanel, sampled_colormap
 from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.tabs.base import ToolTab, show_message_in
 from pyramid_explorer.app.tabs.shared import NyquistMarkers, PhaseSumsTable, export_button, side_column
+from pyramid_explorer.app.wrapped_label import SameHeight
 from pyramid_explorer.core.learnable import INITIALISATIONS, METHODS
 from pyramid_explorer.core.weights import LAYOUTS
 from pyramid_explorer.tools.learnable import (
@@ -38,21 +38,29 @@ from pyramid_explorer.tools.learnable import (
 )
 
 KERNEL_FILTERS = "Kernels (*.npy *.safetensors);;All files (*)"
-COLUMN_WIDTH = 175
-"""Least width of one upsampler's column: its numbers stay readable in a few lines."""
+SIDE_WIDTH = 150
+"""The controls' column: with three upsamplers' columns (each as wide as its longest line of numbers) it
+leaves the tab within a 1000-pixel window beside the Levels dock (docks.TABS_KEEP)."""
+PANEL_HEIGHT = 70
+"""Least height of a column's image panels (caption and image): they take what the fixed rows leave."""
 MEAN = -1
 """The channel spin boxes' value for the mean over that axis (shown as "mean")."""
 _EVEN, _UNEVEN = QColor("#17692a"), QColor("#9c1c14")
 
 
+_NBSP = "\u00a0"
+
+
 def numbers_text(view: UpsamplerView) -> str:
     """PSNR/SSIM against G[level], the checkerboard ratio, the distances from the initialisations and the
-    transposed-convolution equivalent, one short line each (a column is narrow)."""
+    transposed-convolution equivalent, one short line each. A narrow column wraps a line, never inside a
+    number with its name or unit (non-breaking spaces there)."""
     ratio = "inf" if math.isinf(view.board.ratio) else f"{view.board.ratio:.3f}"
     k = view.kernel.shape
-    lines = [f"PSNR {view.psnr:.2f} dB, SSIM {view.ssim:.3f}", f"phase sums max / min {ratio}",
-             *(f"distance from {name} {value:.3f}" for name, value in view.distances),
-             f"as transposed: {k[0]}x{k[1]}, pad {view.padding}"]
+    n = _NBSP
+    lines = [f"PSNR{n}{view.psnr:.2f}{n}dB, SSIM{n}{view.ssim:.3f}", f"max/min phase sum{n}{ratio}",
+             *(f"distance to {name}{n}{value:.3f}" for name, value in view.distances),
+             f"as transposed: {k[0]}x{k[1]}, pad{n}{view.padding}"]
     return "\n".join(lines)
 
 
@@ -65,25 +73,31 @@ def weights_title(view: UpsamplerView) -> str:
 
 
 class UpsamplerColumn(QWidget):
-    """One upsampler's view: title, numbers and verdict, output image, kernel and phase sums, spectrum."""
+    """One upsampler's view: title, numbers and verdict, output image, kernel and phase sums, spectrum.
 
-    def __init__(self, name: str, queue: RenderQueue, chooser: QWidget | None = None,
+    The tab gives the titles, headings, numbers and verdicts of its columns one height each, so the
+    panels below them line up."""
+
+    def __init__(self, name: str, queue: RenderQueue, chooser: QComboBox | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._queue = queue
         self.title = QLabel(name)
-        self.title.setStyleSheet("font-weight: bold")
+        font = self.title.font()
+        font.setBold(True)
+        self.title.setFont(font)
         self.title.setWordWrap(True)
+        self.title.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.numbers = QLabel()
-        # room for the longest (sub-pixel) list in every column, so the panels below line up
-        self.numbers.setMinimumHeight(5 * self.numbers.fontMetrics().lineSpacing())
+        self.numbers.setWordWrap(True)  # four columns (with the user's kernel) wrap rather than widen the tab
         self.numbers.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        self.numbers.setToolTip("Distance: |K - K_init| / |K_init| of the transposed-convolution kernels "
-                                "(for ICNR: of the sub-kernels from their mean); 0 is the initialisation")
+        self.numbers.setToolTip("Max/min phase sum: 1 when every output phase receives the same total "
+                                "weight. Distance: |K - K_init| / |K_init| of the transposed-convolution "
+                                "kernels (for ICNR: of the sub-kernels from their mean); 0 is the "
+                                "initialisation")
         self.verdict = QLabel()
         self.verdict.setWordWrap(True)
         self.verdict.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        self.verdict.setMinimumHeight(3 * self.verdict.fontMetrics().lineSpacing())  # columns line up
         self.image = ImagePanel(f"{name} output", histogram=False)
         self.weights = ImagePanel("weights", histogram=False, linked=False)
         self.weights.setToolTip("The layer's weights (a sub-pixel convolution's sub-kernels as a grid, one "
@@ -92,21 +106,31 @@ class UpsamplerColumn(QWidget):
         self.spectrum = ImagePanel("spectrum", histogram=False, linked=False,
                                    unsigned_map=sampled_colormap("inferno"))
         self.markers = NyquistMarkers(self.spectrum, self)
-        heading = QHBoxLayout()
-        if chooser is not None:
+        for panel in self.panels:
+            panel.setMinimumHeight(PANEL_HEIGHT)
+        self.heading = QWidget()  # the initialisation's chooser; the user's kernel has none, but its height
+        heading = QHBoxLayout(self.heading)
+        heading.setContentsMargins(0, 0, 0, 0)
+        if chooser is not None:  # it elides its items rather than widen the column
+            chooser.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            chooser.setMinimumContentsLength(3)
             heading.addWidget(QLabel("Initialisation"))
             heading.addWidget(chooser, 1)
-        self.setMinimumWidth(COLUMN_WIDTH)  # the same for all, so the numbers wrap alike in each
+        phase_label = QLabel("phase sums")
+        phase_label.setWordWrap(True)
+        phase_row = QHBoxLayout()  # the label beside the table, not above it: a line less of height
+        phase_row.addWidget(self.phases)
+        phase_row.addWidget(phase_label, 1, Qt.AlignmentFlag.AlignTop)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(2, 0, 2, 0)
+        layout.setContentsMargins(1, 0, 1, 0)
+        layout.setSpacing(3)
         layout.addWidget(self.title)
-        layout.addLayout(heading)
+        layout.addWidget(self.heading)
         layout.addWidget(self.numbers)
         layout.addWidget(self.verdict)  # with the numbers: in a low window the images shrink, not it
         layout.addWidget(self.image, 3)
         layout.addWidget(self.weights, 2)
-        layout.addWidget(QLabel("phase sums"))
-        layout.addWidget(self.phases)  # under the kernel: side by side, four columns would not fit
+        layout.addLayout(phase_row)  # under the kernel: side by side, the kernel would be too narrow
         layout.addWidget(self.spectrum, 2)
 
     @property
@@ -124,9 +148,6 @@ class UpsamplerColumn(QWidget):
         self.weights.show_layer(view.weights, weights_title(view))
         self.weights.view_box.autoRange(padding=0.02)
         self.phases.show_sums(view.board.phase_sums)
-        table = self.phases
-        table.setFixedHeight(table.horizontalHeader().height() + table.verticalHeader().length()
-                             + 2 * table.frameWidth() + 2)
         self.markers.show(view.spectrum, view.peaks, "spectrum")
         self.spectrum.setToolTip(f"{view.spectrum_note}; circled: the Nyquist frequencies, with their "
                                  "strength over the median (log units)")
@@ -159,6 +180,9 @@ class LearnableTab(ToolTab):
             self.columns[method] = UpsamplerColumn(METHOD_TITLES[method], queue, box)
         self.own_column = UpsamplerColumn("Your kernel", queue)
         self.own_column.hide()
+        columns = self._all_columns()
+        self._rows = tuple(SameHeight([getattr(c, row) for c in columns], self)
+                           for row in ("title", "heading", "numbers", "verdict"))
 
         self.seed_label = QLabel("Seed of the random and ICNR weights: 0")
         self.seed_label.setWordWrap(True)
@@ -195,38 +219,43 @@ class LearnableTab(ToolTab):
         self.own_note.setWordWrap(True)
         for box in (self.own_method, self.tensor, self.layout_box):
             box.currentIndexChanged.connect(self._on_own_edited)
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(4)  # elided in the narrow side column
         for spin in (self.in_channel, self.out_channel):
             spin.valueChanged.connect(self._on_own_edited)
         self._own_editors = (self.own_method, self.tensor, self.layout_box, self.in_channel, self.out_channel)
         for editor in self._own_editors:
             editor.setEnabled(False)  # until a kernel is open
-        form = QFormLayout()
-        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)
-        form.addRow("Used as", self.own_method)
-        form.addRow("Tensor", self.tensor)
-        form.addRow("Layout", self.layout_box)
-        form.addRow("Input channel", self.in_channel)
-        form.addRow("Output channel", self.out_channel)
-        own_group = QGroupBox("Your network's kernel")
+        own_group = QGroupBox("Your kernel")
         own_layout = QVBoxLayout(own_group)
         own_layout.addWidget(self.open_button)
-        own_layout.addLayout(form)
+        # each label above its editor (a QFormLayout's least width would be label + editor even so)
+        for text, editor in (("Used as", self.own_method), ("Tensor", self.tensor),
+                             ("Layout", self.layout_box), ("Input channel", self.in_channel),
+                             ("Output channel", self.out_channel)):
+            own_layout.addWidget(QLabel(text))
+            own_layout.addWidget(editor)
         own_layout.addWidget(self.own_note)
 
         side = QVBoxLayout()
+        side.setContentsMargins(4, 4, 4, 4)
         side.addWidget(self.note)
         side.addWidget(self.seed_label)
         side.addWidget(self.reseed_button)
+        side.addWidget(self.export_button)  # above the kernel's controls: in a low window those scroll
         side.addWidget(own_group)
         side.addStretch(1)
-        side.addWidget(self.export_button)
-        layout = side_column(self, side, 215)
-        for column in (*self.columns.values(), self.own_column):
+        layout = side_column(self, side, SIDE_WIDTH, scroll=True)  # the panels stay fitted in a low window
+        layout.setSpacing(4)
+        for column in self._all_columns():
             layout.addWidget(column, 1)
+
+    def _all_columns(self) -> list[UpsamplerColumn]:
+        return [*self.columns.values(), self.own_column]
 
     @property
     def panels(self) -> list[ImagePanel]:
-        return [panel for column in (*self.columns.values(), self.own_column) for panel in column.panels]
+        return [panel for column in self._all_columns() for panel in column.panels]
 
     @property
     def result(self) -> LearnableResult | None:
@@ -247,6 +276,7 @@ class LearnableTab(ToolTab):
         self.own_column.setVisible(result.own is not None)
         if result.own is not None:
             self.own_column.show_view(result.own, result.level)
+        self._align_rows()
         if result.own_kernel is not None:
             self._show_tensors(result, result.own_kernel)
             self.own_note.setText(result.own_note)
@@ -255,8 +285,9 @@ class LearnableTab(ToolTab):
     def show_message(self, text: str) -> None:
         self._result = None
         self.export_button.setEnabled(False)
-        for column in (*self.columns.values(), self.own_column):
+        for column in self._all_columns():
             column.show_message(text)
+        self._align_rows()
 
     def show_setting(self, name: str, value: object) -> None:
         for method, box in self.init_boxes.items():
@@ -292,6 +323,10 @@ class LearnableTab(ToolTab):
             spin.blockSignals(True)
             spin.setValue(value)
             spin.blockSignals(False)
+
+    def _align_rows(self) -> None:
+        for same in self._rows:
+            same.update()
 
     def _on_init_chosen(self) -> None:
         method = next(m for m, box in self.init_boxes.items() if box is self.sender())

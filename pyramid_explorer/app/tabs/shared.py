@@ -16,12 +16,14 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QFormLayout,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLayout,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
@@ -31,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from pyramid_explorer.app.image_panel import ImagePanel
 from pyramid_explorer.app.tabs.base import ToolTab
+from pyramid_explorer.app.wrapped_label import WrappedLabel
 from pyramid_explorer.core.deconv import KERNELS, DeconvSettings
 from pyramid_explorer.display import Layer
 from pyramid_explorer.jobs import Pyramid
@@ -87,18 +90,28 @@ def row(*items: QWidget | str | None, stretch: QWidget | None = None) -> QHBoxLa
     return layout
 
 
-def side_column(tab: QWidget, side: QLayout, width: int, *, fixed: bool = True) -> QHBoxLayout:
+def side_column(tab: QWidget, side: QLayout, width: int, *, fixed: bool = True,
+                scroll: bool = False) -> QHBoxLayout:
     """Lay `tab` out as one row: `side` in a column `width` pixels wide (at most, unless `fixed`) at the
-    left; the row is returned for what goes beside it."""
+    left; the row is returned for what goes beside it. With `scroll` the column scrolls vertically when
+    the window is too low for it, so its controls do not make the tab taller than its panels need."""
     column = QWidget()
     column.setLayout(side)
+    outer: QWidget = column
+    if scroll:
+        area = QScrollArea()
+        area.setWidget(column)
+        area.setWidgetResizable(True)
+        area.setFrameShape(QFrame.Shape.NoFrame)
+        area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        outer = area
     if fixed:
-        column.setFixedWidth(width)
+        outer.setFixedWidth(width)
     else:
-        column.setMaximumWidth(width)
+        outer.setMaximumWidth(width)
     row = QHBoxLayout(tab)
     row.setContentsMargins(0, 0, 0, 0)
-    row.addWidget(column)
+    row.addWidget(outer)
     return row
 
 
@@ -128,6 +141,10 @@ class BandRows:
             self._widgets += widgets
 
 
+HEAT_MAP_SIDE = 96
+"""Pixels of a heat map's side: two side by side keep Compare's column of controls narrow."""
+
+
 class HeatMap(QWidget):
     """A small, non-interactive image of a kernel-sized array with a colour map."""
 
@@ -135,7 +152,7 @@ class HeatMap(QWidget):
         super().__init__(parent)
         canvas = pg.GraphicsLayoutWidget()
         canvas.setAcceptDrops(False)
-        canvas.setFixedSize(120, 120)
+        canvas.setFixedSize(HEAT_MAP_SIDE, HEAT_MAP_SIDE)
         box = canvas.addViewBox()
         box.setAspectLocked(True)
         box.invertY(True)
@@ -173,8 +190,7 @@ class DeconvControls(QGroupBox):
                                     "average")
         self.kernel_map = HeatMap()
         self.phase_map = HeatMap()
-        self.verdict = QLabel()
-        self.verdict.setWordWrap(True)
+        self.verdict = WrappedLabel()
         self.kernel.currentIndexChanged.connect(self._on_edited)
 
         form = QFormLayout()
@@ -183,7 +199,7 @@ class DeconvControls(QGroupBox):
         form.addRow("Kernel", self.kernel)
         grid = QGridLayout()
         grid.addWidget(QLabel("Kernel"), 0, 0)
-        grid.addWidget(QLabel("Phase sums (2x2 periods)"), 0, 1)
+        grid.addWidget(WrappedLabel("Phase sums (2x2 periods)"), 0, 1)  # wrapped: as narrow as its map
         grid.addWidget(self.kernel_map, 1, 0)
         grid.addWidget(self.phase_map, 1, 1)
         shown = QWidget()
@@ -247,9 +263,10 @@ class PhaseSumsTable(QTableWidget):
                 item.setForeground(QColor("black"))
                 self.setItem(r, c, item)
         self.resizeColumnsToContents()
-        # as wide as its numbers, so the panels beside it get the room
-        self.setFixedWidth(self.verticalHeader().width() + self.horizontalHeader().length()
-                           + 2 * self.frameWidth() + 2)
+        # as large as its numbers, so the panels beside it get the room and it never scrolls
+        frame = 2 * self.frameWidth() + 2
+        self.setFixedSize(self.verticalHeader().width() + self.horizontalHeader().length() + frame,
+                          self.horizontalHeader().height() + self.verticalHeader().length() + frame)
 
     def values(self) -> np.ndarray:
         """The phase sums shown, as numbers read back from the table."""
