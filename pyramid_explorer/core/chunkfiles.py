@@ -12,7 +12,7 @@ freed. So:
 - the file's whole blocks are written from that buffer with O_DIRECT (the disk reads our memory; no page
   cache), its last partial block as usual.
 Other codecs, a numcodecs without that symbol, a system without O_DIRECT (not Linux) and a file system
-that refuses it (tmpfs, some network and FUSE ones) take the ordinary path; the bytes on disk are the
+that refuses it (older tmpfs, some FUSE file systems) take the ordinary path; the bytes on disk are the
 same either way.
 """
 

@@ -379,8 +379,9 @@ def strip_bytes(shape: Sequence[int], itemsize: int, rows: int) -> int:
 
 def plan_memory(shape: Sequence[int], itemsize: int, rows: int, band_itemsize: int | None,
                 budget: int | None, workers: int) -> int:
-    """How many blocks may be in flight to the writers within `budget` bytes (None: no limit); 0 when
-    not even one fits.
+    """How many blocks may be in flight to `workers` writer threads within `budget` bytes (None: no
+    limit), at most one more than threads (more would only hold more strips alive: fresh memory to
+    touch); 0 when not even one fits.
 
     Working set: the strip being read and the one ahead, the rows the cascade holds (about a strip over
     all levels, and with bands another: a band block waits for the next strip's coarse rows); per writer
@@ -394,6 +395,7 @@ def plan_memory(shape: Sequence[int], itemsize: int, rows: int, band_itemsize: i
     per_thread = chunk * (5 * band_itemsize if band_itemsize else 2 * itemsize)
     base = (5 if band_itemsize else 4) * strip + workers * per_thread
     per_block = strip + (strip // 4 if band_itemsize else 0)
+    most = workers + 1  # a block for each thread, and the next one ready when a thread is free
     if budget is None:
-        return 2 * workers
-    return max(0, min(2 * workers, (budget - base) // per_block))
+        return most
+    return max(0, min(most, (budget - base) // per_block))
