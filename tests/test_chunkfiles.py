@@ -43,10 +43,12 @@ def test_compressed_is_numcodecs_encode(codec, dtype, shape):
     assert np.array_equal(np.frombuffer(codec.decode(ours), dtype).reshape(shape), chunk)
 
 
-def test_other_codecs_take_their_own_encode():
+@pytest.mark.parametrize("codec", [numcodecs.Zstd(level=3), Blosc("lz4", 5, Blosc.SHUFFLE, typesize=4),
+                                   Blosc("lz4", 5, Blosc.AUTOSHUFFLE)], ids=str)
+def test_other_codecs_and_settings_take_their_own_encode(codec):
     chunk = chunk_of((40, 50), np.uint16)
-    codec = numcodecs.Zstd(level=3)
-    assert bytes(chunkfiles.compressed(chunk, codec)) == codec.encode(chunk)
+    assert off_main_thread(lambda: bytes(chunkfiles.compressed(chunk, codec))) == \
+        off_main_thread(codec.encode, chunk)
 
 
 @pytest.mark.parametrize("size", [1, 4095, 4096, 4097, 3 * 4096, 3 * 4096 + 5, 200_001])

@@ -1,6 +1,6 @@
 """A compressed chunk file written from memory the writing thread keeps, past the page cache when it can.
 
-The big-image exports write thousands of chunk files of a few MB; what this saves is fresh memory, which
+The big-image exports write hundreds of chunk files of a few MB; what this saves is fresh memory, which
 costs more than the copying itself (every new page is allocated, zeroed by the kernel and, on a virtual
 machine, backed by the host anew). On the 2-core virtual machine this project is measured on, buffered
 writes copied into fresh page-cache pages at about 0.6 GB/s: for the 1.7 GB of compressed chunks of a
@@ -62,7 +62,8 @@ def compressed(chunk: np.ndarray, compressor: Any) -> memoryview:
     on an `ALIGN` boundary."""
     if not (_BLOSC_COMPRESS is not None and isinstance(compressor, numcodecs.Blosc)
             and compressor.shuffle in (numcodecs.Blosc.NOSHUFFLE, numcodecs.Blosc.SHUFFLE,
-                                       numcodecs.Blosc.BITSHUFFLE) and chunk.flags.c_contiguous):
+                                       numcodecs.Blosc.BITSHUFFLE)
+            and getattr(compressor, "_typesize", None) is None and chunk.flags.c_contiguous):
         return memoryview(compressor.encode(chunk))
     out = aligned_buffer("compressed", chunk.nbytes + numcodecs.blosc.MAX_OVERHEAD, ALIGN)
     size = _BLOSC_COMPRESS(compressor.clevel, compressor.shuffle, chunk.itemsize, chunk.nbytes,
