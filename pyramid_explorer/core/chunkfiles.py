@@ -3,7 +3,7 @@
 The big-image exports write hundreds of chunk files of a few MB; what this saves is fresh memory, which
 costs more than the copying itself (every new page is allocated, zeroed by the kernel and, on a virtual
 machine, backed by the host anew). On the 2-core virtual machine this project is measured on, buffered
-writes copied into fresh page-cache pages at about 0.6 GB/s: for the 1.7 GB of compressed chunks of a
+writes copied into fresh page-cache pages at about 0.6 GB/s: for the 1.8 GB of compressed chunks of a
 16000 x 16000 RGB export with its bands, 27% of `perf`'s samples, more than LZ4. And numcodecs' `encode`
 returns every compressed chunk in a new `bytes`, whose pages glibc hands back to the kernel when it is
 freed. So:
