@@ -22,6 +22,7 @@ from helpers import CHANNELS, DTYPES, ENV, ROOT, interrupt_when, random_image
 from pyramid_explorer import cli_progress, commands
 from pyramid_explorer.core import bigtiff, chunked, omezarr, readers, strips, tiff
 from pyramid_explorer.core.export import ExportConflictError, ExportProgress, export_pyramid
+from pyramid_explorer.core.io import ImageLoadError
 from pyramid_explorer.core.pyramid import BORDERS, gaussian_pyramid, laplacian_pyramid
 
 STRIP_BORDERS = [border for border in BORDERS if border != cv2.BORDER_WRAP]
@@ -118,11 +119,12 @@ def test_wrap_is_left_to_the_tile_engine():
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("channels", CHANNELS)
-def test_tiff_strips_read_the_file_as_it_is(tmp_path, dtype, channels):
+@pytest.mark.parametrize("compression", [None, "zlib"])
+def test_tiff_strips_read_the_file_as_it_is(tmp_path, dtype, channels, compression):
     image = random_image((203, 157), dtype, channels, seed=2)
     path = tmp_path / "in.tif"
     colour = tiff.colour_options(image.shape)
-    tifffile.imwrite(path, image, tile=(32, 48), compression="zlib", **colour)
+    tifffile.imwrite(path, image, tile=(32, 48), compression=compression, **colour)
     tifffile.imwrite(tmp_path / "strips.tif", image, rowsperstrip=9, **colour)
     for source, rows in ((path, 100), (tmp_path / "strips.tif", 50)):
         parts = list(readers.tiff_strips(source, rows))
@@ -144,6 +146,36 @@ def test_tiff_strips_read_an_empty_tile_as_zeros(tmp_path):
     expected[16:32, 16:32] = 0
     assert np.array_equal(tifffile.imread(path), expected)
     assert np.array_equal(np.concatenate(list(readers.tiff_strips(path, 16))), expected)
+
+
+def test_tiff_strips_read_tiles_stored_out_of_order(tmp_path):
+    """Tiles that do not lie end to end in the file (here the first two swapped) are read one by one."""
+    image = random_image((64, 64), np.uint16, 3, seed=5)
+    path = tmp_path / "swapped.tif"
+    tifffile.imwrite(path, image, tile=(32, 32), photometric="rgb")
+    with tifffile.TiffFile(path, mode="r+b") as tif:
+        page = tif.pages.first
+        offsets, counts = list(page.dataoffsets), list(page.databytecounts)
+        data = [tif.filehandle.read_array(np.uint8, counts[i], offsets[i]) for i in (0, 1)]
+        tif.filehandle.seek(offsets[0])
+        tif.filehandle.write(data[1].tobytes() + data[0].tobytes())
+        offsets[0], offsets[1] = offsets[0] + counts[1], offsets[0]
+        page.tags[324].overwrite(offsets)
+    assert np.array_equal(tifffile.imread(path), image)
+    assert np.array_equal(np.concatenate(list(readers.tiff_strips(path, 32))), image)
+
+
+def test_tiff_strips_of_a_cut_file_are_a_one_line_error(tmp_path):
+    image = random_image((64, 64), np.uint8, 3, seed=6)
+    path = tmp_path / "cut.tif"
+    tifffile.imwrite(path, image, tile=(32, 32), photometric="rgb")
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages.first
+        end = max(o + c for o, c in zip(page.dataoffsets, page.databytecounts, strict=True))
+    with open(path, "r+b") as fh:
+        fh.truncate(end - 100)
+    with pytest.raises(ImageLoadError, match=r"cut\.tif': the file ends inside its image data"):
+        list(readers.tiff_strips(path, 64))
 
 
 # ------------------------------------------------------------------------------- pyramidal TIFF, any size

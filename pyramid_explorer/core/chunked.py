@@ -70,6 +70,7 @@ from pyramid_explorer.core.strips import (
     finite_span,
     plan_memory,
     prefetched,
+    writer_threads,
 )
 from pyramid_explorer.core.tiling import border_index
 
@@ -127,7 +128,7 @@ def strip_workers(limit: int | None, baseline: int, shape: Sequence[int], itemsi
                   band_itemsize: int | None) -> int:
     """Blocks the strip engine may have in flight within `limit`; MemoryLimitError when none fits."""
     budget = None if limit is None else limit - baseline - STRIP_RESERVE
-    in_flight = plan_memory(shape, itemsize, chunk, band_itemsize, budget, os.cpu_count() or 1)
+    in_flight = plan_memory(shape, itemsize, chunk, band_itemsize, budget, writer_threads())
     if in_flight < 1:
         raise MemoryLimitError(f"the memory limit of {limit:,} bytes is too small for strips of {chunk} rows "
                                f"of a {shape[1]}-pixel-wide image: use a smaller chunk or a higher limit")
@@ -268,7 +269,7 @@ def level_zero(source: str | os.PathLike[str] | da.Array, image: da.Array, rows:
 def _run_strips(source: Iterator[np.ndarray], groups: Sequence[_Group], shapes: list[tuple[int, ...]],
                 border: int, storage: str, chunk: int, in_flight: int, report: Progress) -> Ranges:
     """The strip engine: every level and band written block by block as the input's strips go through."""
-    writes = Writes(os.cpu_count() or 1, in_flight)
+    writes = Writes(writer_threads(), in_flight)
     ranges: dict[str, list[tuple[float, float] | None]] = {}
 
     def account(results: list[tuple[str, Any, int]]) -> None:

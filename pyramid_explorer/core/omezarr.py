@@ -32,6 +32,7 @@ import zarr
 from zarr.core.metadata import ArrayV2Metadata
 from zarr.storage import LocalStore
 
+from pyramid_explorer.core.chunkfiles import write_chunk
 from pyramid_explorer.core.pyramid import UINT8_BAND_SCALE
 from pyramid_explorer.core.scratch import thread_buffer
 from pyramid_explorer.core.tiff import CHANNEL_NAMES
@@ -194,7 +195,7 @@ def write_rows(array: zarr.Array[Any], y: int, rows: Rows | Sequence[Rows],
             top += len(piece)
         if measure is not None:
             measured.append(measure(chunk[..., :height, :cols]))
-        (folder / str(column)).write_bytes(compressor.encode(chunk))
+        write_chunk(folder / str(column), chunk, compressor)
     return measured
 
 

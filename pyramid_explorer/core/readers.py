@@ -11,7 +11,7 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import dask.array as da
 import numpy as np
@@ -23,7 +23,7 @@ from pyramid_explorer.core import omezarr, tiff
 from pyramid_explorer.core.arrays import SUPPORTED_DTYPES
 from pyramid_explorer.core.graphs import check_lazy_image
 from pyramid_explorer.core.io import ImageLoadError, load_image, probe_image
-from pyramid_explorer.core.scratch import Recycled
+from pyramid_explorer.core.scratch import Recycled, thread_buffer
 from pyramid_explorer.core.stores import is_zarr_folder
 
 
@@ -215,9 +215,7 @@ def _decoded_strips(path: Path, rows: int) -> Iterator[np.ndarray]:
             y0, y1 = first * seg_h, min(height, (first + step) * seg_h)
             strip = buffers.empty((y1 - y0, width, *tail), page.dtype)
             ids = list(range(first * across, min(down, first + step) * across))
-            for data, index in tif.filehandle.read_segments(
-                    [page.dataoffsets[i] for i in ids], [page.databytecounts[i] for i in ids], ids,
-                    lock=tif.filehandle.lock):
+            for data, index in _segments(tif, ids):
                 segment, position, _ = page.decode(data, index)
                 y, x = position[2] - y0, position[3]
                 h, w = min(seg_h, y1 - y0 - y), min(seg_w, width - x)
@@ -225,3 +223,30 @@ def _decoded_strips(path: Path, rows: int) -> Iterator[np.ndarray]:
                 # an empty segment (byte count 0, a sparse file) is zeros, as tifffile reads it
                 block[...] = 0 if segment is None else segment[0, :h, :w].reshape(block.shape)
             yield strip
+
+
+def _segments(tif: tifffile.TiffFile, ids: list[int]) -> Iterator[tuple[Any, int]]:
+    """The first page's segments `ids` as (encoded bytes, index), in order: when they lie end to end in
+    the file, read at once into memory this thread keeps and handed out as views (tifffile's
+    `read_segments` reads them into a new `bytes` and copies each segment out of it: fresh memory twice
+    over, which costs more than the reading here)."""
+    page, handle = tif.pages.first, tif.filehandle
+    offsets = [page.dataoffsets[i] for i in ids]
+    counts = [page.databytecounts[i] for i in ids]
+    if not all(counts) or any(o + c != n for o, c, n in zip(offsets, counts, offsets[1:], strict=False)):
+        pairs = handle.read_segments(offsets, counts, ids, lock=handle.lock, flat=True)
+        yield from cast(Iterator[tuple[Any, int]], pairs)  # flat: (data, index) pairs, not lists of them
+        return
+    raw = thread_buffer("tiff-segments", (sum(counts),), np.uint8)
+    with handle.lock:
+        handle.seek(offsets[0])
+        view, done = raw.data, 0
+        # readinto takes any writable buffer (the stub says bytearray)
+        while done < len(raw) and (got := handle.readinto(view[done:])):  # type: ignore[arg-type]
+            done += got
+    if done < len(raw):
+        raise ImageLoadError(handle.path, "the file ends inside its image data")
+    start = 0
+    for index, count in zip(ids, counts, strict=True):
+        yield view[start : start + count], index
+        start += count

@@ -3,7 +3,8 @@
 Fresh memory is costly: every page of a new large array is faulted in and zeroed by the kernel (on a
 virtual machine, also backed by the host), and glibc hands arrays over 32 MiB straight back to the kernel
 when they are freed. The exports allocate the same few sizes over and over (a strip, a chunk, a chunk's
-expansion), so they keep them: `thread_buffer` per thread, `Recycled` for strips handed to other threads.
+expansion), so they keep them: `thread_buffer` per thread (`aligned_buffer` for O_DIRECT writes),
+`Recycled` for strips handed to other threads.
 """
 
 from __future__ import annotations
@@ -28,6 +29,14 @@ def thread_buffer(use: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
     if raw is None or raw.nbytes < nbytes:
         raw = kept[use] = np.empty(max(nbytes, 1), np.uint8)
     return raw[:nbytes].view(dtype).reshape(shape)
+
+
+def aligned_buffer(use: str, nbytes: int, align: int) -> np.ndarray:
+    """`thread_buffer(use, ...)` as `nbytes` uint8 starting at an address that is a multiple of `align`
+    (a power of two), for O_DIRECT writes."""
+    raw = thread_buffer(use, (nbytes + align,), np.uint8)
+    skip = -raw.ctypes.data % align
+    return raw[skip : skip + nbytes]
 
 
 class Recycled:
