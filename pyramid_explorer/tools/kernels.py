@@ -14,7 +14,7 @@ from pyramid_explorer.core.export import NamedArray
 from pyramid_explorer.core.level_input import POOL as FACTOR
 from pyramid_explorer.core.level_input import unavailable, unpool_level, upsample_level
 from pyramid_explorer.core.upsampling import MODES, upsample
-from pyramid_explorer.display import Layer, make_layer
+from pyramid_explorer.display import Layer, make_layer, mode_label
 from pyramid_explorer.jobs import Progress, Pyramid
 from pyramid_explorer.tools.base import Arrays, Key, Plan, State, Tool
 from pyramid_explorer.tools.shared import level_spectrum
@@ -172,7 +172,7 @@ def inspect_kernels(req: KernelRequest) -> Iterator[Progress | KernelResult]:
                   else upsample_level(fine, coarse, req.entry))
             spectrum, peaks, where = level_spectrum(up)
             what = (f"unpool(maxpool G[{i}])" if req.entry == "unpool"
-                    else f"G[{i + 1}] upsampled by {req.entry}")
+                    else f"G[{i + 1}] upsampled by {mode_label(req.entry)}")
             note = f"log(1 + |FFT|) of {what} ({where}, periodic part)"
     yield KernelResult(image_id=p.image_id, levels=p.levels, level=i, entry=req.entry, deconv=req.deconv,
                        summaries=tuple(summaries), kernel=kernel, probes=tuple(probes), spectrum=spectrum,

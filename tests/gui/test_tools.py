@@ -26,6 +26,7 @@ from pyramid_explorer.core.deconv import deconv_kernel
 from pyramid_explorer.core.probes import slanted_edge, zone_plate
 from pyramid_explorer.core.pyramid import laplacian_pyramid, level_sizes, reconstruct
 from pyramid_explorer.core.upsampling import max_pool_with_indices
+from pyramid_explorer.display import mode_label
 from pyramid_explorer.tools.kernels import CUSTOM, KERNEL_ENTRIES
 
 
@@ -177,7 +178,9 @@ def test_kernel_inspector_shows_the_cores_kernels_and_phase_sums(qtbot, opened):
         np.testing.assert_allclose(view.phase_values(), expected, rtol=1e-3)
         even = bool(np.allclose(expected, expected.flat[0]))
         assert view.table.item(row, OVERLAP_COLUMN).text() == ("even" if even else "uneven")
-        assert view.verdict.text().startswith(f"{entry}: {'even' if even else 'uneven'}")
+        assert view.verdict.text().startswith(f"{mode_label(entry)}: {'even' if even else 'uneven'}")
+        if entry != "unpool":  # the spectrum names the mode as the table does, not by its code name
+            assert f"upsampled by {view.table.item(row, 0).text()}" in view.result.spectrum_note
         peaks = nyquist_peaks(view.result.spectrum.data)
         assert view.peaks() == [(float(c), float(r)) for r, c, _ in peaks]
 

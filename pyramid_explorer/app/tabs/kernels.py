@@ -191,7 +191,7 @@ class KernelsTab(ToolTab):
                     item.setForeground(colour)
                 self.table.setItem(row, column, item)
         selected = result.selected
-        self.verdict.setText(f"{result.entry}: {selected.verdict}")
+        self.verdict.setText(f"{mode_label(result.entry)}: {selected.verdict}")
         self.verdict.setStyleSheet(f"font-size: 12pt; font-weight: bold; color: "
                                    f"{(_EVEN if selected.even else _UNEVEN).name()}")
         self.note.setText(NOTES.get(result.entry, ""))
