@@ -12,6 +12,7 @@ OpenCV thread. To compare many candidates with one image, build a :class:`Refere
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -131,6 +132,11 @@ _Maps = tuple[np.ndarray, np.ndarray, np.ndarray]
 plus c2, and its true (uncentred) window mean squared plus c1."""
 
 
+def _rows_of(maps: Sequence[np.ndarray], rows: slice = slice(None)) -> _Maps:
+    """`rows` of each of three arrays, as `_Maps`."""
+    return maps[0][rows], maps[1][rows], maps[2][rows]
+
+
 class _Statistics:
     """The reference's side of SSIM for one image: its centring offset and per-strip window statistics."""
 
@@ -210,12 +216,12 @@ class _Statistics:
                     self.centred(b, start, stop, b32)
                     if stored is None:
                         self.centred(self.image, start, stop, a32)
-                        strip_maps = (made[0], made[1], made[2])
+                        strip_maps = _rows_of(made)
                         self.reference_maps(a32, full, strip_maps)
                     else:
                         a32 = stored[0][start - _PAD : stop + _PAD]
                         rows = slice(start - _PAD, stop - _PAD)
-                        strip_maps = (stored[1][0][rows], stored[1][1][rows], stored[1][2][rows])
+                        strip_maps = _rows_of(stored[1], rows)
                     sums[k] = self.ssim_sum(a32, b32, strip_maps, full, spare)
 
         in_bands(len(self.strips), work)
@@ -292,12 +298,12 @@ class Reference:
                 full = scratch.take(stop - start)[0][2:]
                 rows = slice(start - _PAD, stop - _PAD)
                 statistics.reference_maps(centred[start - _PAD : stop + _PAD], full,
-                                          (maps[0][rows], maps[1][rows], maps[2][rows]))
+                                          _rows_of(maps, rows))
 
         in_bands(len(statistics.strips), work)
         for m in (centred, *maps):
             m.flags.writeable = False
-        return centred, (maps[0], maps[1], maps[2])
+        return centred, _rows_of(maps)
 
     def mse(self, candidate: np.ndarray) -> float:
         """``mse(image, candidate)``."""

@@ -251,16 +251,16 @@ class _Buffers:
             return self._recycled.empty(self._shape, np.float32)
 
 
-def _deconv(image_id: int, level: int, settings: DeconvSettings, dtype: np.dtype, out: np.ndarray,
+def _deconv(image_id: int, level: int, settings: DeconvSettings, dtype: np.dtype, output: np.ndarray,
             origin: tuple[float, float], cropped: bool) -> DeconvResult:
-    """The free transposed convolution's result without its difference: its output `out`, placed in
-    source coordinates and kept in the level's `dtype`."""
+    """The free transposed convolution's result without its difference: its `output`, placed in source
+    coordinates and kept in the level's `dtype`."""
     kernel = deconv_kernel(settings)
     pixel = 2 ** (level + 1) / settings.stride  # output pixel width in source pixels
     # the coarse crop's outer corner lies half a fine pixel outside the fine crop's (`origin`), and the
     # output starts `deconv_offset` output pixels before the coarse corner
     start = 2**level / 2 + deconv_offset(settings) * pixel
-    image = make_layer(to_dtype(out, dtype), level, scale=pixel,
+    image = make_layer(to_dtype(output, dtype), level, scale=pixel,
                        origin=(origin[0] - start, origin[1] - start))
     return DeconvResult(image_id=image_id, level=level, settings=settings, kernel=kernel,
                         phase_sums=polyphase_sums(kernel, settings.stride).astype(np.float32),
