@@ -9,7 +9,8 @@ After `fit` and until the user pans or zooms, every view instead shows the fitte
 its own size (refitted on resize and when shown), so panels of any size are filled; views whose own
 fits are within `SAME_FIT` of each other (a grid's cells, a pixel apart) share the smallest of those
 zooms, so panels side by side say the same zoom. The first pan or zoom makes that view's camera
-everyone's.
+everyone's; a tab shown later takes it only while it shows a region of the fitted rectangle (the user
+zoomed in): one that shows all of it (zoomed out past the fit) leaves the new tab fitted.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ class ViewLinker(QObject):
         self._centre: tuple[float, float] | None = None
         self._units_per_pixel: float | None = None
         self._fit_rect: tuple[float, float, float, float] | None = None  # while fitting: x0, y0, w, h
+        self._fitted: tuple[float, float, float, float] | None = None  # the last fit's rectangle
+        self._shows_all = False  # the user's last pan or zoom left all of `_fitted` in view
         self._applying = False
 
     @property
@@ -56,18 +59,22 @@ class ViewLinker(QObject):
             sizes = [(1.0, 1.0)]
         self._centre = (x0 + width / 2, y0 + height / 2)
         self._units_per_pixel = max(max(width / w, height / h) for w, h in sizes)
-        self._fit_rect = (x0, y0, width, height)
+        self._fit_rect = self._fitted = (x0, y0, width, height)
         self._apply_all()
 
     def refresh(self) -> None:
-        """Apply the camera (or the fit) to every view again, e.g. to those of a tab just shown."""
-        self._apply_all()
+        """Apply the camera (or the fit) to every view again, e.g. to those of a tab just shown; a
+        camera that shows all of the fitted rectangle gives way to the fit again."""
+        if self._fit_rect is None and self._shows_all and self._fitted is not None:
+            self.fit(*self._fitted)
+        else:
+            self._apply_all()
 
     def set_camera(self, centre: tuple[float, float], units_per_pixel: float) -> None:
         """Centre every view on `centre` (source coordinates) at `units_per_pixel` source pixels per
         screen pixel."""
         self._centre, self._units_per_pixel = centre, units_per_pixel
-        self._fit_rect = None
+        self._fit_rect, self._shows_all = None, False
         self._apply_all()
 
     def one_to_one(self) -> None:
@@ -75,7 +82,7 @@ class ViewLinker(QObject):
         if self._centre is None:
             return
         self._units_per_pixel = 1.0
-        self._fit_rect = None
+        self._fit_rect, self._shows_all = None, False
         self._apply_all()
 
     def _visible(self) -> list[pg.ViewBox]:
@@ -90,6 +97,10 @@ class ViewLinker(QObject):
         self._centre = (rect.center().x(), rect.center().y())
         self._units_per_pixel = rect.width() / box.width()
         self._fit_rect = None
+        if self._fitted is not None:
+            x0, y0, width, height = self._fitted
+            self._shows_all = (rect.left() <= x0 and rect.top() <= y0 and rect.right() >= x0 + width
+                               and rect.bottom() >= y0 + height)
         self._apply_all(skip=box)
 
     def _on_resized(self, box: pg.ViewBox) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 from guitools import wait_idle
-from PySide6.QtCore import QRect, Qt
+from PySide6.QtCore import QPoint, QPointF, QRect, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import QApplication
 
 from pyramid_explorer.app.caption import Caption, split_title
 from pyramid_explorer.app.linking import SAME_FIT
@@ -140,6 +142,33 @@ def test_a_zoom_stops_the_fit_and_carries_over_to_other_tabs(qtbot, opened):
     opened.actions["fit"].trigger()
     assert opened.linker.fitting
     qtbot.waitUntil(lambda: shows_whole_image(g))
+
+
+def wheel(panel, steps: int) -> None:
+    """Turn the mouse wheel over the middle of `panel`'s view (positive: zoom in), as a user does."""
+    viewport = panel._canvas.viewport()
+    centre = QPointF(viewport.width() / 2, viewport.height() / 2)
+    for _ in range(abs(steps)):
+        QApplication.sendEvent(viewport, QWheelEvent(
+            centre, viewport.mapToGlobal(centre), QPoint(0, 0), QPoint(0, 120 if steps > 0 else -120),
+            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False))
+
+
+def test_a_zoom_out_past_the_fit_leaves_other_tabs_fitted(qtbot, opened):
+    g = opened.tab("pyramid").gaussian
+    wait_idle(qtbot, opened)
+    wheel(g, -6)
+    assert not opened.linker.fitting and g.view_box.viewRect().width() > 2 * WIDTH  # this tab follows it
+    opened.show_view("compare")
+    wait_idle(qtbot, opened)
+    assert opened.linker.fitting
+    panel = opened.tab("compare").mode_panels["nearest"]
+    qtbot.waitUntil(lambda: shows_whole_image(panel))
+    wheel(panel, 3)  # zoomed in on a region: that carries over
+    _centre, units = opened.linker.camera
+    opened.show_view("pyramid")
+    qtbot.waitUntil(lambda: abs(g.view_box.viewRect().width() - units * g.view_box.width()) < 0.5)
+    assert not opened.linker.fitting
 
 
 
