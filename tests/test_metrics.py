@@ -102,8 +102,10 @@ def test_ssim_follows_the_formula(dtype, channels, shape):
 
 @pytest.fixture
 def small_strips(monkeypatch):
-    """Strips of a few rows, so small test images run through many strips on several threads."""
+    """Strips of a few rows and tiles of a few pixels, so small test images run through many of them on
+    several threads."""
     monkeypatch.setattr(metrics, "_STRIP_VALUES", 1 << 8)
+    monkeypatch.setattr(metrics, "_TILE_VALUES", 1 << 8)
     monkeypatch.setattr(cv2, "getNumThreads", lambda: 3)
 
 

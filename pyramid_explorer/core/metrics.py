@@ -5,12 +5,13 @@ TIFFs may hold): MSE and PSNR ignore the pixels where either image has one (NaN 
 NaN, since every window touching such a pixel is undefined.
 
 Nothing here copies a whole image to float64: sums are accumulated in double by OpenCV (`cv2.norm`) or by
-numpy over row strips, and SSIM filters float32 strips small enough to stay in cache, on one thread per
+numpy over row strips, and SSIM filters float32 tiles small enough to stay in cache, on one thread per
 OpenCV thread. To compare many candidates with one image, build a :class:`Reference` once.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -26,10 +27,13 @@ SSIM_K1 = 0.01
 SSIM_K2 = 0.03
 
 _PAD = SSIM_WINDOW // 2
-# Values per strip (2 MB of float32; 45 rows of a 4K RGB image): a strip's temporaries stay within the
-# shared cache and never grow with the image, while the 2 * _PAD halo rows that two strips both filter
-# stay about a fifth of a strip's rows.
+# Values per row block of the squared error (2 MB of float32; 45 rows of a 4K RGB image).
 _STRIP_VALUES = 1 << 19
+# Values per SSIM tile (1 MB of float32: about 295x295 pixels of RGB, 512x512 of grey). A tile's ten
+# scratch arrays stay within a core's share of the shared cache, and the 2 * _PAD halo rows and columns
+# that neighbouring tiles both filter add about 7%. Full-width strips as large took ~25% longer at 4K
+# RGB: their halo added 22%, and their scratch (25 MB) did not stay in the cache.
+_TILE_VALUES = 1 << 18
 # dtypes cv2.norm takes and accumulates in double without overflow.
 _NORM_DTYPES = {np.dtype(t) for t in (np.uint8, np.int8, np.uint16, np.int16, np.float32, np.float64)}
 
@@ -102,43 +106,53 @@ _TWICE_KERNEL = _KERNEL * np.float32(2)  # powers of two scale exactly: twice th
 
 
 def _blur(x: np.ndarray, out: np.ndarray, column: np.ndarray = _KERNEL, delta: float = 0.0) -> np.ndarray:
-    """Gaussian-weighted window means of a strip (times `column`'s sum, plus `delta`) written to `out`
-    (the strip's shape), returned for the strip's rows whose window lies inside it.
+    """Gaussian-weighted window means of a tile (times `column`'s sum, plus `delta`) written to `out`
+    (the tile's shape) and returned.
 
-    Only pixels whose window lies inside the strip are used (the SSIM mean leaves out the `_PAD` columns
-    at each side too), so the border mode never matters; REFLECT_101 is OpenCV's quickest.
+    Only the tile's inner pixels (those whose window lies inside it) are window means, and only they are
+    ever summed, so the border mode never matters; REFLECT_101 is OpenCV's quickest. Everything stays
+    the tile's shape because numpy's element-wise passes over the inner pixels' strided view took twice
+    as long as over the whole contiguous tile.
     """
     cv2.sepFilter2D(x, cv2.CV_32F, _KERNEL, column, dst=out, delta=delta, borderType=cv2.BORDER_REFLECT_101)
-    return out[_PAD:-_PAD]
+    return out
 
 
-class _Strips:
-    """One thread's scratch for SSIM strips: float32 arrays of the largest strip, used again for every
-    strip and kept by the thread for its next call (fresh memory is faulted in and zeroed by the kernel;
-    reused, it costs nothing and stays in cache). Ten strips: about 25 MB at 4K RGB."""
+def _inner(x: np.ndarray) -> np.ndarray:
+    """A tile's inner pixels (see `_blur`)."""
+    return x[_PAD:-_PAD, _PAD:-_PAD]
 
-    def __init__(self, shape: tuple[int, ...], rows: int) -> None:
-        full, inner = (rows + 2 * _PAD, *shape[1:]), (rows, *shape[1:])
-        self.full = [thread_buffer(f"ssim strip {k}", full, np.float32) for k in range(6)]
-        self.inner = [thread_buffer(f"ssim rows {k}", inner, np.float32) for k in range(4)]
 
-    def take(self, rows: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """(six strip arrays of `rows` inner rows plus the halo, four arrays of `rows` rows)."""
-        return [x[: rows + 2 * _PAD] for x in self.full], [x[:rows] for x in self.inner]
+_Tile = tuple[slice, slice]
+"""A tile's inner rows and columns: the image's pixels whose window lies inside the tile with its halo."""
+
+
+def _spans(length: int, side: int) -> list[slice]:
+    """Spans of about `side` (at most) covering [_PAD, _PAD + length) evenly."""
+    n = -(-length // side)
+    return [slice(_PAD + length * k // n, _PAD + length * (k + 1) // n) for k in range(n)]
+
+
+def _tile_shape(tile: _Tile, channels: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape of `tile` with its halo."""
+    rows, cols = (span.stop - span.start + 2 * _PAD for span in tile)
+    return (rows, cols, *channels)
+
+
+def _scratch(shape: tuple[int, ...]) -> list[np.ndarray]:
+    """This thread's ten float32 arrays of a tile's `shape`, kept by the thread for its next tile and call
+    (fresh memory is faulted in and zeroed by the kernel; reused, it costs nothing and stays in cache)."""
+    return [thread_buffer(f"ssim tile {k}", shape, np.float32) for k in range(10)]
 
 
 _Maps = tuple[np.ndarray, np.ndarray, np.ndarray]
-"""The reference's side of SSIM over its inner rows: twice its centred window mean, its window variance
-plus c2, and its true (uncentred) window mean squared plus c1."""
-
-
-def _rows_of(maps: Sequence[np.ndarray], rows: slice = slice(None)) -> _Maps:
-    """`rows` of each of three arrays, as `_Maps`."""
-    return maps[0][rows], maps[1][rows], maps[2][rows]
+"""The reference's side of SSIM over a tile: twice its centred window mean, its window variance plus c2,
+and its true (uncentred) window mean squared plus c1."""
 
 
 class _Statistics:
-    """The reference's side of SSIM for one image: its centring offset and per-strip window statistics."""
+    """The reference's side of SSIM for one image: its centring offset, its tiles and their window
+    statistics."""
 
     def __init__(self, image: np.ndarray, data_range: float) -> None:
         self.image = image
@@ -149,22 +163,24 @@ class _Statistics:
         # term. A strided sample of the image is close enough to its mean for that.
         with np.errstate(over="ignore", invalid="ignore"):  # a sampled NaN/inf: SSIM is NaN anyway
             self.offset = np.float32(np.mean(image[::7, ::7], dtype=np.float64))
-        last, self.rows = image.shape[0] - _PAD, _rows_per_strip(image.shape)
-        # Output rows [start, stop) of the image's inner rows (those whose window lies inside it).
-        self.strips = [(r, min(r + self.rows, last)) for r in range(_PAD, last, self.rows)]
+        side = max(1, math.isqrt(_TILE_VALUES // math.prod(image.shape[2:])))
+        height, width = image.shape[0] - 2 * _PAD, image.shape[1] - 2 * _PAD
+        self.tiles = [(rows, cols) for rows in _spans(height, side) for cols in _spans(width, side)]
 
-    def centred(self, x: np.ndarray, start: int, stop: int, out: np.ndarray) -> np.ndarray:
-        """Rows [start - pad, stop + pad) of `x` minus the offset, in float32, written to `out` (non-finite
-        values stay so, and float64 values beyond float32 become infinite)."""
+    def centred(self, x: np.ndarray, tile: _Tile, out: np.ndarray) -> np.ndarray:
+        """`tile` of `x` with its halo, minus the offset, in float32, written to `out` (non-finite values
+        stay so, and float64 values beyond float32 become infinite)."""
+        rows, cols = tile
         with np.errstate(invalid="ignore", over="ignore"):  # inf - inf, float64 beyond float32
-            return np.subtract(x[start - _PAD : stop + _PAD], self.offset, out=out)
+            return np.subtract(x[rows.start - _PAD : rows.stop + _PAD, cols.start - _PAD : cols.stop + _PAD],
+                               self.offset, out=out)
 
-    def reference_maps(self, a32: np.ndarray, full: list[np.ndarray], maps: _Maps) -> None:
-        """The reference strip's `_Maps`, from its centred rows `a32`, written to `maps`; `full`: two
-        scratch arrays of the strip's shape."""
+    def reference_maps(self, a32: np.ndarray, scratch: np.ndarray, maps: _Maps) -> None:
+        """The reference tile's `_Maps`, from its centred pixels `a32`, written to `maps`; `scratch`: an
+        array of the tile's shape."""
         twice_mean, variance, square = maps
-        np.copyto(twice_mean, _blur(a32, full[0], _TWICE_KERNEL))
-        moment = _blur(np.square(a32, out=full[0]), full[1], delta=self.c2)  # E[a^2] + c2
+        _blur(a32, twice_mean, _TWICE_KERNEL)
+        moment = _blur(np.square(a32, out=square), scratch, delta=self.c2)  # E[a^2] + c2
         np.multiply(twice_mean, twice_mean, out=square)
         square *= np.float32(0.25)  # the centred mean squared (scaling by 4 and 1/4 is exact)
         np.subtract(moment, square, out=variance)
@@ -175,9 +191,9 @@ class _Statistics:
 
     def ssim_sum(self, a32: np.ndarray, b32: np.ndarray, maps: _Maps, full: list[np.ndarray],
                  work: np.ndarray) -> float:
-        """Sum of the SSIM map over one strip's inner pixels and channels (accumulated in double); NaN or
-        inf when a value of either strip is not finite, from the centred strips `a32` (read only) and `b32`
-        (overwritten). `full`: four scratch arrays of the strips' shape, `work` one of the maps' shape.
+        """Sum of the SSIM map over one tile's inner pixels and channels (accumulated in double); NaN or
+        inf when a value of either tile is not finite, from the centred tiles `a32` (read only) and `b32`
+        (overwritten). `full`: four scratch arrays of the tiles' shape, `work` a fifth.
 
         numpy's in-place operations, not OpenCV's: their results do not depend on where an array starts in
         memory, so a `Reference` and a plain `ssim` agree to the last bit.
@@ -199,32 +215,29 @@ class _Statistics:
         work += square
         spread *= work
         structure /= spread
-        inner = structure[:, _PAD:-_PAD]
+        inner = _inner(structure)
         return cv2.sumElems(inner.reshape(inner.shape[0], -1))[0]  # numpy's float64 sum is ~50x slower
 
-    def mean_ssim(self, b: np.ndarray, stored: tuple[np.ndarray, _Maps] | None) -> float:
-        """Mean SSIM of `b` against the image; `stored`: the centred image and its reference maps, or None
-        to make them strip by strip."""
-        sums = [0.0] * len(self.strips)
+    def mean_ssim(self, b: np.ndarray, stored: Sequence[_Maps] | None) -> float:
+        """Mean SSIM of `b` against the image; `stored`: the image's reference maps of each tile, or None
+        to make them tile by tile."""
+        sums = [0.0] * len(self.tiles)
 
         def work(first: int, last: int) -> None:
-            scratch = _Strips(b.shape, self.rows)
             with np.errstate(invalid="ignore", over="ignore"):  # (per thread) non-finite: the sum says so
                 for k in range(first, last):
-                    start, stop = self.strips[k]
-                    (b32, a32, *full), (*made, spare) = scratch.take(stop - start)
-                    self.centred(b, start, stop, b32)
+                    tile = self.tiles[k]
+                    b32, a32, *full, spare, m0, m1, m2 = _scratch(_tile_shape(tile, b.shape[2:]))
+                    self.centred(b, tile, b32)
+                    self.centred(self.image, tile, a32)  # cheaper than reading a stored float copy
                     if stored is None:
-                        self.centred(self.image, start, stop, a32)
-                        strip_maps = _rows_of(made)
-                        self.reference_maps(a32, full, strip_maps)
+                        tile_maps = m0, m1, m2
+                        self.reference_maps(a32, spare, tile_maps)
                     else:
-                        a32 = stored[0][start - _PAD : stop + _PAD]
-                        rows = slice(start - _PAD, stop - _PAD)
-                        strip_maps = _rows_of(stored[1], rows)
-                    sums[k] = self.ssim_sum(a32, b32, strip_maps, full, spare)
+                        tile_maps = stored[k]
+                    sums[k] = self.ssim_sum(a32, b32, tile_maps, full, spare)
 
-        in_bands(len(self.strips), work)
+        in_bands(len(self.tiles), work)
         total = math.fsum(sums)
         # Every pixel lies in the window of some inner pixel, so a non-finite value anywhere makes the
         # sum non-finite: no separate scan of the images for NaN or inf is needed.
@@ -246,7 +259,7 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float) -> float:
     mean taken over the pixels whose window lies inside the image — the same definition as scikit-image's
     `structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False)`. Returns NaN
     when a side is shorter than the window (coarse pyramid levels), where SSIM is undefined, rather than
-    raising. Uses no whole-image temporaries: everything is computed on float32 row strips.
+    raising. Uses no whole-image temporaries: everything is computed on float32 tiles.
     """
     data_range = _check_data_range(data_range)
     _check_pair(a, b)
@@ -264,15 +277,15 @@ class Reference:
     of 5).
 
     Memory: the image itself is kept, not copied, and must not change while the reference is in use. For
-    SSIM four float32 arrays are stored: the image centred on an offset (what every candidate's strips
-    are multiplied by) and its `_Maps` (twice its Gaussian window mean, centred; its window variance plus
-    c2; its true window mean squared plus c1) for its rows whose window lies inside the image — 16 bytes
-    per value, so about 400 MB for a 3840x2160 RGB image and 133 MB for grey (nothing when SSIM is
-    undefined: a side under 11 pixels, or a non-finite value). Each call uses only strip-sized scratch,
-    which its thread keeps for the next call (about 25 MB per thread at 4K RGB).
+    SSIM three float32 arrays are stored, its `_Maps` (twice its Gaussian window mean, centred; its window
+    variance plus c2; its true window mean squared plus c1) for its pixels whose window lies inside the
+    image — 12 bytes per value, so about 300 MB for a 3840x2160 RGB image and 100 MB for grey (nothing
+    when SSIM is undefined: a side under 11 pixels, or a non-finite value). The image is centred again
+    tile by tile for each candidate: a uint8 level is read at a quarter of a float32 copy's bytes. Each
+    call uses only tile-sized scratch, which its thread keeps for the next call (about 10 MB per thread).
 
     Threads: the object is read-only after construction (the maps are write-protected), so any number of
-    threads may call its methods at once; each call also splits its own strips over OpenCV's thread count.
+    threads may call its methods at once; each call also splits its own tiles over OpenCV's thread count.
     """
 
     def __init__(self, image: np.ndarray, data_range: float) -> None:
@@ -281,29 +294,35 @@ class Reference:
         self._statistics = _Statistics(image, self.data_range) if _ssim_defined(image) else None
         self._stored = self._prepare(self._statistics) if self._statistics is not None else None
 
-    def _prepare(self, statistics: _Statistics) -> tuple[np.ndarray, _Maps] | None:
-        """The centred image and its `_Maps`; None when the image holds a non-finite value."""
-        centred = np.empty(self.image.shape, np.float32)
-        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf, float64 beyond float32
-            np.subtract(self.image, statistics.offset, out=centred)
-        if self.image.dtype.kind == "f" and not np.isfinite(centred).all():
-            return None
-        maps = tuple(np.empty((self.image.shape[0] - 2 * _PAD, *self.image.shape[1:]), np.float32)
-                     for _ in range(3))
+    def _prepare(self, statistics: _Statistics) -> list[_Maps] | None:
+        """The `_Maps` of each tile; None when the image holds a non-finite value (or one beyond float32)."""
+        channels = self.image.shape[2:]
+        shapes = [_tile_shape(tile, channels) for tile in statistics.tiles]
+        # One allocation (huge pages: few faults) cut into each tile's three contiguous maps.
+        flat = np.empty(3 * sum(math.prod(shape) for shape in shapes), np.float32)
+        maps: list[_Maps] = []
+        start = 0
+        for shape in shapes:
+            size = math.prod(shape)
+            views = [flat[start + k * size : start + (k + 1) * size].reshape(shape) for k in range(3)]
+            maps.append((views[0], views[1], views[2]))
+            start += 3 * size
+        finite = [True] * len(statistics.tiles)
 
         def work(first: int, last: int) -> None:
-            scratch = _Strips(self.image.shape, statistics.rows)
-            for k in range(first, last):
-                start, stop = statistics.strips[k]
-                full = scratch.take(stop - start)[0][2:]
-                rows = slice(start - _PAD, stop - _PAD)
-                statistics.reference_maps(centred[start - _PAD : stop + _PAD], full,
-                                          _rows_of(maps, rows))
+            with np.errstate(invalid="ignore", over="ignore"):  # inf - inf, float64 beyond float32
+                for k in range(first, last):
+                    a32, scratch = _scratch(shapes[k])[:2]
+                    statistics.centred(self.image, statistics.tiles[k], a32)
+                    finite[k] = self.image.dtype.kind != "f" or bool(np.isfinite(a32).all())
+                    statistics.reference_maps(a32, scratch, maps[k])
 
-        in_bands(len(statistics.strips), work)
-        for m in (centred, *maps):
+        in_bands(len(statistics.tiles), work)
+        if not all(finite):
+            return None
+        for m in itertools.chain.from_iterable(maps):
             m.flags.writeable = False
-        return centred, _rows_of(maps)
+        return maps
 
     def mse(self, candidate: np.ndarray) -> float:
         """``mse(image, candidate)``."""
