@@ -169,11 +169,10 @@ class _Statistics:
 
     def centred(self, x: np.ndarray, tile: _Tile, out: np.ndarray) -> np.ndarray:
         """`tile` of `x` with its halo, minus the offset, in float32, written to `out` (non-finite values
-        stay so, and float64 values beyond float32 become infinite)."""
+        stay so, and float64 values beyond float32 become infinite: the callers ignore those warnings)."""
         rows, cols = tile
-        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf, float64 beyond float32
-            return np.subtract(x[rows.start - _PAD : rows.stop + _PAD, cols.start - _PAD : cols.stop + _PAD],
-                               self.offset, out=out)
+        return np.subtract(x[rows.start - _PAD : rows.stop + _PAD, cols.start - _PAD : cols.stop + _PAD],
+                           self.offset, out=out)
 
     def reference_maps(self, a32: np.ndarray, scratch: np.ndarray, maps: _Maps) -> None:
         """The reference tile's `_Maps`, from its centred pixels `a32`, written to `maps`; `scratch`: an

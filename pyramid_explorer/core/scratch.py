@@ -9,6 +9,8 @@ expansion), so they keep them: `thread_buffer` per thread (`aligned_buffer` for 
 
 from __future__ import annotations
 
+import math
+
 import sys
 import threading
 from typing import Any
@@ -23,7 +25,7 @@ def thread_buffer(use: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
     `use` (a name: buffers used together need different ones), grown to the largest size asked for; its
     contents are the caller's until this thread asks for `use` again."""
     dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape)) * dtype.itemsize
+    nbytes = math.prod(shape) * dtype.itemsize  # np.prod of a tuple costs microseconds: called per tile
     kept: dict[str, np.ndarray] = _THREAD.__dict__.setdefault("buffers", {})
     raw = kept.get(use)
     if raw is None or raw.nbytes < nbytes:
