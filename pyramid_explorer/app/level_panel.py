@@ -165,12 +165,16 @@ class LevelPanel(QWidget):
         tips = (f"{header(c)}: {header(c, Qt.ItemDataRole.ToolTipRole)}" for c in _DETAIL_COLUMNS)
         self.details.setToolTip("\n".join(tips))
 
-    def show_building(self, *, clear: bool) -> None:
-        """A pyramid is being built: the rows shown are out of date (greyed), or of another image
-        (`clear`: removed)."""
-        if clear:
-            self.model.set_pyramid(None)
+    def show_building(self) -> None:
+        """A pyramid is being built again (another depth): the rows shown are out of date (greyed)."""
         self.table.setEnabled(False)
+
+    def show_new_image(self, max_depth: int, depth: int | None) -> None:
+        """A new image's pyramid is being built: the previous image's rows go, and the depth box shows
+        the levels asked for (`depth`, None: all) within the new image's range, not the previous count."""
+        self.model.set_pyramid(None)
+        self.table.setEnabled(False)
+        self._set_depth_box(max_depth, max_depth if depth is None else min(depth, max_depth))
 
     def set_pyramid(self, pyramid: Pyramid, max_depth: int) -> None:
         self.depth.setEnabled(True)
@@ -179,9 +183,12 @@ class LevelPanel(QWidget):
         self.level.blockSignals(True)
         self.level.setRange(0, pyramid.levels - 1)
         self.level.blockSignals(False)
+        self._set_depth_box(max_depth, pyramid.levels)
+
+    def _set_depth_box(self, max_depth: int, value: int) -> None:
         self.depth.blockSignals(True)
         self.depth.setRange(1, max_depth)
-        self.depth.setValue(pyramid.levels)
+        self.depth.setValue(value)
         self.depth.blockSignals(False)
 
     def set_stored(self, image: StoredImage) -> None:
@@ -191,10 +198,7 @@ class LevelPanel(QWidget):
         self.level.blockSignals(True)
         self.level.setRange(0, count - 1)
         self.level.blockSignals(False)
-        self.depth.blockSignals(True)
-        self.depth.setRange(1, count)
-        self.depth.setValue(count)
-        self.depth.blockSignals(False)
+        self._set_depth_box(count, count)
         self.depth.setEnabled(False)
         self.table.setEnabled(True)
 

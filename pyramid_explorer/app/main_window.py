@@ -250,7 +250,7 @@ class MainWindow(QMainWindow):
         if loaded.path is not None and self.persist:
             self.settings.add_recent(loaded.path)
         self._source_shape = loaded.image.shape
-        self.level_panel.show_building(clear=True)
+        self.level_panel.show_new_image(max_levels(loaded.image.shape), self.controller.depth)
         for tab in self.tool_tabs.values():  # nothing of the previous image stays on screen
             tab.mark_stale(f"computing for {loaded.name}...", clear=True)
             tab.on_image_loaded(loaded)
@@ -281,7 +281,7 @@ class MainWindow(QMainWindow):
         self._stored_fit_pending = False
 
     def _on_depth_changed(self) -> None:
-        self.level_panel.show_building(clear=False)
+        self.level_panel.show_building()
 
     def _on_pyramid_changed(self, pyramid: Pyramid) -> None:
         self.level_panel.set_pyramid(pyramid, max_levels(pyramid.gaussian[0].shape))

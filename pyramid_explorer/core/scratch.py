@@ -10,7 +10,6 @@ expansion), so they keep them: `thread_buffer` per thread (`aligned_buffer` for 
 from __future__ import annotations
 
 import math
-
 import sys
 import threading
 from typing import Any

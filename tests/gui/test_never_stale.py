@@ -10,6 +10,7 @@ import pytest
 from guitools import make_image, wait_idle, write_png
 from PySide6.QtCore import Qt
 
+from pyramid_explorer.core.pyramid import max_levels
 from pyramid_explorer.jobs import Progress
 from pyramid_explorer.tools import compare as compare_tool
 from pyramid_explorer.tools import pyramid as pyramid_tool
@@ -215,3 +216,17 @@ def test_after_a_cancel_the_next_change_says_computing_again(qtbot, opened, gate
     gate.set()
     wait_idle(qtbot, opened)
     assert not any("cancelled" in p.title() or p.is_stale for p in tab.panels)
+
+
+def test_a_new_image_shows_its_own_depth_before_its_pyramid(qtbot, opened, tmp_path):
+    """The Levels dock drops the previous image's rows and count the moment a new image arrives: a
+    cancelled build must not leave the previous image's "Levels built" beside the new image."""
+    panel = opened.level_panel
+    assert panel.depth.value() == max_levels((40, 56)) == 7
+    seen: list[tuple[int, int, int]] = []
+    opened.controller.image_loaded.connect(  # runs right after the window's own handler
+        lambda _loaded: seen.append((panel.depth.maximum(), panel.depth.value(), panel.model.rowCount())))
+    opened.controller.open_path(write_png(tmp_path / "wide.png", make_image(300, 500)))
+    wait_idle(qtbot, opened)
+    assert seen == [(10, 10, 0)]  # max_levels((300, 500)): ten levels asked for, no rows yet
+    assert panel.depth.value() == 10 and panel.model.rowCount() == 10
