@@ -10,16 +10,24 @@ its own size (refitted on resize and when shown), so panels of any size are fill
 fits are within `SAME_FIT` of each other (a grid's cells, a pixel apart) share the smallest of those
 zooms, so panels side by side say the same zoom. The first pan or zoom makes that view's camera
 everyone's; a tab shown later takes it only while it shows a region of the fitted rectangle (the user
-zoomed in): one that shows all of it (zoomed out past the fit) leaves the new tab fitted.
+zoomed in): one that shows all of it (zoomed out past the fit) leaves the new tab fitted. A pan or
+zoom stays between MAX_MAGNIFICATION and ZOOM_OUT_LIMIT times smaller than the fit.
 """
 
 from __future__ import annotations
+
+import math
 
 import pyqtgraph as pg
 from PySide6.QtCore import QObject
 
 SAME_FIT = 0.03
 """Relative difference of two views' own fits below which they are given one zoom."""
+ZOOM_OUT_LIMIT = 8.0
+"""A pan or zoom shows the fitted rectangle at least 1/8 of its fitted size: further out the image is a
+few screen pixels (the panels look black), which helps no one."""
+MAX_MAGNIFICATION = 256.0
+"""Screen pixels per source pixel at the closest zoom (25600%): a pixel already fills a panel there."""
 
 
 class ViewLinker(QObject):
@@ -95,13 +103,22 @@ class ViewLinker(QObject):
             return
         rect = box.viewRect()
         self._centre = (rect.center().x(), rect.center().y())
-        self._units_per_pixel = rect.width() / box.width()
+        units = rect.width() / box.width()
+        self._units_per_pixel = self._within_limits(box, units)
         self._fit_rect = None
         if self._fitted is not None:
             x0, y0, width, height = self._fitted
             self._shows_all = (rect.left() <= x0 and rect.top() <= y0 and rect.right() >= x0 + width
                                and rect.bottom() >= y0 + height)
-        self._apply_all(skip=box)
+        self._apply_all(skip=box if self._units_per_pixel == units else None)  # a limit sets it back
+
+    def _within_limits(self, box: pg.ViewBox, units: float) -> float:
+        """`units` (source pixels per screen pixel of `box`) within MAX_MAGNIFICATION and ZOOM_OUT_LIMIT."""
+        most = math.inf
+        if self._fitted is not None:
+            _x0, _y0, width, height = self._fitted
+            most = ZOOM_OUT_LIMIT * max(width / box.width(), height / box.height())
+        return min(max(units, 1 / MAX_MAGNIFICATION), max(most, 1 / MAX_MAGNIFICATION))
 
     def _on_resized(self, box: pg.ViewBox) -> None:
         if self._applying:

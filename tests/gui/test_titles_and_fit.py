@@ -9,7 +9,7 @@ from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
 
 from pyramid_explorer.app.caption import Caption, split_title
-from pyramid_explorer.app.linking import SAME_FIT
+from pyramid_explorer.app.linking import MAX_MAGNIFICATION, SAME_FIT, ZOOM_OUT_LIMIT
 from pyramid_explorer.core.upsampling import MODES
 from pyramid_explorer.display import MODE_LABELS, mode_label
 
@@ -185,3 +185,20 @@ def test_fitted_panels_of_a_grid_say_one_zoom(qtbot, opened, size, view):
     assert max(zooms) / min(zooms) < 1.002  # the same zoom, not two that round alike
     heights = {p.caption.height() for p in panels}
     assert len(heights) == 1, heights  # one caption height: one image height
+
+
+def test_the_wheel_zooms_neither_out_nor_in_without_limit(qtbot, opened):
+    """Zoomed far out the image would be a few screen pixels (black panels); far in, one pixel many
+    times a panel: the wheel stops at ZOOM_OUT_LIMIT times below the fit and at MAX_MAGNIFICATION."""
+    g = opened.tab("pyramid").gaussian
+    wait_idle(qtbot, opened)
+    box = g.view_box
+    fit_units = max(WIDTH / box.width(), HEIGHT / box.height())
+    wheel(g, -40)  # 1.35 per step: 1e5 times out
+    units = box.viewRect().width() / box.width()
+    assert units == pytest.approx(ZOOM_OUT_LIMIT * fit_units, rel=1e-3)
+    assert opened.linker.camera[1] == pytest.approx(units, rel=1e-6)
+    wheel(g, 80)
+    units = box.viewRect().width() / box.width()
+    assert units == pytest.approx(1 / MAX_MAGNIFICATION, rel=1e-3)
+    assert g.zoom_label() == "25600%"
