@@ -121,11 +121,11 @@ def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResul
     Yields every image as soon as it exists (so the panels fill quickly), then the same results again
     with PSNR and SSIM filled in (SSIM is the slow part). The steps run on `req.threads` threads, all
     images before any metrics; the metrics share G[level]'s window statistics (`_reference`, made by
-    a step of its own while the last images are made). The images are kept in the level's dtype, rounded
-    and saturated as saving them would; the difference and the metrics come from the exact float result,
-    which is upsampled again for the metrics (into the comparison's few recycled arrays, `_Buffers`)
-    rather than held: at 4K that is ~1 GB less. The transposed convolution's output and unpooling's max
-    pool are made once and held for their numbers.
+    the first metrics step). The images are kept in the level's dtype, rounded and saturated as saving
+    them would; the difference and the metrics come from the exact float result, which is upsampled
+    again for the metrics (into the comparison's few recycled arrays, `_Buffers`) rather than held: at 4K
+    that is ~1 GB less. The transposed convolution's output and unpooling's max pool are made once and
+    held for their numbers.
     """
     p, i = req.pyramid, req.level
     if not 0 <= i < p.levels - 1:
@@ -182,16 +182,10 @@ def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResul
         if settings.stride == 2:
             metrics.append(numbers(_DECONV, lambda: aligned(output.get(), settings, height, width,
                                                             out=buffers.take())))
-    # The Reference costs about two image steps: made while the other threads make the last images, the
-    # first metrics steps find it ready instead of waiting for it.
-    first_images = max(0, len(images) - 2 * (req.threads - 1))
-    steps = [*images[:first_images], reference.prepare, *images[first_images:], *metrics] \
-        if metrics else images
+    steps = [*images, *metrics]
     shown: dict[str, ModeResult | DeconvResult] = {}
     for done, item in enumerate(parallel_steps(steps, req.threads), start=1):
         yield Progress(done, len(steps), f"Level {i}: {done} of {len(steps)} steps (images, then PSNR/SSIM)")
-        if item is None:  # the Reference made
-            continue
         if isinstance(item, _Numbers):  # every image is yielded before the first numbers
             yield dataclasses.replace(shown[item.name], psnr=item.psnr, ssim=item.ssim)
         else:
@@ -228,32 +222,18 @@ def _difference(up: np.ndarray, reference_mean: np.ndarray) -> np.ndarray:
 
 
 class _Once(Generic[T]):
-    """A value made by the first thread that asks for it; the others wait for it (thread-safe). An error
-    the making raises is raised again to every caller."""
+    """A value made by the first thread that asks for it; the others wait for it (thread-safe)."""
 
     def __init__(self, make: Callable[[], T]) -> None:
         self._make = make
         self._lock = threading.Lock()
         self._value: T | None = None
-        self._error: Exception | None = None
 
     def get(self) -> T:
         with self._lock:
-            if self._value is None and self._error is None:
-                try:
-                    self._value = self._make()
-                except Exception as error:  # kept for every caller, raised below
-                    self._error = error
-            if self._error is not None:
-                raise self._error
-            return self._value  # type: ignore[return-value]  # made, or the error was raised
-
-    def prepare(self) -> None:
-        """Make the value now, in this thread, raising nothing: an error reaches the callers of `get`."""
-        try:
-            self.get()
-        except Exception:  # kept and raised again by get()
-            pass
+            if self._value is None:
+                self._value = self._make()
+            return self._value
 
 
 class _Buffers:
