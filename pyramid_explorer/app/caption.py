@@ -2,9 +2,10 @@
 short and the numbers, each item whole ("PSNR 31.25 dB" never breaks), beside it or wrapped on the
 lines below.
 
-A new text may make the caption taller but never shorter (only a change of width may): titles
-change as results and their numbers arrive, and a caption going from one line to two and back
-would resize the image below it, and with it every panel of its grid row, each time.
+A new text may make the caption taller but never shorter (only a change of width, or `fit_text` once
+the work is done, may): titles change as results and their numbers arrive, and a caption going from one
+line to two and back would resize the image below it, and with it every panel of its grid row, each
+time.
 """
 
 from __future__ import annotations
@@ -76,6 +77,12 @@ class Caption(QWidget):
 
     def set_text(self, text: str) -> None:
         self._text = text
+        self._relayout()
+
+    def fit_text(self) -> None:
+        """Take the height of the text shown now, shorter too: for when the panel's work is done, so
+        the lines a longer, earlier text ("computing for <name>...") needed go in one relayout."""
+        self._width = -1
         self._relayout()
 
     def resizeEvent(self, event: QResizeEvent) -> None:

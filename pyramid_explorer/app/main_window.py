@@ -142,6 +142,9 @@ class MainWindow(QMainWindow):
         self.banner.action.clicked.connect(self._on_preview_requested)
         c.export_finished.connect(self.exports.on_export_finished)
         self.status_line.follow(c, self.render_queue, self.all_current)
+        self.render_queue.drained.connect(self._fit_captions)
+        c.served.connect(self._fit_captions)
+        c.runner.busy_changed.connect(self._fit_captions)
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.level_panel.level_selected.connect(c.set_level)
         self.level_panel.depth_changed.connect(c.set_depth)
@@ -298,6 +301,14 @@ class MainWindow(QMainWindow):
         name = "" if loaded is None else f" of {loaded.name}"
         self.tab(tool).mark_stale(f"computing level {level}{name}...")
         self.status_line.mark_updating()
+
+    def _fit_captions(self) -> None:
+        """Once everything shown is final, the visible tab's captions drop the lines only an earlier
+        title needed (they grow, never shrink, while results come)."""
+        current = self.tabs.currentWidget()
+        if isinstance(current, ToolTab) and self.is_settled():
+            for panel in current.panels:
+                panel.caption.fit_text()
 
     def _on_cancelled(self) -> None:
         for tab in self.tool_tabs.values():

@@ -279,9 +279,10 @@ class Reference:
     SSIM three float32 arrays are stored per tile with its halo, its `_Maps` (twice its Gaussian window
     mean, centred; its window variance plus c2; its true window mean squared plus c1), cut from one
     allocation — about 13 bytes per value, so about 320 MB for a 3840x2160 RGB image and 105 MB for grey
-    (nothing when SSIM is undefined: a side under 11 pixels, or a non-finite value). The image is centred again
-    tile by tile for each candidate: a uint8 level is read at a quarter of a float32 copy's bytes. Each
-    call uses only tile-sized scratch, which its thread keeps for the next call (about 10 MB per thread).
+    (nothing when SSIM is undefined: a side under 11 pixels, or a non-finite value). The image is centred
+    again tile by tile for each candidate: a uint8 level is read at a quarter of a float32 copy's bytes.
+    Each call uses only tile-sized scratch, which its thread keeps for the next call (about 10 MB per
+    thread).
 
     Threads: the object is read-only after construction (the maps are write-protected), so any number of
     threads may call its methods at once; each call also splits its own tiles over OpenCV's thread count.

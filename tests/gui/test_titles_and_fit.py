@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from guitools import wait_idle
+from guitools import make_image, wait_idle, write_png
 from PySide6.QtCore import QPoint, QPointF, QRect, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
@@ -202,3 +202,22 @@ def test_the_wheel_zooms_neither_out_nor_in_without_limit(qtbot, opened):
     units = box.viewRect().width() / box.width()
     assert units == pytest.approx(1 / MAX_MAGNIFICATION, rel=1e-3)
     assert g.zoom_label() == "25600%"
+
+
+@pytest.mark.parametrize("size", [(1000, 680), (1920, 1080)])
+def test_captions_keep_no_blank_line_once_their_work_is_done(qtbot, window, tmp_path, size):
+    """A title grows its caption while results come (no relayout storm), but once the window is settled
+    every caption is the height of the text it shows: a long "computing for <name>..." that wrapped
+    leaves no blank line under the numbers (it left two at 1920x1080)."""
+    window.resize(*size)
+    window.show_view("compare")
+    window.controller.open_path(write_png(tmp_path / "first.png", make_image(HEIGHT, WIDTH)))
+    wait_idle(qtbot, window)  # laid out at the window's size: a new text may now only grow a caption
+    name = "a_photograph_with_a_long_descriptive_file_name_from_the_camera.png"
+    window.controller.open_path(write_png(tmp_path / name, make_image(HEIGHT, WIDTH)))
+    wait_idle(qtbot, window)
+    qtbot.waitUntil(lambda: all(p.layer is not None for p in window.tab("compare").mode_panels.values()))
+    captions = [p.caption for p in window.tab("compare").panels if p.isVisible()]
+    qtbot.waitUntil(lambda: all(c.natural_height == c.height_for(c.width()) for c in captions))
+    tallest = max(c.height_for(c.width()) for c in captions)
+    assert all(c.height() == tallest for c in captions)  # one height in the grid, and no more
