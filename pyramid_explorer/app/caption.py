@@ -25,12 +25,21 @@ def split_title(text: str) -> tuple[str, str]:
     return (name, numbers) if sep else (text, "")
 
 
+def elide_long_words(text: str, fm: QFontMetrics, width: int) -> str:
+    """`text` with each word wider than `width` elided in its middle ("a_photo...camera.png"): word
+    wrap breaks only between words, so a longer one (a file name) would be cut at the edge."""
+    return " ".join(word if fm.horizontalAdvance(word) <= width
+                    else fm.elidedText(word, Qt.TextElideMode.ElideMiddle, width) for word in text.split(" "))
+
+
 def _whole_items(numbers: str, fm: QFontMetrics, width: int) -> list[str]:
     """The numbers' items ("PSNR 31 dB", "SSIM 0.8") with non-breaking spaces inside each item
-    that fits the width on a line (a longer one may still break, rather than be cut)."""
+    that fits the width on a line (a longer one may still break between its words, rather than be
+    cut, and a word longer than the line is elided in its middle)."""
     items = numbers.split(", ")
     ends = [item + ("," if n < len(items) - 1 else "") for n, item in enumerate(items)]
-    return [end.replace(" ", _NBSP) if fm.horizontalAdvance(end) <= width else end for end in ends]
+    return [end.replace(" ", _NBSP) if fm.horizontalAdvance(end) <= width
+            else elide_long_words(end, fm, width) for end in ends]
 
 
 class Caption(QWidget):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QWidget
 
+from pyramid_explorer.app.caption import elide_long_words
+
 
 class StaleOverlay(QLabel):
     """Covers its parent (the panel's canvas) while `reason` is set: why what is drawn is out of date."""
@@ -20,7 +22,6 @@ class StaleOverlay(QLabel):
     def mark(self, reason: str) -> None:
         """Dim the image under `reason`."""
         self.reason = reason
-        self.setText(reason)
         self.fit()
         self.show()
 
@@ -31,7 +32,10 @@ class StaleOverlay(QLabel):
             self.hide()
 
     def fit(self, *_args: object) -> None:
-        """Cover the whole parent (called when it is resized)."""
+        """Cover the whole parent (called when it is resized), the reason's words that are wider than
+        it (a long file name) elided in their middle rather than cut at both edges."""
         parent = self.parentWidget()
         if parent is not None:
             self.setGeometry(parent.rect())
+        if self.reason is not None:
+            self.setText(elide_long_words(self.reason, self.fontMetrics(), max(1, self.width() - 8)))

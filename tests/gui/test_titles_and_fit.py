@@ -9,6 +9,7 @@ from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
 
 from pyramid_explorer.app.caption import Caption, split_title
+from pyramid_explorer.app.image_panel import ImagePanel
 from pyramid_explorer.app.linking import MAX_MAGNIFICATION, SAME_FIT, ZOOM_OUT_LIMIT
 from pyramid_explorer.core.upsampling import MODES
 from pyramid_explorer.display import MODE_LABELS, mode_label
@@ -83,6 +84,31 @@ def test_caption_keeps_numbers_whole_when_narrow(qtbot):
     assert caption.name_label.text().endswith("…")
     assert text_fits(caption.numbers_label)
     assert "PSNR\u00a031.25\u00a0dB," in caption.numbers_label.text()  # wraps between items
+
+
+LONG_NAME = "a_photograph_with_a_long_descriptive_file_name_from_the_camera.png"
+
+
+def test_a_word_longer_than_the_line_is_elided_in_its_middle_not_cut(qtbot):
+    """A file name in a title or an overlay cannot wrap: it is shortened in its middle (start and end
+    stay readable), never cut at an edge."""
+    caption = Caption(f"Nearest: computing for {LONG_NAME}...")
+    qtbot.addWidget(caption)
+    caption.resize(180, 20)
+    caption.show()
+    shown = caption.numbers_label.text()
+    assert text_fits(caption.numbers_label) and "…" in shown
+    assert shown.startswith("computing for a_photo") and shown.endswith("mera.png...")
+    panel = ImagePanel("Nearest")
+    qtbot.addWidget(panel)
+    panel.resize(200, 200)
+    panel.show()
+    panel.mark_stale(f"computing for {LONG_NAME}...")
+    overlay = panel._overlay
+    qtbot.waitUntil(lambda: "…" in overlay.text())
+    fm = overlay.fontMetrics()
+    assert all(fm.horizontalAdvance(word) <= overlay.width() for word in overlay.text().split())
+    assert panel.stale_text() == f"computing for {LONG_NAME}..."  # the reason itself is whole
 
 
 def test_a_new_text_never_makes_a_caption_shorter_a_new_width_may(qtbot):
