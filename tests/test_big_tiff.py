@@ -131,17 +131,26 @@ def test_tiff_strips_read_the_file_as_it_is(tmp_path, dtype, channels, compressi
         assert np.concatenate(parts).tobytes() == image.tobytes() and len(parts) > 1
 
 
+def rewrite_tiles(path, edit) -> None:
+    """Let `edit(tif, offsets, counts)` change a tiled TIFF's bytes and its tile offsets and byte counts
+    (lists, edited in place), then write both tags back."""
+    with tifffile.TiffFile(path, mode="r+b") as tif:
+        page = tif.pages.first
+        offsets, counts = list(page.dataoffsets), list(page.databytecounts)
+        edit(tif, offsets, counts)
+        page.tags[324].overwrite(offsets)
+        page.tags[325].overwrite(counts)
+
+
 def test_tiff_strips_read_an_empty_tile_as_zeros(tmp_path):
     """A sparse TIFF leaves a tile out (offset and byte count 0); tifffile reads it as zeros."""
     image = random_image((64, 48), np.uint8, None, seed=4)
     path = tmp_path / "sparse.tif"
     tifffile.imwrite(path, image, tile=(16, 16), compression="zlib")
-    with tifffile.TiffFile(path, mode="r+b") as tif:
-        page = tif.pages.first
-        offsets, counts = list(page.dataoffsets), list(page.databytecounts)
+    def leave_out(_tif, offsets: list[int], counts: list[int]) -> None:
         offsets[4] = counts[4] = 0  # the second tile row's second tile: rows 16..31, columns 16..31
-        page.tags[324].overwrite(offsets)
-        page.tags[325].overwrite(counts)
+
+    rewrite_tiles(path, leave_out)
     expected = image.copy()
     expected[16:32, 16:32] = 0
     assert np.array_equal(tifffile.imread(path), expected)
@@ -153,14 +162,13 @@ def test_tiff_strips_read_tiles_stored_out_of_order(tmp_path):
     image = random_image((64, 64), np.uint16, 3, seed=5)
     path = tmp_path / "swapped.tif"
     tifffile.imwrite(path, image, tile=(32, 32), photometric="rgb")
-    with tifffile.TiffFile(path, mode="r+b") as tif:
-        page = tif.pages.first
-        offsets, counts = list(page.dataoffsets), list(page.databytecounts)
+    def swap_first_two(tif, offsets: list[int], counts: list[int]) -> None:
         data = [tif.filehandle.read_array(np.uint8, counts[i], offsets[i]) for i in (0, 1)]
         tif.filehandle.seek(offsets[0])
         tif.filehandle.write(data[1].tobytes() + data[0].tobytes())
         offsets[0], offsets[1] = offsets[0] + counts[1], offsets[0]
-        page.tags[324].overwrite(offsets)
+
+    rewrite_tiles(path, swap_first_two)
     assert np.array_equal(tifffile.imread(path), image)
     assert np.array_equal(np.concatenate(list(readers.tiff_strips(path, 32))), image)
 
