@@ -102,10 +102,11 @@ def test_ssim_follows_the_formula(dtype, channels, shape):
 
 @pytest.fixture
 def small_strips(monkeypatch):
-    """Strips of a few rows and tiles of a few pixels, so small test images run through many of them on
-    several threads."""
+    """Strips of a few rows, tiles of a few pixels and their arithmetic by runs of a few rows, so small
+    test images run through many of them on several threads."""
     monkeypatch.setattr(metrics, "_STRIP_VALUES", 1 << 8)
     monkeypatch.setattr(metrics, "_TILE_VALUES", 1 << 8)
+    monkeypatch.setattr(metrics, "_CHUNK_VALUES", 1 << 6)
     monkeypatch.setattr(cv2, "getNumThreads", lambda: 3)
 
 
@@ -229,6 +230,8 @@ def test_reference_used_from_many_threads_gives_the_same_numbers(small_strips):
     with ThreadPoolExecutor(4) as pool:
         got = list(pool.map(lambda c: (reference.ssim(c), reference.psnr(c)), candidates))
     assert got == want
+    made_on_two = Reference(a, 255, threads=2)  # its tiles made on two threads, whatever OpenCV's count
+    assert [(made_on_two.ssim(c), made_on_two.psnr(c)) for c in candidates] == want
 
 
 def test_reference_checks_and_small_images():

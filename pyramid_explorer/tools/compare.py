@@ -141,7 +141,7 @@ def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResul
     origin = (left * 2**i - 2**i / 2, top * 2**i - 2**i / 2)
     cropped = region is not None
     reference_mean = channel_mean(fine)  # difference of means = mean of differences, 3x cheaper
-    reference = _Once(lambda: _reference(fine, p.data_range))
+    reference = _Once(lambda: _reference(fine, p.data_range, req.threads))
     coarse32 = np.ascontiguousarray(coarse, np.float32)  # what every mode upsamples, converted once
     buffers = _Buffers((height, width, *fine.shape[2:]), req.threads)
 
@@ -209,9 +209,10 @@ def _name(result: ModeResult | DeconvResult) -> str:
     return result.mode if isinstance(result, ModeResult) else _DECONV
 
 
-def _reference(fine: np.ndarray, data_range: float) -> Reference:
-    """G[level] prepared once for the PSNR and SSIM of every candidate compared with it."""
-    return Reference(fine, data_range)
+def _reference(fine: np.ndarray, data_range: float, threads: int) -> Reference:
+    """G[level] prepared once for the PSNR and SSIM of every candidate compared with it, on the
+    comparison's `threads` (the other steps wait for it)."""
+    return Reference(fine, data_range, threads)
 
 
 def _difference(up: np.ndarray, reference_mean: np.ndarray) -> np.ndarray:

@@ -25,11 +25,11 @@ class MetricsGate:
         self.entered = threading.Event()
         self.release = threading.Event()
 
-    def reference(self, fine, data_range):
+    def reference(self, fine, data_range, threads):
         if fine.shape == self.shape:
             self.entered.set()
             assert self.release.wait(20)
-        return Reference(fine, data_range)
+        return Reference(fine, data_range, threads)
 
 
 def step_threads() -> list[threading.Thread]:
