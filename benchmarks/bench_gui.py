@@ -100,6 +100,7 @@ class Heartbeat:
 
     def start(self) -> None:
         self._last = time.perf_counter()
+        self._last_sched = self._schedstat()
         self._timer.start()
 
     def stop(self) -> None:
@@ -221,6 +222,8 @@ def main() -> int:
     parser.add_argument("--image", help="use this image file instead of a generated one")
     parser.add_argument("--repeats", type=int, default=3,
                         help="repeats of the timed comparisons, scikit-image's SSIM and the launches")
+    parser.add_argument("--timed-only", action="store_true",
+                        help="only the repeated comparisons and scikit-image (quicker, for A/B runs)")
     parser.add_argument("--launch-only", action="store_true", help=argparse.SUPPRESS)  # one timed launch
     args = parser.parse_args()
     if args.launch_only:
@@ -236,7 +239,7 @@ def main() -> int:
         global T_LAUNCH
         T_LAUNCH = time.perf_counter() - IMPORT_SECONDS
         load_before = os.getloadavg()
-        status = run(path, os.path.join(tmp, "settings.ini"), args.repeats)
+        status = run(path, os.path.join(tmp, "settings.ini"), args.repeats, args.timed_only)
         launches = [fresh_launch(path) for _ in range(args.repeats)]
         print(f"  launch -> first image, {len(launches)} fresh processes: {spread(launches)}"
               f"   target < 1.5 s")
@@ -280,7 +283,7 @@ def launch_only(path: str) -> int:
     return 0
 
 
-def run(path: str, settings_path: str, repeats: int) -> int:
+def run(path: str, settings_path: str, repeats: int, timed_only: bool = False) -> int:
     from pyramid_explorer.app.main_window import MainWindow  # here: launch_only imports it as the app does
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -302,8 +305,7 @@ def run(path: str, settings_path: str, repeats: int) -> int:
         n = c.pyramid.levels
         levels_holder["n"] = n
         pv, cv = window.tab("pyramid"), window.tab("compare")
-        for level in [*range(n), *range(n - 2, -1, -1)]:
-            driver.add(f"pyramid level {level}", _setter(c.set_level, level), _pyramid_at(pv, level))
+
         def parts(level):
             return [*((mode, _panel_at(cv.mode_panels[mode], level)) for mode in MODES),
                     ("transposed conv", _panel_at(cv.deconv_panel, level))]
@@ -311,12 +313,16 @@ def run(path: str, settings_path: str, repeats: int) -> int:
         def compared(level):
             return _compare_at(cv, level, c.pyramid)
 
+        stepped = [] if timed_only else [*range(n), *range(n - 2, -1, -1)]
+        for level in stepped:
+            driver.add(f"pyramid level {level}", _setter(c.set_level, level), _pyramid_at(pv, level))
         driver.add("compare level 0 (tab switch)", _setter(window.show_view, "compare"), compared(0),
                    parts(0))
-        for level in [*range(1, n - 1), 0]:
+        for level in [] if timed_only else [*range(1, n - 1), 0]:
             driver.add(f"compare level {level}", _setter(c.set_level, level), compared(level),
                        parts(level))
-        for k, s, kind in ((3, 2, "box"), (5, 2, "random"), (4, 3, "bilinear"), (4, 2, "bilinear")):
+        for k, s, kind in [] if timed_only else ((3, 2, "box"), (5, 2, "random"), (4, 3, "bilinear"),
+                                                 (4, 2, "bilinear")):
             settings = DeconvSettings(k, s, kind)
             driver.add(f"transposed conv {k}/{s}/{kind}", _setter(c.set_deconv, settings),
                        _deconv_is(cv, settings), [("image", _deconv_drawn(cv, settings))])
