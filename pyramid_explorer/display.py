@@ -155,6 +155,8 @@ def quantize(display: np.ndarray, limits: tuple[float, float]) -> np.ndarray:
     if display.ndim == 3 and display.shape[2] == 4:
         gain = 255.0 / dtype_span(display.dtype)
         out[..., 3] = cv2.addWeighted(display[..., 3], gain, display[..., 3], 0.0, 0.0, dtype=cv2.CV_8U)
+    if display.dtype.kind == "f" and not cv2.checkRange(display)[0]:  # one read-only pass, no copy
+        out[~np.isfinite(display)] = 0  # OpenCV 5.1 saturates NaN and -inf to 255, 4.x gave 0
     return out
 
 

@@ -250,9 +250,15 @@ def test_display_limits():
 
 
 def test_quantize_maps_limits_to_codes():
-    data = np.array([[-2.0, -1.0, 0.0], [1.0, 3.0, np.nan]], np.float32)
+    data = np.array([[-2.0, -1.0, 0.0, np.inf], [1.0, 3.0, np.nan, -np.inf]], np.float32)
     codes = display.quantize(data, (-1.0, 1.0))
-    np.testing.assert_array_equal(codes, [[0, 0, 128], [255, 255, 0]])
+    np.testing.assert_array_equal(codes, [[0, 0, 128, 0], [255, 255, 0, 0]])
+    rgba = np.full((2, 2, 4), 0.5, np.float32)
+    rgba[0, 0] = np.nan
+    rgba[1, 1, 3] = -np.inf
+    codes = display.quantize(rgba, (0.0, 1.0))
+    np.testing.assert_array_equal(codes[0, 0], 0)
+    np.testing.assert_array_equal(codes[1, 1], [128, 128, 128, 0])
     img = image((4, 5, 3))
     assert display.quantize(img, (0.0, 255.0)) is img
     rgba = image((3, 3, 4), np.uint16)
