@@ -81,14 +81,29 @@ def test_reused_buffers_leave_every_image_and_difference_intact(shape, dtype):
             np.testing.assert_allclose(r.difference.data, mean - reference, atol=1e-4)
 
 
-def test_every_image_comes_before_the_first_numbers_in_panel_order():
+@pytest.mark.parametrize("kernel", ["box", "bilinear"])
+def test_every_image_comes_before_the_first_numbers_in_panel_order(kernel):
+    """The bilinear kernel of size 4 at stride 2 is the deconv_bilinear mode's operation: its numbers come
+    with that mode's, and they are that mode's."""
     p = pyramid_of(photo((40, 56, 3), np.uint8))
-    items = results(CompareRequest(p, 0, threads=4))
+    items = results(CompareRequest(p, 0, deconv=DeconvSettings(4, 2, kernel), threads=4))
     half = len(items) // 2
     assert all(r.psnr is None for r in items[:half]) and all(r.psnr is not None for r in items[half:])
     names = [getattr(r, "mode", "deconv") for r in items]
-    assert names[:half] == names[half:] == [*MODES, "deconv"]
-    assert isinstance(items[-1], DeconvResult)
+    assert names[:half] == [*MODES, "deconv"]
+    after = MODES.index("deconv_bilinear") + 1
+    twin = [*MODES[:after], "deconv", *MODES[after:]]
+    assert names[half:] == (twin if kernel == "bilinear" else [*MODES, "deconv"])
+    final = dict(zip(names[half:], items[half:], strict=True))
+    assert isinstance(final["deconv"], DeconvResult)
+    shared = (final["deconv"].psnr, final["deconv"].ssim) == (final["deconv_bilinear"].psnr,
+                                                              final["deconv_bilinear"].ssim)
+    assert shared == (kernel == "bilinear")
+    assert (final["deconv"].difference is final["deconv_bilinear"].difference) == (kernel == "bilinear")
+    settings = DeconvSettings(4, 2, kernel)  # shared or not, the numbers are those of its own output
+    own = aligned(deconv_output(p.gaussian[1], settings), settings, 40, 56)
+    assert final["deconv"].psnr == pytest.approx(psnr(p.gaussian[0], own, 255.0), rel=1e-9)
+    assert final["deconv"].ssim == pytest.approx(ssim(p.gaussian[0], own, 255.0), abs=1e-9)
 
 
 def test_a_stride_other_than_two_has_no_numbers_step():

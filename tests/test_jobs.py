@@ -183,6 +183,13 @@ def test_stride_two_bilinear_deconv_aligned_equals_the_core_mode():
     assert result.image.data.dtype == np.uint8
 
 
+def test_only_the_fcn_bilinear_deconv_has_a_twin_mode():
+    assert deconv.twin_mode(DeconvSettings(4, 2, "bilinear")) == "deconv_bilinear"
+    for k, s, kind in ((4, 2, "box"), (4, 3, "bilinear"), (3, 2, "bilinear"), (6, 2, "bilinear"),
+                       (4, 2, "random")):
+        assert deconv.twin_mode(DeconvSettings(k, s, kind)) is None
+
+
 def test_deconv_kernel_kinds_sum_to_stride_squared_and_random_is_fixed():
     for kind in deconv.KERNELS:
         k = deconv.deconv_kernel(DeconvSettings(5, 3, kind))

@@ -100,3 +100,15 @@ def aligned(output: np.ndarray, settings: DeconvSettings, height: int, width: in
 
 DEFAULT_DECONV = DeconvSettings()
 """The settings the window starts with."""
+
+
+def twin_mode(settings: DeconvSettings) -> str | None:
+    """The upsampling mode whose 2x result is `aligned` output of these settings, or None.
+
+    FCN's bilinear kernel of size 4 at stride 2 (the default) is the ``deconv_bilinear`` mode: the same
+    transposed convolution, which the mode computes another way at exactly twice the size (equal to
+    float32 rounding, a few 1e-5 at 8-bit values; tested).
+    """
+    if settings.stride == 2 and np.array_equal(deconv_kernel(settings), bilinear_kernel(4)):
+        return "deconv_bilinear"
+    return None

@@ -24,6 +24,7 @@ from pyramid_explorer.core.deconv import (
     deconv_kernel,
     deconv_offset,
     deconv_output,
+    twin_mode,
 )
 from pyramid_explorer.core.level_input import (
     needs_finer,
@@ -67,7 +68,8 @@ class ModeResult:
 
 @dataclass(frozen=True, eq=False)
 class DeconvResult:
-    """The free transposed convolution of G[level + 1]; difference and metrics only at stride 2."""
+    """The free transposed convolution of G[level + 1]; difference and metrics only at stride 2 (those of
+    its twin mode when it has one and that mode is compared with it: see `compare`)."""
 
     image_id: int
     level: int
@@ -125,7 +127,9 @@ def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResul
     them would; the difference and the metrics come from the exact float result, which is upsampled
     again for the metrics (into the comparison's few recycled arrays, `_Buffers`) rather than held: at 4K
     that is ~1 GB less. The transposed convolution's output and unpooling's max pool are made once and
-    held for their numbers.
+    held for their numbers. A transposed convolution that is a compared mode's (`twin_mode`: FCN's
+    bilinear kernel 4 at stride 2, the default) shows its own output, with that mode's difference and
+    numbers: the same operation computed another way, equal to float32 rounding (one SSIM less).
     """
     p, i = req.pyramid, req.level
     if not 0 <= i < p.levels - 1:
@@ -166,20 +170,22 @@ def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResul
 
     images: list[Callable[[], ModeResult | DeconvResult]] = [partial(mode_image, mode) for mode in req.modes]
     metrics = [numbers(mode, partial(upsampled, mode)) for mode in req.modes]
+    twin = None
     if req.deconv is not None:
         settings = req.deconv
         output = _Once(partial(deconv_output, coarse32, settings))  # made by its image, used by its numbers
+        twin = mode if (mode := twin_mode(settings)) in req.modes else None
 
         def deconv_image() -> DeconvResult:
             result = _deconv(p.image_id, i, settings, coarse.dtype, output.get(), origin, cropped)
-            if settings.stride != 2:
+            if settings.stride != 2 or twin is not None:  # a twin's difference and numbers are the mode's
                 return result
             up = aligned(output.get(), settings, height, width, out=buffers.take())
             return dataclasses.replace(result, difference=make_layer(_difference(up, reference_mean), i,
                                                                      signed=True, origin=origin))
 
         images.append(deconv_image)
-        if settings.stride == 2:
+        if settings.stride == 2 and twin is None:
             metrics.append(numbers(_DECONV, lambda: aligned(output.get(), settings, height, width,
                                                             out=buffers.take())))
     steps = [*images, *metrics]
@@ -187,8 +193,11 @@ def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResul
     for done, item in enumerate(parallel_steps(steps, req.threads), start=1):
         yield Progress(done, len(steps), f"Level {i}: {done} of {len(steps)} steps (images, then PSNR/SSIM)")
         if isinstance(item, _Numbers):  # every image is yielded before the first numbers
-            yield dataclasses.replace(shown[item.name], psnr=item.psnr, ssim=item.ssim)
+            for name in (item.name, _DECONV) if item.name == twin else (item.name,):
+                yield dataclasses.replace(shown[name], psnr=item.psnr, ssim=item.ssim)
         else:
+            if isinstance(item, DeconvResult) and twin is not None:  # its mode came before it
+                item = dataclasses.replace(item, difference=shown[twin].difference)
             shown[_name(item)] = item
             yield item
 
