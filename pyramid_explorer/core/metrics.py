@@ -299,7 +299,7 @@ class Reference:
     level's tile again (its rows lie apart in memory). Each call uses only tile-sized scratch, which its
     thread keeps for the next call (about 10 MB per thread).
 
-    Threads: the object is read-only after construction (the maps are write-protected), so any number of
+    Threads: the object is read-only after construction (its arrays are write-protected), so any number of
     threads may call its methods at once; each call also splits its own tiles over OpenCV's thread count.
     The maps are made on `threads` threads (by default OpenCV's count): a caller whose other threads would
     wait for the reference lends it their cores.
