@@ -102,15 +102,19 @@ class ViewLinker(QObject):
         if self._applying or not isinstance(box, pg.ViewBox) or box.width() <= 1:
             return
         rect = box.viewRect()
-        self._centre = (rect.center().x(), rect.center().y())
-        units = rect.width() / box.width()
-        self._units_per_pixel = self._within_limits(box, units)
+        centre, units = (rect.center().x(), rect.center().y()), rect.width() / box.width()
+        limited = self._within_limits(box, units)
+        if limited != units and self._centre is not None and self._units_per_pixel is not None:
+            before = self._fit_units(box, self._visible_fits()) if self._fit_rect is not None \
+                else self._units_per_pixel
+            centre = _about_the_same_point(self._centre, before, centre, units, limited)
+        self._centre, self._units_per_pixel = centre, limited
         self._fit_rect = None
         if self._fitted is not None:
             x0, y0, width, height = self._fitted
             self._shows_all = (rect.left() <= x0 and rect.top() <= y0 and rect.right() >= x0 + width
                                and rect.bottom() >= y0 + height)
-        self._apply_all(skip=box if self._units_per_pixel == units else None)  # a limit sets it back
+        self._apply_all(skip=box if limited == units else None)  # a limit sets it back
 
     def _within_limits(self, box: pg.ViewBox, units: float) -> float:
         """`units` (source pixels per screen pixel of `box`) within MAX_MAGNIFICATION and ZOOM_OUT_LIMIT."""
@@ -169,3 +173,20 @@ class ViewLinker(QObject):
             box.setRange(xRange=(cx - half_w, cx + half_w), yRange=(cy - half_h, cy + half_h), padding=0)
         finally:
             self._applying = False
+
+
+def _about_the_same_point(centre: tuple[float, float], units: float, zoomed: tuple[float, float],
+                          zoomed_units: float, limited_units: float) -> tuple[float, float]:
+    """The centre that zooms from (`centre`, `units`) to `limited_units` about the same point as the zoom
+    to (`zoomed`, `zoomed_units`) did: the point under the mouse stays under it when a limit cuts a wheel
+    zoom short (keeping the zoomed centre made the image drift away from the mouse at each step)."""
+    scale = zoomed_units / units
+    if abs(scale - 1) < 1e-9:  # not a zoom: a pan keeps its own centre
+        return zoomed
+    kept = limited_units / units
+
+    def anchored(before: float, after: float) -> float:
+        anchor = (after - scale * before) / (1 - scale)  # the coordinate the zoom left in place
+        return anchor + (before - anchor) * kept
+
+    return anchored(centre[0], zoomed[0]), anchored(centre[1], zoomed[1])

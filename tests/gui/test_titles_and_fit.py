@@ -170,10 +170,11 @@ def test_a_zoom_stops_the_fit_and_carries_over_to_other_tabs(qtbot, opened):
     qtbot.waitUntil(lambda: shows_whole_image(g))
 
 
-def wheel(panel, steps: int) -> None:
-    """Turn the mouse wheel over the middle of `panel`'s view (positive: zoom in), as a user does."""
+def wheel(panel, steps: int, at: tuple[float, float] = (0.5, 0.5)) -> None:
+    """Turn the mouse wheel over `panel`'s view (positive: zoom in), as a user does, at the fractions `at`
+    of its width and height (the middle by default)."""
     viewport = panel._canvas.viewport()
-    centre = QPointF(viewport.width() / 2, viewport.height() / 2)
+    centre = QPointF(viewport.width() * at[0], viewport.height() * at[1])
     for _ in range(abs(steps)):
         QApplication.sendEvent(viewport, QWheelEvent(
             centre, viewport.mapToGlobal(centre), QPoint(0, 0), QPoint(0, 120 if steps > 0 else -120),
@@ -247,3 +248,23 @@ def test_captions_keep_no_blank_line_once_their_work_is_done(qtbot, window, tmp_
     qtbot.waitUntil(lambda: all(c.natural_height == c.height_for(c.width()) for c in captions))
     tallest = max(c.height_for(c.width()) for c in captions)
     assert all(c.height() == tallest for c in captions)  # one height in the grid, and no more
+
+
+def test_a_wheel_zoom_cut_short_by_a_limit_keeps_the_point_under_the_mouse(qtbot, opened):
+    """Past a limit each wheel step moved the image away from the mouse (seen under Xvfb: zoomed out to the
+    limit over a panel's corner, the image ended in another corner, and zooming in there showed black)."""
+    g = opened.tab("pyramid").gaussian
+    wait_idle(qtbot, opened)
+    box, viewport = g.view_box, g._canvas.viewport()
+    at = (0.3, 0.25)
+    mouse = g._canvas.mapToScene(round(viewport.width() * at[0]), round(viewport.height() * at[1]))
+
+    def under_mouse() -> tuple[float, float]:
+        point = box.mapSceneToView(mouse)
+        return point.x(), point.y()
+
+    start = under_mouse()
+    for steps in (-40, 80):  # far past each limit
+        wheel(g, steps, at)
+        units = box.viewRect().width() / box.width()
+        assert under_mouse() == pytest.approx(start, abs=2 * units)
