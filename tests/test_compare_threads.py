@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from pyramid_explorer import jobs
+from pyramid_explorer.core.arrays import to_dtype
 from pyramid_explorer.core.deconv import DeconvSettings, aligned, deconv_output
 from pyramid_explorer.core.level_input import upsample_level
 from pyramid_explorer.core.metrics import psnr, ssim
@@ -91,9 +92,12 @@ def test_every_image_comes_before_the_first_numbers_in_panel_order(kernel):
     assert all(r.psnr is None for r in items[:half]) and all(r.psnr is not None for r in items[half:])
     names = [getattr(r, "mode", "deconv") for r in items]
     assert names[:half] == [*MODES, "deconv"]
-    after = MODES.index("deconv_bilinear") + 1
-    twin = [*MODES[:after], "deconv", *MODES[after:]]
-    assert names[half:] == (twin if kernel == "bilinear" else [*MODES, "deconv"])
+    # area at exactly twice the size is nearest: its numbers come with nearest's; so do the bilinear
+    # transposed convolution's with deconv_bilinear's
+    order = ["nearest", "area", *(m for m in MODES if m not in ("nearest", "area"))]
+    after = order.index("deconv_bilinear") + 1
+    twin = [*order[:after], "deconv", *order[after:]]
+    assert names[half:] == (twin if kernel == "bilinear" else [*order, "deconv"])
     final = dict(zip(names[half:], items[half:], strict=True))
     assert isinstance(final["deconv"], DeconvResult)
     shared = (final["deconv"].psnr, final["deconv"].ssim) == (final["deconv_bilinear"].psnr,
@@ -104,6 +108,29 @@ def test_every_image_comes_before_the_first_numbers_in_panel_order(kernel):
     own = aligned(deconv_output(p.gaussian[1], settings), settings, 40, 56)
     assert final["deconv"].psnr == pytest.approx(psnr(p.gaussian[0], own, 255.0), rel=1e-9)
     assert final["deconv"].ssim == pytest.approx(ssim(p.gaussian[0], own, 255.0), abs=1e-9)
+
+
+@pytest.mark.parametrize(("shape", "dtype", "shared"), [
+    ((40, 56, 3), np.uint8, True), ((30, 42), np.float32, True),  # twice the coarse level's size
+    ((41, 57, 3), np.uint8, False),  # odd: not a whole factor, area is not nearest
+    ((30, 42), "nan", False),  # a NaN: area's zero weights turn it into more NaN than nearest's
+])
+def test_area_shares_nearests_numbers_only_where_it_is_nearest(shape, dtype, shared):
+    img = photo(shape, np.float32 if dtype == "nan" else dtype)
+    if dtype == "nan":
+        img[10, 10] = np.nan
+    p = pyramid_of(img)
+    items = results(CompareRequest(p, 0, ("area", "bilinear", "nearest"), None, threads=2))
+    final = {r.mode: r for r in items[3:]}
+    assert [r.mode for r in items[3:]] == (["bilinear", "nearest", "area"] if shared else
+                                           ["area", "bilinear", "nearest"])
+    fine, coarse = p.gaussian[0], p.gaussian[1]
+    own = upsample_level(fine, coarse, "area", size=fine.shape[1::-1])
+    assert final["area"].image is items[0].image  # its own image
+    np.testing.assert_array_equal(final["area"].image.data, to_dtype(own, fine.dtype))
+    assert (final["area"].psnr == final["nearest"].psnr) == shared
+    assert final["area"].psnr == pytest.approx(psnr(fine, own, p.data_range), rel=1e-9)
+    assert final["area"].ssim == pytest.approx(ssim(fine, own, p.data_range), abs=1e-9, nan_ok=True)
 
 
 def test_a_stride_other_than_two_has_no_numbers_step():

@@ -9,6 +9,7 @@ from pyramid_explorer.core.upsampling import (
     bilinear_kernel,
     max_pool_with_indices,
     max_unpool,
+    same_result,
     transposed_conv2d,
     upsample,
 )
@@ -115,6 +116,33 @@ def test_nearest_repeats_pixels(factor, shape):
     image = random_image(shape, np.uint16)
     expected = np.repeat(np.repeat(image, factor, 0), factor, 1).astype(np.float32)
     np.testing.assert_array_equal(upsample(image, "nearest", factor), expected)
+
+
+@pytest.mark.parametrize("factor", [1, 2, 3, 5])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [*SHAPES, (541, 961, 3)])
+def test_area_at_a_whole_factor_is_nearest(factor, dtype, shape):
+    """What lets a comparison share nearest's numbers with area: the same values, for every finite input."""
+    image = random_image(shape, dtype) - (0.5 if dtype == np.float32 else 0)
+    assert same_result("area", shape, (shape[1] * factor, shape[0] * factor)) == "nearest"
+    np.testing.assert_array_equal(upsample(image, "area", factor), upsample(image, "nearest", factor))
+
+
+@pytest.mark.parametrize(("mode", "shape", "size"), [
+    ("area", (3, 5), (9, 7)), ("area", (4, 4, 3), (8, 7)), ("area", (5, 5), (9, 10)),  # not whole factors
+    ("nearest", (3, 5), (10, 6)), ("bilinear", (3, 5), (10, 6)), ("deconv_bilinear", (3, 5), (10, 6)),
+])
+def test_no_other_mode_is_said_to_repeat_another(mode, shape, size):
+    assert same_result(mode, shape, size) is None
+    image = random_image(shape, np.float32)
+    if mode == "area":  # and indeed the values differ
+        assert not np.array_equal(upsample(image, "area", size=size), upsample(image, "nearest", size=size))
+
+
+def test_area_is_not_nearest_next_to_a_nan():
+    image = random_image((6, 6), np.float32)
+    image[2, 2] = np.nan
+    assert np.isnan(upsample(image, "area")).sum() > np.isnan(upsample(image, "nearest")).sum() == 4
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 4), (5, 3), (8, 6, 3), (7, 9, 4)])

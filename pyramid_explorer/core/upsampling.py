@@ -322,10 +322,24 @@ def upsample(
     return out
 
 
+def same_result(mode: str, shape: tuple[int, ...], size: tuple[int, int]) -> str | None:
+    """An earlier mode of :data:`MODES` whose :func:`upsample` of a finite image of `shape` to `size`
+    ``(width, height)`` is `mode`'s, value for value; None when there is none.
+
+    Enlarging by a whole factor on both axes, OpenCV's INTER_AREA weights each pixel's nearest source
+    pixel by 1 and the next by 0: ``area`` is ``nearest`` then (tested). Not for images holding NaN or
+    infinity, which the zero weight turns into NaN. A caller comparing both computes one of them.
+    """
+    height, width = shape[:2]
+    if mode == "area" and size[0] % width == 0 and size[1] % height == 0:
+        return "nearest"
+    return None
+
+
 # ------------------------------------------------------------------------------ learnable upsamplers
 # The three ways decoders learn to upsample (Odena, Dumoulin & Olah 2016; Shi et al. 2016): transposed
 # convolution (above), resize-convolution and sub-pixel convolution, each exactly as PyTorch computes it.
 
 
 __all__ = ["MODES", "bilinear_kernel", "icnr", "max_pool_with_indices", "max_unpool", "pixel_shuffle",
-           "resize_conv2d", "subpixel_conv2d", "transposed_conv2d", "upsample"]
+           "resize_conv2d", "same_result", "subpixel_conv2d", "transposed_conv2d", "upsample"]

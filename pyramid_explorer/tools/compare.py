@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Generic, TypeVar
 
+import cv2
 import numpy as np
 
 from pyramid_explorer.core.analysis import overlap_verdict, polyphase_sums
@@ -35,7 +36,7 @@ from pyramid_explorer.core.level_input import (
 )
 from pyramid_explorer.core.metrics import Reference
 from pyramid_explorer.core.scratch import Recycled
-from pyramid_explorer.core.upsampling import MODES
+from pyramid_explorer.core.upsampling import MODES, same_result
 from pyramid_explorer.display import Layer, channel_mean, make_layer
 from pyramid_explorer.jobs import Progress, Pyramid, parallel_steps
 from pyramid_explorer.tools.base import Key, Plan, State, Tool
@@ -129,7 +130,9 @@ def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResul
     that is ~1 GB less. The transposed convolution's output and unpooling's max pool are made once and
     held for their numbers. A transposed convolution that is a compared mode's (`twin_mode`: FCN's
     bilinear kernel 4 at stride 2, the default) shows its own output, with that mode's difference and
-    numbers: the same operation computed another way, equal to float32 rounding (one SSIM less).
+    numbers: the same operation computed another way, equal to float32 rounding (one SSIM less). A mode
+    whose result is another's value for value (`same_result`: area at a whole factor is nearest) shows its
+    own image and difference with that mode's numbers, which come with that mode's.
     """
     p, i = req.pyramid, req.level
     if not 0 <= i < p.levels - 1:
@@ -169,12 +172,15 @@ def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResul
         return step
 
     images: list[Callable[[], ModeResult | DeconvResult]] = [partial(mode_image, mode) for mode in req.modes]
-    metrics = [numbers(mode, partial(upsampled, mode)) for mode in req.modes]
+    shares = _shared_numbers(req.modes, coarse, coarse32, (width, height))
+    metrics = [numbers(mode, partial(upsampled, mode)) for mode in req.modes if mode not in shares]
     twin = None
     if req.deconv is not None:
         settings = req.deconv
         output = _Once(partial(deconv_output, coarse32, settings))  # made by its image, used by its numbers
         twin = mode if (mode := twin_mode(settings)) in req.modes else None
+        if twin is not None:
+            shares[_DECONV] = twin
 
         def deconv_image() -> DeconvResult:
             result = _deconv(p.image_id, i, settings, coarse.dtype, output.get(), origin, cropped)
@@ -193,7 +199,7 @@ def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResul
     for done, item in enumerate(parallel_steps(steps, req.threads), start=1):
         yield Progress(done, len(steps), f"Level {i}: {done} of {len(steps)} steps (images, then PSNR/SSIM)")
         if isinstance(item, _Numbers):  # every image is yielded before the first numbers
-            for name in (item.name, _DECONV) if item.name == twin else (item.name,):
+            for name in (item.name, *(panel for panel, leader in shares.items() if leader == item.name)):
                 yield dataclasses.replace(shown[name], psnr=item.psnr, ssim=item.ssim)
         else:
             if isinstance(item, DeconvResult) and twin is not None:  # its mode came before it
@@ -212,6 +218,16 @@ class _Numbers:
     name: str
     psnr: float
     ssim: float
+
+
+def _shared_numbers(modes: tuple[str, ...], coarse: np.ndarray, coarse32: np.ndarray,
+                    size: tuple[int, int]) -> dict[str, str]:
+    """The compared modes whose result is another compared mode's (`same_result`), each mapped to that
+    mode: they share its numbers (one SSIM less each). None for a float level holding NaN or infinity."""
+    shares = {mode: leader for mode in modes if (leader := same_result(mode, coarse32.shape, size)) in modes}
+    if shares and coarse.dtype.kind == "f" and not cv2.checkRange(coarse32)[0]:
+        return {}
+    return shares
 
 
 def _name(result: ModeResult | DeconvResult) -> str:
