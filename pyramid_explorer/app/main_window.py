@@ -23,6 +23,7 @@ from pyramid_explorer.app.image_panel import reductions_pending
 from pyramid_explorer.app.keys import SingleKeyShortcuts
 from pyramid_explorer.app.linking import ViewLinker
 from pyramid_explorer.app.menus import OpenActions, ViewActions, build_menus
+from pyramid_explorer.app.panel_drawing import REDUCTION_NEWS
 from pyramid_explorer.app.panel_export import PanelExport
 from pyramid_explorer.app.probe_menu import ProbeMenu
 from pyramid_explorer.app.render_queue import RenderQueue
@@ -143,6 +144,7 @@ class MainWindow(QMainWindow):
         c.export_finished.connect(self.exports.on_export_finished)
         self.status_line.follow(c, self.render_queue, self.all_current)
         self.render_queue.drained.connect(self._fit_captions)
+        REDUCTION_NEWS.arrived.connect(self._fit_captions)
         c.served.connect(self._fit_captions)
         c.runner.busy_changed.connect(self._fit_captions)
         self.tabs.currentChanged.connect(self._on_tab_changed)

@@ -32,6 +32,15 @@ class _ReductionSignals(QObject):
     done = Signal(object, int, object)  # image, factor, its reduction (None: not made, no longer wanted)
 
 
+class _ReductionNews(QObject):
+    arrived = Signal()  # some panel's reduction task reported back (on the GUI thread)
+
+
+REDUCTION_NEWS = _ReductionNews()
+"""Tells a window waiting for its drawings to be final (`image_panel.reductions_pending`) that one
+more reduction has arrived: when it was the last, nothing else would say that the window settled."""
+
+
 class _ReductionTask(QRunnable):
     """Makes `area_reduce(image, factor)` on a pool thread; always reports back, so the drawing can
     forget the task. `wanted` is cleared (from the GUI thread) to skip a stale one."""
@@ -142,3 +151,4 @@ class ReducedDrawing(QObject):
         redraw = self._redraw()
         if image is self.codes and redraw is not None:
             redraw()
+        REDUCTION_NEWS.arrived.emit()
