@@ -10,7 +10,7 @@ from helpers import DTYPES, dtype_range, natural_image, random_image
 from skimage.metrics import structural_similarity
 
 from pyramid_explorer.core import metrics
-from pyramid_explorer.core.metrics import Reference, mse, psnr, ssim
+from pyramid_explorer.core.metrics import SsimBatch, mse, psnr, ssim
 
 
 def test_mse_and_psnr_follow_their_formulas():
@@ -170,12 +170,14 @@ def test_non_finite_values_follow_the_documented_rule(where):
     a2, b2 = (spoilt, b) if where == "reference" else (a, spoilt)
     keep = np.isfinite(a2) & np.isfinite(b2)
     expected = float(np.mean((a2[keep].astype(np.float64) - b2[keep]) ** 2))
-    reference = Reference(a2, 1.0)
-    for value in (mse(a2, b2), reference.mse(b2)):
-        assert value == pytest.approx(expected, rel=1e-6)
-    assert reference.psnr(b2) == psnr(a2, b2, 1.0) == pytest.approx(10 * math.log10(1 / expected))
-    assert math.isnan(ssim(a2, b2, 1.0)) and math.isnan(reference.ssim(b2))
-    assert not math.isnan(Reference(a, 1.0).ssim(b))
+    assert mse(a2, b2) == pytest.approx(expected, rel=1e-6)
+    assert psnr(a2, b2, 1.0) == pytest.approx(10 * math.log10(1 / expected))
+    assert math.isnan(ssim(a2, b2, 1.0))
+    clean = b if where == "reference" else a  # the other image, finite: only the spoilt pairs are NaN
+    batch = SsimBatch(a2, [b2, clean, b2], 1.0).run()
+    assert math.isnan(batch[0]) and math.isnan(batch[2])
+    assert math.isnan(batch[1]) == (where == "reference")
+    assert not math.isnan(ssim(a, b, 1.0))
 
 
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf, np.float64(1e300)])
@@ -189,9 +191,8 @@ def test_one_non_finite_value_anywhere_in_a_large_image_makes_ssim_nan(value, co
     assert math.isfinite(fine)
     spoilt = b.astype(np.float64)
     spoilt[corner] = value  # 1e300 is finite in float64 and infinite once in float32
-    assert math.isnan(ssim(a, spoilt, 1.0)) and math.isnan(Reference(a, 1.0).ssim(spoilt))
-    assert math.isnan(ssim(spoilt, a, 1.0)) and math.isnan(Reference(spoilt, 1.0).ssim(a))
-    assert Reference(a, 1.0).ssim(b) == fine
+    assert math.isnan(ssim(a, spoilt, 1.0)) and math.isnan(ssim(spoilt, a, 1.0))
+    assert SsimBatch(a, [b, spoilt, b], 1.0).run() == [fine, pytest.approx(math.nan, nan_ok=True), fine]
 
 
 def some_candidates(a):
@@ -203,47 +204,50 @@ def some_candidates(a):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("channels", [None, 3, 4])
-def test_reference_gives_exactly_the_plain_numbers(small_strips, dtype, channels):
+def test_a_batch_gives_exactly_each_candidates_own_number(small_strips, dtype, channels):
+    """Many candidates in one pass over the tiles: each gets the number it gets alone, whatever comes
+    before or after it."""
     a = random_image((45, 38), dtype, channels, seed=1)
     a = cv2.GaussianBlur(a, (7, 7), 2.0)  # some structure, so the candidates differ
     r = dtype_range(dtype)
-    reference = Reference(a, r)
-    for candidate in some_candidates(a):
-        assert reference.ssim(candidate) == ssim(a, candidate, r)
-        assert reference.psnr(candidate) == psnr(a, candidate, r)
-        assert reference.mse(candidate) == mse(a, candidate)
+    candidates = some_candidates(a)
+    alone = [ssim(a, candidate, r) for candidate in candidates]
+    assert SsimBatch(a, candidates, r).run() == alone
+    assert SsimBatch(a, candidates[::-1], r).run() == alone[::-1]
+    assert len(set(alone)) >= 4  # a mix-up between candidates would show (two are alike for float32)
 
 
-def test_reference_of_a_photograph_agrees_with_scikit_image():
+def test_a_batch_of_a_photograph_agrees_with_scikit_image():
     a = natural_image()
-    reference = Reference(a, 255)
-    for candidate in some_candidates(a):
-        want = skimage_ssim(a, candidate.astype(np.float64), 255)
-        assert reference.ssim(candidate) == ssim(a, candidate, 255) == pytest.approx(want, abs=1e-4)
+    candidates = some_candidates(a)
+    want = [skimage_ssim(a, candidate.astype(np.float64), 255) for candidate in candidates]
+    assert SsimBatch(a, candidates, 255).run() == pytest.approx(want, abs=1e-4)
 
 
-def test_reference_used_from_many_threads_gives_the_same_numbers(small_strips):
-    a = natural_image()
-    reference = Reference(a, 255)
-    candidates = some_candidates(a) * 3
-    want = [(ssim(a, c, 255), psnr(a, c, 255)) for c in candidates]
+@pytest.mark.parametrize("count", [1, 3, 7, 10_000])
+def test_a_batch_split_into_parts_run_on_threads_in_any_order_gives_the_same_numbers(small_strips, count):
+    a = np.ascontiguousarray(natural_image()[:70, :53])  # with small strips: about 40 tiles
+    candidates = some_candidates(a) * 2
+    want = [ssim(a, c, 255) for c in candidates]
+    batch = SsimBatch(a, candidates, 255)
+    parts = batch.parts(count)
+    assert 1 <= len(parts) <= count
     with ThreadPoolExecutor(4) as pool:
-        got = list(pool.map(lambda c: (reference.ssim(c), reference.psnr(c)), candidates))
-    assert got == want
-    made_on_two = Reference(a, 255, threads=2)  # its tiles made on two threads, whatever OpenCV's count
-    assert [(made_on_two.ssim(c), made_on_two.psnr(c)) for c in candidates] == want
+        list(pool.map(lambda part: part(), parts[::-1]))
+    assert batch.ssim() == want
+    assert SsimBatch(a, candidates, 255).run(threads=2) == want
 
 
-def test_reference_checks_and_small_images():
+def test_a_batch_checks_its_images_and_is_nan_where_ssim_is_undefined():
     tiny = np.zeros((10, 40), np.uint8)
-    reference = Reference(tiny, 255)
-    assert math.isnan(reference.ssim(tiny)) and reference.psnr(tiny) == math.inf
+    batch = SsimBatch(tiny, [tiny, tiny], 255)
+    assert batch.parts(4) == []
+    assert all(math.isnan(v) for v in batch.run()) and len(batch.ssim()) == 2
+    assert SsimBatch(np.zeros((20, 20), np.uint8), [], 255).run() == []
     with pytest.raises(ValueError, match="shape"):
-        reference.ssim(tiny[:5])
-    with pytest.raises(ValueError, match="shape"):
-        reference.psnr(tiny[:5])
+        SsimBatch(tiny, [tiny, tiny[:5]], 255)
     with pytest.raises(ValueError, match="data_range"):
-        Reference(tiny, 0)
+        SsimBatch(tiny, [tiny], 0)
     with pytest.raises(ValueError, match="data_range"):
         ssim(tiny, tiny, -1)
 
@@ -256,5 +260,5 @@ def test_scratch_kept_by_a_thread_gives_the_same_numbers_in_any_order():
     first = [ssim(a, b, 255) for a, b in pairs]
     assert [ssim(a, b, 255) for a, b in reversed(pairs)][::-1] == first
     with ThreadPoolExecutor(1) as pool:
-        assert list(pool.map(lambda pair: Reference(pair[0], 255).ssim(pair[1]), pairs)) == first
+        assert list(pool.map(lambda pair: ssim(pair[0], pair[1], 255), pairs)) == first
     assert first == pytest.approx([formula_ssim(a, b, 255) for a, b in pairs], abs=1e-5)

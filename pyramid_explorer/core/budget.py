@@ -111,7 +111,8 @@ def estimate_memory(shape: Sequence[int], dtype: np.dtype | type | str, levels: 
 
 
 def compare_pixel_budget(shape: tuple[int, ...], view_budget: int) -> int:
-    """Largest level area compared whole: every panel's float image and uint8 pixels, and its
+    """Largest level area compared whole: every panel's float image (for an integer level: its float
+    result, held until its numbers are done, and its image in the level's dtype) and uint8 pixels, and its
     one-channel float difference and pixels, must fit in `view_budget` bytes (2 GiB: 4K fits)."""
     channels = shape[2] if len(shape) == 3 else 1
     bytes_per_pixel = COMPARISONS * (5 * channels + 5)

@@ -25,22 +25,19 @@ def pool_level(fine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pooled.astype(np.float32, copy=False), indices
 
 
-def unpool_level(fine: np.ndarray, out: np.ndarray | None = None,
-                 pooled: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-    """max_unpool of the 2x2 max pool of `fine`, at `fine`'s size (written to `out` if given); `pooled`:
-    `pool_level(fine)` when the caller already has it."""
-    values, indices = pool_level(fine) if pooled is None else pooled
-    return upsample(values, "unpool", POOL, size=(fine.shape[1], fine.shape[0]), indices=indices, out=out)
+def unpool_level(fine: np.ndarray) -> np.ndarray:
+    """max_unpool of the 2x2 max pool of `fine`, at `fine`'s size."""
+    values, indices = pool_level(fine)
+    return upsample(values, "unpool", POOL, size=(fine.shape[1], fine.shape[0]), indices=indices)
 
 
 def upsample_level(fine: np.ndarray, coarse: np.ndarray, mode: str,
-                   size: tuple[int, int] | None = None, out: np.ndarray | None = None) -> np.ndarray:
+                   size: tuple[int, int] | None = None) -> np.ndarray:
     """`mode`'s upsampling at a level: `coarse` (G[i + 1]) to `size` (width, height; None: twice its
-    size), or for "unpool" the unpooled max pool of `fine` (G[i]), at its size; written to `out` (float32,
-    the result's shape) if given."""
+    size), or for "unpool" the unpooled max pool of `fine` (G[i]), at its size."""
     if needs_finer(mode):
-        return unpool_level(fine, out)
-    return upsample(coarse, mode, POOL, size=size, out=out)
+        return unpool_level(fine)
+    return upsample(coarse, mode, POOL, size=size)
 
 
 def unavailable(mode: str, fine_shape: tuple[int, ...], level: int) -> str | None:

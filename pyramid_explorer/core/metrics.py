@@ -6,13 +6,15 @@ NaN, since every window touching such a pixel is undefined.
 
 Nothing here copies a whole image to float64: sums are accumulated in double by OpenCV (`cv2.norm`) or by
 numpy over row strips, and SSIM filters float32 tiles small enough to stay in cache, on one thread per
-OpenCV thread. To compare many candidates with one image, build a :class:`Reference` once.
+OpenCV thread. To compare many candidates with one image, use one :class:`SsimBatch` for all of them.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 
 import cv2
 import numpy as np
@@ -153,10 +155,6 @@ _Maps = tuple[np.ndarray, np.ndarray, np.ndarray]
 """The reference's side of SSIM over a tile: twice its centred window mean, its window variance plus c2,
 and its true (uncentred) window mean squared plus c1."""
 
-_Kept = tuple[np.ndarray, _Maps]
-"""What a `Reference` keeps of a tile: its centred pixels (with the halo) and its `_Maps`."""
-
-
 class _Statistics:
     """The reference's side of SSIM for one image: its centring offset, its tiles and their window
     statistics."""
@@ -202,7 +200,7 @@ class _Statistics:
         (overwritten). `full`: four scratch arrays of the tiles' shape, `work` a fifth.
 
         numpy's in-place operations, not OpenCV's: their results do not depend on where an array starts in
-        memory, so a `Reference` and a plain `ssim` agree to the last bit.
+        memory (a thread's scratch moves when it grows), so a number never depends on what ran before it.
         """
         mean_b = _blur(b32, full[0])
         structure = _blur(np.multiply(a32, b32, out=full[3]), full[1], _TWICE_KERNEL, self.c2)  # 2E[ab]+c2
@@ -233,33 +231,14 @@ class _Statistics:
         inner = structure[:, _PAD:-_PAD]
         return cv2.sumElems(inner.reshape(inner.shape[0], -1))[0]  # numpy's float64 sum is ~50x slower
 
-    def mean_ssim(self, b: np.ndarray, kept: Sequence[_Kept] | None) -> float:
-        """Mean SSIM of `b` against the image; `kept`: the image's centred pixels and reference maps of
-        each tile, or None to make them tile by tile."""
-        sums = [0.0] * len(self.tiles)
-
-        def work(first: int, last: int) -> None:
-            with np.errstate(invalid="ignore", over="ignore"):  # (per thread) non-finite: the sum says so
-                for k in range(first, last):
-                    tile = self.tiles[k]
-                    b32, a32, *full, spare, m0, m1, m2 = _scratch(_tile_shape(tile, b.shape[2:]))
-                    self.centred(b, tile, b32)
-                    if kept is None:
-                        tile_maps = m0, m1, m2
-                        self.reference_maps(self.centred(self.image, tile, a32), spare, tile_maps)
-                    else:
-                        a32, tile_maps = kept[k]
-                    sums[k] = self.ssim_sum(a32, b32, tile_maps, full, spare)
-
-        in_bands(len(self.tiles), work)
-        total = math.fsum(sums)
-        # Every pixel lies in the window of some inner pixel, so a non-finite value anywhere makes the
-        # sum non-finite: no separate scan of the images for NaN or inf is needed.
-        if not math.isfinite(total):
-            return math.nan
-        # Every channel has the same pixels, so the mean of the channels' means is the mean of all values.
-        values = (b.shape[0] - 2 * _PAD) * (b.shape[1] - 2 * _PAD) * math.prod(b.shape[2:])
-        return total / values
+    def tile_sums(self, k: int, candidates: Sequence[np.ndarray]) -> list[float]:
+        """Each candidate's SSIM map summed over tile `k`'s inner pixels, the image's `_Maps` of the tile
+        made once for all of them (in this thread's scratch, so they stay in the cache)."""
+        tile = self.tiles[k]
+        b32, a32, *full, spare, m0, m1, m2 = _scratch(_tile_shape(tile, self.image.shape[2:]))
+        maps = m0, m1, m2
+        self.reference_maps(self.centred(self.image, tile, a32), spare, maps)
+        return [self.ssim_sum(a32, self.centred(b, tile, b32), maps, full, spare) for b in candidates]
 
 
 def _ssim_defined(image: np.ndarray) -> bool:
@@ -279,81 +258,61 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float) -> float:
     _check_pair(a, b)
     if not _ssim_defined(a):
         return math.nan
-    return _Statistics(a, data_range).mean_ssim(b, None)
+    return SsimBatch(a, [b], data_range).run()[0]
 
 
-class Reference:
-    """One image (a pyramid level G[i]) prepared for comparing many candidates against it.
+class SsimBatch:
+    """The SSIM of several candidates against one image (a pyramid level G[i] and its upsamplings).
 
-    ``Reference(g, data_range).ssim(c)``, ``.psnr(c)`` and ``.mse(c)`` return exactly the numbers of
-    ``ssim(g, c, data_range)``, ``psnr(g, c, data_range)`` and ``mse(g, c)``, but the reference's window
-    statistics are filtered once here instead of once per candidate (3 Gaussian filters per SSIM instead
-    of 5).
+    Tile by tile: each tile's window statistics of the image are filtered once and used for every
+    candidate while they are in the cache, so a candidate costs 3 Gaussian filters instead of 5 and nothing
+    is kept between tiles (a reference keeping its statistics for later candidates would hold ~17 bytes
+    per value, 425 MB at 4K RGB, and read them back from memory for each candidate). The numbers are
+    exactly `ssim(image, candidate, data_range)`'s, which is a batch of one.
 
-    Memory: the image itself is kept, not copied, and must not change while the reference is in use. For
-    SSIM four float32 arrays are stored per tile with its halo, cut from one allocation: its centred
-    pixels and its `_Maps` (twice its Gaussian window mean, centred; its window variance plus c2; its true
-    window mean squared plus c1) — about 17 bytes per value, so about 425 MB for a 3840x2160 RGB image
-    and 140 MB for grey (nothing when SSIM is undefined: a side under 11 pixels, or a non-finite value).
-    Reading a tile's centred pixels from there took 16 ms less per 4K RGB candidate than centring the
-    level's tile again (its rows lie apart in memory). Each call uses only tile-sized scratch, which its
-    thread keeps for the next call (about 10 MB per thread).
-
-    Threads: the object is read-only after construction (its arrays are write-protected), so any number of
-    threads may call its methods at once; each call also splits its own tiles over OpenCV's thread count.
-    The maps are made on `threads` threads (by default OpenCV's count): a caller whose other threads would
-    wait for the reference lends it their cores.
+    `parts(count)` splits the work into callables over disjoint tiles, to run once each on any threads in
+    any order (a job's cancellable steps); `ssim()` gives the numbers once they all have. `run()` does
+    both on OpenCV's thread count. The images must not change until then.
     """
 
-    def __init__(self, image: np.ndarray, data_range: float, threads: int | None = None) -> None:
-        self.image = image
-        self.data_range = _check_data_range(data_range)
-        self._statistics = _Statistics(image, self.data_range) if _ssim_defined(image) else None
-        self._kept = self._prepare(self._statistics, threads) if self._statistics is not None else None
+    def __init__(self, image: np.ndarray, candidates: Sequence[np.ndarray], data_range: float) -> None:
+        data_range = _check_data_range(data_range)
+        for candidate in candidates:
+            _check_pair(image, candidate)
+        self._candidates = list(candidates)
+        self._statistics = _Statistics(image, data_range) if _ssim_defined(image) else None
+        tiles = len(self._statistics.tiles) if self._statistics is not None else 0
+        self._sums = np.zeros((tiles, len(self._candidates)))
+        # every channel has the same pixels, so the mean of the channels' means is the mean of all values
+        self._values = (image.shape[0] - 2 * _PAD) * (image.shape[1] - 2 * _PAD) * math.prod(image.shape[2:])
 
-    def _prepare(self, statistics: _Statistics, threads: int | None) -> list[_Kept] | None:
-        """The centred pixels and `_Maps` of each tile; None when the image holds a non-finite value (or
-        one beyond float32)."""
-        channels = self.image.shape[2:]
-        shapes = [_tile_shape(tile, channels) for tile in statistics.tiles]
-        # One allocation (huge pages: few faults) cut into each tile's four contiguous arrays.
-        flat = np.empty(4 * sum(math.prod(shape) for shape in shapes), np.float32)
-        kept: list[_Kept] = []
-        start = 0
-        for shape in shapes:
-            size = math.prod(shape)
-            views = [flat[start + k * size : start + (k + 1) * size].reshape(shape) for k in range(4)]
-            kept.append((views[0], (views[1], views[2], views[3])))
-            start += 4 * size
-        finite = [True] * len(statistics.tiles)
+    def parts(self, count: int) -> list[Callable[[], None]]:
+        """At most `count` callables (fewer for a small image, none when SSIM is undefined) that together
+        compute every tile of every candidate."""
+        tiles = len(self._sums)
+        if not tiles:
+            return []
+        count = min(max(1, count), tiles)
+        bounds = [tiles * k // count for k in range(count + 1)]
+        return [partial(self._work, first, last) for first, last in itertools.pairwise(bounds)]
 
-        def work(first: int, last: int) -> None:
-            with np.errstate(invalid="ignore", over="ignore"):  # inf - inf, float64 beyond float32
-                for k in range(first, last):
-                    a32, maps = kept[k]
-                    statistics.centred(self.image, statistics.tiles[k], a32)
-                    finite[k] = self.image.dtype.kind != "f" or bool(np.isfinite(a32).all())
-                    statistics.reference_maps(a32, _scratch(shapes[k])[0], maps)
+    def run(self, threads: int | None = None) -> list[float]:
+        """Every part on `threads` threads (OpenCV's count by default), then `ssim()`."""
+        if len(self._sums):
+            in_bands(len(self._sums), self._work, threads=threads)
+        return self.ssim()
 
-        in_bands(len(statistics.tiles), work, threads=threads)
-        if not all(finite):
-            return None
-        for centred, maps in kept:
-            for m in (centred, *maps):
-                m.flags.writeable = False
-        return kept
+    def ssim(self) -> list[float]:
+        """Each candidate's mean SSIM, once every part has run: NaN when a side is shorter than the window
+        or a value of either image is not finite. Every pixel lies in the window of some inner pixel, so a
+        non-finite value anywhere makes the sum non-finite: no separate scan for NaN or inf is needed."""
+        if self._statistics is None:
+            return [math.nan] * len(self._candidates)
+        totals = [math.fsum(column) for column in self._sums.T.tolist()]
+        return [total / self._values if math.isfinite(total) else math.nan for total in totals]
 
-    def mse(self, candidate: np.ndarray) -> float:
-        """``mse(image, candidate)``."""
-        return mse(self.image, candidate)
-
-    def psnr(self, candidate: np.ndarray) -> float:
-        """``psnr(image, candidate, data_range)``."""
-        return psnr(self.image, candidate, self.data_range)
-
-    def ssim(self, candidate: np.ndarray) -> float:
-        """``ssim(image, candidate, data_range)``, reusing the kept reference tiles."""
-        _check_pair(self.image, candidate)
-        if self._statistics is None or self._kept is None:
-            return math.nan
-        return self._statistics.mean_ssim(candidate, self._kept)
+    def _work(self, first: int, last: int) -> None:
+        assert self._statistics is not None  # no tiles otherwise
+        with np.errstate(invalid="ignore", over="ignore"):  # (per thread) non-finite: the sum says so
+            for k in range(first, last):
+                self._sums[k] = self._statistics.tile_sums(k, self._candidates)

@@ -6,11 +6,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import Generic, TypeVar
 
 import cv2
 import numpy as np
@@ -28,23 +26,20 @@ from pyramid_explorer.core.deconv import (
     twin_mode,
 )
 from pyramid_explorer.core.level_input import (
-    needs_finer,
-    pool_level,
     unavailable,
-    unpool_level,
     upsample_level,
 )
-from pyramid_explorer.core.metrics import Reference
-from pyramid_explorer.core.scratch import Recycled
+from pyramid_explorer.core.metrics import SsimBatch, psnr
 from pyramid_explorer.core.upsampling import MODES, same_result
 from pyramid_explorer.display import Layer, channel_mean, make_layer
 from pyramid_explorer.jobs import Progress, Pyramid, parallel_steps
 from pyramid_explorer.tools.base import Key, Plan, State, Tool
 
-T = TypeVar("T")
-
 COMPARE_THREADS = max(1, min(4, os.cpu_count() or 1))
 """Threads one comparison runs on: every core (a few at most; the GUI thread mostly waits)."""
+METRIC_PARTS = 16
+"""Steps the PSNR/SSIM of a level's candidates is split into, besides one PSNR step per candidate: at 4K
+RGB each takes about 0.2 s of one core, so a superseded comparison stops within that."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,18 +112,16 @@ def _compare_region(shape: tuple[int, ...], max_pixels: int | None) -> tuple[int
 
 
 
-
 def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResult]:
     """Each mode's upsampling of G[level + 1] (unpool: of max-pooled G[level]) against G[level].
 
     Yields every image as soon as it exists (so the panels fill quickly), then the same results again
-    with PSNR and SSIM filled in (SSIM is the slow part). The steps run on `req.threads` threads, all
-    images before any metrics; the metrics share G[level]'s window statistics (`_reference`, made by
-    the first metrics step). The images are kept in the level's dtype, rounded and saturated as saving
-    them would; the difference and the metrics come from the exact float result, which is upsampled
-    again for the metrics (into the comparison's few recycled arrays, `_Buffers`) rather than held: at 4K
-    that is ~1 GB less. The transposed convolution's output and unpooling's max pool are made once and
-    held for their numbers. A transposed convolution that is a compared mode's (`twin_mode`: FCN's
+    with PSNR and SSIM filled in (SSIM is the slow part). The steps run on `req.threads` threads: first
+    the images, then the metrics of all of them at once (`METRIC_PARTS` steps of an `SsimBatch`, which
+    filters each tile of G[level] once for every candidate, and a PSNR step per candidate). The images
+    are kept in the level's dtype, rounded and saturated as saving them would; the difference and the
+    metrics come from the exact float results, held until the metrics are done (for a float level they
+    are the images themselves). A transposed convolution that is a compared mode's (`twin_mode`: FCN's
     bilinear kernel 4 at stride 2, the default) shows its own output, with that mode's difference and
     numbers: the same operation computed another way, equal to float32 rounding (one SSIM less). A mode
     whose result is another's value for value (`same_result`: area at a whole factor is nearest) shows its
@@ -148,64 +141,55 @@ def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResul
     origin = (left * 2**i - 2**i / 2, top * 2**i - 2**i / 2)
     cropped = region is not None
     reference_mean = channel_mean(fine)  # difference of means = mean of differences, 3x cheaper
-    reference = _Once(lambda: _reference(fine, p.data_range, req.threads))
     coarse32 = np.ascontiguousarray(coarse, np.float32)  # what every mode upsamples, converted once
-    buffers = _Buffers((height, width, *fine.shape[2:]), req.threads)
-
-    pooled = _Once(partial(pool_level, fine))  # unpooling's input, for its image and its numbers
-
-    def upsampled(mode: str) -> np.ndarray:
-        if needs_finer(mode):
-            return unpool_level(fine, buffers.take(), pooled.get())
-        return upsample_level(fine, coarse32, mode, size=(width, height), out=buffers.take())
+    shares = _shared_numbers(req.modes, coarse, coarse32, (width, height))
+    candidates: dict[str, np.ndarray] = {}  # the float results the numbers are computed from, by panel
 
     def mode_image(mode: str) -> ModeResult:
-        up = upsampled(mode)
+        up = upsample_level(fine, coarse32, mode, size=(width, height))
+        if mode not in shares:
+            candidates[mode] = up
         difference = make_layer(_difference(up, reference_mean), i, signed=True, origin=origin)
         return ModeResult(image_id=p.image_id, level=i, mode=mode, cropped=cropped,
                           image=make_layer(to_dtype(up, fine.dtype), i, origin=origin), difference=difference)
 
-    def numbers(name: str, upsample: Callable[[], np.ndarray]) -> Callable[[], _Numbers]:
-        def step() -> _Numbers:
-            up, scores = upsample(), reference.get()
-            return _Numbers(name, scores.psnr(up), scores.ssim(up))
-        return step
-
     images: list[Callable[[], ModeResult | DeconvResult]] = [partial(mode_image, mode) for mode in req.modes]
-    shares = _shared_numbers(req.modes, coarse, coarse32, (width, height))
-    metrics = [numbers(mode, partial(upsampled, mode)) for mode in req.modes if mode not in shares]
     twin = None
     if req.deconv is not None:
         settings = req.deconv
-        output = _Once(partial(deconv_output, coarse32, settings))  # made by its image, used by its numbers
         twin = mode if (mode := twin_mode(settings)) in req.modes else None
         if twin is not None:
             shares[_DECONV] = twin
 
         def deconv_image() -> DeconvResult:
-            result = _deconv(p.image_id, i, settings, coarse.dtype, output.get(), origin, cropped)
+            output = deconv_output(coarse32, settings)
+            result = _deconv(p.image_id, i, settings, coarse.dtype, output, origin, cropped)
             if settings.stride != 2 or twin is not None:  # a twin's difference and numbers are the mode's
                 return result
-            up = aligned(output.get(), settings, height, width, out=buffers.take())
+            up = candidates[_DECONV] = aligned(output, settings, height, width)
             return dataclasses.replace(result, difference=make_layer(_difference(up, reference_mean), i,
                                                                      signed=True, origin=origin))
 
         images.append(deconv_image)
-        if settings.stride == 2 and twin is None:
-            metrics.append(numbers(_DECONV, lambda: aligned(output.get(), settings, height, width,
-                                                            out=buffers.take())))
-    steps = [*images, *metrics]
     shown: dict[str, ModeResult | DeconvResult] = {}
-    for done, item in enumerate(parallel_steps(steps, req.threads), start=1):
-        yield Progress(done, len(steps), f"Level {i}: {done} of {len(steps)} steps (images, then PSNR/SSIM)")
-        if isinstance(item, _Numbers):  # every image is yielded before the first numbers
-            for name in (item.name, *(panel for panel, leader in shares.items() if leader == item.name)):
-                yield dataclasses.replace(shown[name], psnr=item.psnr, ssim=item.ssim)
-        else:
-            if isinstance(item, DeconvResult) and twin is not None:  # its mode came before it
-                item = dataclasses.replace(item, difference=shown[twin].difference)
-            shown[_name(item)] = item
-            yield item
+    for done, item in enumerate(parallel_steps(images, req.threads), start=1):
+        yield Progress(done, len(images), f"Level {i}: {done} of {len(images)} images")
+        if isinstance(item, DeconvResult) and twin is not None:  # its mode came before it
+            item = dataclasses.replace(item, difference=shown[twin].difference)
+        shown[_name(item)] = item
+        yield item
+    if not candidates:
+        return
+    names = [name for name in (*req.modes, _DECONV) if name in candidates]  # filled in any order
+    batch = _ssim_batch(fine, [candidates[name] for name in names], p.data_range)
+    psnrs: dict[str, float] = {}
+    steps: list[Callable[[], None]] = [*batch.parts(METRIC_PARTS),
+             *(partial(_store_psnr, psnrs, name, fine, candidates[name], p.data_range) for name in names)]
+    for done, _ in enumerate(parallel_steps(steps, req.threads), start=1):
+        yield Progress(done, len(steps), f"Level {i}: PSNR and SSIM, {done} of {len(steps)} steps")
+    for name, value in zip(names, batch.ssim(), strict=True):
+        for panel in (name, *(panel for panel, leader in shares.items() if leader == name)):
+            yield dataclasses.replace(shown[panel], psnr=psnrs[name], ssim=value)
 
 
 _DECONV = "transposed convolution"
@@ -234,10 +218,14 @@ def _name(result: ModeResult | DeconvResult) -> str:
     return result.mode if isinstance(result, ModeResult) else _DECONV
 
 
-def _reference(fine: np.ndarray, data_range: float, threads: int) -> Reference:
-    """G[level] prepared once for the PSNR and SSIM of every candidate compared with it, on the
-    comparison's `threads` (the other steps wait for it)."""
-    return Reference(fine, data_range, threads)
+def _ssim_batch(fine: np.ndarray, candidates: list[np.ndarray], data_range: float) -> SsimBatch:
+    """G[level]'s SSIM against every candidate, computed by the comparison's metrics steps."""
+    return SsimBatch(fine, candidates, data_range)
+
+
+def _store_psnr(psnrs: dict[str, float], name: str, fine: np.ndarray, candidate: np.ndarray,
+                data_range: float) -> None:
+    psnrs[name] = psnr(fine, candidate, data_range)
 
 
 def _difference(up: np.ndarray, reference_mean: np.ndarray) -> np.ndarray:
@@ -245,36 +233,6 @@ def _difference(up: np.ndarray, reference_mean: np.ndarray) -> np.ndarray:
     mean = channel_mean(up)  # a new array, but `up` itself for a grey level
     with np.errstate(invalid="ignore"):  # inf - inf (float images with inf) is NaN, by design
         return np.subtract(mean, reference_mean, out=None if mean is up else mean)
-
-
-class _Once(Generic[T]):
-    """A value made by the first thread that asks for it; the others wait for it (thread-safe)."""
-
-    def __init__(self, make: Callable[[], T]) -> None:
-        self._make = make
-        self._lock = threading.Lock()
-        self._value: T | None = None
-
-    def get(self) -> T:
-        with self._lock:
-            if self._value is None:
-                self._value = self._make()
-            return self._value
-
-
-class _Buffers:
-    """One comparison's float32 arrays of the level's shape, handed out again once nothing else holds
-    them: a 4K RGB one is 100 MB, and fresh memory is faulted in and zeroed by the kernel every time
-    (a float level's image layer keeps its array, which is then never handed out again). Thread-safe."""
-
-    def __init__(self, shape: tuple[int, ...], keep: int) -> None:
-        self._shape = shape
-        self._recycled = Recycled(keep)
-        self._lock = threading.Lock()
-
-    def take(self) -> np.ndarray:
-        with self._lock:  # the returned array is referenced by the caller before another thread looks
-            return self._recycled.empty(self._shape, np.float32)
 
 
 def _deconv(image_id: int, level: int, settings: DeconvSettings, dtype: np.dtype, output: np.ndarray,

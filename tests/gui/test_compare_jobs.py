@@ -9,7 +9,7 @@ import pytest
 from guitools import wait_idle
 
 from pyramid_explorer.app import controller as controller_module
-from pyramid_explorer.core.metrics import Reference
+from pyramid_explorer.core.metrics import SsimBatch
 from pyramid_explorer.core.upsampling import MODES
 from pyramid_explorer.jobs import STEP_THREAD_PREFIX, Progress
 from pyramid_explorer.tools import compare as compare_tool
@@ -17,19 +17,32 @@ from pyramid_explorer.tools.compare import ModeResult
 
 
 class MetricsGate:
-    """Holds the Compare job's metrics of the level `level` (the first step making G[level]'s
-    Reference) until released, as a long SSIM would."""
+    """Holds the Compare job's metrics of the level `level` (its first SSIM step, on a step thread) until
+    released, as a long SSIM would."""
 
     def __init__(self, level_shape: tuple[int, ...]) -> None:
         self.shape = level_shape
         self.entered = threading.Event()
         self.release = threading.Event()
 
-    def reference(self, fine, data_range, threads):
-        if fine.shape == self.shape:
-            self.entered.set()
-            assert self.release.wait(20)
-        return Reference(fine, data_range, threads)
+    def ssim_batch(self, fine, candidates, data_range):
+        batch = SsimBatch(fine, candidates, data_range)
+        if fine.shape != self.shape:
+            return batch
+        parts = batch.parts
+
+        def held_parts(count):
+            first, *rest = parts(count)
+
+            def held():
+                self.entered.set()
+                assert self.release.wait(20)
+                first()
+
+            return [held, *rest]
+
+        batch.parts = held_parts
+        return batch
 
 
 def step_threads() -> list[threading.Thread]:
@@ -65,7 +78,7 @@ def test_the_window_shows_the_numbers_of_the_plain_metrics(qtbot, opened):
 
 def test_cancelling_midway_leaves_no_thread_and_no_numbers(qtbot, opened, delivered, monkeypatch):
     gate = MetricsGate(opened.controller.pyramid.gaussian[0].shape)
-    monkeypatch.setattr(compare_tool, "_reference", gate.reference)
+    monkeypatch.setattr(compare_tool, "_ssim_batch", gate.ssim_batch)
     opened.show_view("compare")
     qtbot.waitUntil(gate.entered.is_set, timeout=20_000)  # the images made or under way, the metrics held
     opened.controller.cancel()
@@ -84,7 +97,7 @@ def test_cancelling_midway_leaves_no_thread_and_no_numbers(qtbot, opened, delive
 def test_a_level_change_drops_the_superseded_numbers(qtbot, opened, delivered, monkeypatch):
     c = opened.controller
     gate = MetricsGate(c.pyramid.gaussian[0].shape)
-    monkeypatch.setattr(compare_tool, "_reference", gate.reference)
+    monkeypatch.setattr(compare_tool, "_ssim_batch", gate.ssim_batch)
     opened.show_view("compare")
     qtbot.waitUntil(gate.entered.is_set, timeout=20_000)
     c.set_level(1)

@@ -52,7 +52,7 @@ def raise_synthetic(*_args, **_kwargs):
 def test_a_failed_job_says_failed_and_not_ready(qtbot, opened, monkeypatch):
     opened.show_view("compare")
     wait_idle(qtbot, opened)
-    monkeypatch.setattr(compare, "_reference", raise_synthetic)  # the images arrive, their numbers fail
+    monkeypatch.setattr(compare, "_ssim_batch", raise_synthetic)  # the images arrive, their numbers fail
     tab = opened.tab("compare")
     tab.controls.kernel_size.setValue(3)  # a new transposed convolution: a job for its panel
     qtbot.waitUntil(lambda: opened.is_settled() and "synthetic failure" in opened.status_message())
