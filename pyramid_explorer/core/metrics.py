@@ -146,14 +146,15 @@ def _tile_shape(tile: _Tile, channels: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def _scratch(shape: tuple[int, ...]) -> list[np.ndarray]:
-    """This thread's ten float32 arrays of a tile's `shape`, kept by the thread for its next tile and call
+    """This thread's eleven float32 arrays of a tile's `shape`, kept by the thread for its next tile and call
     (fresh memory is faulted in and zeroed by the kernel; reused, it costs nothing and stays in cache)."""
-    return [thread_buffer(f"ssim tile {k}", shape, np.float32) for k in range(10)]
+    return [thread_buffer(f"ssim tile {k}", shape, np.float32) for k in range(11)]
 
 
-_Maps = tuple[np.ndarray, np.ndarray, np.ndarray]
+_Maps = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 """The reference's side of SSIM over a tile: twice its centred window mean, its window variance plus c2,
-and its true (uncentred) window mean squared plus c1."""
+its true (uncentred) window mean squared plus c1, and twice its true window mean."""
+
 
 class _Statistics:
     """The reference's side of SSIM for one image: its centring offset, its tiles and their window
@@ -182,14 +183,14 @@ class _Statistics:
     def reference_maps(self, a32: np.ndarray, scratch: np.ndarray, maps: _Maps) -> None:
         """The reference tile's `_Maps`, from its centred pixels `a32`, written to `maps`; `scratch`: an
         array of the tile's shape."""
-        twice_mean, variance, square = maps
+        twice_mean, variance, square, twice_true = maps
         _blur(a32, twice_mean, _TWICE_KERNEL)
         moment = _blur(np.square(a32, out=square), scratch, delta=self.c2)  # E[a^2] + c2
         np.multiply(twice_mean, twice_mean, out=square)
         square *= np.float32(0.25)  # the centred mean squared (scaling by 4 and 1/4 is exact)
         np.subtract(moment, square, out=variance)
-        np.add(twice_mean, np.float32(2 * self.offset), out=square)  # twice the true mean
-        np.multiply(square, square, out=square)
+        np.add(twice_mean, np.float32(2 * self.offset), out=twice_true)
+        np.multiply(twice_true, twice_true, out=square)
         square *= np.float32(0.25)
         square += np.float32(self.c1)
 
@@ -211,7 +212,8 @@ class _Statistics:
         return total
 
     def _chunk_sum(self, mean_b: np.ndarray, structure: np.ndarray, spread: np.ndarray, work: np.ndarray,
-                   twice_mean: np.ndarray, variance: np.ndarray, square: np.ndarray) -> float:
+                   twice_mean: np.ndarray, variance: np.ndarray, square: np.ndarray,
+                   twice_true: np.ndarray) -> float:
         """The SSIM map's sum over the inner columns of a few of a tile's rows (see `ssim_sum`), from the
         blurred candidate's window mean, 2 E[ab] + c2 and E[b^2] (all three overwritten), a scratch `work`
         and the reference's `_Maps`."""
@@ -220,8 +222,7 @@ class _Statistics:
         spread += variance  # var_a + var_b + c2
         # Luminance on the true (uncentred) means: (2 mu_a mu_b + c1) / (mu_a^2 + mu_b^2 + c1).
         mean_b += self.offset
-        np.add(twice_mean, np.float32(2 * self.offset), out=work)  # twice the true mean of the reference
-        work *= mean_b
+        np.multiply(twice_true, mean_b, out=work)
         work += np.float32(self.c1)
         structure *= work
         np.square(mean_b, out=work)
@@ -235,8 +236,8 @@ class _Statistics:
         """Each candidate's SSIM map summed over tile `k`'s inner pixels, the image's `_Maps` of the tile
         made once for all of them (in this thread's scratch, so they stay in the cache)."""
         tile = self.tiles[k]
-        b32, a32, *full, spare, m0, m1, m2 = _scratch(_tile_shape(tile, self.image.shape[2:]))
-        maps = m0, m1, m2
+        b32, a32, *full, spare, m0, m1, m2, m3 = _scratch(_tile_shape(tile, self.image.shape[2:]))
+        maps = m0, m1, m2, m3
         self.reference_maps(self.centred(self.image, tile, a32), spare, maps)
         return [self.ssim_sum(a32, self.centred(b, tile, b32), maps, full, spare) for b in candidates]
 
