@@ -53,19 +53,11 @@ def deconv_kernel(settings: DeconvSettings) -> np.ndarray:
     return (kernel * (s * s / kernel.sum())).astype(np.float32)
 
 
-def window(a: np.ndarray, top: int, left: int, height: int, width: int,
-           out: np.ndarray | None = None) -> np.ndarray:
-    """a[top:top+height, left:left+width], zero-filled where the window leaves the array; written to
-    `out` (of that shape and a's dtype) when given."""
-    shape = (height, width, *a.shape[2:])
-    if out is not None and (out.shape != shape or out.dtype != a.dtype):
-        raise ValueError(f"out must be a {a.dtype} array of shape {shape}, got {out.dtype} {out.shape}")
+def window(a: np.ndarray, top: int, left: int, height: int, width: int) -> np.ndarray:
+    """a[top:top+height, left:left+width] as a new array, zero-filled where the window leaves `a`."""
     y0, x0 = max(top, 0), max(left, 0)
     y1, x1 = min(top + height, a.shape[0]), min(left + width, a.shape[1])
-    if out is None:
-        out = np.zeros(shape, a.dtype)
-    elif (y0 - top, x0 - left, y1 - top, x1 - left) != (0, 0, height, width):  # not covered by `a`
-        out.fill(0)
+    out = np.zeros((height, width, *a.shape[2:]), a.dtype)
     if y1 > y0 and x1 > x0:
         out[y0 - top:y1 - top, x0 - left:x1 - left] = a[y0:y1, x0:x1]
     return out
@@ -86,16 +78,14 @@ def deconv_output(coarse: np.ndarray, settings: DeconvSettings) -> np.ndarray:
     return transposed_conv2d(np.asarray(coarse, np.float32), deconv_kernel(settings), settings.stride)
 
 
-def aligned(output: np.ndarray, settings: DeconvSettings, height: int, width: int,
-            out: np.ndarray | None = None) -> np.ndarray:
-    """The stride-2 output cut to the finer level's grid (rounding a half-pixel offset down), written to
-    `out` (float32, (height, width[, C])) when given.
+def aligned(output: np.ndarray, settings: DeconvSettings, height: int, width: int) -> np.ndarray:
+    """The stride-2 output cut to the finer level's grid (rounding a half-pixel offset down).
 
     Output pixels are half a coarse pixel's footprint wide, and the finer level's pixels sit half of
     one of them inside a coarse pixel's edge (pyrDown centres coarse pixel j on fine pixel 2j).
     """
     shift = math.floor(deconv_offset(settings) + 0.5)
-    return window(output, shift, shift, height, width, out)
+    return window(output, shift, shift, height, width)
 
 
 DEFAULT_DECONV = DeconvSettings()

@@ -182,26 +182,19 @@ def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResul
         return
     names = [name for name in (*req.modes, _DECONV) if name in candidates]  # filled in any order
     batch = _ssim_batch(fine, [candidates[name] for name in names], p.data_range)
-    psnrs: dict[str, float] = {}
-    steps: list[Callable[[], None]] = [*batch.parts(METRIC_PARTS),
-             *(partial(_store_psnr, psnrs, name, fine, candidates[name], p.data_range) for name in names)]
-    for done, _ in enumerate(parallel_steps(steps, req.threads), start=1):
+    parts = batch.parts(METRIC_PARTS)
+    steps: list[Callable[[], float | None]] = [
+        *parts, *(partial(psnr, fine, candidates[name], p.data_range) for name in names)]
+    outputs = []
+    for done, output in enumerate(parallel_steps(steps, req.threads), start=1):
+        outputs.append(output)
         yield Progress(done, len(steps), f"Level {i}: PSNR and SSIM, {done} of {len(steps)} steps")
-    for name, value in zip(names, batch.ssim(), strict=True):
+    for name, psnr_value, ssim_value in zip(names, outputs[len(parts):], batch.ssim(), strict=True):
         for panel in (name, *(panel for panel, leader in shares.items() if leader == name)):
-            yield dataclasses.replace(shown[panel], psnr=psnrs[name], ssim=value)
+            yield dataclasses.replace(shown[panel], psnr=psnr_value, ssim=ssim_value)
 
 
 _DECONV = "transposed convolution"
-
-
-@dataclass(frozen=True)
-class _Numbers:
-    """PSNR and SSIM of one panel (a mode, or `_DECONV`), made by a metrics step."""
-
-    name: str
-    psnr: float
-    ssim: float
 
 
 def _shared_numbers(modes: tuple[str, ...], coarse: np.ndarray, coarse32: np.ndarray,
@@ -221,11 +214,6 @@ def _name(result: ModeResult | DeconvResult) -> str:
 def _ssim_batch(fine: np.ndarray, candidates: list[np.ndarray], data_range: float) -> SsimBatch:
     """G[level]'s SSIM against every candidate, computed by the comparison's metrics steps."""
     return SsimBatch(fine, candidates, data_range)
-
-
-def _store_psnr(psnrs: dict[str, float], name: str, fine: np.ndarray, candidate: np.ndarray,
-                data_range: float) -> None:
-    psnrs[name] = psnr(fine, candidate, data_range)
 
 
 def _difference(up: np.ndarray, reference_mean: np.ndarray) -> np.ndarray:
