@@ -198,9 +198,10 @@ class Driver:
             self._current[1]()
             return
         name, _, done, parts, timed = self._current
-        for label, ready in parts:
-            if label not in self._seen and ready():
-                w.repaint()
+        arrived = [label for label, ready in parts if label not in self._seen and ready()]
+        if arrived:
+            w.repaint()  # once for all the panels that arrived since the last poll: one repaint shows them
+            for label in arrived:
                 self._seen[label] = time.perf_counter() - self._started
                 if timed is None:
                     self.updates.append((f"{name} {label}", self._seen[label]))
