@@ -50,7 +50,9 @@ def test_threads_give_the_numbers_of_one_thread_and_of_the_plain_metrics(shape, 
     assert [r.ssim for r in plain] == [r.ssim for r in pooled]
     fine, coarse = p.gaussian[0], p.gaussian[1]
     h, w = fine.shape[:2]
-    for r in pooled[len(pooled) // 2:]:
+    numbered = [r for r in pooled if r.psnr is not None]
+    assert len(numbered) == len(pooled) // 3  # each panel: its image, its difference, its numbers
+    for r in numbered:
         if isinstance(r, ModeResult):
             up = upsample_level(fine, coarse, r.mode, size=(w, h))
         else:
@@ -61,9 +63,9 @@ def test_threads_give_the_numbers_of_one_thread_and_of_the_plain_metrics(shape, 
 
 @pytest.mark.parametrize(("shape", "dtype"), [((37, 44), np.float32), ((30, 41, 3), np.float32),
                                               ((33, 40, 3), np.uint8)])
-def test_reused_buffers_leave_every_image_and_difference_intact(shape, dtype):
-    """The comparison upsamples into a few arrays used again by its steps; a float level's image layer is
-    one of them, so each layer must still hold its own mode's result after every other step ran."""
+def test_every_image_and_difference_holds_its_own_modes_result(shape, dtype):
+    """A float level's image layer is the float result its difference and numbers are made from: each
+    layer must still hold its own mode's result after every other step ran."""
     p = pyramid_of(photo(shape, dtype))
     fine, coarse = p.gaussian[0], p.gaussian[1]
     h, w = fine.shape[:2]
@@ -77,27 +79,36 @@ def test_reused_buffers_leave_every_image_and_difference_intact(shape, dtype):
                                               np.clip(np.rint(up), 0, 255).astype(dtype))
             else:
                 up = aligned(deconv_output(coarse, settings), settings, h, w)
+            if r.difference is None:  # the images come first, their differences after them
+                assert r.psnr is None
+                continue
             mean = up if up.ndim == 2 else up.mean(axis=2, dtype=np.float64)
             reference = fine if fine.ndim == 2 else fine.mean(axis=2, dtype=np.float64)
             np.testing.assert_allclose(r.difference.data, mean - reference, atol=1e-4)
+        assert all(r.difference is not None for r in items[len(items) // 3:])
 
 
 @pytest.mark.parametrize("kernel", ["box", "bilinear"])
 def test_every_image_comes_before_the_first_numbers_in_panel_order(kernel):
-    """The bilinear kernel of size 4 at stride 2 is the deconv_bilinear mode's operation: its numbers come
-    with that mode's, and they are that mode's."""
+    """The images in panel order, then the differences, then the numbers, each in the order their results
+    are made. The bilinear kernel of size 4 at stride 2 is the deconv_bilinear mode's operation: its
+    difference and numbers come with that mode's, and they are that mode's."""
     p = pyramid_of(photo((40, 56, 3), np.uint8))
     items = results(CompareRequest(p, 0, deconv=DeconvSettings(4, 2, kernel), threads=4))
-    half = len(items) // 2
-    assert all(r.psnr is None for r in items[:half]) and all(r.psnr is not None for r in items[half:])
+    third = len(items) // 3
+    images, differences, numbered = items[:third], items[third:2 * third], items[2 * third:]
+    assert all(r.difference is None and r.psnr is None for r in images)
+    assert all(r.difference is not None and r.psnr is None for r in differences)
+    assert all(r.difference is not None and r.psnr is not None for r in numbered)
     names = [getattr(r, "mode", "deconv") for r in items]
-    assert names[:half] == [*MODES, "deconv"]
-    # area at exactly twice the size is nearest: its numbers come with nearest's; so do the bilinear
-    # transposed convolution's with deconv_bilinear's
+    assert names[:third] == [*MODES, "deconv"]
+    # area at exactly twice the size is nearest: its difference and numbers come with nearest's; so do the
+    # bilinear transposed convolution's with deconv_bilinear's
     order = ["nearest", "area", *(m for m in MODES if m not in ("nearest", "area"))]
     after = order.index("deconv_bilinear") + 1
     twin = [*order[:after], "deconv", *order[after:]]
-    assert names[half:] == (twin if kernel == "bilinear" else [*order, "deconv"])
+    half = 2 * third
+    assert names[third:half] == names[half:] == (twin if kernel == "bilinear" else [*order, "deconv"])
     final = dict(zip(names[half:], items[half:], strict=True))
     assert isinstance(final["deconv"], DeconvResult)
     shared = (final["deconv"].psnr, final["deconv"].ssim) == (final["deconv_bilinear"].psnr,
@@ -121,9 +132,10 @@ def test_area_shares_nearests_numbers_only_where_it_is_nearest(shape, dtype, sha
         img[10, 10] = np.nan
     p = pyramid_of(img)
     items = results(CompareRequest(p, 0, ("area", "bilinear", "nearest"), None, threads=2))
-    final = {r.mode: r for r in items[3:]}
-    assert [r.mode for r in items[3:]] == (["bilinear", "nearest", "area"] if shared else
-                                           ["area", "bilinear", "nearest"])
+    final = {r.mode: r for r in items[6:]}
+    made = ["bilinear", "nearest", "area"] if shared else ["area", "bilinear", "nearest"]
+    assert [r.mode for r in items[3:6]] == [r.mode for r in items[6:]] == made
+    assert (final["area"].difference is final["nearest"].difference) == shared
     fine, coarse = p.gaussian[0], p.gaussian[1]
     own = upsample_level(fine, coarse, "area", size=fine.shape[1::-1])
     assert final["area"].image is items[0].image  # its own image
@@ -136,8 +148,9 @@ def test_area_shares_nearests_numbers_only_where_it_is_nearest(shape, dtype, sha
 def test_a_stride_other_than_two_has_no_numbers_step():
     p = pyramid_of(photo((40, 56, 3), np.uint8))
     items = results(CompareRequest(p, 0, ("nearest",), DeconvSettings(4, 3, "bilinear"), threads=2))
-    assert [(type(r), r.psnr is None) for r in items] == [(ModeResult, True), (DeconvResult, True),
-                                                          (ModeResult, False)]
+    assert [(type(r), r.difference is None, r.psnr is None) for r in items] == [
+        (ModeResult, True, True), (DeconvResult, True, True), (ModeResult, False, True),
+        (ModeResult, False, False)]
 
 
 def test_closing_the_job_midway_stops_its_threads_and_starts_no_more_steps():
@@ -190,7 +203,7 @@ def test_closing_a_wrapper_of_the_job_during_its_metrics_closes_the_job_and_its_
             yield item
 
     outer = wrapper(CompareRequest(p, 0, threads=2))
-    next(r for r in outer if isinstance(r, Progress) and "PSNR and SSIM, 1 of" in r.text)
+    next(r for r in outer if isinstance(r, Progress) and "differences, PSNR, SSIM: 1 of" in r.text)
     assert step_threads() != []  # the pool is still up, running or holding the other metrics
     outer.close()
     assert step_threads() == []

@@ -47,7 +47,8 @@ class ModeResult:
     """G[level + 1] brought back to the size of G[level] by `mode`, and its difference from G[level].
 
     The difference layer holds the mean over colour channels (what is drawn), to halve the memory
-    of a comparison; `psnr`/`ssim` are None until the metrics step has run. `cropped` says the
+    of a comparison; it is None until made after every panel's image, and `psnr`/`ssim` are None until
+    the metrics have run. `cropped` says the
     comparison covers a centred part of the level only (memory budget).
     """
 
@@ -55,7 +56,7 @@ class ModeResult:
     level: int
     mode: str
     image: Layer
-    difference: Layer
+    difference: Layer | None
     cropped: bool
     psnr: float | None = None
     ssim: float | None = None
@@ -65,7 +66,7 @@ class ModeResult:
 @dataclass(frozen=True, eq=False)
 class DeconvResult:
     """The free transposed convolution of G[level + 1]; difference and metrics only at stride 2 (those of
-    its twin mode when it has one and that mode is compared with it: see `compare`)."""
+    its twin mode when it has one and that mode is compared with it: see `compare`), None until made."""
 
     image_id: int
     level: int
@@ -116,16 +117,17 @@ def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResul
     """Each mode's upsampling of G[level + 1] (unpool: of max-pooled G[level]) against G[level].
 
     Yields every image as soon as it exists (so the panels fill quickly), then the same results again
-    with PSNR and SSIM filled in (SSIM is the slow part). The steps run on `req.threads` threads: first
-    the images, then the metrics of all of them at once (`METRIC_PARTS` steps of an `SsimBatch`, which
-    filters each tile of G[level] once for every candidate, and a PSNR step per candidate). The images
-    are kept in the level's dtype, rounded and saturated as saving them would; the difference and the
-    metrics come from the exact float results, held until the metrics are done (for a float level they
-    are the images themselves). A transposed convolution that is a compared mode's (`twin_mode`: FCN's
-    bilinear kernel 4 at stride 2, the default) shows its own output, with that mode's difference and
-    numbers: the same operation computed another way, equal to float32 rounding (one SSIM less). A mode
-    whose result is another's value for value (`same_result`: area at a whole factor is nearest) shows its
-    own image and difference with that mode's numbers, which come with that mode's.
+    with their difference from G[level], and again with PSNR and SSIM filled in (SSIM is the slow part).
+    The steps run on `req.threads` threads: first the images, then the differences (drawn only when asked
+    for, so every image comes before them) and the metrics of all panels at once (`METRIC_PARTS` steps of
+    an `SsimBatch`, which filters each tile of G[level] once for every candidate, and a PSNR step per
+    candidate). The images are kept in the level's dtype, rounded and saturated as saving them would; the
+    difference and the metrics come from the exact float results, held until the metrics are done (for a
+    float level they are the images themselves). A transposed convolution that is a compared mode's
+    (`twin_mode`: FCN's bilinear kernel 4 at stride 2, the default) shows its own output, with that mode's
+    difference and numbers: the same operation computed another way, equal to float32 rounding (one SSIM
+    less). A mode whose result is another's value for value (`same_result`: area at a whole factor is
+    nearest) shows its own image with that mode's difference and numbers, which come with that mode's.
     """
     p, i = req.pyramid, req.level
     if not 0 <= i < p.levels - 1:
@@ -140,7 +142,6 @@ def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResul
         coarse = p.gaussian[i + 1][top // 2:(top + height + 1) // 2, left // 2:(left + width + 1) // 2]
     origin = (left * 2**i - 2**i / 2, top * 2**i - 2**i / 2)
     cropped = region is not None
-    reference_mean = channel_mean(fine)  # difference of means = mean of differences, 3x cheaper
     coarse32 = np.ascontiguousarray(coarse, np.float32)  # what every mode upsamples, converted once
     shares = _shared_numbers(req.modes, coarse, coarse32, (width, height))
     candidates: dict[str, np.ndarray] = {}  # the float results the numbers are computed from, by panel
@@ -149,48 +150,55 @@ def compare(req: CompareRequest) -> Iterator[Progress | ModeResult | DeconvResul
         up = upsample_level(fine, coarse32, mode, size=(width, height))
         if mode not in shares:
             candidates[mode] = up
-        difference = make_layer(_difference(up, reference_mean), i, signed=True, origin=origin)
         return ModeResult(image_id=p.image_id, level=i, mode=mode, cropped=cropped,
-                          image=make_layer(to_dtype(up, fine.dtype), i, origin=origin), difference=difference)
+                          image=make_layer(to_dtype(up, fine.dtype), i, origin=origin), difference=None)
 
     images: list[Callable[[], ModeResult | DeconvResult]] = [partial(mode_image, mode) for mode in req.modes]
-    twin = None
     if req.deconv is not None:
         settings = req.deconv
-        twin = mode if (mode := twin_mode(settings)) in req.modes else None
-        if twin is not None:
+        if (twin := twin_mode(settings)) in req.modes:
             shares[_DECONV] = twin
 
         def deconv_image() -> DeconvResult:
             output = deconv_output(coarse32, settings)
-            result = _deconv(p.image_id, i, settings, coarse.dtype, output, origin, cropped)
-            if settings.stride != 2 or twin is not None:  # a twin's difference and numbers are the mode's
-                return result
-            up = candidates[_DECONV] = aligned(output, settings, height, width)
-            return dataclasses.replace(result, difference=make_layer(_difference(up, reference_mean), i,
-                                                                     signed=True, origin=origin))
+            if settings.stride == 2 and _DECONV not in shares:  # a twin shows its mode's difference, numbers
+                candidates[_DECONV] = aligned(output, settings, height, width)
+            return _deconv(p.image_id, i, settings, coarse.dtype, output, origin, cropped)
 
         images.append(deconv_image)
     shown: dict[str, ModeResult | DeconvResult] = {}
     for done, item in enumerate(parallel_steps(images, req.threads), start=1):
         yield Progress(done, len(images), f"Level {i}: {done} of {len(images)} images")
-        if isinstance(item, DeconvResult) and twin is not None:  # its mode came before it
-            item = dataclasses.replace(item, difference=shown[twin].difference)
         shown[_name(item)] = item
         yield item
     if not candidates:
         return
     names = [name for name in (*req.modes, _DECONV) if name in candidates]  # filled in any order
+    reference_mean = channel_mean(fine)  # difference of means = mean of differences, 3x cheaper
+
+    def difference(name: str) -> Layer:
+        return make_layer(_difference(candidates[name], reference_mean), i, signed=True, origin=origin)
+
+    def sharing(name: str) -> tuple[str, ...]:
+        """The panel `name` and those showing its result's difference and numbers."""
+        return (name, *(panel for panel, leader in shares.items() if leader == name))
+
     batch = _ssim_batch(fine, [candidates[name] for name in names], p.data_range)
     parts = batch.parts(METRIC_PARTS)
-    steps: list[Callable[[], float | None]] = [
-        *parts, *(partial(psnr, fine, candidates[name], p.data_range) for name in names)]
+    steps: list[Callable[[], Layer | float | None]] = [
+        *(partial(difference, name) for name in names), *parts,
+        *(partial(psnr, fine, candidates[name], p.data_range) for name in names)]
     outputs = []
     for done, output in enumerate(parallel_steps(steps, req.threads), start=1):
         outputs.append(output)
-        yield Progress(done, len(steps), f"Level {i}: PSNR and SSIM, {done} of {len(steps)} steps")
-    for name, psnr_value, ssim_value in zip(names, outputs[len(parts):], batch.ssim(), strict=True):
-        for panel in (name, *(panel for panel, leader in shares.items() if leader == name)):
+        yield Progress(done, len(steps), f"Level {i}: differences, PSNR, SSIM: {done} of {len(steps)} steps")
+        if isinstance(output, Layer):  # the differences come first, each shown as soon as it exists
+            for panel in sharing(names[done - 1]):
+                shown[panel] = dataclasses.replace(shown[panel], difference=output)
+                yield shown[panel]
+    psnrs = [value for value in outputs[len(names) + len(parts):] if isinstance(value, float)]
+    for name, psnr_value, ssim_value in zip(names, psnrs, batch.ssim(), strict=True):
+        for panel in sharing(name):
             yield dataclasses.replace(shown[panel], psnr=psnr_value, ssim=ssim_value)
 
 
@@ -249,8 +257,9 @@ def _key(result: ModeResult | DeconvResult) -> Key:
 
 
 def _complete(result: ModeResult | DeconvResult) -> bool:
-    """Done once its metrics are in (a transposed convolution at a stride other than 2 has none)."""
-    return result.psnr is not None or result.difference is None
+    """Done once its difference and metrics are in (a transposed convolution at a stride other than 2 has
+    neither)."""
+    return result.psnr is not None or (isinstance(result, DeconvResult) and result.settings.stride != 2)
 
 
 def _plan(state: State) -> Plan:

@@ -132,3 +132,33 @@ def test_an_export_blocked_midway_does_not_hold_up_a_level_change(qtbot, opened,
     release.set()
     wait_idle(qtbot, opened)
     assert not c.runner.is_current("export")
+
+
+def test_a_difference_asked_for_before_it_exists_says_computing_and_never_shows_the_image(
+        qtbot, opened, monkeypatch):
+    """The differences are made after every image: "Show difference" ticked before a panel's exists
+    draws "computing" there, not the upsampled image, and the difference once it arrives."""
+    entered, release = threading.Event(), threading.Event()
+    make_difference = compare_tool._difference
+
+    def held(up, reference_mean):
+        entered.set()
+        assert release.wait(20)
+        return make_difference(up, reference_mean)
+
+    monkeypatch.setattr(compare_tool, "_difference", held)
+    opened.show_view("compare")
+    qtbot.waitUntil(entered.is_set, timeout=20_000)
+    tab = opened.tab("compare")
+    qtbot.waitUntil(lambda: set(tab.results) == set(MODES), timeout=20_000)  # every image is in
+    panel = tab.mode_panels["nearest"]
+    assert panel.layer is tab.results["nearest"].image and tab.results["nearest"].difference is None
+    tab.difference.setChecked(True)
+    qtbot.waitUntil(lambda: panel.layer is None)
+    assert "computing the difference from G[0]" in panel._message.text()
+    assert panel.title().startswith("Nearest - G[0] (channel mean): PSNR/SSIM computing")
+    release.set()
+    wait_idle(qtbot, opened)
+    result = tab.results["nearest"]
+    assert result.difference is not None and panel.layer is result.difference
+    assert panel.title().startswith("Nearest - G[0] (channel mean): PSNR ")

@@ -121,33 +121,37 @@ class CompareTab(ToolTab):
         self._modes[result.mode] = result
         i, crop = result.level, self._note_crop(result.image, result.cropped)
         name = mode_label(result.mode) + (f" of maxpool(G[{i}])" if result.mode == "unpool" else "")
-        layer, minus = self._pick(result.image, result.difference, i)
         panel = self.mode_panels[result.mode]
-        panel.name = f"{result.mode}[{i}]{minus}"
-        title = f"{name}{minus}: {metrics_text(result.psnr, result.ssim, crop)}"
-        self._queue.show(panel, layer, title, keep_limits=keep_limits)
+        self._show(panel, result.mode, name, result.image, result.difference, True, i,
+                   metrics_text(result.psnr, result.ssim, crop), keep_limits)
 
     def show_deconv(self, result: DeconvResult, *, keep_limits: bool = False) -> None:
         self._deconv = result
         self.controls.show_result(result)
         s, i = result.settings, result.level
         crop = " (crop)" if result.cropped else ""
-        layer, minus = self._pick(result.image, result.difference, i)
-        if result.difference is None:
+        if s.stride != 2:
             metrics = "difference and metrics need stride 2"
         else:
             metrics = metrics_text(result.psnr, result.ssim, crop)
-        self.deconv_panel.name = f"deconv[{i}]{minus}"
-        title = f"Transposed conv k={s.kernel_size} s={s.stride} {s.kernel}{minus}: {metrics}"
-        self._queue.show(self.deconv_panel, layer, title, keep_limits=keep_limits)
+        self._show(self.deconv_panel, "deconv", f"Transposed conv k={s.kernel_size} s={s.stride} {s.kernel}",
+                   result.image, result.difference, s.stride == 2, i, metrics, keep_limits)
 
-    def _pick(self, image: Layer, difference: Layer | None, level: int) -> tuple[Layer, str]:
-        """The layer to draw (difference when asked and available) and the title's ' - G[i]' part,
-        which says when the difference is the mean over colour channels."""
-        if self.showing_difference and difference is not None:
-            mean = " (channel mean)" if len(image.shape) == 3 and difference.data.ndim == 2 else ""
-            return difference, f" - G[{level}]{mean}"
-        return image, ""
+    def _show(self, panel: ImagePanel, key: str, name: str, image: Layer, difference: Layer | None,
+              has_difference: bool, level: int, metrics: str, keep_limits: bool) -> None:
+        """Draw the image, or the difference when asked for and the panel has one: "computing" in the
+        panel until it is made (never the image in its place)."""
+        minus = ""
+        if self.showing_difference and has_difference:
+            mean = " (channel mean)" if len(image.shape) == 3 else ""
+            minus = f" - G[{level}]{mean}"
+        panel.name = f"{key}[{level}]{minus}"
+        title = f"{name}{minus}: {metrics}"
+        layer = difference if minus else image
+        if layer is None:
+            show_message_in(self._queue, [panel], f"computing the difference from G[{level}]...", title)
+        else:
+            self._queue.show(panel, layer, title, keep_limits=keep_limits)
 
     def show_unavailable(self, mode: str, text: str) -> None:
         """`text` instead of the panel of a mode that cannot be computed at this level."""
