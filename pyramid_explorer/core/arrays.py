@@ -73,6 +73,13 @@ def to_dtype(image: np.ndarray, dtype: np.dtype | type) -> np.ndarray:
     return np.clip(np.rint(image), info.min, info.max).astype(dtype)
 
 
+def even_bands(n_rows: int, count: int) -> list[tuple[int, int]]:
+    """`count` contiguous (start, stop) bands covering ``range(n_rows)``, their sizes differing by one at
+    most (1 <= count <= n_rows)."""
+    bounds = [n_rows * i // count for i in range(count + 1)]
+    return list(itertools.pairwise(bounds))
+
+
 def in_bands(n_rows: int, work: Callable[[int, int], None], most: int | None = None,
              threads: int | None = None) -> None:
     """Call ``work(start, stop)`` on contiguous bands covering ``range(n_rows)``, on `threads` threads (by
@@ -89,9 +96,8 @@ def in_bands(n_rows: int, work: Callable[[int, int], None], most: int | None = N
         work(0, n_rows)
         return
     n = min(n_rows, _BANDS_PER_THREAD * threads, n_rows if most is None else most)
-    bounds = [n_rows * i // n for i in range(n + 1)]
     with ThreadPoolExecutor(threads) as pool:
-        for future in [pool.submit(work, start, stop) for start, stop in itertools.pairwise(bounds)]:
+        for future in [pool.submit(work, start, stop) for start, stop in even_bands(n_rows, n)]:
             future.result()
 
 

@@ -11,7 +11,6 @@ OpenCV thread. To compare many candidates with one image, use one :class:`SsimBa
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -19,7 +18,7 @@ from functools import partial
 import cv2
 import numpy as np
 
-from pyramid_explorer.core.arrays import in_bands
+from pyramid_explorer.core.arrays import even_bands, in_bands
 from pyramid_explorer.core.scratch import thread_buffer
 
 SSIM_WINDOW = 11  # side of the Gaussian window: radius int(3.5 * sigma + 0.5) = 5, as scikit-image uses
@@ -255,10 +254,6 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float) -> float:
     when a side is shorter than the window (coarse pyramid levels), where SSIM is undefined, rather than
     raising. Uses no whole-image temporaries: everything is computed on float32 tiles.
     """
-    data_range = _check_data_range(data_range)
-    _check_pair(a, b)
-    if not _ssim_defined(a):
-        return math.nan
     return SsimBatch(a, [b], data_range).run()[0]
 
 
@@ -293,9 +288,8 @@ class SsimBatch:
         tiles = len(self._sums)
         if not tiles:
             return []
-        count = min(max(1, count), tiles)
-        bounds = [tiles * k // count for k in range(count + 1)]
-        return [partial(self._work, first, last) for first, last in itertools.pairwise(bounds)]
+        bands = even_bands(tiles, min(max(1, count), tiles))
+        return [partial(self._work, first, last) for first, last in bands]
 
     def run(self, threads: int | None = None) -> list[float]:
         """Every part on `threads` threads (OpenCV's count by default), then `ssim()`."""
