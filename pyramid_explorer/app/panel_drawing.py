@@ -22,6 +22,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QObject, QRectF, QRunnable, QThreadPool, Signal
 from PySide6.QtGui import QPainter
 
+from pyramid_explorer.app.worker import run_in_background
 from pyramid_explorer.display import Layer
 from pyramid_explorer.screen_sampling import ReductionCache, area_reduce, reduction_factor
 
@@ -53,6 +54,7 @@ class _ReductionTask(QRunnable):
         self.wanted = True
 
     def run(self) -> None:
+        run_in_background()
         reduced = None
         if self.wanted:
             try:

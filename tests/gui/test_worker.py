@@ -1,14 +1,18 @@
 """JobRunner without a window: a job reporting progress faster than the GUI thread takes it cannot
-flood the GUI's event queue (the cause of the Esc test's hang), and its results all arrive in order."""
+flood the GUI's event queue (the cause of the Esc test's hang), and its results all arrive in order; jobs
+and the threads they start run nicer than the GUI thread."""
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from pyramid_explorer.app.worker import JobRunner
+from pyramid_explorer.app.worker import BACKGROUND_NICENESS, JobRunner
 from pyramid_explorer.jobs import Progress
 
 
@@ -55,3 +59,26 @@ def test_progress_flows_again_once_the_gui_took_the_last_one(qtbot, runner):
     runner.submit("view", job, None, pytest.fail, pytest.fail)
     qtbot.waitUntil(lambda: not runner.busy, timeout=20_000)
     assert texts == ["step 0", "step 1", "step 2"]
+
+
+def _niceness() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux's")
+def test_a_job_and_the_threads_it_starts_run_nicer_than_the_gui_thread(qtbot, runner):
+    gui = _niceness()
+    seen: list[int] = []
+
+    def job(_request):
+        seen.append(_niceness())
+        with ThreadPoolExecutor(1) as pool:  # as parallel_steps starts its threads
+            seen.append(pool.submit(_niceness).result())
+        yield "done"
+
+    items: list[object] = []
+    runner.submit("view", job, None, items.append, pytest.fail)
+    qtbot.waitUntil(lambda: not runner.busy)
+    wanted = min(19, gui + BACKGROUND_NICENESS)
+    assert items == ["done"] and seen == [wanted, wanted]
+    assert _niceness() == gui  # the GUI thread itself is untouched
