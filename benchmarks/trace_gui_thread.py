@@ -2,10 +2,10 @@
 
 Wraps the GUI-thread entry points of a delivered result (the job runner's item, the render queue's
 turn, a panel's layer and paint, the title), pyqtgraph's image paint and garbage-collector check, and
-the bench's own poll and window repaints; counts the garbage collections by generation. Prints, for
-what ran after the first timed comparison began, each callback's calls and its CPU time (total, mean,
-max) against its wall-clock time: a callback whose wall time far exceeds its CPU time waited (for a
-core or the GIL), one with much CPU is work to cut.
+the bench's own poll and window repaints; times the garbage collections by generation and counts what
+each freed. Prints, for what ran after the first timed comparison began, each callback's calls and its
+CPU time (total, mean, max) against its wall-clock time: a callback whose wall time far exceeds its CPU
+time waited (for a core or the GIL), one with much CPU is work to cut.
 
 Run from the project root:  python benchmarks/trace_gui_thread.py [bench_gui.py arguments]
 A diagnostic, not a benchmark of record: the wrappers add a few microseconds per call.
@@ -31,7 +31,7 @@ from pyramid_explorer.app import caption, image_panel, panel_drawing, render_que
 from pyramid_explorer.app.main_window import MainWindow
 
 CALLS: list[tuple[str, float, float, float]] = []  # name, start, wall seconds, CPU seconds
-COLLECTIONS: list[tuple[int, float]] = []  # generation, start
+COLLECTIONS: list[tuple[int, float, float, int]] = []  # generation, start, wall seconds, objects freed
 TIMED_START: list[float] = []  # when the first timed comparison began
 
 
@@ -53,9 +53,16 @@ def timed(cls: type, name: str) -> None:
     setattr(cls, name, wrapper)
 
 
+_COLLECTION_START: list[float] = []
+
+
 def on_collection(phase: str, info: dict) -> None:
+    now = time.perf_counter()
     if phase == "start":
-        COLLECTIONS.append((info["generation"], time.perf_counter()))
+        _COLLECTION_START[:] = [now]
+    elif _COLLECTION_START:
+        began = _COLLECTION_START.pop()
+        COLLECTIONS.append((info["generation"], began, now - began, info["collected"]))
 
 
 def mark_timed_start(add):
@@ -83,8 +90,13 @@ def report() -> None:
         wall = [1000 * w for w, _ in runs]
         print(f"  {name:<34} {len(runs):>6}  {sum(cpu):8.0f} {sum(cpu) / len(cpu):6.2f} {max(cpu):6.1f}"
               f"  {sum(wall):8.0f} {max(wall):6.1f}")
-    generations = collections.Counter(g for g, began in COLLECTIONS if began >= start)
-    print(f"  garbage collections by generation: {dict(sorted(generations.items()))}")
+    timed_collections = [c for c in COLLECTIONS if c[1] >= start]
+    for generation in sorted({c[0] for c in timed_collections}):
+        runs = [c for c in timed_collections if c[0] == generation]
+        longest = max(runs, key=lambda c: c[2])
+        total = 1000 * sum(c[2] for c in runs)
+        print(f"  garbage collections of generation {generation}: {len(runs)}, {total:.0f} ms in all,"
+              f" longest {1000 * longest[2]:.1f} ms (freed {longest[3]} objects)")
 
 
 def main() -> int:
