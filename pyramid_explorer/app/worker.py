@@ -8,7 +8,8 @@ yielded item travels to the GUI thread by a queued signal that carries the job's
 `JobRunner` hands it on only while that generation is still the current one of its channel. A new
 job on a channel supersedes the old one: the old one is told to stop and whatever it still sends is
 dropped. A job's `Progress` items travel one at a time (a newer one is held while the last waits in the
-GUI's queue), so a job reporting progress in a tight loop cannot flood the GUI thread.
+GUI's queue), so a job reporting progress in a tight loop cannot flood the GUI thread. Every job's thread
+(and the threads it starts) runs nicer than the GUI thread (`run_in_background`).
 """
 
 from __future__ import annotations
