@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from host import cpu_description
 
 from pyramid_explorer.core import metrics, upsampling
 from pyramid_explorer.core.pyramid import laplacian_pyramid, reconstruct
@@ -227,7 +228,8 @@ def main() -> None:
     found = rows(test_image(), args.repeat)
     print(f"OpenCV {cv2.__version__}, numpy {np.__version__}, {cv2.getNumThreads()} OpenCV threads, "
           f"{torch_threads()}, {WIDTH}x{HEIGHT} RGB, minimum of {args.repeat} (spread: slowest repeat above "
-          f"the fastest), load average {start_load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
+          f"the fastest), load average {start_load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end; "
+          f"{cpu_description()}")
     print("| task | ours min (ms) | spread | reference | reference min (ms) | spread | speed-up | target |\n"
           "|---|---:|---:|---|---:|---:|---:|---|")
     for task, ours, ref_name, ref, target in found:

@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+from host import cpu_description  # noqa: E402 - beside this script
 from PySide6.QtCore import QSettings, Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
@@ -252,6 +253,7 @@ def main() -> int:
               f"   target < 1.5 s")
         print(f"  load average (1 min) at the start {load_before[0]:.1f}, at the end {os.getloadavg()[0]:.1f}"
               f" ({os.cpu_count()} cores)")
+        print(f"  processor: {cpu_description()}")
         return status
 
 
