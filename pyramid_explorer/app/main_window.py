@@ -10,7 +10,7 @@ import os
 
 import pyqtgraph as pg
 from PySide6.QtCore import QSettings
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QResizeEvent
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QResizeEvent
 from PySide6.QtWidgets import QMainWindow, QMenu, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
 
 from pyramid_explorer.app.ab_view import ABCompareOpener
@@ -40,6 +40,28 @@ from pyramid_explorer.tools.registry import NAMES, TOOLS, tool_named
 from pyramid_explorer.tools.stored import StoredImage, stored_pyramid
 
 DEFAULT_SIZE = (1480, 920)
+SCREEN_SHARE = 0.9
+"""At most this share of the screen's free area (width and height) is taken by a window opened for the
+first time, leaving room for its frame: the whole window shows on a small screen (1366x768, 1000x680)."""
+
+
+def fitted_size(available: tuple[int, int] | None) -> tuple[int, int]:
+    """DEFAULT_SIZE, shrunk to SCREEN_SHARE of the `available` (width, height) of a screen smaller than
+    it; DEFAULT_SIZE when there is no screen to fit."""
+    if available is None:
+        return DEFAULT_SIZE
+    return (min(DEFAULT_SIZE[0], int(available[0] * SCREEN_SHARE)),
+            min(DEFAULT_SIZE[1], int(available[1] * SCREEN_SHARE)))
+
+
+def _available_area() -> tuple[int, int] | None:
+    """The primary screen's free area, or None off screen: the offscreen platform's 800x800 screen is not
+    a display, and screenshots and tests render the window at the size it is designed for."""
+    screen = QGuiApplication.primaryScreen()
+    if screen is None or QGuiApplication.platformName() == "offscreen":
+        return None
+    area = screen.availableGeometry()
+    return area.width(), area.height()
 
 
 def configure_pyqtgraph() -> None:
@@ -62,7 +84,7 @@ class MainWindow(QMainWindow):
         configure_pyqtgraph()
         collect_on_gui_thread()  # a window has worker threads: no collection may start on one of them
         self.setWindowTitle("Pyramid Explorer")
-        self.resize(*DEFAULT_SIZE)
+        self.resize(*fitted_size(_available_area()))  # a saved geometry replaces it (`_restore`)
         self.setAcceptDrops(True)
         self.settings = AppSettings(store)
         self.persist = persist

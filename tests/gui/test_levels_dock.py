@@ -1,13 +1,17 @@
-"""The Levels dock shows all its columns (issue 15, item 4)."""
+"""The window's first size fits the screen; the Levels dock shows all its columns (issue 15, item 4)."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from guitools import make_image, wait_idle, write_png
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
 
+from pyramid_explorer.app import main_window
 from pyramid_explorer.app.docks import TABS_KEEP
 from pyramid_explorer.app.level_model import DSTSIZE_COLUMN, NAIVE_COLUMNS, SIZE_COLUMN
-from pyramid_explorer.app.main_window import DEFAULT_SIZE
+from pyramid_explorer.app.main_window import DEFAULT_SIZE, fitted_size
 
 
 def columns_whole(panel) -> bool:
@@ -31,6 +35,22 @@ def test_short_headers_keep_the_dock_narrow(window):
     for c in range(panel.model.columnCount()):
         tip = panel.model.headerData(c, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole)
         assert tip and len(tip) > len(panel.model.headerData(c, Qt.Orientation.Horizontal))
+
+
+def test_a_first_window_fits_a_small_screen():
+    assert fitted_size(None) == DEFAULT_SIZE  # no display (offscreen: screenshots, tests)
+    assert fitted_size((1920, 1080)) == DEFAULT_SIZE
+    assert fitted_size((1366, 768)) == (1229, 691)
+    assert fitted_size((1000, 680)) == (900, 612)
+
+
+def test_a_first_window_on_a_screen_takes_its_fitted_size(make_window, monkeypatch):
+    """On a display (here the offscreen 800x800 screen, taken for one), the window is fitted to it."""
+    displayed = SimpleNamespace(primaryScreen=QGuiApplication.primaryScreen, platformName=lambda: "xcb")
+    monkeypatch.setattr(main_window, "QGuiApplication", displayed)
+    window = make_window()
+    area = window.screen().availableGeometry()
+    assert (window.width(), window.height()) == fitted_size((area.width(), area.height())) == (720, 720)
 
 
 def test_all_columns_at_the_default_size(qtbot, window, tmp_path):
