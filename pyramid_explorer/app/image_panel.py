@@ -67,6 +67,20 @@ def _live_panels() -> list[ImagePanel]:
     return [panel for panel in list(_PANELS) if shiboken6.isValid(panel)]
 
 
+_LOOKUP_TABLES: dict[int, tuple[pg.ColorMap, np.ndarray]] = {}
+
+
+def lookup_table(colour_map: pg.ColorMap) -> np.ndarray:
+    """The 256-entry lookup table a histogram's gradient makes of `colour_map` (computed once per map by
+    a gradient editor of its own, so a panel without its histogram draws the same colours as one with)."""
+    kept = _LOOKUP_TABLES.get(id(colour_map))
+    if kept is None or kept[0] is not colour_map:
+        gradient = pg.GradientEditorItem()
+        gradient.setColorMap(colour_map)
+        kept = _LOOKUP_TABLES[id(colour_map)] = (colour_map, gradient.getLookupTable(256))
+    return kept[1]
+
+
 def _badge(canvas: QWidget, style: str) -> QLabel:
     """A hidden label drawn over the canvas, with rounded corners and the colours and padding of `style`."""
     label = QLabel(canvas)
@@ -119,15 +133,15 @@ class ImagePanel(QWidget):
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.view_box.addItem(self.image_item)
         self._drawing = ReducedDrawing(self._canvas, self.image_item, self._refresh_display, self)
-        # The histogram is fed the layer's precomputed histogram and drives the display limits;
-        # it is not linked to the image item, which only ever receives ready uint8 pixels.
-        self.histogram = pg.HistogramLUTItem()
-        self.histogram.sigLevelsChanged.connect(self._on_levels_dragged)
-        self.histogram.sigLookupTableChanged.connect(self._on_lookup_table_changed)
-        self._canvas.addItem(self.histogram, row=0, col=1)
-        self.histogram.setVisible(histogram)
+        # The display limits and colour map in use: the histogram's once it exists. It is made when
+        # first shown or asked for (`histogram`): ten hidden ones were 60% of building the Compare tab.
+        self._limits = (0.0, 1.0)
+        self._colour_map = self._unsigned_map
+        self._histogram: pg.HistogramLUTItem | None = None
         self._setting_levels = False
-        self._on_lookup_table_changed()
+        self.image_item.setLookupTable(lookup_table(self._colour_map))
+        if histogram:
+            self.set_histogram_visible(True)
         self._canvas.scene().sigMouseMoved.connect(self._on_mouse_moved)
 
         self._note = _badge(self._canvas, "background: rgba(255, 255, 255, 210); color: #202020; "
@@ -152,6 +166,46 @@ class ImagePanel(QWidget):
     @property
     def layer(self) -> Layer | None:
         return self._layer
+
+    @property
+    def histogram(self) -> pg.HistogramLUTItem:
+        """The histogram beside the image, which drives the display limits and the colour map (made now,
+        hidden, if it was never shown). It is fed the layer's precomputed histogram and is not linked to
+        the image item, which only ever receives ready uint8 pixels."""
+        if self._histogram is None:
+            self._histogram = item = pg.HistogramLUTItem()
+            item.setVisible(False)
+            self._canvas.addItem(item, row=0, col=1)
+            item.gradient.setColorMap(self._colour_map)
+            item.gradient.showTicks(False)
+            self._set_histogram(item)
+            item.sigLevelsChanged.connect(self._on_levels_dragged)
+            item.sigLookupTableChanged.connect(self._on_lookup_table_changed)
+        return self._histogram
+
+    @property
+    def histogram_shown(self) -> bool:
+        return self._histogram is not None and self._histogram.isVisible()
+
+    def histogram_width(self) -> int:
+        """The width the histogram takes beside the image (0 when it is not shown)."""
+        if self._histogram is None or not self._histogram.isVisible():
+            return 0
+        return int(self._histogram.effectiveSizeHint(Qt.SizeHint.PreferredSize).width())
+
+    def lookup_table(self) -> np.ndarray:
+        """The 256 uint8 colours (RGB, or RGBA for a map with alpha) one-channel codes are drawn with."""
+        return self.histogram.getLookupTable(n=256) if self._histogram is not None else lookup_table(
+            self._colour_map)
+
+    def _set_histogram(self, item: pg.HistogramLUTItem) -> None:
+        """The layer's histogram (none without a layer) and the limits in use, into `item`."""
+        self._setting_levels = True
+        try:
+            item.plot.setData(*(self._layer.histogram if self._layer is not None else ([], [])))
+            item.setLevels(*self._limits)
+        finally:
+            self._setting_levels = False
 
     def title(self) -> str:
         """The title as shown (marked when what is drawn is out of date)."""
@@ -202,7 +256,6 @@ class ImagePanel(QWidget):
     def _dim(self, text: str, *, clear: bool = False) -> None:
         if clear:
             self.clear_image()
-            self.histogram.plot.setData([], [])
             self.set_note("")
             self._title_text = f"{self.title_name}: {text}"
         self._overlay.mark(text)
@@ -235,7 +288,9 @@ class ImagePanel(QWidget):
 
     def limits(self) -> tuple[float, float]:
         """The display limits in use (the histogram's region), in data units."""
-        lo, hi = self.histogram.getLevels()
+        if self._histogram is None:
+            return self._limits
+        lo, hi = self._histogram.getLevels()
         return float(lo), float(hi)
 
     def show_layer(self, layer: Layer, title: str | None = None, *, keep_limits: bool = False) -> None:
@@ -255,23 +310,23 @@ class ImagePanel(QWidget):
         keep = keep_limits and self._layer is not None and self._signed == layer.signed
         limits = self.limits() if keep else layer.limits
         if layer.signed != self._signed:
-            self.histogram.gradient.setColorMap(DIVERGING if layer.signed else self._unsigned_map)
-            self.histogram.gradient.showTicks(False)
+            self._colour_map = DIVERGING if layer.signed else self._unsigned_map
+            if self._histogram is not None:  # its gradient sets the image's lookup table
+                self._histogram.gradient.setColorMap(self._colour_map)
+                self._histogram.gradient.showTicks(False)
+            else:
+                self.image_item.setLookupTable(lookup_table(self._colour_map))
             self._signed = layer.signed
         self._layer = layer
+        self._limits = limits
         self._set_codes(layer.pixels if limits == layer.limits else quantize(layer.display, limits))
-        self._setting_levels = True
-        try:
-            self.histogram.plot.setData(*layer.histogram)
-            self.histogram.setLevels(*limits)
-        finally:
-            self._setting_levels = False
+        if self._histogram is not None:
+            self._set_histogram(self._histogram)
         self.changed.emit()
 
     def show_message(self, text: str, title: str | None = None) -> None:
         """Show `text` instead of an image (nothing to draw for this selection)."""
         self.clear_image()
-        self.histogram.plot.setData([], [])
         self._overlay.set_current()
         self._message.setText(text)
         self._stack.setCurrentWidget(self._message)
@@ -279,9 +334,11 @@ class ImagePanel(QWidget):
         self.changed.emit()
 
     def clear_image(self) -> None:
-        """Draw nothing, keeping the canvas (and so its size) on show."""
+        """Draw nothing (and histogram nothing), keeping the canvas (and so its size) on show."""
         self._layer = None
         self._drawing.clear()
+        if self._histogram is not None:
+            self._histogram.plot.setData([], [])
         self._refresh_display()
 
     def set_note(self, text: str) -> None:
@@ -325,7 +382,8 @@ class ImagePanel(QWidget):
         return self._zoom.text() if self._zoom.isVisibleTo(self) else ""
 
     def set_histogram_visible(self, visible: bool) -> None:
-        self.histogram.setVisible(visible)
+        if visible or self._histogram is not None:
+            self.histogram.setVisible(visible)
 
     def value_text(self, x: float, y: float) -> str | None:
         """'name (x, y): values' for the pixel (column x, row y) under view coordinate (x, y), else None."""
@@ -344,7 +402,8 @@ class ImagePanel(QWidget):
         """The user moved the histogram's limits: re-map the pixels (as pyqtgraph itself would)."""
         if self._setting_levels or self._layer is None:
             return
-        self._set_codes(quantize(self._layer.display, self.limits()))
+        self._limits = self.limits()
+        self._set_codes(quantize(self._layer.display, self._limits))
 
     def _set_codes(self, codes: np.ndarray) -> None:
         self._drawing.set_codes(codes)
@@ -368,7 +427,7 @@ class ImagePanel(QWidget):
         self._refresh_display()  # a hidden panel asks for no reduction
 
     def _on_lookup_table_changed(self) -> None:
-        self.image_item.setLookupTable(self.histogram.getLookupTable(n=256))
+        self.image_item.setLookupTable(self.lookup_table())
 
     def _on_mouse_moved(self, pos: QPointF) -> None:
         if self._layer is None or not self.view_box.sceneBoundingRect().contains(pos):

@@ -243,7 +243,7 @@ class MainWindow(QMainWindow):
         self.linker.refresh()  # a fit refits the tab's views; a zoomed-in camera carries over
         self.controller.set_view(NAMES[index])
         self.actions["histograms"].blockSignals(True)
-        self.actions["histograms"].setChecked(any(p.histogram.isVisible() for p in panels))
+        self.actions["histograms"].setChecked(any(p.histogram_shown for p in panels))
         self.actions["histograms"].blockSignals(False)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:

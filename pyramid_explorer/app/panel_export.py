@@ -33,7 +33,7 @@ def drawn_picture(panel: ImagePanel) -> np.ndarray:
     codes = quantize(layer.display, panel.limits())
     if codes.ndim == 3:
         return codes
-    return np.ascontiguousarray(panel.histogram.getLookupTable(n=256)[codes, :3])
+    return np.ascontiguousarray(panel.lookup_table()[codes, :3])
 
 
 def panel_arrays(panel: ImagePanel, fmt: str) -> tuple[tuple[NamedArray, ...], dict[str, Any]]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QGridLayout, QWidget
 
@@ -117,8 +116,9 @@ class PanelGrid(QWidget):
         assert layout is not None, "an ImagePanel lays out its caption and canvas"
         margins = layout.contentsMargins()
         width = margins.left() + margins.right()
-        if any(p.histogram.isVisible() for p in self._panels):
-            width += panel.histogram.effectiveSizeHint(Qt.SizeHint.PreferredSize).width() + _HISTOGRAM_GAP
+        histogram = max(p.histogram_width() for p in self._panels)
+        if histogram:
+            width += histogram + _HISTOGRAM_GAP
         caption = max(p.caption.height_for(int(cell_width) - width - extra_w) for p in self._panels)
         return width + extra_w, margins.top() + margins.bottom() + layout.spacing() + caption + extra_h
 

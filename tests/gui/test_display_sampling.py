@@ -276,3 +276,39 @@ def test_a_panel_deleted_while_its_reduction_is_made_is_left_alone(qtbot):
     shiboken6.delete(widget)  # at once: the reduction is still being made or its result still queued
     QThreadPool.globalInstance().waitForDone()
     QApplication.processEvents()  # the late result reaches no one, with no error or warning
+
+
+def test_a_panel_without_its_histogram_draws_what_one_with_it_draws(qtbot, panel):
+    """A hidden histogram is made only when shown or asked for; until then the panel keeps the limits
+    and colours it would give, and the histogram made later starts from them."""
+    shown = ImagePanel("shown")
+    qtbot.addWidget(shown)
+    ramp = np.linspace(-3, 5, 64 * 64, dtype=np.float32).reshape(64, 64)
+    layer = make_layer(ramp, 0, signed=True)
+    for p in (panel, shown):
+        p.show_layer(layer, "ramp")
+    assert not panel.histogram_shown and panel.histogram_width() == 0
+    assert shown.histogram_shown and shown.histogram_width() > 0
+    assert panel.limits() == shown.limits() == layer.limits
+    np.testing.assert_array_equal(panel.lookup_table(), shown.lookup_table())
+    np.testing.assert_array_equal(panel.image_item.lut, shown.image_item.lut)
+    np.testing.assert_array_equal(panel.lookup_table(), shown.histogram.getLookupTable(n=256))
+    panel.set_histogram_visible(True)  # made now, from the layer and the limits in use
+    assert panel.histogram_shown
+    assert panel.histogram.getLevels() == pytest.approx(layer.limits)
+    np.testing.assert_array_equal(panel.histogram.plot.getData()[1], layer.histogram[1])
+    np.testing.assert_array_equal(panel.histogram.getLookupTable(n=256), shown.lookup_table())
+    panel.histogram.setLevels(-1.0, 1.0)  # the user drags the limits: the pixels are re-mapped
+    assert panel.limits() == (-1.0, 1.0)
+
+
+def test_building_the_compare_tab_makes_no_histogram(qtbot, window, monkeypatch):
+    """Its panels show none by default: making ten hidden ones was most of the tab's first-show stall."""
+    made = []
+    real = image_panel.pg.HistogramLUTItem
+    monkeypatch.setattr(image_panel.pg, "HistogramLUTItem", lambda *a, **k: made.append(1) or real(*a, **k))
+    tab = window.tab("compare")
+    assert made == [] and not any(p.histogram_shown for p in tab.panels)
+    window.show_view("compare")
+    window.actions["histograms"].trigger()
+    assert len(made) == len(tab.panels) and all(p.histogram_shown for p in tab.panels)
