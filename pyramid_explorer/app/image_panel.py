@@ -70,7 +70,7 @@ def _live_panels() -> list[ImagePanel]:
 _LOOKUP_TABLES: dict[int, tuple[pg.ColorMap, np.ndarray]] = {}
 
 
-def lookup_table(colour_map: pg.ColorMap) -> np.ndarray:
+def colour_map_table(colour_map: pg.ColorMap) -> np.ndarray:
     """The 256-entry lookup table a histogram's gradient makes of `colour_map` (computed once per map by
     a gradient editor of its own, so a panel without its histogram draws the same colours as one with)."""
     kept = _LOOKUP_TABLES.get(id(colour_map))
@@ -139,7 +139,7 @@ class ImagePanel(QWidget):
         self._colour_map = self._unsigned_map
         self._histogram: pg.HistogramLUTItem | None = None
         self._setting_levels = False
-        self.image_item.setLookupTable(lookup_table(self._colour_map))
+        self.image_item.setLookupTable(colour_map_table(self._colour_map))
         if histogram:
             self.set_histogram_visible(True)
         self._canvas.scene().sigMouseMoved.connect(self._on_mouse_moved)
@@ -189,14 +189,15 @@ class ImagePanel(QWidget):
 
     def histogram_width(self) -> int:
         """The width the histogram takes beside the image (0 when it is not shown)."""
-        if self._histogram is None or not self._histogram.isVisible():
+        if self._histogram is None or not self._histogram.isVisible():  # (histogram_shown, for mypy)
             return 0
         return int(self._histogram.effectiveSizeHint(Qt.SizeHint.PreferredSize).width())
 
     def lookup_table(self) -> np.ndarray:
         """The 256 uint8 colours (RGB, or RGBA for a map with alpha) one-channel codes are drawn with."""
-        return self.histogram.getLookupTable(n=256) if self._histogram is not None else lookup_table(
-            self._colour_map)
+        if self._histogram is None:
+            return colour_map_table(self._colour_map)
+        return self._histogram.getLookupTable(n=256)
 
     def _set_histogram(self, item: pg.HistogramLUTItem) -> None:
         """The layer's histogram (none without a layer) and the limits in use, into `item`."""
@@ -315,7 +316,7 @@ class ImagePanel(QWidget):
                 self._histogram.gradient.setColorMap(self._colour_map)
                 self._histogram.gradient.showTicks(False)
             else:
-                self.image_item.setLookupTable(lookup_table(self._colour_map))
+                self.image_item.setLookupTable(colour_map_table(self._colour_map))
             self._signed = layer.signed
         self._layer = layer
         self._limits = limits
