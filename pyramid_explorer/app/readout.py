@@ -25,13 +25,11 @@ class PixelReadout(QObject):
         """The readout for view coordinate (x, y) of panel `source`."""
         if not source.linked:
             return source.value_text(x, y) or f"{source.name}: outside the image"
-        lines = [f"source ({x:.1f}, {y:.1f})"]
-        for panel in self._panels:
-            if panel.linked and panel.isVisible():
-                text = panel.value_text(x, y)
-                if text is not None:
-                    lines.append(text)
-        return "\n".join(lines)
+        here = f"source ({x:.1f}, {y:.1f})"
+        lines = [text for panel in self._panels if panel.linked and panel.isVisible()
+                 if (text := panel.value_text(x, y)) is not None]
+        # a new image or level may leave the last hover outside every image: say so, not an empty list
+        return "\n".join([here, *lines]) if lines else f"{here}: outside the image"
 
     def refresh(self) -> None:
         """Redo the readout where the mouse last was: a panel's content changed (image, level,

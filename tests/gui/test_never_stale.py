@@ -230,3 +230,12 @@ def test_a_new_image_shows_its_own_depth_before_its_pyramid(qtbot, opened, tmp_p
     wait_idle(qtbot, opened)
     assert seen == [(10, 10, 0)]  # max_levels((300, 500)): ten levels asked for, no rows yet
     assert panel.depth.value() == 10 and panel.model.rowCount() == 10
+
+
+def test_readout_of_a_point_a_smaller_new_image_lacks_says_it_is_outside(qtbot, opened, tmp_path):
+    tab = opened.tab("pyramid")
+    tab.source.hovered.emit(50.0, 30.0)  # inside the 56x40 image
+    assert "G[0]" in opened.readout_label.text()
+    opened.controller.open_path(write_png(tmp_path / "small.png", make_image(20, 24)))
+    wait_idle(qtbot, opened)
+    assert opened.readout_label.text() == "source (50.0, 30.0): outside the image"
