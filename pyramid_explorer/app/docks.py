@@ -75,3 +75,6 @@ class LeftDocks:
             wanted = min(dock.width() + width - shown, window.width() - TABS_KEEP)
             if wanted > dock.width() or self.level_panel.compact:
                 window.resizeDocks([dock], [wanted], Qt.Orientation.Horizontal)
+                # now, not at the next layout pass: the panel then decides compact or whole on the width
+                # it gets (else it went compact at the old width, and whole again at the new, ~80 ms)
+                window.layout().activate()

@@ -63,6 +63,8 @@ class LevelPanel(QWidget):
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.details.hide()
         self._compact = False
+        self._switching = False  # inside _set_compact (a resize then waits for the switch to finish)
+        self._resized_while_switching = False
 
         self.level = QSpinBox()
         self.level.setRange(0, 0)
@@ -110,6 +112,9 @@ class LevelPanel(QWidget):
         self._update_compact()
 
     def _update_compact(self) -> None:
+        if self._switching:  # a resize delivered while the table switches: decided once it has switched
+            self._resized_while_switching = True
+            return
         if self._compact and self._room() >= self.content_width():
             self._set_compact(False)
             if self._room() < self.content_width():  # the columns shown need more than estimated
@@ -141,15 +146,20 @@ class LevelPanel(QWidget):
     def _set_compact(self, compact: bool) -> None:
         if compact == self._compact:
             return
-        self._compact = compact
-        for column in _DETAIL_COLUMNS:
-            self.table.setColumnHidden(column, compact)
-        side = THUMBNAIL_SIZE // 2 if compact else THUMBNAIL_SIZE
-        self.model.set_thumbnail_side(side if compact else None)
-        self.table.setIconSize(QSize(side, side))
-        self.table.resizeColumnsToContents()
-        self.details.setVisible(compact)
-        self._show_details()
+        self._compact, self._switching, self._resized_while_switching = compact, True, False
+        try:
+            for column in _DETAIL_COLUMNS:
+                self.table.setColumnHidden(column, compact)
+            side = THUMBNAIL_SIZE // 2 if compact else THUMBNAIL_SIZE
+            self.model.set_thumbnail_side(side if compact else None)
+            self.table.setIconSize(QSize(side, side))
+            self.table.resizeColumnsToContents()
+            self.details.setVisible(compact)
+            self._show_details()
+        finally:
+            self._switching = False
+        if self._resized_while_switching:
+            self._update_compact()
 
     def _show_details(self) -> None:
         """The selected level's columns that the compact table leaves out, one "header: value" a line."""

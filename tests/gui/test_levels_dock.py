@@ -92,6 +92,21 @@ def test_the_window_fits_1000_by_680(qtbot, opened):
     assert needed + 2 * table.frameWidth() <= table.width()
 
 
+def test_a_dock_widened_for_new_rows_never_goes_compact_on_the_way(qtbot, window, tmp_path, monkeypatch):
+    """The dock is widened for the 5-digit sizes and the table shown whole at once: not compact at the
+    old width first and whole again at the new (a flicker, and ~80 ms of the GUI thread on a 4K image),
+    and the compact table's details line is not left showing."""
+    panel = window.level_panel
+    seen: list[bool] = []
+    switch = panel._set_compact
+    monkeypatch.setattr(panel, "_set_compact", lambda compact: (seen.append(compact), switch(compact)))
+    window.controller.open_path(write_png(tmp_path / "big.png", make_image(3001, 4001)))
+    wait_idle(qtbot, window, timeout=60_000)
+    qtbot.waitUntil(lambda: columns_whole(panel))
+    assert window.levels_dock.width() > 480 and seen == []
+    assert not panel.compact and not panel.details.isVisible()
+
+
 def test_at_1000_by_680_the_table_is_compact_and_every_number_is_shown(qtbot, window, tmp_path):
     window.resize(1000, 680)
     window.controller.open_path(write_png(tmp_path / "big.png", make_image(3001, 4001)))
