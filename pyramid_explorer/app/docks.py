@@ -77,4 +77,6 @@ class LeftDocks:
                 window.resizeDocks([dock], [wanted], Qt.Orientation.Horizontal)
                 # now, not at the next layout pass: the panel then decides compact or whole on the width
                 # it gets (else it went compact at the old width, and whole again at the new, ~80 ms)
-                window.layout().activate()
+                layout = window.layout()
+                if layout is not None:  # a QMainWindow always has its layout
+                    layout.activate()
