@@ -78,6 +78,7 @@ class LevelTableModel(QAbstractTableModel):
         self._thumbnails: tuple[np.ndarray, ...] = ()
         self._links: tuple[SizeLink, ...] = ()
         self._pixmaps: dict[int, QPixmap] = {}
+        self._cells: dict[tuple[int, int, int], object] = {}  # (row, column, role) -> value
         self._warning: QPixmap | None = None
         self._thumbnail_side: int | None = None  # None: the thumbnails as made; else scaled into this box
 
@@ -94,6 +95,9 @@ class LevelTableModel(QAbstractTableModel):
         self.beginResetModel()
         self._stats, self._thumbnails, self._links = stats, thumbnails, links
         self._pixmaps.clear()
+        self._cells = {}
+        for row in range(len(stats)):
+            self._cells.update(self._cell_roles(row))
         self.endResetModel()
 
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
@@ -109,30 +113,33 @@ class LevelTableModel(QAbstractTableModel):
         return self._links[row] if row < len(self._links) else None
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> object:
-        if not index.isValid():
-            return None
-        s, col, link = self._stats[index.row()], index.column(), self.link(index.row())
-        if role == Qt.ItemDataRole.DisplayRole:
-            if col >= DSTSIZE_COLUMN:
-                return self._chain_text(link, col)
-            return (str(s.level), f"{s.width} x {s.height}", _number(s.minimum), _number(s.maximum),
-                    _number(s.mean), _number(s.band_energy), _number(s.max_abs_residual))[col]
-        odd = link is not None and link.odd
-        if role == Qt.ItemDataRole.DecorationRole and col == 0:
-            return self._pixmap(index.row())
-        if role == Qt.ItemDataRole.DecorationRole and col == SIZE_COLUMN and odd:
-            return self._warning_icon()
-        if role == Qt.ItemDataRole.ForegroundRole and col in NAIVE_COLUMNS and odd:
-            return QBrush(_BROKEN)
-        if role == Qt.ItemDataRole.TextAlignmentRole and col > 0:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            if col == SIZE_COLUMN and link is not None and link.odd:
-                naive = size_text(link.naive_size)
-                return (f"Odd size: without dstsize, pyrUp(G[{s.level + 1}]) is {naive}, one pixel more "
-                        f"than {size_text(link.size)} along each odd side")
-            return _TIPS[col]
-        return None
+        # Views ask ~8 roles of every cell on each sizing and paint pass: all but the thumbnails are
+        # worked out once per set of rows (`_cell_roles`), so an answer is one lookup.
+        if role == Qt.ItemDataRole.DecorationRole and index.column() == 0:
+            return self._pixmap(index.row()) if index.isValid() else None
+        return self._cells.get((index.row(), index.column(), int(role)))
+
+    def _cell_roles(self, row: int) -> dict[tuple[int, int, int], object]:
+        """(row, column, role) -> value for `row`'s cells: text, alignment, tooltips, warnings."""
+        s, link = self._stats[row], self.link(row)
+        texts = (str(s.level), size_text((s.width, s.height)), _number(s.minimum), _number(s.maximum),
+                 _number(s.mean), _number(s.band_energy), _number(s.max_abs_residual),
+                 *(self._chain_text(link, col) for col in range(DSTSIZE_COLUMN, len(COLUMNS))))
+        right = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        cells: dict[tuple[int, int, int], object] = {}
+        for col, text in enumerate(texts):
+            cells[row, col, int(Qt.ItemDataRole.DisplayRole)] = text
+            cells[row, col, int(Qt.ItemDataRole.ToolTipRole)] = _TIPS[col]
+            if col > 0:
+                cells[row, col, int(Qt.ItemDataRole.TextAlignmentRole)] = right
+        if link is not None and link.odd:
+            cells[row, SIZE_COLUMN, int(Qt.ItemDataRole.DecorationRole)] = self._warning_icon()
+            cells[row, SIZE_COLUMN, int(Qt.ItemDataRole.ToolTipRole)] = (
+                f"Odd size: without dstsize, pyrUp(G[{s.level + 1}]) is {size_text(link.naive_size)}, one "
+                f"pixel more than {size_text(link.size)} along each odd side")
+            for col in NAIVE_COLUMNS:
+                cells[row, col, int(Qt.ItemDataRole.ForegroundRole)] = QBrush(_BROKEN)
+        return cells
 
     @staticmethod
     def _chain_text(link: SizeLink | None, col: int) -> str:

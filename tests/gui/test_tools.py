@@ -148,6 +148,10 @@ def test_level_table_shows_the_size_chain(qtbot, opened):
     assert not table.isColumnHidden(NAIVE_COLUMN) and not table.isColumnHidden(BROKEN_COLUMN)
     assert panel.dstsize_note.isVisible()
     assert model.index(0, SIZE_COLUMN).data(Qt.ItemDataRole.ToolTipRole).startswith("Odd size")
+    assert model.index(0, BROKEN_COLUMN).data(Qt.ItemDataRole.ForegroundRole).color().name() == "#b3261e"
+    fitting = next(row for row, (h, w) in enumerate(sizes[:-1]) if h % 2 == 0 and w % 2 == 0)
+    assert model.index(fitting, BROKEN_COLUMN).data(Qt.ItemDataRole.ForegroundRole) is None
+    assert model.index(fitting, SIZE_COLUMN).data(Qt.ItemDataRole.ToolTipRole) == "Width x height, in pixels"
 
 
 # --- kernels ------------------------------------------------------------------------------------
