@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 
 import pyqtgraph as pg
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, QTimer
 
 SAME_FIT = 0.03
 """Relative difference of two views' own fits below which they are given one zoom."""
@@ -40,6 +40,7 @@ class ViewLinker(QObject):
         self._fitted: tuple[float, float, float, float] | None = None  # the last fit's rectangle
         self._shows_all = False  # the user's last pan or zoom left all of `_fitted` in view
         self._applying = False
+        self._refit_pending = False  # a resize while fitting: every view's fit is redone at the next turn
 
     @property
     def fitting(self) -> bool:
@@ -127,10 +128,17 @@ class ViewLinker(QObject):
     def _on_resized(self, box: pg.ViewBox) -> None:
         if self._applying:
             return
-        if self._fit_rect is not None:  # the fits of views of a similar size may change with this one
+        self._apply(box)
+        if self._fit_rect is not None and not self._refit_pending:
+            # the fits of views of a similar size may change with this one: redone once after the layout
+            # pass, not for every view it resizes (a tab's first show resized 66, each refitting all 15)
+            self._refit_pending = True
+            QTimer.singleShot(0, self._refit)
+
+    def _refit(self) -> None:
+        self._refit_pending = False
+        if self._fit_rect is not None:
             self._apply_all()
-        else:
-            self._apply(box)
 
     def _own_fit(self, box: pg.ViewBox) -> float:
         """Source pixels per screen pixel at which `box` alone shows the fitted rectangle whole."""

@@ -214,6 +214,22 @@ def test_fitted_panels_of_a_grid_say_one_zoom(qtbot, opened, size, view):
     assert len(heights) == 1, heights  # one caption height: one image height
 
 
+def test_a_first_show_refits_each_view_a_few_times_not_once_per_resize_of_any(qtbot, opened, monkeypatch):
+    """While fitting, a view's resize used to refit every linked view at once: the Compare tab's first
+    layout resized 66 views, each refitting all 15 (quadratic). Now the resized view is fitted and the
+    rest once after the layout pass, and the panels still end with one zoom."""
+    linker = type(opened.linker)
+    resizes, fits = [], []
+    on_resized, apply = linker._on_resized, linker._apply
+    monkeypatch.setattr(linker, "_on_resized", lambda self, box: (resizes.append(box), on_resized(self, box)))
+    monkeypatch.setattr(linker, "_apply", lambda self, box, *a: (fits.append(box), apply(self, box, *a)))
+    opened.show_view("compare")
+    wait_idle(qtbot, opened)
+    panels = [p for p in opened.tab("compare").panels if p.isVisible() and p.layer is not None]
+    qtbot.waitUntil(lambda: len({p.zoom_label() for p in panels}) == 1)
+    assert len(resizes) > 15 and len(fits) < len(resizes) + 4 * len(opened.linker._boxes)
+
+
 def test_the_wheel_zooms_neither_out_nor_in_without_limit(qtbot, opened):
     """Zoomed far out the image would be a few screen pixels (black panels); far in, one pixel many
     times a panel: the wheel stops at ZOOM_OUT_LIMIT times below the fit and at MAX_MAGNIFICATION."""
