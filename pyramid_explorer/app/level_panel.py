@@ -8,7 +8,7 @@ cut and nothing scrolls sideways.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -55,6 +55,9 @@ class LevelPanel(QWidget):
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row_changed)
+        self._cells_width: dict[int, int] = {}  # by thumbnail side: the columns' width (`content_width`)
+        self.model.modelReset.connect(self._cells_width.clear)  # first: the slots below measure the rows
+        self.model.dataChanged.connect(self._cells_width.clear)
         self.model.modelReset.connect(self._on_rows_reset)
         self.model.modelReset.connect(self._show_details)
         self.model.dataChanged.connect(self._show_details)
@@ -106,6 +109,11 @@ class LevelPanel(QWidget):
     def compact(self) -> bool:
         """True while the table shows Level and Size only (the rest under it, for the selected level)."""
         return self._compact
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self._cells_width.clear()  # other text widths
+        super().changeEvent(event)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
@@ -231,11 +239,14 @@ class LevelPanel(QWidget):
     def content_width(self) -> int:
         """The table's width that shows its columns whole (those shown on demand left out) beside a
         vertical scroll bar, with full-size thumbnails."""
-        table, header = self.table, self.table.horizontalHeader()
-        columns = [c for c in range(self.model.columnCount()) if c not in NAIVE_COLUMNS]
-        cells = sum(max(table.sizeHintForColumn(c), header.sectionSizeHint(c)) for c in columns)
-        shrunk = THUMBNAIL_SIZE - table.iconSize().width()  # the Level column's thumbnails, while compact
-        return self._table_width(cells + shrunk)
+        side = self.table.iconSize().width()
+        if side not in self._cells_width:  # measured once per set of rows: every cell's size hint
+            table, header = self.table, self.table.horizontalHeader()
+            columns = [c for c in range(self.model.columnCount()) if c not in NAIVE_COLUMNS]
+            self._cells_width[side] = sum(max(table.sizeHintForColumn(c), header.sectionSizeHint(c))
+                                          for c in columns)
+        shrunk = THUMBNAIL_SIZE - side  # the Level column's thumbnails, while compact
+        return self._table_width(self._cells_width[side] + shrunk)
 
     def _table_width(self, cells: int) -> int:
         """The table's width for columns `cells` pixels wide in all, beside a vertical scroll bar."""

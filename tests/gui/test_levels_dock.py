@@ -173,3 +173,24 @@ def test_at_1000_by_680_compare_fits_beside_the_compact_dock(qtbot, window, tmp_
     qtbot.waitUntil(lambda: panel.compact and window.levels_dock.width() <= 1000 - TABS_KEEP)
     qtbot.waitUntil(lambda: columns_whole(panel))
     assert (window.width(), window.height()) == (1000, 680)  # the grid's rows did not make it taller
+
+
+def test_the_columns_are_measured_once_per_set_of_rows_and_again_in_another_font(qtbot, opened, monkeypatch):
+    """Every width asked for while new rows settle reuses one measure of the cells (three measures of
+    every cell's size hint took ~20 ms of the GUI thread on a 4K image); new rows and another font are
+    measured anew."""
+    panel = opened.level_panel
+    measured: list[int] = []
+    measure = panel.table.sizeHintForColumn
+    monkeypatch.setattr(panel.table, "sizeHintForColumn", lambda column: (measured.append(column),
+                                                                          measure(column))[1])
+    width = panel.content_width()
+    assert panel.content_width() == width and measured == []  # measured when the rows came
+    pyramid = opened.controller.pyramid
+    panel.model.set_pyramid(pyramid)
+    assert measured and panel.content_width() == width
+    measured.clear()
+    font = panel.font()
+    font.setPointSizeF(font.pointSizeF() * 1.5)
+    panel.setFont(font)
+    assert panel.content_width() > width and measured
