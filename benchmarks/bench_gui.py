@@ -323,11 +323,12 @@ def run(path: str, settings_path: str, repeats: int, timed_only: bool = False) -
         """Planned once the pyramid exists (its depth decides the steps)."""
         n = c.pyramid.levels
         levels_holder["n"] = n
-        pv, cv = window.tab("pyramid"), window.tab("compare")
+        pv = window.tab("pyramid")
+        cv = partial(window.tab, "compare")  # looked up once a step has run: showing it builds it
 
         def parts(level):
-            return [*((mode, _panel_at(cv.mode_panels[mode], level)) for mode in MODES),
-                    ("transposed conv", _panel_at(cv.deconv_panel, level))]
+            return [*((mode, _panel_at(lambda m=mode: cv().mode_panels[m], level)) for mode in MODES),
+                    ("transposed conv", _panel_at(lambda: cv().deconv_panel, level))]
 
         def compared(level):
             return _compare_at(cv, level, c.pyramid)
@@ -457,37 +458,39 @@ def _pyramid_at(view, level):
     return done
 
 
-def _panel_at(panel, level):
+def _panel_at(panel_of, level):
     def ready() -> bool:
+        panel = panel_of()
         return panel.layer is not None and panel.layer.level == level
 
     return ready
 
 
-def _compare_at(view, level, pyramid):
-    """Every mode available at `level` shown with its numbers (the coarsest levels are too small to
-    max-pool, so unpool is not computed there)."""
+def _compare_at(view_of, level, pyramid):
+    """Every mode available at `level` shown with its numbers in the view `view_of()` (the coarsest
+    levels are too small to max-pool, so unpool is not computed there)."""
     shape = pyramid.gaussian[level].shape
     available = [mode for mode in MODES if unavailable(mode, shape, level) is None]
 
     def done() -> bool:
-        results = view.results
+        results = view_of().results
         return len(results) == len(available) and all(r.level == level and r.psnr is not None
                                                       for r in results.values())
 
     return done
 
 
-def _deconv_is(view, settings):
+def _deconv_is(view_of, settings):
     def done() -> bool:
-        d = view.deconv_result
+        d = view_of().deconv_result
         return d is not None and d.settings == settings and (d.difference is None or d.psnr is not None)
 
     return done
 
 
-def _deconv_drawn(view, settings):
+def _deconv_drawn(view_of, settings):
     def ready() -> bool:
+        view = view_of()
         d = view.deconv_result
         return d is not None and d.settings == settings and view.deconv_panel.layer is d.image
 
