@@ -30,7 +30,7 @@ from pyramid_explorer.app.render_queue import RenderQueue
 from pyramid_explorer.app.settings import AppSettings
 from pyramid_explorer.app.status import StatusLine
 from pyramid_explorer.app.stored_controller import StoredController
-from pyramid_explorer.app.tab_building import add_panels, build_tab
+from pyramid_explorer.app.tab_building import TabPrebuild, add_panels, build_tab
 from pyramid_explorer.app.tabs.base import ToolTab
 from pyramid_explorer.app.tabs.compare import CompareTab
 from pyramid_explorer.app.tabs.stored import StoredTab
@@ -94,6 +94,7 @@ class MainWindow(QMainWindow):
         self.stored_view = StoredTab(self.render_queue)  # stored pyramids, in place of the tabs
         self.stored = StoredController(self.controller, self)
         self.linker = ViewLinker(self)
+        self.prebuild = TabPrebuild(self)
         self._source_shape: tuple[int, ...] | None = None
         self._stored_fit_pending = False
         self._preview: tuple[str, int] | None = None  # the preview the banner offers: path, steps
@@ -283,6 +284,7 @@ class MainWindow(QMainWindow):
             tab.on_image_loaded(loaded)
         h, w = loaded.image.shape[:2]
         self.linker.fit(-0.5, -0.5, w, h)
+        self.prebuild.start()
 
     def _on_stored_opened(self, image: StoredImage) -> None:
         self.banner.hide()
@@ -298,6 +300,7 @@ class MainWindow(QMainWindow):
         self._source_shape = image.shape
         self._stored_fit_pending = True  # the view is laid out only now: fit again as it settles
         self._on_fit_requested()
+        self.prebuild.start()
 
     def _on_stored_view_resized(self) -> None:
         if self._stored_fit_pending:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from guitools import make_image, wait_idle, write_png
+from guitools import make_image, open_and_wait, wait_idle, write_png
 
 from pyramid_explorer import jobs
 from pyramid_explorer.core.deconv import DeconvSettings
@@ -52,7 +52,27 @@ def test_only_the_visible_tab_is_built_at_launch(window):
     assert window.tabs.currentWidget() is window.tool_tabs[NAMES[0]]
 
 
-def test_a_tab_built_on_demand_shows_the_current_level(qtbot, opened):
+def test_the_compare_tab_is_built_ahead_while_idle_and_computes_only_once_shown(qtbot, opened):
+    """Built hidden once the window is settled (its ten panels held the GUI thread 50-90 ms on the click),
+    it computes nothing until shown, and showing it builds nothing more."""
+    qtbot.waitUntil(lambda: "compare" in opened.tool_tabs, timeout=5_000)
+    tab = opened.tool_tabs["compare"]
+    assert opened.tabs.currentWidget() is not tab and not tab.isVisible()
+    assert opened.is_settled() and tab.results == {} and all(p.layer is None for p in tab.panels)
+    opened.controller.set_level(1)
+    wait_idle(qtbot, opened)
+    assert tab.results == {}
+    opened.show_view("compare")
+    assert opened.tab("compare") is tab and opened.tabs.currentWidget() is tab
+    wait_idle(qtbot, opened)
+    assert set(tab.results) == set(tab.mode_panels)
+    assert all(r.level == 1 and r.psnr is not None for r in tab.results.values())
+    assert not any(p.is_stale for p in tab.panels)
+
+
+def test_a_tab_built_on_demand_shows_the_current_level(qtbot, window, tmp_path, monkeypatch):
+    monkeypatch.setattr(window.prebuild, "start", lambda: None)  # Compare is built on the click below
+    opened = open_and_wait(qtbot, window, write_png(tmp_path / "src.png", make_image()))
     opened.controller.set_level(1)
     wait_idle(qtbot, opened)
     assert "compare" not in opened.tool_tabs
