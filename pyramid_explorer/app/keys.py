@@ -3,11 +3,15 @@
 Before a shortcut fires, Qt offers the key to the focused widget (a ShortcutOverride event), and a
 spin box or a table takes every printable key: after a click on the level spin box, D did nothing.
 This filter refuses that offer for the window's single-key shortcuts unless the focus is in a
-field where the key is text being typed (a line edit of its own, a text edit).
+field where the key is text being typed (a line edit of its own, a text edit). It watches the focused
+widget and its ancestors only (the offer goes to the focus widget, then up to its window): watching the
+whole application cost a Python call for every event of every widget (building the Compare tab took
+33-41 ms without it, 52-69 ms with it).
 """
 
 from __future__ import annotations
 
+import shiboken6
 from PySide6.QtCore import QEvent, QKeyCombination, QObject, Qt
 from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QLineEdit, QPlainTextEdit, QTextEdit, QWidget
@@ -29,9 +33,23 @@ class SingleKeyShortcuts(QObject):
         super().__init__(parent)
         self._keys = {_first_key(action.shortcut()).toCombined() for action in actions
                       if action.shortcut().count() == 1 and _is_single_key(action.shortcut())}
+        self._watched: list[QWidget] = []
         app = QApplication.instance()
-        if app is not None:
-            app.installEventFilter(self)
+        if isinstance(app, QApplication):
+            app.focusChanged.connect(self._watch)
+            self._watch(None, QApplication.focusWidget())
+
+    def _watch(self, _old: QWidget | None, focused: QWidget | None) -> None:
+        """Filter the events of `focused` and of its ancestors up to its window, no others."""
+        for watched in self._watched:
+            if shiboken6.isValid(watched):
+                watched.removeEventFilter(self)
+        self._watched = []
+        widget = focused
+        while widget is not None:
+            widget.installEventFilter(self)
+            self._watched.append(widget)
+            widget = None if widget.isWindow() else widget.parentWidget()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if (event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent)

@@ -3,8 +3,9 @@ text field being edited."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLineEdit
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import QApplication, QLineEdit
 
 from pyramid_explorer.app.keys import takes_text
 
@@ -45,3 +46,22 @@ def test_a_text_field_being_edited_keeps_its_letters(qtbot, opened):
     assert field.text() == "dlhf"
     assert opened.actions["difference"].isChecked() == before
     assert takes_text(field) and not takes_text(opened.level_panel.level)
+
+
+def test_the_filter_watches_the_focused_widget_and_its_ancestors_only(qtbot, opened):
+    """A ShortcutOverride is refused where the focus is (and on its way up to the window); another
+    widget's events are not filtered at all (an application-wide filter cost a Python call for every
+    event of every widget)."""
+    level, depth = opened.level_panel.level, opened.level_panel.depth
+
+    def offered_to(widget) -> bool:
+        """True if `widget` took the D key from the shortcut (accepted its ShortcutOverride)."""
+        event = QKeyEvent(QEvent.Type.ShortcutOverride, Qt.Key.Key_D, Qt.KeyboardModifier.NoModifier, "d")
+        QApplication.sendEvent(widget, event)
+        return event.isAccepted()
+
+    for focused, other in ((level, depth), (depth, level)):
+        focused.setFocus()
+        qtbot.waitUntil(focused.hasFocus)
+        assert not offered_to(focused) and not offered_to(focused.parentWidget())
+        assert offered_to(other)  # a spin box takes printable keys: unfiltered, it keeps this one
