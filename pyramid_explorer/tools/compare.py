@@ -13,14 +13,12 @@ from functools import partial
 import cv2
 import numpy as np
 
-from pyramid_explorer.core.analysis import overlap_verdict, polyphase_sums
 from pyramid_explorer.core.arrays import to_dtype
 from pyramid_explorer.core.budget import compare_pixel_budget
 from pyramid_explorer.core.deconv import (
     DEFAULT_DECONV,
     DeconvSettings,
     aligned,
-    deconv_kernel,
     deconv_offset,
     deconv_output,
     twin_mode,
@@ -71,11 +69,6 @@ class DeconvResult:
     image_id: int
     level: int
     settings: DeconvSettings
-    kernel: np.ndarray
-    phase_sums: np.ndarray
-    """(stride, stride) sums of the taps each output phase receives; unequal sums are the checkerboard."""
-    verdict: str
-    """The core's one-line overlap verdict ("even: ..." or "uneven overlap: ...")."""
     image: Layer
     difference: Layer | None
     cropped: bool
@@ -235,16 +228,13 @@ def _deconv(image_id: int, level: int, settings: DeconvSettings, dtype: np.dtype
             origin: tuple[float, float], cropped: bool) -> DeconvResult:
     """The free transposed convolution's result without its difference: its `output`, placed in source
     coordinates and kept in the level's `dtype`."""
-    kernel = deconv_kernel(settings)
     pixel = 2 ** (level + 1) / settings.stride  # output pixel width in source pixels
     # the coarse crop's outer corner lies half a fine pixel outside the fine crop's (`origin`), and the
     # output starts `deconv_offset` output pixels before the coarse corner
     start = 2**level / 2 + deconv_offset(settings) * pixel
     image = make_layer(to_dtype(output, dtype), level, scale=pixel,
                        origin=(origin[0] - start, origin[1] - start))
-    return DeconvResult(image_id=image_id, level=level, settings=settings, kernel=kernel,
-                        phase_sums=polyphase_sums(kernel, settings.stride).astype(np.float32),
-                        verdict=overlap_verdict(kernel, settings.stride), image=image, difference=None,
+    return DeconvResult(image_id=image_id, level=level, settings=settings, image=image, difference=None,
                         cropped=cropped)
 
 

@@ -14,7 +14,8 @@ from PySide6.QtGui import QDragEnterEvent, QImage, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
 from pyramid_explorer.app.dialogs import ShortcutsDialog
-from pyramid_explorer.core.deconv import deconv_kernel
+from pyramid_explorer.core.analysis import polyphase_sums
+from pyramid_explorer.core.deconv import DeconvSettings, deconv_kernel
 from pyramid_explorer.core.pyramid import max_levels
 from pyramid_explorer.core.upsampling import MODES
 from pyramid_explorer.display import quantize
@@ -162,6 +163,27 @@ def test_transposed_conv_settings_show_kernel_and_checkerboard(qtbot, opened):
     controls.kernel_size.setValue(4)
     wait_idle(qtbot, opened)
     assert controls.verdict.text().startswith("Even: every output phase sums to 1")
+
+
+def test_the_kernel_maps_follow_the_settings_at_once(window):
+    """The kernel, its phase sums and their verdict follow from the settings alone: shown before any
+    result (no image is open here) and as soon as the settings change, by the user or another view."""
+    controls = window.tab("compare").controls
+
+    def shows(settings: DeconvSettings) -> None:
+        kernel = deconv_kernel(settings)
+        np.testing.assert_allclose(controls.kernel_map.array(), kernel)
+        np.testing.assert_allclose(controls.phase_map.array(),
+                                   np.tile(polyphase_sums(kernel, settings.stride), (2, 2)), rtol=1e-6)
+
+    shows(DeconvSettings())
+    assert controls.verdict.text().startswith("Even: every output phase sums to 1")
+    controls.kernel.setCurrentIndex(controls.kernel.findData("box"))
+    controls.kernel_size.setValue(3)
+    shows(DeconvSettings(3, 2, "box"))
+    assert controls.verdict.text().startswith("Uneven overlap")
+    controls.set_settings(DeconvSettings(5, 3, "bilinear"))
+    shows(DeconvSettings(5, 3, "bilinear"))
 
 
 def test_coarsest_level_has_nothing_to_compare(qtbot, opened):

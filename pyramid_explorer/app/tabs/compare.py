@@ -127,7 +127,6 @@ class CompareTab(ToolTab):
 
     def show_deconv(self, result: DeconvResult, *, keep_limits: bool = False) -> None:
         self._deconv = result
-        self.controls.show_result(result)
         s, i = result.settings, result.level
         crop = " (crop)" if result.cropped else ""
         if s.stride != 2:

@@ -34,10 +34,10 @@ from PySide6.QtWidgets import (
 from pyramid_explorer.app.image_panel import ImagePanel
 from pyramid_explorer.app.tabs.base import ToolTab
 from pyramid_explorer.app.wrapped_label import WrappedLabel
-from pyramid_explorer.core.deconv import KERNELS, DeconvSettings
+from pyramid_explorer.core.analysis import overlap_verdict, polyphase_sums
+from pyramid_explorer.core.deconv import KERNELS, DeconvSettings, deconv_kernel
 from pyramid_explorer.display import Layer
 from pyramid_explorer.jobs import Pyramid
-from pyramid_explorer.tools.compare import DeconvResult
 
 
 def describe_image(shape: tuple[int, ...], dtype_name: str) -> str:
@@ -210,6 +210,7 @@ class DeconvControls(QGroupBox):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(shown)
+        self._show_kernel()
         if not maps:
             shown.hide()
 
@@ -228,13 +229,20 @@ class DeconvControls(QGroupBox):
         self.kernel.setCurrentIndex(self.kernel.findData(settings.kernel))
         for w in editors:
             w.blockSignals(False)
+        self._show_kernel()
 
-    def show_result(self, result: DeconvResult) -> None:
-        self.kernel_map.set_array(result.kernel)
-        self.phase_map.set_array(np.tile(result.phase_sums, (2, 2)))
-        self.verdict.setText(result.verdict[0].upper() + result.verdict[1:])
+    def _show_kernel(self) -> None:
+        """The kernel of the settings shown, its phase sums and their verdict: they follow from the settings
+        alone, so they are drawn at once (not when a result comes, which may be of earlier settings)."""
+        settings = self.settings()
+        kernel = deconv_kernel(settings)
+        self.kernel_map.set_array(kernel)
+        self.phase_map.set_array(np.tile(polyphase_sums(kernel, settings.stride), (2, 2)))
+        verdict = overlap_verdict(kernel, settings.stride)
+        self.verdict.setText(verdict[0].upper() + verdict[1:])
 
     def _on_edited(self) -> None:
+        self._show_kernel()
         self.settings_changed.emit(self.settings())
 
 
