@@ -55,7 +55,7 @@ def build_tab(window: MainWindow, name: str) -> ToolTab:
 PREBUILT_TAB = "compare"
 """The tab built ahead: comparing the modes is the main use, and building its ten panels on the click
 held the GUI thread 50-90 ms on a 2-core machine, before the tab's first layout and paint."""
-PREBUILD_CHECK_MS = 500
+PREBUILD_CHECK_MS = 200
 """How often the window is checked for the idle moment to build `PREBUILT_TAB` in."""
 
 
