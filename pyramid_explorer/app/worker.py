@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import cv2
+import shiboken6
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from pyramid_explorer.jobs import Progress
@@ -88,7 +89,7 @@ class GeneratorWorker(QRunnable):
             held: Progress | None = None  # the newest Progress not sent while another was on its way
             try:
                 for item in items:
-                    if self._abort.is_set():
+                    if self._abort.is_set() or _program_ending():
                         break
                     if isinstance(item, Progress):
                         held = None if self._send_progress(item) else item
@@ -96,18 +97,31 @@ class GeneratorWorker(QRunnable):
                     if held is not None:  # the status says how far the job got before its result
                         self._send_progress(held, force=True)
                         held = None
-                    self.signals.yielded.emit(gen, item)
+                    self._emit("yielded", gen, item)
                     if self._abort.is_set():
                         break
             finally:
                 if isinstance(items, Generator):  # stop the job where it is, running its cleanup
                     items.close()
         except Exception as exc:  # every failure reaches the window, never only a console
+            if _program_ending():  # a failure of Python's shutdown (no new threads), with no one to tell
+                return
             if not _expected(exc):  # a bug or a resource failure: keep its traceback in the log
                 log.error("job %s failed", getattr(self._fn, "__name__", self._fn), exc_info=exc)
-            self.signals.errored.emit(gen, _one_line(exc))
+            self._emit("errored", gen, _one_line(exc))
         finally:
-            self.signals.finished.emit(gen)
+            self._emit("finished", gen)
+
+    def _emit(self, signal: str, *args: object) -> None:
+        """Emit `signal` of `self.signals`; if that object is gone (a script that ends without closing
+        its window: Qt's objects are deleted while the job still runs), stop the job quietly instead,
+        as there is no one to tell."""
+        try:
+            getattr(self.signals, signal).emit(*args)
+        except RuntimeError:
+            if shiboken6.isValid(self.signals):
+                raise
+            self._abort.set()
 
     def _send_progress(self, item: Progress, *, force: bool = False) -> bool:
         """Emit `item` unless an earlier Progress still waits in the GUI's queue (then False).
@@ -119,8 +133,13 @@ class GeneratorWorker(QRunnable):
         if not force and not self._progress_landed.is_set():
             return False
         self._progress_landed.clear()
-        self.signals.yielded.emit(self._generation, item)
+        self._emit("yielded", self._generation, item)
         return True
+
+
+def _program_ending() -> bool:
+    """Python is shutting down (its main thread has ended: a script that did not close its window)."""
+    return not threading.main_thread().is_alive()
 
 
 def _expected(exc: BaseException) -> bool:

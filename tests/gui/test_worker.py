@@ -11,8 +11,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import shiboken6
+from PySide6.QtCore import Qt
 
-from pyramid_explorer.app.worker import BACKGROUND_NICENESS, JobRunner
+from pyramid_explorer.app import worker as worker_module
+from pyramid_explorer.app.worker import BACKGROUND_NICENESS, GeneratorWorker, JobRunner
 from pyramid_explorer.jobs import Progress
 
 
@@ -82,3 +85,56 @@ def test_a_job_and_the_threads_it_starts_run_nicer_than_the_gui_thread(qtbot, ru
     wanted = min(19, gui + BACKGROUND_NICENESS)
     assert items == ["done"] and seen == [wanted, wanted]
     assert _niceness() == gui  # the GUI thread itself is untouched
+
+
+def _run_in_a_thread(worker: GeneratorWorker) -> None:
+    """`worker.run()` on a thread of its own (it makes its thread nicer), re-raising what escaped it."""
+    escaped: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            worker.run()
+        except BaseException as exc:  # handed to the test
+            escaped.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive() and escaped == []
+
+
+def test_a_job_whose_window_is_gone_stops_quietly(caplog, capfd):
+    """A script that ends without closing its window deletes Qt's objects while a job runs: the job stops
+    at its next item, with no traceback ("Signal source has been deleted") and nothing logged."""
+    made: list[int] = []
+    closed = threading.Event()
+
+    def job(_request):
+        try:
+            for n in range(100):
+                made.append(n)
+                yield n
+        finally:
+            closed.set()
+
+    worker = GeneratorWorker(job, None, 1)
+    shiboken6.delete(worker.signals)
+    _run_in_a_thread(worker)
+    assert made == [0] and closed.is_set()
+    assert caplog.records == [] and "Traceback" not in capfd.readouterr().err
+
+
+def test_a_job_failing_as_python_shuts_down_is_not_reported(caplog, monkeypatch):
+    """Once the main thread has ended, a job's failure is the shutdown's (no new threads, say): nothing is
+    logged or sent."""
+    monkeypatch.setattr(worker_module, "_program_ending", lambda: True)
+    sent: list[object] = []
+
+    def job(_request):
+        raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+        yield  # a generator
+
+    worker = GeneratorWorker(job, None, 1)
+    worker.signals.errored.connect(lambda *args: sent.append(args), Qt.ConnectionType.DirectConnection)
+    _run_in_a_thread(worker)
+    assert sent == [] and caplog.records == []
