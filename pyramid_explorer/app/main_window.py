@@ -262,6 +262,7 @@ class MainWindow(QMainWindow):
         self.docks.keep_room_for_tabs(self)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.prebuild.stop()
         self.controller.shutdown()
         if self.persist:
             self.settings.last_view = NAMES[self.tabs.currentIndex()]

@@ -77,6 +77,10 @@ class TabPrebuild(QObject):
         if PREBUILT_TAB not in self._window.tool_tabs:
             self._timer.start()
 
+    def stop(self) -> None:
+        """The window is closing: build nothing more."""
+        self._timer.stop()
+
     def _check(self) -> None:
         w = self._window
         if PREBUILT_TAB in w.tool_tabs:
