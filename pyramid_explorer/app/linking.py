@@ -133,7 +133,7 @@ class ViewLinker(QObject):
             # the fits of views of a similar size may change with this one: redone once after the layout
             # pass, not for every view it resizes (a tab's first show resized 66, each refitting all 15)
             self._refit_pending = True
-            QTimer.singleShot(0, self._refit)
+            QTimer.singleShot(0, self, self._refit)  # dropped if the linker goes first
 
     def _refit(self) -> None:
         self._refit_pending = False

@@ -24,7 +24,7 @@ from typing import Any
 
 import cv2
 import shiboken6
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, SignalInstance
 
 from pyramid_explorer.jobs import Progress
 
@@ -97,7 +97,7 @@ class GeneratorWorker(QRunnable):
                     if held is not None:  # the status says how far the job got before its result
                         self._send_progress(held, force=True)
                         held = None
-                    self._emit("yielded", gen, item)
+                    self._emit(self.signals.yielded, gen, item)
                     if self._abort.is_set():
                         break
             finally:
@@ -108,16 +108,16 @@ class GeneratorWorker(QRunnable):
                 return
             if not _expected(exc):  # a bug or a resource failure: keep its traceback in the log
                 log.error("job %s failed", getattr(self._fn, "__name__", self._fn), exc_info=exc)
-            self._emit("errored", gen, _one_line(exc))
+            self._emit(self.signals.errored, gen, _one_line(exc))
         finally:
-            self._emit("finished", gen)
+            self._emit(self.signals.finished, gen)
 
-    def _emit(self, signal: str, *args: object) -> None:
-        """Emit `signal` of `self.signals`; if that object is gone (a script that ends without closing
-        its window: Qt's objects are deleted while the job still runs), stop the job quietly instead,
-        as there is no one to tell."""
+    def _emit(self, signal: SignalInstance, *args: object) -> None:
+        """Emit `signal` (one of `self.signals`); if that object is gone (a script that ends without
+        closing its window: Qt's objects are deleted while the job still runs), stop the job quietly
+        instead, as there is no one to tell."""
         try:
-            getattr(self.signals, signal).emit(*args)
+            signal.emit(*args)
         except RuntimeError:
             if shiboken6.isValid(self.signals):
                 raise
@@ -133,7 +133,7 @@ class GeneratorWorker(QRunnable):
         if not force and not self._progress_landed.is_set():
             return False
         self._progress_landed.clear()
-        self._emit("yielded", self._generation, item)
+        self._emit(self.signals.yielded, self._generation, item)
         return True
 
 
